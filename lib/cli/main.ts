@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * The `rowlog` command (DESIGN §7). Exit 0 on success, 1 on runtime failure, 2 on usage
+ * errors, with one clear line on stderr.
+ */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { runDemo } from './demo.js';
+
+const program = new Command('rowlog')
+  .description('Log first, ask questions later: numbers from machine-learning runs.')
+  .version(VERSION)
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(str) });
+
+program
+  .command('demo')
+  .description('train a small network for a few seconds, logging every step into runs/, then show what was logged')
+  .option('--dir <dir>', 'run folder (default: runs/demo_<time>)')
+  .option('--epochs <n>', 'epochs to train', (v) => Number.parseInt(v, 10), 300)
+  .option('--quiet', 'print only the summary at the end')
+  .action(async (opts: { dir?: string; epochs: number; quiet?: boolean }) => {
+    await runDemo({ dir: opts.dir, epochs: opts.epochs, quiet: opts.quiet === true });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    process.stderr.write(`rowlog: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The Entry that flows between stages (DESIGN §2), the Scalars a summarized row holds, and
+ * the rule for table (and artifact) names, which become paths inside the run folder.
+ */
+import { RowlogError } from './errors.js';
+
+/** What a summarized row holds under each key. */
+export type Scalar = number | string | boolean | null;
+
+/** A summarized row: flat keys (`a/b`, `w.mean`) to Scalars. */
+export type FlatRow = Record<string, Scalar>;
+
+/** One row on its way through the pipeline (object mode). */
+export interface Entry<D = Record<string, unknown>> {
+  /** Table name: `[A-Za-z0-9_.-]` segments joined by `/`. One file per table per sink. */
+  table: string;
+  /** Level number (see `Level`). */
+  level: number;
+  /** Step within the table. */
+  step: number;
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** The row: raw before `summarize`, a {@link FlatRow} after it. */
+  data: D;
+}
+
+/** Metadata column names, written first in every row (DESIGN §4). */
+export const META_KEYS = Object.freeze(['$step', '$time', '$level', '$table', '$seq'] as const);
+
+/**
+ * True for an Entry-shaped object: a string `table`, a numeric `level` and an object `data`.
+ * Anything else reaching `summarize()` or the logger's writable side is a plain row.
+ */
+export function isEntry(x: unknown): x is Entry {
+  if (typeof x !== 'object' || x === null) return false;
+  const e = x as Partial<Entry>;
+  return typeof e.table === 'string' && typeof e.level === 'number' && typeof e.data === 'object' && e.data !== null;
+}
+
+const SEGMENT = /^[A-Za-z0-9_.-]+$/;
+const valid = new Set<string>();
+
+/**
+ * Checks a table or artifact name: `[A-Za-z0-9_.-]` segments joined by `/`, no empty, `.` or `..`
+ * segment, so the name can never leave the run folder. Throws `ERR_INVALID_TABLE`.
+ */
+export function assertName(name: unknown, what = 'table'): asserts name is string {
+  if (typeof name === 'string' && valid.has(name)) return;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 255) {
+    throw new RowlogError('ERR_INVALID_TABLE', `invalid ${what} name ${JSON.stringify(name)}: expected a non-empty string`);
+  }
+  for (const seg of name.split('/')) {
+    if (!SEGMENT.test(seg) || seg === '.' || seg === '..') {
+      throw new RowlogError(
+        'ERR_INVALID_TABLE',
+        `invalid ${what} name ${JSON.stringify(name)}: use [A-Za-z0-9_.-] segments joined by '/' (no empty, '.' or '..' segment)`,
+      );
+    }
+  }
+  if (valid.size < 10_000) valid.add(name);
+}

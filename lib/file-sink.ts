@@ -1,0 +1,167 @@
+/**
+ * FileSink: the machinery shared by the file sinks (JSONL now; CSV and blocked gzip plug in
+ * through {@link RowFormat}). Entries are turned into text at write time and batched per file;
+ * a batch goes to its FileWriter when it reaches `flushBytes` or when `flushIntervalMs` has
+ * passed since the first unwritten row. `_write` always calls back synchronously, so the
+ * logger never waits on the disk. An I/O error destroys the sink with that error (its `code`,
+ * e.g. ENOSPC, is kept), which the logger turns into a warning.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { Entry, FlatRow } from './entry.js';
+import { optionError } from './errors.js';
+import { FileWriter } from './file-writer.js';
+import type { Sink } from './sink.js';
+
+/** Options every file sink takes. */
+export interface FileSinkOptions {
+  /** Write every Entry into this one file. Exactly one of `path` and `dir`. */
+  path?: string;
+  /** Write one file per table: `<dir>/<table><ext>` (a `/` in a table name makes a sub-folder). */
+  dir?: string;
+  /** File name ending in `dir` mode. @default the format's (`.jsonl`) */
+  ext?: string;
+  /** A batch is handed to the disk when it holds this many characters. @default 65536 */
+  flushBytes?: number;
+  /** …or when its first row has waited this long (ms). @default 250 */
+  flushIntervalMs?: number;
+}
+
+/** How a sink turns Entries into text. One instance per sink (it may cache per table). */
+export interface RowFormat {
+  /** Default file name ending. */
+  readonly ext: string;
+  /** The text of one row, line end included. */
+  line(entry: Entry<FlatRow>): string;
+}
+
+interface OpenFile {
+  writer: FileWriter;
+  pending: string;
+}
+
+const DEFAULTS = Object.freeze({ flushBytes: 65536, flushIntervalMs: 250 });
+
+function checkNumber(v: unknown, option: string, min: number): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
+  if (v < min || !Number.isFinite(v)) throw optionError('range', option, `must be a finite number ≥ ${min} (got ${v})`);
+  return v;
+}
+
+export class FileSink extends Writable implements Sink {
+  readonly #format: RowFormat;
+  readonly #path: string | undefined;
+  readonly #dir: string | undefined;
+  readonly #ext: string;
+  readonly #flushBytes: number;
+  readonly #flushIntervalMs: number;
+  readonly #files = new Map<string, OpenFile>();
+  readonly #byTable = new Map<string, OpenFile>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: FileSinkOptions, format: RowFormat) {
+    super({ objectMode: true });
+    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    if ((opts.path === undefined) === (opts.dir === undefined)) {
+      throw optionError('type', 'path', 'give exactly one of path (one file) and dir (one file per table)');
+    }
+    for (const k of ['path', 'dir', 'ext'] as const) {
+      if (opts[k] !== undefined && (typeof opts[k] !== 'string' || opts[k] === '')) {
+        throw optionError('type', k, `must be a non-empty string (got ${String(opts[k])})`);
+      }
+    }
+    this.#format = format;
+    this.#path = opts.path;
+    this.#dir = opts.dir;
+    this.#ext = opts.ext ?? format.ext;
+    this.#flushBytes = checkNumber(opts.flushBytes ?? DEFAULTS.flushBytes, 'flushBytes', 1);
+    this.#flushIntervalMs = checkNumber(opts.flushIntervalMs ?? DEFAULTS.flushIntervalMs, 'flushIntervalMs', 0);
+  }
+
+  /** The file an Entry of `table` goes to. */
+  pathOf(table: string): string {
+    return this.#path ?? path.join(this.#dir as string, table + this.#ext);
+  }
+
+  #open(table: string): OpenFile {
+    let f = this.#byTable.get(table);
+    if (f !== undefined) return f;
+    const p = this.pathOf(table);
+    f = this.#files.get(p);
+    if (f === undefined) {
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      f = { writer: new FileWriter(p, (err) => this.destroy(err)), pending: '' };
+      this.#files.set(p, f);
+    }
+    this.#byTable.set(table, f);
+    return f;
+  }
+
+  override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    let f: OpenFile;
+    try {
+      f = this.#open(entry.table);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    f.pending += this.#format.line(entry);
+    if (f.pending.length >= this.#flushBytes) this.#hand(f);
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#handAll();
+      }, this.#flushIntervalMs).unref();
+    }
+    callback();
+  }
+
+  #hand(f: OpenFile): void {
+    if (f.pending === '') return;
+    const text = f.pending;
+    f.pending = '';
+    f.writer.write(Buffer.from(text));
+  }
+
+  #handAll(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    for (const f of this.#files.values()) this.#hand(f);
+  }
+
+  /** Bytes waiting for the disk, batched or queued. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const f of this.#files.values()) n += f.pending.length + f.writer.queuedBytes;
+    return n;
+  }
+
+  async flush(): Promise<void> {
+    this.#handAll();
+    await Promise.all([...this.#files.values()].map((f) => f.writer.flush()));
+  }
+
+  flushSync(): void {
+    if (this.destroyed) return;
+    this.#handAll();
+    for (const f of this.#files.values()) f.writer.flushSync();
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#handAll();
+    Promise.all([...this.#files.values()].map((f) => f.writer.close())).then(
+      () => callback(),
+      (err: Error) => callback(err),
+    );
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const f of this.#files.values()) f.writer.closeSync();
+    callback(err);
+  }
+}

@@ -1,0 +1,20 @@
+/** rowlog's public API: every export is named here (DESIGN §1). */
+export { createLogger, defaultLogger, logRow, Logger } from './logger.js';
+export type { LoggerOptions, RowOptions, SinkSpec } from './logger.js';
+export { summarize, summarizeRow, declareSummarizer } from '../transforms/summarize.js';
+export type { SummarizeOptions, SummarizeRowOptions, Summarizer, StatName } from '../transforms/summarize.js';
+export { levelFilter } from '../transforms/level-filter.js';
+export type { LevelFilterOptions } from '../transforms/level-filter.js';
+export { subsample } from '../transforms/subsample.js';
+export type { SubsampleOptions } from '../transforms/subsample.js';
+export { jsonlSink } from '../sinks/jsonl.js';
+export type { JsonlSinkOptions } from '../sinks/jsonl.js';
+export type { FileSinkOptions } from './file-sink.js';
+export type { Sink } from './sink.js';
+export { Level, registerLevel, toLevel, levelName } from './levels.js';
+export type { LevelLike } from './levels.js';
+export { RowlogError, isRowlogError } from './errors.js';
+export type { RowlogErrorCode, RowlogWarning } from './errors.js';
+export type { Entry, FlatRow, Scalar } from './entry.js';
+export type { RunInfo } from './run-dir.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,394 @@
+/**
+ * The Logger: what a training loop talks to (DESIGN §5).
+ *
+ *   log.row(table, data, {level, step, time})        sync; summarizes at call time
+ *     → Entry → [user transforms] → fan-out → per sink: level ≥ min → subsample → sink.write
+ *
+ * The per-sink level filter and subsample are the same predicates as the `levelFilter` and
+ * `subsample` Transforms, applied inline: a stream hop per sink per row would cost more than
+ * the rest of `row()`. Sinks never make `row()` wait: rowlog's sinks call back synchronously
+ * and batch; a sink that fails (ENOSPC, EACCES) is dropped from the fan-out with one warning
+ * while the others keep every row. The Logger is itself a Writable of Entries or plain rows,
+ * so it can end a `pipeline()`.
+ */
+import type { Duplex } from 'node:stream';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Entry, FlatRow } from './entry.js';
+import { assertName } from './entry.js';
+import { optionError, RowlogError } from './errors.js';
+import { Level, toLevel } from './levels.js';
+import type { LevelLike } from './levels.js';
+import { defaultRunDir, RunDir } from './run-dir.js';
+import type { RunInfo } from './run-dir.js';
+import type { Sink } from './sink.js';
+import { isFlushable } from './sink.js';
+import { WarningGate } from './warnings.js';
+import { jsonlSink } from '../sinks/jsonl.js';
+import { checkSummarizeOptions, summarizeRow, TableSteps, toEntry } from '../transforms/summarize.js';
+import type { EntryContext, SummarizeRowOptions } from '../transforms/summarize.js';
+import { createSampler } from '../transforms/subsample.js';
+import type { Sampler, SubsampleOptions } from '../transforms/subsample.js';
+
+/** A sink with its own routing. */
+export interface SinkSpec {
+  /** An object-mode Writable of Entries (e.g. `jsonlSink(...)`). */
+  sink: Writable;
+  /** Lowest level this sink writes. @default 'TRACE' */
+  level?: LevelLike;
+  /** Keep only some rows of each table for this sink. @default every row */
+  subsample?: SubsampleOptions;
+}
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /**
+   * Run folder, created with parents; an existing one is appended to. Holds `run.json`,
+   * `params.json`, `status.json`, `artifacts/` and, without `sinks`, the default sinks.
+   * @default `ROWLOG_DIR`, else `runs/<script>_<time>`, when `sinks` is not given; none otherwise
+   */
+  dir?: string;
+  /** Run name written to `run.json`. @default the folder's name */
+  name?: string;
+  /** Sinks, each a Writable or a {@link SinkSpec}. @default `<table>.jsonl` in `dir` at TRACE */
+  sinks?: ReadonlyArray<Writable | SinkSpec>;
+  /** Object-mode Transforms applied to every summarized Entry before the fan-out, in order. */
+  transforms?: readonly Duplex[];
+  /** Level of rows logged without one. @default 'INFO' */
+  level?: LevelLike;
+  /** Table of plain rows written to the Logger as a stream without a `$table` key. @default 'main' */
+  table?: string;
+  /** How rows are flattened (see `summarizeRow`). @default the summarize defaults */
+  summarize?: Omit<SummarizeRowOptions, 'onWarning'>;
+  /** Flush on `beforeExit` and synchronously on `exit`. @default true */
+  exitHooks?: boolean;
+}
+
+/** Per-call options of {@link Logger.row}. */
+export interface RowOptions {
+  /** The row's level. @default the logger's `level` (INFO) */
+  level?: LevelLike;
+  /** The row's step. @default one more than the table's last step (0 first) */
+  step?: number;
+  /** The row's time in ms since the epoch. @default Date.now() */
+  time?: number;
+}
+
+interface Route {
+  sink: Writable;
+  name: string;
+  min: number;
+  keep: Sampler | undefined;
+  broken: boolean;
+}
+
+// Loggers flushed by the process exit hooks (installed once, on the first logger that wants them).
+const live = new Set<Logger>();
+let hooked = false;
+function installExitHooks(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('beforeExit', () => {
+    for (const log of live) log.flush().catch(() => undefined);
+  });
+  process.on('exit', () => {
+    for (const log of live) log.flushSync();
+  });
+}
+
+function sinkName(sink: Writable, i: number): string {
+  const p = (sink as { pathOf?: (t: string) => string }).pathOf;
+  if (typeof p === 'function') {
+    try {
+      return p.call(sink, '<table>');
+    } catch {
+      // fall through to the class name
+    }
+  }
+  return `${sink.constructor.name} #${i}`;
+}
+
+export class Logger extends Writable {
+  /** The run folder (absolute), when there is one. */
+  readonly dir: string | undefined;
+  /** What `run.json` says, when there is a run folder. */
+  readonly run: RunInfo | undefined;
+  /** Training status (Blocks-style: `epochs_done`, …), saved to `status.json` on flush and close. */
+  status: Record<string, unknown>;
+
+  readonly #runDir: RunDir | undefined;
+  readonly #routes: Route[];
+  readonly #minLevel: number;
+  readonly #level: number;
+  readonly #steps = new TableSteps();
+  readonly #gate: WarningGate;
+  readonly #ctx: EntryContext;
+  readonly #rowOpts: SummarizeRowOptions;
+  readonly #head: Writable | undefined;
+  readonly #transformsDone: Promise<void> | undefined;
+  readonly #transforms: readonly Duplex[];
+  #transformsBroken = false;
+  #table = '';
+
+  constructor(opts: LoggerOptions = {}) {
+    super({ objectMode: true });
+    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    if (opts.sinks !== undefined && !Array.isArray(opts.sinks)) throw optionError('type', 'sinks', 'must be an array');
+    if (opts.transforms !== undefined && !Array.isArray(opts.transforms)) throw optionError('type', 'transforms', 'must be an array');
+    if (opts.dir !== undefined && (typeof opts.dir !== 'string' || opts.dir === '')) {
+      throw optionError('type', 'dir', `must be a non-empty string (got ${String(opts.dir)})`);
+    }
+    this.#gate = new WarningGate(this);
+    this.#level = toLevel(opts.level ?? Level.INFO, 'level');
+    const table = opts.table ?? 'main';
+    assertName(table);
+    this.#rowOpts = {
+      ...opts.summarize,
+      onWarning: (code, message) =>
+        this.#gate.warn({ code, message: `${message} in table '${this.#table}'`, table: this.#table }, message),
+    };
+    checkSummarizeOptions(this.#rowOpts);
+    this.#ctx = {
+      table,
+      level: this.#level,
+      steps: this.#steps,
+      rowOpts: this.#rowOpts,
+      warn: (w) => this.#gate.warn(w, w.message),
+      onTable: (t) => (this.#table = t),
+    };
+
+    const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
+    this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name);
+    this.dir = this.#runDir?.dir;
+    this.run = this.#runDir?.info;
+    this.status = { ...this.#runDir?.savedStatus };
+    if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
+
+    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir));
+    this.#routes = specs.map((s, i) => this.#route(s, i));
+    this.#minLevel = Math.min(...this.#routes.map((r) => r.min));
+
+    this.#transforms = opts.transforms ?? [];
+    if (this.#transforms.length > 0) {
+      const fanout = new Writable({
+        objectMode: true,
+        write: (entry: Entry<FlatRow>, _enc, cb) => {
+          this.#fanout(entry);
+          cb();
+        },
+      });
+      this.#head = this.#transforms[0] as Duplex;
+      this.#transformsDone = pipeline([...this.#transforms, fanout]).catch((err: Error) => {
+        // A broken user transform must not lose rows: later rows bypass the chain.
+        this.#transformsBroken = true;
+        this.#gate.warn({
+          code: 'W_TRANSFORM_ERROR',
+          message: `a user transform failed (${err.message}); rows now go to the sinks untransformed`,
+        });
+      });
+    }
+
+    if (opts.exitHooks !== false) {
+      installExitHooks();
+      live.add(this);
+    }
+  }
+
+  #route(spec: Writable | SinkSpec, i: number): Route {
+    const s: SinkSpec = spec instanceof Writable ? { sink: spec } : spec;
+    if (!(s?.sink instanceof Writable)) throw optionError('type', `sinks[${i}]`, 'must be a Writable or {sink, level, subsample}');
+    const route: Route = {
+      sink: s.sink,
+      name: sinkName(s.sink, i),
+      min: toLevel(s.level ?? Level.TRACE, `sinks[${i}].level`),
+      keep: s.subsample === undefined ? undefined : createSampler(s.subsample),
+      broken: false,
+    };
+    const onError = (err: NodeJS.ErrnoException) => {
+      route.broken = true;
+      this.#gate.warn(
+        {
+          code: 'W_SINK_ERROR',
+          message: `sink ${route.name} failed${err.code ? ` (${err.code})` : ''}: ${err.message}; the other sinks keep writing`,
+        },
+        route.name,
+      );
+    };
+    s.sink.on('error', onError);
+    s.sink.once('close', () => (route.broken = true));
+    return route;
+  }
+
+  /**
+   * Logs one row of `table`, now: the data is summarized before this returns, so mutating a
+   * tensor afterwards does not change what was logged. Never waits on I/O. Throws only on a
+   * programming error: an invalid table name (`ERR_INVALID_TABLE`), an unknown level, or a
+   * closed logger (`ERR_SINK_CLOSED`).
+   */
+  row(table: string, data: unknown, opts?: RowOptions): void {
+    if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', `log.row('${table}'): the logger is closed`);
+    assertName(table);
+    const level = opts?.level === undefined ? this.#level : toLevel(opts.level, 'level');
+    const step = this.#steps.next(table, opts?.step);
+    if (level < this.#minLevel && this.#head === undefined) {
+      this.#tooLow(table);
+      return; // no sink would write it: skip the summary too
+    }
+    this.#table = table;
+    this.#dispatch({
+      table,
+      level,
+      step,
+      time: opts?.time ?? Date.now(),
+      data: summarizeRow(data, this.#rowOpts),
+    });
+  }
+
+  #tooLow(table: string): void {
+    this.#gate.warn({ code: 'W_LOW_LEVEL', message: `Log to table '${table}' was too low level for any sink`, table });
+  }
+
+  #dispatch(entry: Entry<FlatRow>): void {
+    if (this.#head !== undefined && !this.#transformsBroken) this.#head.write(entry);
+    else this.#fanout(entry);
+  }
+
+  #fanout(entry: Entry<FlatRow>): void {
+    if (entry.level < this.#minLevel) return this.#tooLow(entry.table);
+    for (const r of this.#routes) {
+      if (r.broken || entry.level < r.min) continue;
+      if (r.keep !== undefined && !r.keep(entry)) continue;
+      r.sink.write(entry);
+    }
+  }
+
+  override _write(chunk: unknown, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    let entry: Entry<FlatRow>;
+    try {
+      entry = toEntry(chunk, this.#ctx);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    this.#dispatch(entry);
+    callback();
+  }
+
+  /** Merges `params` into `params.json` in the run folder. */
+  params(params: Record<string, unknown>): void {
+    if (typeof params !== 'object' || params === null) throw optionError('type', 'params', 'must be an object');
+    this.#requireDir('params').params(params);
+  }
+
+  /** Writes `artifacts/<name>` in the run folder (strings and bytes as is, else JSON); returns its path. */
+  artifact(name: string, data: unknown): string {
+    return this.#requireDir('artifact').artifact(name, data);
+  }
+
+  #requireDir(what: string): RunDir {
+    if (this.#runDir === undefined) {
+      throw new RowlogError('ERR_NO_RUN_DIR', `log.${what}() needs a run folder: createLogger({dir})`);
+    }
+    return this.#runDir;
+  }
+
+  /** Resolves when every row logged so far has reached the operating system; saves the status. */
+  async flush(): Promise<void> {
+    await this.#drainTransforms();
+    this.#saveStatus('running');
+    await Promise.all(
+      this.#routes.filter((r) => !r.broken && isFlushable(r.sink)).map((r) => (r.sink as Sink).flush().catch(() => undefined)),
+    );
+  }
+
+  /** Writes everything buffered synchronously (the `exit` hook uses it). */
+  flushSync(): void {
+    this.#saveStatus(this.writableFinished ? 'closed' : 'running');
+    for (const r of this.#routes) {
+      if (r.broken || !isFlushable(r.sink)) continue;
+      try {
+        r.sink.flushSync();
+      } catch (err) {
+        r.sink.destroy(err as Error);
+      }
+    }
+  }
+
+  /** Flushes, ends every sink, waits for them, and saves `status.json` as closed. */
+  async close(): Promise<void> {
+    if (!this.writableFinished) {
+      await new Promise<void>((resolve, reject) => {
+        this.once('finish', resolve);
+        this.once('error', reject);
+        this.end();
+      });
+    }
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#finish().then(
+      () => callback(),
+      (err: Error) => callback(err),
+    );
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#head !== undefined) {
+      this.#head.end();
+      await this.#transformsDone;
+    }
+    await Promise.all(this.#routes.map((r) => endSink(r)));
+    live.delete(this);
+    this.#saveStatus('closed');
+  }
+
+  async #drainTransforms(): Promise<void> {
+    // User transforms may be async; wait (bounded) until none holds an Entry.
+    for (let i = 0; i < 1000 && this.#head !== undefined && !this.#transformsBroken; i++) {
+      if (this.#transforms.every((t) => t.writableLength === 0 && t.readableLength === 0)) return;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  #saveStatus(state: 'running' | 'closed'): void {
+    try {
+      this.#runDir?.saveStatus(this.status, this.#steps.toJSON(), state);
+    } catch (err) {
+      this.#gate.warn({ code: 'W_STATUS', message: `could not save status.json: ${(err as Error).message}` });
+    }
+  }
+}
+
+function endSink(r: Route): Promise<void> {
+  const s = r.sink;
+  if (r.broken || s.destroyed || s.writableFinished) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    s.once('finish', done);
+    s.once('close', done);
+    s.once('error', done); // already reported as a warning
+    s.end();
+  });
+}
+
+function defaultSinks(dir: string): SinkSpec[] {
+  return [{ sink: jsonlSink({ dir }), level: 'TRACE' }];
+}
+
+/** Creates a Logger (see {@link LoggerOptions}). */
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  return new Logger(opts);
+}
+
+let defaultLog: Logger | undefined;
+
+/** The logger `logRow()` uses, created on first use in `ROWLOG_DIR` or `runs/<script>_<time>`. */
+export function defaultLogger(): Logger {
+  if (defaultLog === undefined || defaultLog.writableEnded) defaultLog = createLogger();
+  return defaultLog;
+}
+
+/** Logs one row to the default logger (see {@link Logger.row}). */
+export function logRow(table: string, data: unknown, opts?: RowOptions): void {
+  defaultLogger().row(table, data, opts);
+}

@@ -1,0 +1,168 @@
+/**
+ * The run folder (DESIGN §4), after Skáld and Blocks: `run.json` says who wrote the run and
+ * from what code, `params.json` the hyper-parameters, `status.json` where training got to
+ * (and each table's last step, so a resumed run continues counting), `artifacts/` the files.
+ * Opening an existing folder appends to it: the new `run.json` names the old run in
+ * `resumedFrom`. Small JSON files are written atomically (temp file + rename).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { assertName } from './entry.js';
+import { VERSION } from './version.js';
+
+/** What `run.json` holds. */
+export interface RunInfo {
+  /** A fresh UUID for this process's run. */
+  id: string;
+  /** The run's name (the folder's name unless given). */
+  name: string;
+  /** ISO time the logger was created. */
+  startTime: string;
+  argv: string[];
+  cwd: string;
+  host: string;
+  pid: number;
+  node: string;
+  rowlog: string;
+  /** The commit of the git work tree the process runs in, and whether it had changes. */
+  git?: { commit: string; dirty: boolean };
+  /** The id of the run this one appended to, when the folder already held one. */
+  resumedFrom?: string;
+}
+
+/** Status keys rowlog keeps in `status.json` beside the user's own. */
+const STEPS_KEY = '$steps';
+const STATE_KEY = '$state';
+const UPDATED_KEY = '$updated';
+
+/** Writes `data` to `file` through a temp file and a rename, so readers never see half of it. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+function readJson(file: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function gitInfo(cwd: string): RunInfo['git'] {
+  const run = (args: string[]): string =>
+    execFileSync('git', args, { cwd, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000, encoding: 'utf8' }).trim();
+  try {
+    const commit = run(['rev-parse', 'HEAD']);
+    return { commit, dirty: run(['status', '--porcelain', '--untracked-files=no']) !== '' };
+  } catch {
+    return undefined; // not a git work tree, no commit yet, or no git
+  }
+}
+
+/** JSON with the values JSON cannot hold made readable (BigInt as text, typed arrays as arrays). */
+function toJson(value: unknown): string {
+  return `${JSON.stringify(
+    value,
+    (_k, v: unknown) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>, Number);
+      if (v instanceof Map) return Object.fromEntries(v);
+      if (v instanceof Set) return [...v];
+      return v;
+    },
+    2,
+  )}\n`;
+}
+
+/** An open run folder. */
+export class RunDir {
+  readonly dir: string;
+  readonly info: RunInfo;
+  /** The status saved by an earlier run in this folder (user keys only). */
+  readonly savedStatus: Record<string, unknown>;
+  /** Each table's last step saved by an earlier run in this folder. */
+  readonly savedSteps: Record<string, unknown>;
+  #params: Record<string, unknown>;
+
+  /** Creates `dir` (with parents) or opens it to append; writes `run.json`. */
+  constructor(dir: string, name?: string) {
+    this.dir = path.resolve(dir);
+    fs.mkdirSync(this.dir, { recursive: true });
+    const previous = readJson(path.join(this.dir, 'run.json'));
+    const { [STEPS_KEY]: steps, [STATE_KEY]: _state, [UPDATED_KEY]: _updated, ...status } =
+      readJson(path.join(this.dir, 'status.json')) ?? {};
+    this.savedStatus = status;
+    this.savedSteps = typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {};
+    this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
+    const git = gitInfo(process.cwd());
+    this.info = {
+      id: randomUUID(),
+      name: name ?? path.basename(this.dir),
+      startTime: new Date().toISOString(),
+      argv: process.argv.slice(),
+      cwd: process.cwd(),
+      host: os.hostname(),
+      pid: process.pid,
+      node: process.version,
+      rowlog: VERSION,
+      ...(git ? { git } : {}),
+      ...(typeof previous?.id === 'string' ? { resumedFrom: previous.id } : {}),
+    };
+    writeFileAtomic(path.join(this.dir, 'run.json'), toJson(this.info));
+  }
+
+  /** Merges `params` into `params.json` (top-level keys replace earlier ones). */
+  params(params: Record<string, unknown>): void {
+    this.#params = { ...this.#params, ...params };
+    writeFileAtomic(path.join(this.dir, 'params.json'), toJson(this.#params));
+  }
+
+  /** All params given so far (including an earlier run's in this folder). */
+  get paramsSoFar(): Readonly<Record<string, unknown>> {
+    return this.#params;
+  }
+
+  /**
+   * Writes `artifacts/<name>`: bytes and strings as they are, anything else as JSON.
+   * `name` follows the table-name rule, so it cannot leave the folder. Returns the path.
+   */
+  artifact(name: string, data: unknown): string {
+    assertName(name, 'artifact');
+    const file = path.join(this.dir, 'artifacts', name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const bytes =
+      typeof data === 'string'
+        ? data
+        : ArrayBuffer.isView(data)
+          ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+          : data instanceof ArrayBuffer
+            ? new Uint8Array(data)
+            : toJson(data);
+    writeFileAtomic(file, bytes);
+    return file;
+  }
+
+  /** Writes `status.json`: the user's status plus each table's last step and the run state. */
+  saveStatus(status: Record<string, unknown>, steps: Record<string, number>, state: 'running' | 'closed'): void {
+    writeFileAtomic(
+      path.join(this.dir, 'status.json'),
+      toJson({ ...status, [STEPS_KEY]: steps, [STATE_KEY]: state, [UPDATED_KEY]: new Date().toISOString() }),
+    );
+  }
+}
+
+/** `ROWLOG_DIR`, else `runs/<script>_<local time>` (DESIGN §5). */
+export function defaultRunDir(script = process.argv[1] ? path.basename(process.argv[1]).replace(/\.[^.]*$/, '') : 'node'): string {
+  const env = process.env.ROWLOG_DIR;
+  if (env !== undefined && env !== '') return env;
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  const time = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
+  return path.join('runs', `${script.replace(/[^A-Za-z0-9_.-]/g, '_')}_${time}`);
+}

@@ -1,0 +1,33 @@
+/**
+ * Warnings are reported once per distinct problem per table (DESIGN §3), never once per row:
+ * a training loop that logs the same cyclic object a million times gets one line.
+ */
+import type { EventEmitter } from 'node:events';
+import type { RowlogWarning } from './errors.js';
+
+/** Emits `'warning'` on `emitter`, or prints one line to stderr when nobody listens. */
+export function emitWarning(emitter: EventEmitter, w: RowlogWarning): void {
+  if (emitter.listenerCount('warning') > 0) emitter.emit('warning', w);
+  else process.stderr.write(`rowlog warning ${w.code}: ${w.message}\n`);
+}
+
+/** Bound on remembered problems, so a row with ever-new bad keys cannot grow memory. */
+const MAX_REMEMBERED = 10_000;
+
+/** Lets each distinct (table, code, detail) through once. */
+export class WarningGate {
+  readonly #seen = new Set<string>();
+  readonly #emitter: EventEmitter;
+
+  constructor(emitter: EventEmitter) {
+    this.#emitter = emitter;
+  }
+
+  /** Reports `w` unless the same table, code and `detail` were reported before. */
+  warn(w: RowlogWarning, detail = ''): void {
+    const id = `${w.table ?? ''}\0${w.code}\0${detail}`;
+    if (this.#seen.has(id)) return;
+    if (this.#seen.size < MAX_REMEMBERED) this.#seen.add(id);
+    emitWarning(this.#emitter, w);
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * jsonlSink: one JSON object per line (DESIGN §4), metadata columns first, data keys sorted,
+ * NaN and ±Infinity as bare tokens. Batched, never blocking the caller (see lib/file-sink.ts).
+ */
+import type { Entry, FlatRow } from '../lib/entry.js';
+import { FileSink } from '../lib/file-sink.js';
+import type { FileSinkOptions, RowFormat } from '../lib/file-sink.js';
+import { optionError } from '../lib/errors.js';
+import { jsonLine, KeyOrder } from '../lib/format.js';
+
+/** Options of {@link jsonlSink}. */
+export interface JsonlSinkOptions extends FileSinkOptions {
+  /** Add a `$table` column after `$level`, for files that hold several tables. @default false */
+  withTable?: boolean;
+}
+
+/** A JSONL file sink: `path` for one file, `dir` for `<dir>/<table>.jsonl`. */
+export function jsonlSink(opts: JsonlSinkOptions): FileSink {
+  const target = opts?.path ?? opts?.ext ?? '';
+  if (target.endsWith('.gz')) {
+    throw optionError('range', opts.path !== undefined ? 'path' : 'ext', 'gzip output (.gz) is not available yet in this version');
+  }
+  const order = new KeyOrder();
+  const withTable = opts?.withTable === true;
+  const format: RowFormat = {
+    ext: '.jsonl',
+    line: (entry: Entry<FlatRow>) => jsonLine(entry, order, withTable),
+  };
+  return new FileSink(opts, format);
+}
