@@ -1,0 +1,61 @@
+/** The `rowlog` command: the demo a newcomer runs first, version and usage errors. */
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { have, readJsonl, ROOT, run, tmpdir } from './helpers.js';
+
+const rowlog = (args: string[], cwd = ROOT) => run(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), ...args], { cwd });
+
+t.test('rowlog demo trains, logs every step, and prints the tables and a query that works', async (t) => {
+  const cwd = tmpdir(t);
+  const r = rowlog(['demo', '--dir', 'runs/demo'], cwd);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stderr, '');
+  const dir = path.join(cwd, 'runs', 'demo');
+  t.match(r.stdout, /4800 steps in [\d.]+ s; test accuracy (9\d|100)\.\d %/);
+  t.match(r.stdout, /run folder: runs\/demo\//);
+  t.match(r.stdout, /epoch\.jsonl\s+300 rows\s+6 columns/);
+  t.match(r.stdout, /eval\.jsonl\s+1 row\s+7 columns/);
+  t.match(r.stdout, /grad_step\.jsonl\s+4800 rows\s+40 columns/);
+
+  const steps = readJsonl(path.join(dir, 'grad_step.jsonl'));
+  t.equal(steps.length, 4800);
+  t.same(steps.map((s) => s.$step).slice(0, 3), [0, 1, 2]);
+  t.ok(steps.every((s) => s.$level === 5), 'every step at TRACE');
+  for (const key of ['loss', 'lr', 'grad_norm', 'weights/W1.mean', 'weights/W1.std', 'grads/W2.max', 'weights/b2.min']) {
+    t.type(steps[100]?.[key], 'number', key);
+  }
+  const epochs = readJsonl(path.join(dir, 'epoch.jsonl'));
+  t.same(epochs.map((e) => e.$level), Array(300).fill(20));
+  t.ok((epochs.at(-1)?.train_loss as number) < (epochs[0]?.train_loss as number) / 5, 'the network learned');
+  t.match(readJsonl(path.join(dir, 'eval.jsonl')), [{ $level: 35, test_acc: Number, epochs: 300, iterations: 4800 }]);
+  t.match(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { batch: 32, epochs: 300 });
+  t.match(JSON.parse(fs.readFileSync(path.join(dir, 'status.json'), 'utf8')), { epochs_done: 300, iterations_done: 4800, $state: 'closed' });
+  t.ok(fs.existsSync(path.join(dir, 'artifacts', 'model.json')));
+
+  // The printed example is a real command: run it with the real jq.
+  const example = /^ {2}(jq .*)$/m.exec(r.stdout)?.[1];
+  t.ok(example, 'prints a jq example');
+  if (have('jq') && example) {
+    const q = run('sh', ['-c', example], { cwd });
+    t.equal(q.status, 0, q.stderr);
+    const lines = q.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    t.same(lines.map((l) => l.step), [0, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500]);
+    t.type(lines[0]?.['W1.std'], 'number');
+  } else {
+    t.fail('jq is needed for this test (.ci/run installs it)');
+  }
+});
+
+t.test('rowlog --version prints the package version; usage errors exit 2 with one line', async (t) => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const v = rowlog(['--version']);
+  t.equal(v.status, 0);
+  t.equal(v.stdout.trim(), pkg.version);
+  const bad = rowlog(['frobnicate']);
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /unknown command 'frobnicate'/);
+  const badFlag = rowlog(['demo', '--bogus']);
+  t.equal(badFlag.status, 2);
+  t.match(badFlag.stderr, /unknown option '--bogus'/);
+});

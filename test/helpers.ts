@@ -1,0 +1,57 @@
+/** Shared test helpers: temp dirs removed after each test, a sink that collects Entries, file readers. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import type { Entry, FlatRow } from '../lib/entry.js';
+
+/** The repository root. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A fresh temp dir, removed when `t` ends. */
+export function tmpdir(t: Test, prefix = 'rowlog-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** An object-mode Writable that keeps every Entry written to it. */
+export function collector(): Writable & { entries: Entry<FlatRow>[] } {
+  const entries: Entry<FlatRow>[] = [];
+  const w = new Writable({
+    objectMode: true,
+    write(entry: Entry<FlatRow>, _enc, cb) {
+      entries.push(entry);
+      cb();
+    },
+  });
+  return Object.assign(w, { entries });
+}
+
+/** The parsed lines of a JSONL file, via jq -c so NaN/Infinity tokens are read by a real peer. */
+export function readJsonl(file: string): Array<Record<string, unknown>> {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Runs `cmd args` and returns {status, stdout, stderr}. */
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...opts });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** True when `cmd` is on PATH. */
+export function have(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
