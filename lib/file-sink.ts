@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { assertName } from './entry.js';
 import type { Entry, FlatRow } from './entry.js';
 import { optionError } from './errors.js';
 import { FileWriter } from './file-writer.js';
@@ -26,6 +27,12 @@ export interface FileSinkOptions {
   flushBytes?: number;
   /** …or when its first row has waited this long (ms). @default 250 */
   flushIntervalMs?: number;
+  /**
+   * Bound on bytes waiting for the disk. Past it the sink writes synchronously, so a training
+   * loop that never yields to the event loop slows down instead of filling memory; no row is
+   * dropped. @default 8388608 (8 MiB)
+   */
+  maxQueuedBytes?: number;
 }
 
 /** How a sink turns Entries into text. One instance per sink (it may cache per table). */
@@ -41,7 +48,7 @@ interface OpenFile {
   pending: string;
 }
 
-const DEFAULTS = Object.freeze({ flushBytes: 65536, flushIntervalMs: 250 });
+const DEFAULTS = Object.freeze({ flushBytes: 65536, flushIntervalMs: 250, maxQueuedBytes: 8 * 1024 * 1024 });
 
 function checkNumber(v: unknown, option: string, min: number): number {
   if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
@@ -56,6 +63,7 @@ export class FileSink extends Writable implements Sink {
   readonly #ext: string;
   readonly #flushBytes: number;
   readonly #flushIntervalMs: number;
+  readonly #maxQueuedBytes: number;
   readonly #files = new Map<string, OpenFile>();
   readonly #byTable = new Map<string, OpenFile>();
   #timer: NodeJS.Timeout | undefined;
@@ -77,6 +85,7 @@ export class FileSink extends Writable implements Sink {
     this.#ext = opts.ext ?? format.ext;
     this.#flushBytes = checkNumber(opts.flushBytes ?? DEFAULTS.flushBytes, 'flushBytes', 1);
     this.#flushIntervalMs = checkNumber(opts.flushIntervalMs ?? DEFAULTS.flushIntervalMs, 'flushIntervalMs', 0);
+    this.#maxQueuedBytes = checkNumber(opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes, 'maxQueuedBytes', 0);
   }
 
   /** The file an Entry of `table` goes to. */
@@ -87,6 +96,7 @@ export class FileSink extends Writable implements Sink {
   #open(table: string): OpenFile {
     let f = this.#byTable.get(table);
     if (f !== undefined) return f;
+    if (this.#dir !== undefined) assertName(table); // a table becomes a path: it must not leave `dir`
     const p = this.pathOf(table);
     f = this.#files.get(p);
     if (f === undefined) {
@@ -100,13 +110,15 @@ export class FileSink extends Writable implements Sink {
 
   override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     let f: OpenFile;
+    let line: string;
     try {
       f = this.#open(entry.table);
+      line = this.#format.line(entry);
     } catch (err) {
       callback(err as Error);
       return;
     }
-    f.pending += this.#format.line(entry);
+    f.pending += line;
     if (f.pending.length >= this.#flushBytes) this.#hand(f);
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
@@ -122,6 +134,18 @@ export class FileSink extends Writable implements Sink {
     const text = f.pending;
     f.pending = '';
     f.writer.write(Buffer.from(text));
+    if (this.queuedBytes > this.#maxQueuedBytes) this.#writeQueuedSync();
+  }
+
+  /** Memory bound reached (the event loop is not getting a turn): write everything now. */
+  #writeQueuedSync(): void {
+    for (const f of this.#files.values()) {
+      try {
+        f.writer.flushSync();
+      } catch {
+        // the writer has failed and reported it through destroy(err); nothing more to write
+      }
+    }
   }
 
   #handAll(): void {

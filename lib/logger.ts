@@ -62,6 +62,12 @@ export interface LoggerOptions {
   summarize?: Omit<SummarizeRowOptions, 'onWarning'>;
   /** Flush on `beforeExit` and synchronously on `exit`. @default true */
   exitHooks?: boolean;
+  /**
+   * Bound on bytes each default sink holds for the disk; past it the sink writes synchronously
+   * (the caller slows down, no row is dropped). Sinks you pass take their own option.
+   * @default 8388608 (8 MiB)
+   */
+  maxQueuedBytes?: number;
 }
 
 /** Per-call options of {@link Logger.row}. */
@@ -164,7 +170,7 @@ export class Logger extends Writable {
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
 
-    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir));
+    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir, opts.maxQueuedBytes));
     this.#routes = specs.map((s, i) => this.#route(s, i));
     this.#minLevel = Math.min(...this.#routes.map((r) => r.min));
 
@@ -371,8 +377,8 @@ function endSink(r: Route): Promise<void> {
   });
 }
 
-function defaultSinks(dir: string): SinkSpec[] {
-  return [{ sink: jsonlSink({ dir }), level: 'TRACE' }];
+function defaultSinks(dir: string, maxQueuedBytes: number | undefined): SinkSpec[] {
+  return [{ sink: jsonlSink({ dir, ...(maxQueuedBytes === undefined ? {} : { maxQueuedBytes }) }), level: 'TRACE' }];
 }
 
 /** Creates a Logger (see {@link LoggerOptions}). */

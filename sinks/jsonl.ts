@@ -16,8 +16,8 @@ export interface JsonlSinkOptions extends FileSinkOptions {
 
 /** A JSONL file sink: `path` for one file, `dir` for `<dir>/<table>.jsonl`. */
 export function jsonlSink(opts: JsonlSinkOptions): FileSink {
-  const target = opts?.path ?? opts?.ext ?? '';
-  if (target.endsWith('.gz')) {
+  const target: unknown = opts?.path ?? opts?.ext;
+  if (typeof target === 'string' && target.endsWith('.gz')) {
     throw optionError('range', opts.path !== undefined ? 'path' : 'ext', 'gzip output (.gz) is not available yet in this version');
   }
   const order = new KeyOrder();

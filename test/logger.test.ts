@@ -300,6 +300,7 @@ t.test('logging without a run folder: params/artifact say so; options are valida
     [{ sinks: [], transforms: {} }, /^transforms: /],
     [{ sinks: [], summarize: { maxDepth: 0 } }, /^maxDepth: /],
     [{ dir: '' }, /^dir: /],
+    [{ dir: tmpdir(t), maxQueuedBytes: -1 }, /^maxQueuedBytes: /],
   ];
   for (const [opts, message] of bad) {
     t.throws(() => createLogger(opts as never), { code: 'ERR_INVALID_OPTION', message }, JSON.stringify(opts));
