@@ -25,8 +25,8 @@ import type { Sink } from './sink.js';
 import { isFlushable } from './sink.js';
 import { WarningGate } from './warnings.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { checkSummarizeOptions, summarizeRow, TableSteps, toEntry } from '../transforms/summarize.js';
-import type { EntryContext, SummarizeRowOptions } from '../transforms/summarize.js';
+import { createEntryContext, summarizeRow, toEntry } from '../transforms/summarize.js';
+import type { EntryContext, SummarizeRowOptions, TableSteps } from '../transforms/summarize.js';
 import { createSampler } from '../transforms/subsample.js';
 import type { Sampler, SubsampleOptions } from '../transforms/subsample.js';
 
@@ -126,15 +126,13 @@ export class Logger extends Writable {
   readonly #routes: Route[];
   readonly #minLevel: number;
   readonly #level: number;
-  readonly #steps = new TableSteps();
+  readonly #steps: TableSteps;
   readonly #gate: WarningGate;
   readonly #ctx: EntryContext;
-  readonly #rowOpts: SummarizeRowOptions;
   readonly #head: Writable | undefined;
   readonly #transformsDone: Promise<void> | undefined;
   readonly #transforms: readonly Duplex[];
   #transformsBroken = false;
-  #table = '';
 
   constructor(opts: LoggerOptions = {}) {
     super({ objectMode: true });
@@ -145,23 +143,9 @@ export class Logger extends Writable {
       throw optionError('type', 'dir', `must be a non-empty string (got ${String(opts.dir)})`);
     }
     this.#gate = new WarningGate(this);
-    this.#level = toLevel(opts.level ?? Level.INFO, 'level');
-    const table = opts.table ?? 'main';
-    assertName(table);
-    this.#rowOpts = {
-      ...opts.summarize,
-      onWarning: (code, message) =>
-        this.#gate.warn({ code, message: `${message} in table '${this.#table}'`, table: this.#table }, message),
-    };
-    checkSummarizeOptions(this.#rowOpts);
-    this.#ctx = {
-      table,
-      level: this.#level,
-      steps: this.#steps,
-      rowOpts: this.#rowOpts,
-      warn: (w) => this.#gate.warn(w, w.message),
-      onTable: (t) => (this.#table = t),
-    };
+    this.#ctx = createEntryContext(opts.table ?? 'main', opts.level ?? Level.INFO, opts.summarize, this.#gate);
+    this.#level = this.#ctx.level;
+    this.#steps = this.#ctx.steps;
 
     const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
     this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name);
@@ -240,13 +224,13 @@ export class Logger extends Writable {
       this.#tooLow(table);
       return; // no sink would write it: skip the summary too
     }
-    this.#table = table;
+    this.#ctx.onTable(table);
     this.#dispatch({
       table,
       level,
       step,
       time: opts?.time ?? Date.now(),
-      data: summarizeRow(data, this.#rowOpts),
+      data: summarizeRow(data, this.#ctx.rowOpts),
     });
   }
 

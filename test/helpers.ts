@@ -31,7 +31,7 @@ export function collector(): Writable & { entries: Entry<FlatRow>[] } {
   return Object.assign(w, { entries });
 }
 
-/** The parsed lines of a JSONL file, via jq -c so NaN/Infinity tokens are read by a real peer. */
+/** The parsed lines of a JSONL file (JSON.parse: for files without NaN/Infinity tokens). */
 export function readJsonl(file: string): Array<Record<string, unknown>> {
   return fs
     .readFileSync(file, 'utf8')

@@ -32,7 +32,10 @@ export interface SummarizeRowOptions {
   stats?: readonly StatName[];
   /** Items of a non-numeric array or Set kept per index (`key/0/…`); the rest are cut. @default 16 */
   maxArrayItems?: number;
-  /** Nesting depth below which values are skipped with a warning. @default 8 */
+  /**
+   * Containers (objects, Maps, Sets, non-numeric arrays) nested this deep are skipped with a
+   * warning; leaves (numbers, numeric and typed arrays, Dates, tensors) are kept. @default 8
+   */
   maxDepth?: number;
   /** Keys per row; further keys are dropped with a warning. @default 10000 */
   maxKeys?: number;
@@ -141,16 +144,25 @@ export function checkSummarizeOptions(opts: SummarizeRowOptions): void {
 }
 
 const join = (prefix: string, key: string): string => (prefix === '' ? key : `${prefix}/${key}`);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+/** Own keys of a plain row that carry metadata; `toEntry` reads them and leaves them out of the data. */
+const ROW_META = new Set(['$table', '$step', '$time', '$level']);
 
-/** The state of one summarization: the output row and the path of objects being visited. */
+/** The state of one summarization: the output row and the path of containers being visited. */
 class Flattener {
   readonly out: FlatRow = {};
   readonly o: Resolved;
   readonly stack: object[] = [];
   count = 0;
+  /** Set once `maxKeys` keys are written: the walk stops there (one warning). */
+  full = false;
+  /** Leave out the root's `$table`/`$step`/`$time`/`$level` keys (plain rows, see `toEntry`). */
+  readonly skipRowMeta: boolean;
 
-  constructor(o: Resolved) {
+  constructor(o: Resolved, skipRowMeta: boolean) {
     this.o = o;
+    this.skipRowMeta = skipRowMeta;
   }
 
   warn(code: string, message: string, key: string): void {
@@ -159,7 +171,10 @@ class Flattener {
 
   put(key: string, v: Scalar): void {
     if (this.count >= this.o.maxKeys) {
-      this.warn('W_KEY_LIMIT', `row has more than ${this.o.maxKeys} keys; the rest are dropped (maxKeys)`, '');
+      if (!this.full) {
+        this.full = true;
+        this.warn('W_KEY_LIMIT', `row has more than ${this.o.maxKeys} keys; the rest are dropped (maxKeys)`, '');
+      }
       return;
     }
     if (hasOwn(this.out, key) || RESERVED.has(key)) {
@@ -182,7 +197,7 @@ class Flattener {
         this.put(key, v);
         return;
       case 'bigint':
-        this.put(key, v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString());
+        this.put(key, v <= MAX_SAFE && v >= MIN_SAFE ? Number(v) : v.toString());
         return;
       case 'object':
         if (v === null) this.put(key, null);
@@ -193,62 +208,110 @@ class Flattener {
     }
   }
 
+  /**
+   * Any object. Leaves (numeric arrays, typed arrays, Dates, boxed primitives, tensors) are
+   * written at `key`; containers (other arrays, Sets, Maps, objects) are entered, which checks
+   * the depth limit and cycles. Hostile objects (revoked Proxies, throwing traps or iterators)
+   * skip the key with a warning: summarizing never throws.
+   */
   visitObject(v: object, key: string, depth: number): void {
-    if (depth >= this.o.maxDepth) {
-      this.warn('W_DEPTH', `'${key}' is nested deeper than ${this.o.maxDepth} levels and was skipped (maxDepth)`, key);
-      return;
+    if (this.full) return;
+    try {
+      this.dispatch(v, key, depth);
+    } catch (err) {
+      const k = leafKey(key, depth);
+      this.warn('W_THREW', `reading '${k}' threw (${errText(err)}); the key was skipped`, k);
     }
-    if (this.stack.includes(v)) {
-      this.warn('W_CYCLE', `'${key}' refers back to an object that contains it (a cycle) and was skipped`, key);
-      return;
-    }
+  }
+
+  dispatch(v: object, key: string, depth: number): void {
     if (Array.isArray(v)) {
-      if (isNumberArray(v)) this.stats(v, key);
-      else this.items(v, v.length, key, depth);
+      if (isNumberArray(v)) this.stats(v, leafKey(key, depth));
+      else if (this.enter(v, key, depth)) {
+        try {
+          this.items(v, v.length, key, depth);
+        } finally {
+          this.stack.pop();
+        }
+      }
       return;
     }
     if (ArrayBuffer.isView(v)) {
       if (v instanceof DataView) return;
       const a = v as unknown as ArrayLike<number | bigint>;
-      this.stats(a.length > 0 && typeof a[0] === 'bigint' ? Array.from(a, Number) : (a as ArrayLike<number>), key);
+      this.stats(a.length > 0 && typeof a[0] === 'bigint' ? Array.from(a, Number) : (a as ArrayLike<number>), leafKey(key, depth));
       return;
     }
     if (v instanceof Date) {
-      const t = v.getTime();
-      this.put(key, Number.isNaN(t) ? null : v.toISOString());
+      const t = Date.prototype.getTime.call(v);
+      this.put(leafKey(key, depth), Number.isNaN(t) ? null : Date.prototype.toISOString.call(v));
       return;
     }
-    this.stack.push(v);
+    // A declared summarizer wins over every built-in rule below (a Map subclass may have one).
+    let custom: Summarizer<unknown> | undefined;
+    const proto = Object.getPrototypeOf(v) as object | null;
+    if (proto !== Object.prototype && proto !== null) {
+      custom = findSummarizer(proto);
+      if (custom === undefined && this.boxed(v, key, depth)) return;
+    }
+    const isMap = custom === undefined && v instanceof Map;
+    const isSet = custom === undefined && !isMap && v instanceof Set;
+    if (custom === undefined && !isMap && !isSet && this.tensor(v, key, depth)) return;
+    if (!this.enter(v, key, depth)) return;
     try {
-      if (v instanceof Map) this.mapEntries(v, key, depth);
-      else if (v instanceof Set) this.items(v, v.size, key, depth);
+      if (custom !== undefined) this.custom(custom, v, leafKey(key, depth), depth);
+      else if (isMap) this.mapEntries(v as Map<unknown, unknown>, key, depth);
+      else if (isSet) this.items(v as Set<unknown>, (v as Set<unknown>).size, key, depth);
       else this.object(v, key, depth);
     } finally {
       this.stack.pop();
     }
   }
 
-  object(v: object, key: string, depth: number): void {
-    const proto = Object.getPrototypeOf(v) as object | null;
-    const custom = proto === Object.prototype || proto === null ? undefined : findSummarizer(proto);
-    if (custom !== undefined) return this.custom(custom, v, key, depth);
+  /** Checks the depth limit and cycles before a container is visited; pushes it when it may be. */
+  enter(v: object, key: string, depth: number): boolean {
+    if (depth >= this.o.maxDepth) {
+      this.warn('W_DEPTH', `'${key}' is nested deeper than ${this.o.maxDepth} levels and was skipped (maxDepth)`, key);
+      return false;
+    }
+    if (this.stack.includes(v)) {
+      this.warn('W_CYCLE', `'${key}' refers back to an object that contains it (a cycle) and was skipped`, key);
+      return false;
+    }
+    this.stack.push(v);
+    return true;
+  }
+
+  /** A boxed primitive (`new Number(1)`): its primitive value. */
+  boxed(v: object, key: string, depth: number): boolean {
+    let p: unknown;
+    if (v instanceof Number) p = Number.prototype.valueOf.call(v);
+    else if (v instanceof String) p = String.prototype.valueOf.call(v);
+    else if (v instanceof Boolean) p = Boolean.prototype.valueOf.call(v);
+    else if (v instanceof BigInt) p = BigInt.prototype.valueOf.call(v);
+    else return false;
+    this.visit(p, leafKey(key, depth), depth);
+    return true;
+  }
+
+  /** A tensor (TensorFlow.js and look-alikes: `dataSync()` and `shape`): its values, read now. */
+  tensor(v: object, key: string, depth: number): boolean {
     const t = v as { dataSync?: unknown; shape?: unknown };
-    if (typeof t.dataSync === 'function' && t.shape !== undefined) {
-      // A tensor (TensorFlow.js and look-alikes): read its values now, synchronously.
-      let data: unknown;
-      try {
-        data = (t.dataSync as () => unknown).call(v);
-      } catch (err) {
-        this.warn('W_THREW', `dataSync() of '${key}' threw (${errText(err)}); the key was skipped`, key);
-        return;
-      }
-      this.visit(data, key, depth);
-      return;
+    if (typeof t.dataSync !== 'function' || t.shape === undefined) return false;
+    const k = leafKey(key, depth);
+    let data: unknown;
+    try {
+      data = (t.dataSync as () => unknown).call(v);
+    } catch (err) {
+      this.warn('W_THREW', `dataSync() of '${k}' threw (${errText(err)}); the key was skipped`, k);
+      return true;
     }
-    if (v instanceof Number || v instanceof String || v instanceof Boolean) {
-      this.visit(v.valueOf(), key, depth);
-      return;
-    }
+    if (typeof data === 'object' && data !== null && (ArrayBuffer.isView(data) || Array.isArray(data))) this.visitObject(data, k, depth);
+    else this.visit(data, k, depth);
+    return true;
+  }
+
+  object(v: object, key: string, depth: number): void {
     let keys: string[];
     try {
       keys = Object.keys(v);
@@ -256,8 +319,10 @@ class Flattener {
       this.warn('W_THREW', `listing the keys of '${key}' threw (${errText(err)}); it was skipped`, key);
       return;
     }
+    const skipMeta = this.skipRowMeta && depth === 0;
     for (const k of keys) {
-      if (k === '_') continue;
+      if (k === '_' || (skipMeta && ROW_META.has(k))) continue;
+      if (this.full) return;
       let child: unknown;
       try {
         child = (v as Record<string, unknown>)[k];
@@ -272,8 +337,9 @@ class Flattener {
 
   mapEntries(m: Map<unknown, unknown>, key: string, depth: number): void {
     for (const [k, child] of m) {
-      const name = typeof k === 'string' ? k : String(k as string);
+      const name = keyName(k);
       if (name === '_') continue;
+      if (this.full) return;
       this.visit(child, join(key, name), depth + 1);
     }
   }
@@ -282,12 +348,13 @@ class Flattener {
     const max = this.o.maxArrayItems;
     let i = 0;
     for (const child of it) {
-      if (i >= max) break;
+      if (i >= max || this.full) break;
       this.visit(child, join(key, String(i)), depth + 1);
       i++;
     }
     if (length > max) {
-      this.warn('W_ARRAY_CUT', `'${key}' has ${length} items; only the first ${max} are kept (maxArrayItems)`, key);
+      // No length in the message: a list that grows every step is one problem, not one per row.
+      this.warn('W_ARRAY_CUT', `'${key}' has more than ${max} items; only the first ${max} are kept (maxArrayItems)`, key);
     }
   }
 
@@ -329,25 +396,22 @@ class Flattener {
       min = NaN;
       max = NaN;
     }
-    const mean = sum / n;
+    let mean = sum / n;
+    let std = NaN;
+    if (o.std && Number.isFinite(mean)) std = centralStd(a, mean, 1);
+    if (!nan && nonfinite === 0 && (!Number.isFinite(mean) || (o.std && (!Number.isFinite(std) || (std === 0 && min !== max))))) {
+      // Every value is finite but the sum or the squares over- or underflowed (|x| near 1e308
+      // or 1e-200): redo both on values scaled by the largest magnitude.
+      const scale = Math.max(-min, max);
+      let m = 0;
+      for (let i = 0; i < n; i++) m += (a[i] as number) / scale / n;
+      mean = m * scale;
+      if (o.std) std = centralStd(a, m, scale) * scale;
+    }
     if (o.mean) this.put(`${key}.mean`, mean === 0 ? 0 : mean);
     if (o.min) this.put(`${key}.min`, min === 0 ? 0 : min);
     if (o.max) this.put(`${key}.max`, max === 0 ? 0 : max);
-    if (o.std) {
-      let std = NaN;
-      if (Number.isFinite(mean)) {
-        // Corrected two-pass algorithm: stable when |mean| ≫ std (e.g. [1e9, 1e9+1, 1e9+2]).
-        let ss = 0;
-        let comp = 0;
-        for (let i = 0; i < n; i++) {
-          const d = (a[i] as number) - mean;
-          ss += d * d;
-          comp += d;
-        }
-        std = Math.sqrt(Math.max(0, (ss - (comp * comp) / n) / n));
-      }
-      this.put(`${key}.std`, std);
-    }
+    if (o.std) this.put(`${key}.std`, std);
     if (o.norm) {
       let norm: number;
       const scale = Math.max(Math.abs(min), Math.abs(max));
@@ -366,6 +430,47 @@ class Flattener {
     }
     if (o.len) this.put(`${key}.len`, n);
     if (o.nonfinite) this.put(`${key}.nonfinite`, nan ? countNonFinite(a) : nonfinite);
+  }
+}
+
+/**
+ * Population standard deviation of `a[i] / scale` around `mean` (already scaled), by the
+ * corrected two-pass algorithm: stable when |mean| ≫ std (e.g. [1e9, 1e9+1, 1e9+2]).
+ */
+function centralStd(a: ArrayLike<number>, mean: number, scale: number): number {
+  const n = a.length;
+  let ss = 0;
+  let comp = 0;
+  if (scale === 1) {
+    for (let i = 0; i < n; i++) {
+      const d = (a[i] as number) - mean;
+      ss += d * d;
+      comp += d;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const d = (a[i] as number) / scale - mean;
+      ss += d * d;
+      comp += d;
+    }
+  }
+  return Math.sqrt(Math.max(0, (ss - (comp * comp) / n) / n));
+}
+
+/** The key under which a leaf at the root (a Date, a tensor, …) is written. */
+function leafKey(key: string, depth: number): string {
+  return depth === 0 && key === '' ? 'value' : key;
+}
+
+/** A Map key as a path segment; never throws (a key object may have no or a throwing `toString`). */
+function keyName(k: unknown): string {
+  if (typeof k === 'string') return k;
+  if (typeof k === 'symbol') return k.toString();
+  if (typeof k === 'function') return '[function]';
+  try {
+    return String(k);
+  } catch {
+    return '[object]';
   }
 }
 
@@ -390,16 +495,27 @@ function errText(err: unknown): string {
 
 /**
  * Flattens `data` into one object of Scalars (DESIGN §3). Never throws on content; a value
- * that is not an object is kept under the key `value`.
+ * that is not an object (a number, a string, an array, a typed array, a Date …) is kept under
+ * the key `value`.
  */
 export function summarizeRow(data: unknown, opts?: SummarizeRowOptions): FlatRow {
-  const f = new Flattener(resolveCached(opts));
-  if (typeof data === 'object' && data !== null && !Array.isArray(data) && !ArrayBuffer.isView(data)) {
-    f.visitObject(data, '', 0);
-  } else {
-    f.visit(data, 'value', 1);
-  }
+  return flatten(data, opts, false);
+}
+
+function flatten(data: unknown, opts: SummarizeRowOptions | undefined, skipRowMeta: boolean): FlatRow {
+  const f = new Flattener(resolveCached(opts), skipRowMeta);
+  if (typeof data !== 'object' || data === null || isListLike(data)) f.visit(data, 'value', 1);
+  else f.visitObject(data, '', 0);
   return f.out;
+}
+
+/** Arrays and typed arrays at the root are values (`value.mean`, `value/0`), not rows. */
+function isListLike(data: object): boolean {
+  try {
+    return Array.isArray(data) || ArrayBuffer.isView(data);
+  } catch {
+    return false; // a revoked Proxy: visitObject reports it
+  }
 }
 
 /** Per-table step counters: a row without a step gets one more than its table's last step. */
@@ -432,31 +548,33 @@ export interface EntryContext {
   level: number;
   steps: TableSteps;
   rowOpts: SummarizeRowOptions;
-  warn: (w: RowlogWarning) => void;
+  /** Reports a problem; `detail` names it for de-duplication (default: the message). */
+  warn: (w: RowlogWarning, detail?: string) => void;
   /** Told the table before its row is summarized, so warnings name it. */
   onTable: (table: string) => void;
 }
 
 /**
  * An Entry (data summarized) from an Entry or a plain row. Plain rows may carry `$table`,
- * `$step`, `$time` and `$level` keys; bad ones warn and fall back to the defaults. Throws
- * `ERR_INVALID_TABLE` only for an Entry whose table is invalid.
+ * `$step`, `$time` and `$level` keys (left out of the data); bad ones warn and fall back to
+ * the defaults. Throws `ERR_INVALID_TABLE` only for an Entry whose table is invalid.
  */
 export function toEntry(chunk: unknown, ctx: EntryContext): Entry<FlatRow> {
-  let raw: Entry<unknown>;
-  if (isEntry(chunk)) {
-    assertName(chunk.table);
-    raw = chunk;
-  } else {
-    raw = fromPlainRow(chunk, ctx.table, ctx.level, ctx.warn);
+  let e: Entry<unknown> | undefined;
+  try {
+    if (isEntry(chunk)) e = { table: chunk.table, level: chunk.level, step: chunk.step, time: chunk.time, data: chunk.data };
+  } catch {
+    e = undefined; // a getter threw: not a usable Entry, so a plain row
   }
+  if (e !== undefined) assertName(e.table);
+  const raw = e ?? rowMeta(chunk, ctx);
   ctx.onTable(raw.table);
   return {
     table: raw.table,
     level: raw.level,
     step: ctx.steps.next(raw.table, raw.step),
-    time: typeof raw.time === 'number' ? raw.time : Date.now(),
-    data: summarizeRow(raw.data, ctx.rowOpts),
+    time: Number.isFinite(raw.time) ? raw.time : Date.now(),
+    data: flatten(e === undefined ? chunk : e.data, ctx.rowOpts, e === undefined),
   };
 }
 
@@ -467,28 +585,15 @@ export function toEntry(chunk: unknown, ctx: EntryContext): Entry<FlatRow> {
  * time are used. Emits `'warning'` once per distinct problem per table.
  */
 export function summarize(opts: SummarizeOptions = {}): Transform {
-  const table = opts.table ?? 'main';
-  assertName(table);
-  let gate: WarningGate;
-  let current = table;
-  const ctx: EntryContext = {
-    table,
-    level: toLevel(opts.level ?? Level.INFO, 'level'),
-    steps: new TableSteps(),
-    rowOpts: {
-      ...opts,
-      onWarning: (code, message) => gate.warn({ code, message: `${message} in table '${current}'`, table: current }, message),
-    },
-    warn: (w) => gate.warn(w, w.message),
-    onTable: (t) => (current = t),
-  };
-  checkSummarizeOptions(ctx.rowOpts);
+  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+  const { table = 'main', level = Level.INFO, ...rowOpts } = opts;
+  let ctx: EntryContext | undefined;
   const stream = new Transform({
     objectMode: true,
     transform(chunk: unknown, _enc, callback) {
       let entry: Entry<FlatRow>;
       try {
-        entry = toEntry(chunk, ctx);
+        entry = toEntry(chunk, ctx as EntryContext);
       } catch (err) {
         callback(err as Error);
         return;
@@ -496,38 +601,90 @@ export function summarize(opts: SummarizeOptions = {}): Transform {
       callback(null, entry);
     },
   });
-  gate = new WarningGate(stream);
+  ctx = createEntryContext(table, level, rowOpts, new WarningGate(stream));
   return stream;
 }
 
-/** Splits a plain row into its `$`-metadata (validated, with fallbacks) and its data. */
-function fromPlainRow(row: unknown, table: string, level: number, warn: (w: RowlogWarning) => void): Entry<unknown> {
-  let data = row;
-  let meta: Record<string, unknown> = {};
-  if (typeof row === 'object' && row !== null && !Array.isArray(row)) {
-    const r = row as Record<string, unknown>;
-    if ('$table' in r || '$step' in r || '$time' in r || '$level' in r) {
-      const { $table, $step, $time, $level, ...rest } = r;
-      meta = { $table, $step, $time, $level };
-      data = rest;
+/**
+ * The context of {@link toEntry}, with validated options, fresh per-table steps, and warnings
+ * de-duplicated per (table, code, key) through `gate` (used by `summarize()` and the logger).
+ */
+export function createEntryContext(
+  table: string,
+  level: LevelLike,
+  opts: Omit<SummarizeRowOptions, 'onWarning'> | undefined,
+  gate: WarningGate,
+): EntryContext {
+  assertName(table);
+  let current = table;
+  const ctx: EntryContext = {
+    table,
+    level: toLevel(level, 'level'),
+    steps: new TableSteps(),
+    rowOpts: {
+      ...opts,
+      // One warning per (table, code, key): messages may differ from row to row.
+      onWarning: (code, message, key) => gate.warn({ code, message: `${message} in table '${current}'`, table: current }, key),
+    },
+    warn: (w, detail) => gate.warn(w, detail ?? w.message),
+    onTable: (t) => (current = t),
+  };
+  checkSummarizeOptions(ctx.rowOpts);
+  return ctx;
+}
+
+/**
+ * The `$table`, `$level`, `$step` and `$time` of a plain row, validated: a bad one warns
+ * (once per table and key) and the default is used. Never throws.
+ */
+function rowMeta(row: unknown, ctx: EntryContext): Omit<Entry<unknown>, 'data'> {
+  const m = { table: ctx.table, level: ctx.level, step: NaN, time: NaN };
+  let $table: unknown, $level: unknown, $step: unknown, $time: unknown;
+  try {
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) return m;
+    ({ $table, $level, $step, $time } = row as Record<string, unknown>);
+  } catch (err) {
+    ctx.warn({ code: 'W_BAD_META', message: `reading the $-keys of a row threw (${errText(err)}); the defaults were used`, table: m.table }, '$');
+    return m;
+  }
+  const bad = (key: string, message: string): void =>
+    ctx.warn({ code: 'W_BAD_META', message: `${key}: ${message}`, table: m.table }, key);
+  if ($table !== undefined) {
+    if (typeof $table !== 'string') bad('$table', `must be a string (got ${describe($table)}); the row went to table '${m.table}'`);
+    else {
+      try {
+        assertName($table);
+        m.table = $table;
+      } catch (err) {
+        bad('$table', `${errText(err)}; the row went to table '${m.table}'`);
+      }
     }
   }
-  let t = table;
-  if (meta.$table !== undefined) {
+  if ($level !== undefined) {
     try {
-      assertName(meta.$table);
-      t = meta.$table;
+      if (typeof $level !== 'number' && typeof $level !== 'string') throw new TypeError(`unknown level ${describe($level)}`);
+      m.level = toLevel($level, '$level');
     } catch (err) {
-      warn({ code: 'W_BAD_META', message: `${(err as Error).message}; the row went to table '${table}'`, table });
+      bad('$level', `${errText(err).replace(/^\$level: /, '')}; the row kept level ${m.level}`);
     }
   }
-  let lv = level;
-  if (meta.$level !== undefined) {
-    try {
-      lv = toLevel(meta.$level as LevelLike, '$level');
-    } catch (err) {
-      warn({ code: 'W_BAD_META', message: `${(err as Error).message}; the row kept level ${level}`, table: t });
-    }
+  if ($step !== undefined) {
+    if (typeof $step === 'number' && Number.isFinite($step)) m.step = $step;
+    else bad('$step', `must be a finite number (got ${describe($step)}); the row got the next step`);
   }
-  return { table: t, level: lv, step: meta.$step as number, time: meta.$time as number, data };
+  if ($time !== undefined) {
+    if (typeof $time === 'number' && Number.isFinite($time)) m.time = $time;
+    else bad('$time', `must be a finite number of ms since the epoch (got ${describe($time)}); the row got the current time`);
+  }
+  return m;
+}
+
+/** A short, safe description of a value for a message. */
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  try {
+    return typeof v === 'bigint' ? `${v}n` : String(v);
+  } catch {
+    return typeof v;
+  }
 }
