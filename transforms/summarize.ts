@@ -378,19 +378,25 @@ class Flattener {
       return;
     }
     const o = this.o;
-    // First pass: sum, extremes, NaN and non-finite counts.
+    // First pass: sum and extremes, branch-free (NaN never wins a comparison). NaN and ±Infinity
+    // are looked for only when the sum says there may be some: the common case pays nothing.
     let sum = 0;
     let min = Infinity;
     let max = -Infinity;
-    let nan = false;
-    let nonfinite = 0;
     for (let i = 0; i < n; i++) {
       const x = a[i] as number;
       sum += x;
-      if (x < min) min = x;
-      if (x > max) max = x;
-      if (x !== x) nan = true;
-      else if (x === Infinity || x === -Infinity) nonfinite++;
+      min = x < min ? x : min;
+      max = x > max ? x : max;
+    }
+    let nan = false;
+    let nonfinite = 0;
+    if (!Number.isFinite(sum)) {
+      for (let i = 0; i < n; i++) {
+        const x = a[i] as number;
+        if (x !== x) nan = true;
+        if (x - x !== 0) nonfinite++; // NaN or ±Infinity
+      }
     }
     if (nan) {
       min = NaN;
@@ -429,7 +435,7 @@ class Flattener {
       this.put(`${key}.norm`, norm);
     }
     if (o.len) this.put(`${key}.len`, n);
-    if (o.nonfinite) this.put(`${key}.nonfinite`, nan ? countNonFinite(a) : nonfinite);
+    if (o.nonfinite) this.put(`${key}.nonfinite`, nonfinite);
   }
 }
 
@@ -472,12 +478,6 @@ function keyName(k: unknown): string {
   } catch {
     return '[object]';
   }
-}
-
-function countNonFinite(a: ArrayLike<number>): number {
-  let c = 0;
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) c++;
-  return c;
 }
 
 function isNumberArray(a: readonly unknown[]): a is number[] {
