@@ -35,15 +35,45 @@ export interface FileSinkOptions {
   maxQueuedBytes?: number;
 }
 
-/** How a sink turns Entries into text. One instance per sink (it may cache per table). */
+/** How a sink turns Entries into text. One instance per sink (it may keep state per file). */
 export interface RowFormat {
   /** Default file name ending. */
   readonly ext: string;
-  /** The text of one row, line end included. */
-  line(entry: Entry<FlatRow>): string;
+  /** The text of one row, line end included. May read or rewrite what `file` holds first. */
+  line(entry: Entry<FlatRow>, file: FileHandle): string;
 }
 
-interface OpenFile {
+/** What a {@link RowFormat} may do with the file a row goes to (CSV needs it for its header). */
+export interface FileHandle {
+  readonly path: string;
+  /** The file held rows before this sink opened it: the sink is appending to it. */
+  readonly appended: boolean;
+  /** The file's text so far; rows still batched are written out first, synchronously. */
+  readText(): string;
+  /**
+   * Replaces the file's text by `fn(old)` through a temp file and an atomic rename, so a reader
+   * or a crash never sees half of it; appending goes on after it. Synchronous.
+   */
+  rewrite(fn: (old: string) => string): void;
+}
+
+/** How bytes reach a file: plain here; blocked gzip plugs in the same way. */
+export interface Codec {
+  /** Opens `path` for appending (creating it). */
+  open(path: string, onError: (err: Error) => void): FileWriter;
+  /** The text of a whole file's bytes. */
+  decode(bytes: Buffer): string;
+  /** The bytes of a whole file's text. */
+  encode(text: string): Buffer;
+}
+
+const PLAIN: Codec = {
+  open: (p, onError) => new FileWriter(p, onError),
+  decode: (bytes) => bytes.toString('utf8'),
+  encode: (text) => Buffer.from(text),
+};
+
+interface OpenFile extends FileHandle {
   writer: FileWriter;
   pending: string;
 }
@@ -68,7 +98,9 @@ export class FileSink extends Writable implements Sink {
   readonly #byTable = new Map<string, OpenFile>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(opts: FileSinkOptions, format: RowFormat) {
+  readonly #codec: Codec;
+
+  constructor(opts: FileSinkOptions, format: RowFormat, codec: Codec = PLAIN) {
     super({ objectMode: true });
     if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
     if ((opts.path === undefined) === (opts.dir === undefined)) {
@@ -80,6 +112,7 @@ export class FileSink extends Writable implements Sink {
       }
     }
     this.#format = format;
+    this.#codec = codec;
     this.#path = opts.path;
     this.#dir = opts.dir;
     this.#ext = opts.ext ?? format.ext;
@@ -101,10 +134,35 @@ export class FileSink extends Writable implements Sink {
     f = this.#files.get(p);
     if (f === undefined) {
       fs.mkdirSync(path.dirname(p), { recursive: true });
-      f = { writer: new FileWriter(p, (err) => this.destroy(err)), pending: '' };
+      f = this.#openFile(p);
       this.#files.set(p, f);
     }
     this.#byTable.set(table, f);
+    return f;
+  }
+
+  #openFile(p: string): OpenFile {
+    const onError = (err: Error) => this.destroy(err);
+    const writer = this.#codec.open(p, onError);
+    const f: OpenFile = {
+      path: p,
+      appended: writer.startSize > 0,
+      writer,
+      pending: '',
+      readText: () => {
+        this.#hand(f);
+        f.writer.flushSync();
+        return this.#codec.decode(fs.readFileSync(p));
+      },
+      rewrite: (fn) => {
+        const text = fn(f.readText());
+        const tmp = `${p}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, this.#codec.encode(text));
+        f.writer.closeSync();
+        fs.renameSync(tmp, p);
+        f.writer = this.#codec.open(p, onError);
+      },
+    };
     return f;
   }
 
@@ -113,7 +171,7 @@ export class FileSink extends Writable implements Sink {
     let line: string;
     try {
       f = this.#open(entry.table);
-      line = this.#format.line(entry);
+      line = this.#format.line(entry, f);
     } catch (err) {
       callback(err as Error);
       return;

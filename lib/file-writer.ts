@@ -23,6 +23,8 @@ interface Chunk {
 
 export class FileWriter {
   readonly path: string;
+  /** The file's size when it was opened (0 for a new or empty file). */
+  readonly startSize: number;
   #fd: number;
   #pos: number;
   readonly #positional: boolean;
@@ -43,6 +45,7 @@ export class FileWriter {
       const st = fs.fstatSync(this.#fd);
       this.#positional = st.isFile();
       this.#pos = st.size;
+      this.startSize = st.size;
     } catch (err) {
       fs.closeSync(this.#fd);
       throw err;
