@@ -35,11 +35,16 @@ export class FileWriter {
   #waiters: Array<(err?: Error) => void> = [];
   #error: Error | undefined;
   readonly #onError: (err: Error) => void;
+  readonly #fsync: boolean;
 
-  /** Opens (creating) `path` for appending; throws the system error (EACCES, ENOENT…). */
-  constructor(path: string, onError: (err: Error) => void) {
+  /**
+   * Opens (creating) `path` for appending; throws the system error (EACCES, ENOENT…). With
+   * `fsync`, each batch is fsync'ed before the next is written (durability: 'flush').
+   */
+  constructor(path: string, onError: (err: Error) => void, opts: { fsync?: boolean } = {}) {
     this.path = path;
     this.#onError = onError;
+    this.#fsync = opts.fsync === true;
     this.#fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
     try {
       const st = fs.fstatSync(this.#fd);
@@ -91,7 +96,7 @@ export class FileWriter {
     }
     this.#writing = true;
     fs.write(this.#fd, chunk.buf, 0, chunk.buf.length, chunk.pos, (err, n) => {
-      this.#writing = false;
+      let written = false;
       if (chunk.done) {
         // flushSync() already wrote it (and took it off the queue)
       } else if (err) {
@@ -101,10 +106,20 @@ export class FileWriter {
         chunk.pos += n;
       } else {
         chunk.done = true;
+        written = true;
         this.#queue.shift();
       }
-      if (this.#closing) this.#closeNow();
-      else this.#pump();
+      const next = () => {
+        this.#writing = false;
+        if (this.#closing) this.#closeNow();
+        else this.#pump();
+      };
+      if (written && this.#fsync) {
+        fs.fsync(this.#fd, (e) => {
+          if (e) this.#fail(e);
+          next();
+        });
+      } else next();
     });
   }
 
@@ -137,6 +152,7 @@ export class FileWriter {
         this.#writeAllSync(c.buf, c.pos);
         c.done = true;
       }
+      if (this.#fsync && this.#queue.length > 0) fs.fsyncSync(this.#fd);
       this.#queue.length = 0;
     } catch (err) {
       this.#fail(err as Error, true);

@@ -5,7 +5,6 @@
 import type { Entry, FlatRow } from '../lib/entry.js';
 import { FileSink } from '../lib/file-sink.js';
 import type { FileSinkOptions, RowFormat } from '../lib/file-sink.js';
-import { optionError } from '../lib/errors.js';
 import { jsonLine, KeyOrder } from '../lib/format.js';
 
 /** Options of {@link jsonlSink}. */
@@ -14,12 +13,11 @@ export interface JsonlSinkOptions extends FileSinkOptions {
   withTable?: boolean;
 }
 
-/** A JSONL file sink: `path` for one file, `dir` for `<dir>/<table>.jsonl`. */
+/**
+ * A JSONL file sink: `path` for one file, `dir` for `<dir>/<table>.jsonl`; a `path` or `ext`
+ * ending in `.gz` writes blocked gzip (crash-safe, readable by zcat, jq, Python, bgzip).
+ */
 export function jsonlSink(opts: JsonlSinkOptions): FileSink {
-  const target: unknown = opts?.path ?? opts?.ext;
-  if (typeof target === 'string' && target.endsWith('.gz')) {
-    throw optionError('range', opts.path !== undefined ? 'path' : 'ext', 'gzip output (.gz) is not available yet in this version');
-  }
   const order = new KeyOrder();
   const withTable = opts?.withTable === true;
   const format: RowFormat = {

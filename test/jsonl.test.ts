@@ -192,15 +192,24 @@ t.test('batching and flushing', async (t) => {
     sink.destroy();
   });
 
-  t.test('a batch is handed to the disk when it reaches flushBytes; the rest waits', async (t) => {
+  t.test('a batch is handed to the disk before a row would take it past flushBytes; the rest waits', async (t) => {
     const es = entries(10);
     const lines = es.map(expectedLine);
-    const { file, sink } = setup({ ...lazy, flushBytes: lines[0]!.length * 3 });
+    const flushBytes = lines[0]!.length * 3;
+    const { file, sink } = setup({ ...lazy, flushBytes });
     for (const e of es) sink.write(e);
-    const full = lines.slice(0, 9).join(''); // three batches of three rows; row 10 stays in memory
-    t.ok(await eventually(() => read(file) === full), 'the full batches are written without flush()');
+    // The documented rule, by hand: a batch never passes flushBytes (so with .gz it is one member).
+    let handed = '';
+    let pending = '';
+    for (const line of lines) {
+      if (pending.length + line.length > flushBytes) [handed, pending] = [handed + pending, ''];
+      pending += line;
+      if (pending.length >= flushBytes) [handed, pending] = [handed + pending, ''];
+    }
+    t.ok(handed.length >= flushBytes * 2 && pending !== '', 'the case has full batches and a partial one');
+    t.ok(await eventually(() => read(file) === handed), 'the full batches are written without flush()');
     await sleep(50);
-    t.equal(read(file), full, 'the partial batch still waits');
+    t.equal(read(file), handed, 'the partial batch still waits');
     await sink.flush();
     t.equal(read(file), lines.join(''));
     sink.destroy();
@@ -253,8 +262,9 @@ t.test('bad options throw at the factory', async (t) => {
     ['flushBytes: 0', { path: file, flushBytes: 0 }, /^flushBytes: must be a finite number ≥ 1/],
     ['flushBytes: NaN', { path: file, flushBytes: NaN }, /^flushBytes: must be a number/],
     ['flushIntervalMs: -1', { path: file, flushIntervalMs: -1 }, /^flushIntervalMs: /],
-    ['path ending in .gz', { path: `${file}.gz` }, /^path: gzip/],
-    ['ext ending in .gz', { dir, ext: '.jsonl.gz' }, /^ext: gzip/],
+    ['gzipLevel: 10', { path: `${file}.gz`, gzipLevel: 10 }, /^gzipLevel: must be an integer 0\.\.9/],
+    ['gzipLevel: 1.5', { path: `${file}.gz`, gzipLevel: 1.5 }, /^gzipLevel: must be an integer 0\.\.9/],
+    ['durability: always', { path: file, durability: 'always' }, /^durability: must be 'none' or 'flush'/],
     ['path not a string', { path: 5 }, /^path: must be a non-empty string/],
     ['empty dir', { dir: '' }, /^dir: must be a non-empty string/],
   ];

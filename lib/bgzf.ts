@@ -1,0 +1,265 @@
+/**
+ * Blocked gzip (BGZF, as in the SAM/BGZF spec and htslib's `bgzip`), DESIGN §4.
+ *
+ * A `.gz` file written by rowlog is a series of complete gzip members. Each holds at most
+ * {@link BGZF_MAX_INPUT} bytes of whole lines and its header carries the `BC` extra subfield,
+ * whose BSIZE is the member's total size − 1 (uint16 LE); a clean close appends the empty
+ * 28-byte {@link BGZF_EOF} member. Every gzip reader (`gzip -d`, `zcat`, Python's `gzip`,
+ * `bgzip`) reads a multi-member file as the concatenation of its members.
+ *
+ * Why: crash safety and random access. After each member lands the file is a valid gzip, so a
+ * crash loses at most the member being written, and BSIZE lets {@link scanMembers} find every
+ * member boundary by reading headers only. Repair is `truncate(file, wholeEnd)`; `tail`,
+ * resume and parallel decompression never inflate the whole file.
+ *
+ * Layout of one member (all integers little-endian):
+ * ```
+ * 1f 8b 08 04 | MTIME 0 (4) | XFL 0 | OS ff | XLEN 6 (2) | 'B' 'C' | SLEN 2 (2) | BSIZE (2)
+ * raw deflate data | CRC32 of the input (4) | ISIZE = input length (4)
+ * ```
+ */
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { optionError } from './errors.js';
+
+/** Largest input per member: htslib's 0xff00, so even incompressible input fits BSIZE (uint16). */
+export const BGZF_MAX_INPUT = 65280;
+
+/** Largest member BSIZE can describe. */
+const BGZF_MAX_MEMBER = 65536;
+/** Bytes of the fixed BGZF header (up to and including BSIZE). */
+const HEADER = 18;
+/** Bytes of the trailer (CRC32, ISIZE). */
+const TRAILER = 8;
+
+/** The 28-byte empty BGZF EOF member (exact bytes from the SAM/BGZF spec). */
+export const BGZF_EOF: Buffer = Buffer.from('1f8b08040000000000ff0600424302001b0003000000000000000000', 'hex');
+
+/** CRC-32 (IEEE, as in gzip) in plain JS: the fallback for Node < 20.15, which lacks `zlib.crc32`. */
+export function crc32Js(data: Uint8Array, value = 0): number {
+  const table = (crcTable ??= makeCrcTable());
+  let crc = ~value;
+  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
+let crcTable: Int32Array | undefined;
+
+function makeCrcTable(): Int32Array {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+}
+
+/** CRC-32 of `data` (continuing from `value`): native `zlib.crc32` when Node has it, else {@link crc32Js}. */
+export const crc32: (data: Uint8Array, value?: number) => number =
+  typeof zlib.crc32 === 'function' ? zlib.crc32 : crc32Js;
+
+/**
+ * Splits text into chunks of at most `max` bytes, cutting only after `'\n'` when possible (a
+ * single line longer than `max` is cut inside the line). Returns subarrays of `buf`, no copies;
+ * empty input gives no chunks.
+ */
+export function splitForMembers(buf: Buffer, max: number = BGZF_MAX_INPUT): Buffer[] {
+  if (!Number.isInteger(max) || max < 1) throw optionError('range', 'max', `must be a positive integer, got ${max}`);
+  const chunks: Buffer[] = [];
+  let start = 0;
+  while (buf.length - start > max) {
+    const nl = buf.lastIndexOf(10, start + max - 1);
+    const end = nl >= start ? nl + 1 : start + max;
+    chunks.push(buf.subarray(start, end));
+    start = end;
+  }
+  if (start < buf.length) chunks.push(buf.subarray(start));
+  return chunks;
+}
+
+/** Deflate options shared by both paths: `flush: Z_FINISH` makes the async output byte-identical (else level 0 adds an empty stored block). */
+function deflateOptions(data: Buffer, level: number): zlib.ZlibOptions {
+  if (data.length > BGZF_MAX_INPUT) {
+    throw optionError('range', 'data', `a BGZF member holds at most ${BGZF_MAX_INPUT} bytes, got ${data.length}`);
+  }
+  return { level, flush: zlib.constants.Z_FINISH };
+}
+
+/** Frames raw deflate output as a BGZF member for `data`. */
+function frame(data: Buffer, deflated: Buffer): Buffer {
+  const size = HEADER + deflated.length + TRAILER;
+  // cannot happen for ≤ BGZF_MAX_INPUT bytes at any level; checked so a zlib change cannot write a bad BSIZE
+  if (size > BGZF_MAX_MEMBER) throw new RangeError(`BGZF member of ${size} bytes exceeds ${BGZF_MAX_MEMBER}`);
+  const out = Buffer.allocUnsafe(size);
+  BGZF_EOF.copy(out, 0, 0, 16); // the fixed header up to BSIZE
+  out.writeUInt16LE(size - 1, 16);
+  deflated.copy(out, HEADER);
+  out.writeUInt32LE(crc32(data), size - TRAILER);
+  out.writeUInt32LE(data.length, size - 4);
+  return out;
+}
+
+const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
+
+/**
+ * One complete gzip member for `data` (≤ {@link BGZF_MAX_INPUT} bytes, else a `RangeError`) with
+ * the BGZF `BC` extra subfield, compressed on the libuv thread pool. Same bytes as
+ * {@link bgzfMemberSync}.
+ */
+export async function bgzfMember(data: Buffer, level: number): Promise<Buffer> {
+  return frame(data, await deflateRaw(data, deflateOptions(data, level)));
+}
+
+/** {@link bgzfMember}, synchronously (when memory is bounded or at process exit); byte-identical output. */
+export function bgzfMemberSync(data: Buffer, level: number): Buffer {
+  return frame(data, zlib.deflateRawSync(data, deflateOptions(data, level)));
+}
+
+/** BSIZE from a gzip extra field (`extra` = the XLEN bytes), or undefined when it has no `BC` subfield. */
+function bcField(extra: Buffer): number | undefined {
+  for (let p = 0; p + 4 <= extra.length; ) {
+    const slen = extra.readUInt16LE(p + 2);
+    if (extra[p] === 66 && extra[p + 1] === 67 && slen === 2 && p + 6 <= extra.length) return extra.readUInt16LE(p + 4);
+    p += 4 + slen;
+  }
+  return undefined;
+}
+
+/** True when `bytes` could be the start of a gzip member (magic and CM = deflate, as far as present). */
+function gzipMagic(bytes: Buffer): boolean {
+  return bytes[0] === 0x1f && (bytes.length < 2 || bytes[1] === 0x8b) && (bytes.length < 3 || bytes[2] === 8);
+}
+
+/** Result of {@link scanMembers}. */
+export interface MemberScan {
+  /** Every whole member from the start, in order. */
+  members: Array<{ offset: number; size: number }>;
+  /** Where the last whole member ends: truncating the file here repairs it. */
+  wholeEnd: number;
+  /** Bytes after `wholeEnd` are a member cut short (BSIZE points past the end) or not a member at all. */
+  torn: boolean;
+  /** Every member seen is BGZF. False when the scan met a plain gzip member (no `BC`) or the file does not start like gzip. */
+  bgzf: boolean;
+}
+
+/**
+ * Walks member headers from the start of the open file `fd` (of `size` bytes) WITHOUT
+ * inflating: one small read per member, for its BSIZE. Stops at the first plain gzip member
+ * (no `BC` subfield; `bgzf: false`) or at the first member that is torn: shorter than its
+ * BSIZE says, a header cut short, or bytes after whole members that are not a gzip header.
+ * A file whose first bytes are not gzip at all gives `bgzf: false`, never `torn`, so a caller
+ * that repairs by truncating to `wholeEnd` cannot empty a foreign file.
+ */
+export function scanMembers(fd: number, size: number): MemberScan {
+  const members: MemberScan['members'] = [];
+  const head = Buffer.alloc(HEADER);
+  const result = (torn: boolean, bgzf: boolean): MemberScan => ({ members, wholeEnd: pos, torn, bgzf });
+  let pos = 0;
+  while (pos < size) {
+    const n = fs.readSync(fd, head, 0, Math.min(HEADER, size - pos), pos);
+    const got = head.subarray(0, n);
+    if (!gzipMagic(got)) return pos === 0 ? result(false, false) : result(true, true);
+    if (n < 12) return result(true, true);
+    if ((head[3]! & 4) === 0) return result(false, false);
+    const xlen = head.readUInt16LE(10);
+    if (12 + xlen > size - pos) return result(true, true);
+    let extra = got.subarray(12, 12 + xlen);
+    if (extra.length < xlen) {
+      extra = Buffer.alloc(xlen);
+      fs.readSync(fd, extra, 0, xlen, pos + 12);
+    }
+    const bsize = bcField(extra);
+    if (bsize === undefined) return result(false, false);
+    const memberSize = bsize + 1;
+    if (memberSize < 12 + xlen + TRAILER || memberSize > size - pos) return result(true, true);
+    members.push({ offset: pos, size: memberSize });
+    pos += memberSize;
+  }
+  return result(false, true);
+}
+
+/** Where the deflate data of the gzip member at `pos` starts; 'short' if the header runs past the end, 'bad' if it is no gzip header. */
+function bodyStart(buf: Buffer, pos: number): number | 'short' | 'bad' {
+  if (!gzipMagic(buf.subarray(pos, pos + 3))) return 'bad';
+  const flg = buf[pos + 3];
+  let p = pos + 10;
+  if (flg === undefined || p > buf.length) return 'short';
+  if (flg & 4) {
+    if (p + 2 > buf.length) return 'short';
+    p += 2 + buf.readUInt16LE(p);
+  }
+  for (const bit of [8, 16]) {
+    // FNAME, FCOMMENT: zero-terminated
+    if (flg & bit) {
+      const z = buf.indexOf(0, p);
+      if (z < 0) return 'short';
+      p = z + 1;
+    }
+  }
+  if (flg & 2) p += 2; // FHCRC
+  return p > buf.length ? 'short' : p;
+}
+
+/** What zlib's `*Sync(buf, {info: true})` returns: the output and the engine, whose `bytesWritten` is the input consumed. */
+interface InflateInfo {
+  buffer: Buffer;
+  engine: { bytesWritten: number };
+}
+
+/** Result of {@link gunzipTolerant}. */
+export interface GunzipResult {
+  /** Everything that decodes, in order. */
+  data: Buffer;
+  /** The input did not end cleanly after a whole member: cut short, or followed by bytes that are not a member. */
+  truncated: boolean;
+  /** Why decoding stopped early, when it was corrupt data rather than the input simply ending. */
+  error?: Error;
+}
+
+/**
+ * Decodes any gzip content: one stream, many members (BGZF or not), empty members, or cut short
+ * at the end, in which case it returns all whole members plus what decodes of the torn one,
+ * with `truncated: true`. Never throws: corrupt data also stops decoding (`truncated: true`,
+ * with `error`). Empty input decodes to nothing.
+ */
+export function gunzipTolerant(buf: Buffer): GunzipResult {
+  if (buf.length === 0) return { data: Buffer.alloc(0), truncated: false };
+  try {
+    // zlib decodes every member natively, but silently ignores trailing bytes that start with 0
+    const r = zlib.gunzipSync(buf, { info: true }) as unknown as InflateInfo;
+    if (r.engine.bytesWritten === buf.length) return { data: r.buffer, truncated: false };
+  } catch {
+    // not clean: fall through
+  }
+  // walk the members one by one to keep what decodes and say where it stopped
+  const parts: Buffer[] = [];
+  const stop = (error?: Error): GunzipResult => ({ data: Buffer.concat(parts), truncated: true, ...(error && { error }) });
+  let pos = 0;
+  while (pos < buf.length) {
+    const body = bodyStart(buf, pos);
+    if (body === 'short') return stop();
+    if (body === 'bad') return stop(new Error(`not a gzip member at offset ${pos}`));
+    let out: Buffer;
+    let used: number;
+    try {
+      // Z_SYNC_FLUSH: a stream cut short yields what it has instead of throwing; inflate stops at the stream end
+      // with `info: true` Node returns {buffer, engine}; @types/node does not model that overload
+      const r = zlib.inflateRawSync(buf.subarray(body), { finishFlush: zlib.constants.Z_SYNC_FLUSH, info: true }) as unknown as InflateInfo;
+      out = r.buffer;
+      used = r.engine.bytesWritten;
+    } catch (err) {
+      return stop(err as Error);
+    }
+    parts.push(out);
+    const end = body + used + TRAILER;
+    if (end > buf.length) return stop(); // stream or trailer cut short
+    if (buf.readUInt32LE(end - 8) !== crc32(out) || buf.readUInt32LE(end - 4) !== out.length % 2 ** 32) {
+      parts.pop();
+      return stop(new Error(`CRC or length mismatch in the gzip member at offset ${pos}`));
+    }
+    pos = end;
+  }
+  return { data: Buffer.concat(parts), truncated: false }; // only reached if zlib refused something this walk accepts
+}
