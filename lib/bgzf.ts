@@ -263,3 +263,30 @@ export function gunzipTolerant(buf: Buffer): GunzipResult {
   }
   return { data: Buffer.concat(parts), truncated: false }; // only reached if zlib refused something this walk accepts
 }
+
+/**
+ * The text of the whole members of a (possibly growing) gzip file: a BGZF file is decoded up
+ * to the end of its last whole member, so a reader racing the writer never sees a half
+ * member; any other gzip is decoded tolerantly and cut after its last newline. Either way the
+ * text holds only whole lines.
+ */
+export function readWholeLines(path: string): { text: string; truncated: boolean } {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const scan = scanMembers(fd, size);
+    const end = scan.bgzf ? scan.wholeEnd : size;
+    const buf = Buffer.allocUnsafe(end);
+    let off = 0;
+    while (off < end) {
+      const n = fs.readSync(fd, buf, off, end - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    const { data, truncated } = gunzipTolerant(buf.subarray(0, off));
+    const cut = data.lastIndexOf(10) + 1;
+    return { text: data.subarray(0, cut).toString('utf8'), truncated: truncated || scan.torn || cut < data.length };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
