@@ -12,7 +12,8 @@ export type RowlogErrorCode =
   | 'ERR_SINK_CLOSED'
   | 'ERR_INSECURE_BIND'
   | 'ERR_NO_RUN_DIR'
-  | 'ERR_SINK_IO';
+  | 'ERR_SINK_IO'
+  | 'ERR_NO_MEMORY_SINK';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';

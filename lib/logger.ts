@@ -17,14 +17,20 @@ import { pipeline } from 'node:stream/promises';
 import type { Entry, FlatRow } from './entry.js';
 import { assertName } from './entry.js';
 import { optionError, RowlogError } from './errors.js';
+import type { RowlogWarning } from './errors.js';
 import { Level, toLevel } from './levels.js';
 import type { LevelLike } from './levels.js';
 import { defaultRunDir, RunDir } from './run-dir.js';
 import type { RunInfo } from './run-dir.js';
 import type { Sink } from './sink.js';
 import { isFlushable } from './sink.js';
-import { WarningGate } from './warnings.js';
+import { emitWarning, WarningGate } from './warnings.js';
+import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
+import { MemorySink, memorySink } from '../sinks/memory.js';
+import type { TableView } from '../sinks/memory.js';
+import { prettySink } from '../sinks/pretty.js';
+import type { PrettySinkOptions } from '../sinks/pretty.js';
 import { createEntryContext, summarizeRow, toEntry } from '../transforms/summarize.js';
 import type { EntryContext, SummarizeRowOptions, TableSteps } from '../transforms/summarize.js';
 import { createSampler } from '../transforms/subsample.js';
@@ -50,8 +56,16 @@ export interface LoggerOptions {
   dir?: string;
   /** Run name written to `run.json`. @default the folder's name */
   name?: string;
-  /** Sinks, each a Writable or a {@link SinkSpec}. @default `<table>.jsonl` in `dir` at TRACE */
+  /**
+   * Sinks, each a Writable or a {@link SinkSpec}. @default in `dir`: `<table>.jsonl.gz` and
+   * `<table>.csv` at TRACE, the console at INFO (one print per table per second, RESULTS and
+   * above always), and a memory ring of the last `memory` rows per table for `log.table()`
+   */
   sinks?: ReadonlyArray<Writable | SinkSpec>;
+  /** With the default sinks: the console sink's options, or `false` for none. @default {} */
+  console?: PrettySinkOptions | false;
+  /** With the default sinks: rows kept in memory per table for `log.table()`. @default 1000 */
+  memory?: number;
   /** Object-mode Transforms applied to every summarized Entry before the fan-out, in order. */
   transforms?: readonly Duplex[];
   /** Level of rows logged without one. @default 'INFO' */
@@ -124,6 +138,7 @@ export class Logger extends Writable {
 
   readonly #runDir: RunDir | undefined;
   readonly #routes: Route[];
+  readonly #memory: MemorySink | undefined;
   readonly #minLevel: number;
   readonly #level: number;
   readonly #steps: TableSteps;
@@ -154,8 +169,9 @@ export class Logger extends Writable {
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
 
-    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir, opts.maxQueuedBytes));
+    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir, opts));
     this.#routes = specs.map((s, i) => this.#route(s, i));
+    this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;
     this.#minLevel = Math.min(...this.#routes.map((r) => r.min));
 
     this.#transforms = opts.transforms ?? [];
@@ -205,6 +221,7 @@ export class Logger extends Writable {
       );
     };
     s.sink.on('error', onError);
+    s.sink.on('warning', (w: RowlogWarning) => emitWarning(this, w)); // e.g. a CSV header grew
     s.sink.once('close', () => (route.broken = true));
     return route;
   }
@@ -262,6 +279,18 @@ export class Logger extends Writable {
     }
     this.#dispatch(entry);
     callback();
+  }
+
+  /**
+   * The rows of `table` kept in memory (the last `memory` rows with the default sinks, or those
+   * of the first `memorySink` given): `last(n)`, `rows()`, iteration. `ERR_NO_MEMORY_SINK`
+   * when there is none.
+   */
+  table(name: string): TableView {
+    if (this.#memory === undefined) {
+      throw new RowlogError('ERR_NO_MEMORY_SINK', `log.table('${name}') needs a memory sink: the default sinks or memorySink()`);
+    }
+    return this.#memory.table(name);
   }
 
   /** Merges `params` into `params.json` in the run folder. */
@@ -361,8 +390,15 @@ function endSink(r: Route): Promise<void> {
   });
 }
 
-function defaultSinks(dir: string, maxQueuedBytes: number | undefined): SinkSpec[] {
-  return [{ sink: jsonlSink({ dir, ...(maxQueuedBytes === undefined ? {} : { maxQueuedBytes }) }), level: 'TRACE' }];
+function defaultSinks(dir: string, opts: LoggerOptions): SinkSpec[] {
+  const files = opts.maxQueuedBytes === undefined ? { dir } : { dir, maxQueuedBytes: opts.maxQueuedBytes };
+  const specs: SinkSpec[] = [
+    { sink: jsonlSink({ ...files, ext: '.jsonl.gz' }), level: 'TRACE' },
+    { sink: csvSink(files), level: 'TRACE' },
+    { sink: memorySink({ maxlen: opts.memory ?? 1000 }), level: 'TRACE' },
+  ];
+  if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
+  return specs;
 }
 
 /** Creates a Logger (see {@link LoggerOptions}). */

@@ -14,27 +14,38 @@ t.test('rowlog demo trains, logs every step, and prints the tables and a query t
   const dir = path.join(cwd, 'runs', 'demo');
   t.match(r.stdout, /4800 steps in [\d.]+ s; test accuracy (9\d|100)\.\d %/);
   t.match(r.stdout, /run folder: runs\/demo\//);
-  t.match(r.stdout, /epoch\.jsonl\s+300 rows\s+6 columns/);
-  t.match(r.stdout, /eval\.jsonl\s+1 row\s+7 columns/);
-  t.match(r.stdout, /grad_step\.jsonl\s+4800 rows\s+40 columns/);
+  t.match(r.stdout, /epoch\s+300 rows\s+6 columns\s+epoch\.jsonl\.gz \(\d+ KiB\), epoch\.csv/);
+  t.match(r.stdout, /eval\s+1 row\s+7 columns/);
+  t.match(r.stdout, /grad_step\s+4800 rows\s+40 columns/);
+  t.match(r.stdout, /── epoch  step 0  INFO ─+\ntrain_acc +0\.\d+\ntrain_loss/, 'the console sink shows INFO rows');
+  t.ok(r.stdout.indexOf('── epoch  step 299  INFO') < r.stdout.indexOf('── eval  step 0  RESULTS'), 'the last epoch, then the result');
+  t.notMatch(r.stdout, /grad_step  step/, 'TRACE rows stay off the console');
 
-  const steps = readJsonl(path.join(dir, 'grad_step.jsonl'));
+  const steps = readJsonl(path.join(dir, 'grad_step.jsonl.gz'));
   t.equal(steps.length, 4800);
   t.same(steps.map((s) => s.$step).slice(0, 3), [0, 1, 2]);
   t.ok(steps.every((s) => s.$level === 5), 'every step at TRACE');
   for (const key of ['loss', 'lr', 'grad_norm', 'weights/W1.mean', 'weights/W1.std', 'grads/W2.max', 'weights/b2.min']) {
     t.type(steps[100]?.[key], 'number', key);
   }
-  const epochs = readJsonl(path.join(dir, 'epoch.jsonl'));
+  const epochs = readJsonl(path.join(dir, 'epoch.jsonl.gz'));
   t.same(epochs.map((e) => e.$level), Array(300).fill(20));
   t.ok((epochs.at(-1)?.train_loss as number) < (epochs[0]?.train_loss as number) / 5, 'the network learned');
-  t.match(readJsonl(path.join(dir, 'eval.jsonl')), [{ $level: 35, test_acc: Number, epochs: 300, iterations: 4800 }]);
+  t.match(readJsonl(path.join(dir, 'eval.jsonl.gz')), [{ $level: 35, test_acc: Number, epochs: 300, iterations: 4800 }]);
   t.match(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { batch: 32, epochs: 300 });
   t.match(JSON.parse(fs.readFileSync(path.join(dir, 'status.json'), 'utf8')), { epochs_done: 300, iterations_done: 4800, $state: 'closed' });
   t.ok(fs.existsSync(path.join(dir, 'artifacts', 'model.json')));
+  const csv = fs.readFileSync(path.join(dir, 'grad_step.csv'), 'utf8').split('\n');
+  t.equal(csv.length - 2, 4800, 'grad_step.csv has a header and every step');
+  t.match(csv[0], /^\$step,\$time,\$level,acc,epoch,grad_norm,grads\/W1\.max,/);
+
+  const quiet = rowlog(['demo', '--dir', 'runs/quiet', '--quiet', '--epochs', '2'], cwd);
+  t.equal(quiet.status, 0, quiet.stderr);
+  t.notMatch(quiet.stdout, /──/, '--quiet: no console rows');
+  t.match(quiet.stdout, /32 steps in/);
 
   // The printed example is a real command: run it with the real jq.
-  const example = /^ {2}(jq .*)$/m.exec(r.stdout)?.[1];
+  const example = /^ {2}(zcat .*)$/m.exec(r.stdout)?.[1];
   t.ok(example, 'prints a jq example');
   if (have('jq') && example) {
     const q = run('sh', ['-c', example], { cwd });

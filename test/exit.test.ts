@@ -20,7 +20,7 @@ t.test('logRow() with no close: the default logger flushes on beforeExit into RO
   const dir = tmpdir(t);
   const r = child('default', dir, 5000);
   t.equal(r.status, 0, r.stderr);
-  const rows = readJsonl(path.join(dir, 'train.jsonl'));
+  const rows = readJsonl(path.join(dir, 'train.jsonl.gz'));
   t.same(rows.map((r) => r.i), range(5000));
   t.same(Object.keys(rows[0] ?? {}), ['$step', '$time', '$level', 'i', 'w.max', 'w.mean', 'w.min', 'w.std']);
   t.equal(rows[0]?.$level, 20, 'logRow defaults to INFO');

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import type { Test } from 'tap';
 import type { Entry, FlatRow } from '../lib/entry.js';
 
@@ -31,10 +32,11 @@ export function collector(): Writable & { entries: Entry<FlatRow>[] } {
   return Object.assign(w, { entries });
 }
 
-/** The parsed lines of a JSONL file (JSON.parse: for files without NaN/Infinity tokens). */
+/** The parsed lines of a JSONL file, `.gz` or not (JSON.parse: for files without NaN/Infinity tokens). */
 export function readJsonl(file: string): Array<Record<string, unknown>> {
-  return fs
-    .readFileSync(file, 'utf8')
+  const bytes = fs.readFileSync(file);
+  return (file.endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes)
+    .toString('utf8')
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -14,9 +14,9 @@ function warnings(log: Logger): RowlogWarning[] {
   return seen;
 }
 
-t.test('row() writes summarized rows with per-table steps into <dir>/<table>.jsonl', async (t) => {
+t.test('row() writes summarized rows with per-table steps into <dir>/<table>.jsonl.gz and .csv', async (t) => {
   const dir = tmpdir(t);
-  const log = createLogger({ dir, exitHooks: false });
+  const log = createLogger({ dir, console: false, exitHooks: false });
   log.row('train', { loss: 0.5, w: new Float64Array([1, 2, 3]) }, { time: 1000 });
   log.row('train', { loss: 0.25, w: new Float64Array([1, 2, 3]) }, { time: 1001, level: 'DEBUG' });
   log.row('eval', { acc: 0.9 }, { step: 10, time: 1002, level: Level.RESULTS });
@@ -24,13 +24,13 @@ t.test('row() writes summarized rows with per-table steps into <dir>/<table>.jso
   log.row('train', { loss: 0.125 }, { step: 100, time: 1004 });
   log.row('train', { loss: 0.1 }, { time: 1005 });
   await log.close();
-  t.same(readJsonl(path.join(dir, 'train.jsonl')), [
+  t.same(readJsonl(path.join(dir, 'train.jsonl.gz')), [
     { $step: 0, $time: 1000, $level: 20, loss: 0.5, 'w.max': 3, 'w.mean': 2, 'w.min': 1, 'w.std': 0.816496580927726 },
     { $step: 1, $time: 1001, $level: 10, loss: 0.25, 'w.max': 3, 'w.mean': 2, 'w.min': 1, 'w.std': 0.816496580927726 },
     { $step: 100, $time: 1004, $level: 20, loss: 0.125 },
     { $step: 101, $time: 1005, $level: 20, loss: 0.1 },
   ]);
-  t.same(readJsonl(path.join(dir, 'eval.jsonl')), [
+  t.same(readJsonl(path.join(dir, 'eval.jsonl.gz')), [
     { $step: 10, $time: 1002, $level: 35, acc: 0.9 },
     { $step: 11, $time: 1003, $level: 20, acc: 0.95 },
   ]);
@@ -112,7 +112,7 @@ t.test('summarize problems warn once per table through the logger', async (t) =>
 
 t.test('invalid table and artifact names are rejected with ERR_INVALID_TABLE', async (t) => {
   const dir = tmpdir(t);
-  const log = createLogger({ dir, exitHooks: false });
+  const log = createLogger({ dir, console: false, exitHooks: false });
   for (const bad of ['', '/abs', '../up', 'a/../b', 'a//b', 'a/', '.', 'sp ace', 'nul\0', 'ünï', 'back\\slash']) {
     t.throws(() => log.row(bad, { x: 1 }), { code: 'ERR_INVALID_TABLE' }, `table ${JSON.stringify(bad)}`);
     t.throws(() => log.artifact(bad, 'x'), { code: 'ERR_INVALID_TABLE' }, `artifact ${JSON.stringify(bad)}`);
@@ -125,13 +125,13 @@ t.test('invalid table and artifact names are rejected with ERR_INVALID_TABLE', a
   }
   log.row('nested/deeper/table-1.v2', { x: 1 });
   await log.close();
-  t.same(readJsonl(path.join(dir, 'nested', 'deeper', 'table-1.v2.jsonl')).map((r) => r.x), [1]);
+  t.same(readJsonl(path.join(dir, 'nested', 'deeper', 'table-1.v2.jsonl.gz')).map((r) => r.x), [1]);
   t.same(fs.readdirSync(path.dirname(dir)).filter((f) => f === 'up' || f === 'escape'), []);
 });
 
 t.test('params(), artifact() and status persist in the run folder', async (t) => {
   const dir = tmpdir(t);
-  const log = createLogger({ dir, exitHooks: false });
+  const log = createLogger({ dir, console: false, exitHooks: false });
   log.params({ lr: 0.1, model: { hidden: [16, 16] }, seed: 7n });
   log.params({ lr: 0.05 });
   t.same(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { lr: 0.05, model: { hidden: [16, 16] }, seed: '7' });
@@ -154,7 +154,7 @@ t.test('params(), artifact() and status persist in the run folder', async (t) =>
 
 t.test('run.json describes the run; reopening the folder resumes it', async (t) => {
   const dir = tmpdir(t);
-  const first = createLogger({ dir, name: 'baseline', exitHooks: false });
+  const first = createLogger({ dir, name: 'baseline', console: false, exitHooks: false });
   first.row('train', { loss: 1 });
   first.row('train', { loss: 0.5 });
   first.status.epochs_done = 1;
@@ -173,14 +173,14 @@ t.test('run.json describes the run; reopening the folder resumes it', async (t) 
   });
   t.notOk('resumedFrom' in info);
 
-  const second = createLogger({ dir, exitHooks: false });
+  const second = createLogger({ dir, console: false, exitHooks: false });
   t.equal(second.run?.resumedFrom, info.id);
   t.not(second.run?.id, info.id);
   t.equal(second.status.epochs_done, 1, 'status restored');
   second.row('train', { loss: 0.25 });
   await second.close();
   t.same(
-    readJsonl(path.join(dir, 'train.jsonl')).map((r) => [r.$step, r.loss]),
+    readJsonl(path.join(dir, 'train.jsonl.gz')).map((r) => [r.$step, r.loss]),
     [
       [0, 1],
       [1, 0.5],

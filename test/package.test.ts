@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import t from 'tap';
 import { ROOT, run, tmpdir } from './helpers.js';
 
@@ -21,7 +22,7 @@ t.test('a separate project installs rowlog by path and imports every public name
   fs.writeFileSync(
     path.join(app, 'main.js'),
     `import { ${NAMES.join(', ')} } from 'rowlog';
-const log = createLogger({ dir: 'run' });
+const log = createLogger({ dir: 'run', console: false });
 log.row('train', { loss: 0.5, w: new Float32Array([1, 2, 3]) });
 await log.close();
 console.log(JSON.stringify({ types: [${NAMES.join(', ')}].map((x) => typeof x), info: Level.INFO }));
@@ -33,7 +34,8 @@ console.log(JSON.stringify({ types: [${NAMES.join(', ')}].map((x) => typeof x), 
     types: ['function', 'function', 'function', 'function', 'function', 'function', 'function', 'object', 'function', 'function', 'function'],
     info: 20,
   });
-  t.match(fs.readFileSync(path.join(app, 'run', 'train.jsonl'), 'utf8'), /^\{"\$step":0,"\$time":\d+,"\$level":20,"loss":0.5,"w.max":3,"w.mean":2,"w.min":1,"w.std":0.816496580927726\}\n$/);
+  t.match(zlib.gunzipSync(fs.readFileSync(path.join(app, 'run', 'train.jsonl.gz'))).toString(), /^\{"\$step":0,"\$time":\d+,"\$level":20,"loss":0.5,"w.max":3,"w.mean":2,"w.min":1,"w.std":0.816496580927726\}\n$/);
+  t.match(fs.readFileSync(path.join(app, 'run', 'train.csv'), 'utf8'), /^\$step,\$time,\$level,loss,w.max,w.mean,w.min,w.std\n0,\d+,20,0.5,3,2,1,0.816496580927726\n$/);
 
   fs.writeFileSync(
     path.join(app, 'typed.ts'),

@@ -3,11 +3,13 @@
  * used. A two-layer network (2 → hidden → 2, tanh, softmax) learns to separate two
  * interleaved spirals with minibatch SGD, in plain TypeScript on Float64Arrays. Every gradient
  * step logs its locals (loss, learning rate, the weight and gradient arrays) at TRACE, each
- * epoch one row at INFO, and the final evaluation one row at RESULTS. Then it prints the run
- * folder, its tables with row counts, and how to read them back.
+ * epoch one row at INFO (shown on the console, throttled), and the final evaluation one row at
+ * RESULTS. Then it prints the run folder, its tables with row counts, and how to read them back.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { readWholeLines } from '../bgzf.js';
 import { createLogger } from '../logger.js';
 import { defaultRunDir } from '../run-dir.js';
 
@@ -105,13 +107,6 @@ function l2(...arrays: Float64Array[]): number {
   return Math.sqrt(s);
 }
 
-function countLines(file: string): number {
-  const text = fs.readFileSync(file, 'utf8');
-  let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
-  return n;
-}
-
 /** Trains, logs, and prints what was logged. Resolves with the run folder. */
 export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   const out = opts.out ?? process.stdout;
@@ -126,7 +121,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   const test = spirals(128, random);
   const nTrain = train.y.length;
 
-  const log = createLogger({ dir: opts.dir ?? defaultRunDir('demo') });
+  // The default sinks: every row into <table>.jsonl.gz and <table>.csv, INFO and up on the console.
+  const log = createLogger({ dir: opts.dir ?? defaultRunDir('demo'), console: opts.quiet ? false : { stream: out as Writable } });
   log.params({ model: { layers: [2, hidden, 2], activation: 'tanh' }, optimizer: { name: 'sgd', lr: lr0, decay: 'cosine' }, batch, epochs, seed, data: 'two spirals, 512 train / 256 test' });
 
   const init = (n: number, fanIn: number) => Float64Array.from({ length: n }, () => (random() * 2 - 1) * Math.sqrt(3 / fanIn));
@@ -167,9 +163,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
     log.row('epoch', row, { level: 'INFO', step: epoch });
     log.status.epochs_done = epoch + 1;
     log.status.iterations_done = iteration;
-    if (!opts.quiet && (epoch % 50 === 0 || epoch === epochs - 1)) {
-      say(`  epoch ${String(epoch).padStart(3)}  loss ${row.train_loss.toFixed(4)}  acc ${row.train_acc.toFixed(3)}`);
-    }
   }
 
   const all = Uint32Array.from({ length: test.y.length }, (_, i) => i);
@@ -184,14 +177,17 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   say(`${iteration} steps in ${seconds.toFixed(1)} s; test accuracy ${(evaluation.acc * 100).toFixed(1)} %`);
   say(`run folder: ${dir}/`);
   const files = fs.readdirSync(log.dir as string).sort();
-  for (const f of files.filter((n) => n.endsWith('.jsonl'))) {
-    const rows = countLines(path.join(log.dir as string, f));
-    const cols = Object.keys(JSON.parse(fs.readFileSync(path.join(log.dir as string, f), 'utf8').split('\n', 1)[0] as string) as object).length;
-    say(`  ${f.padEnd(18)} ${String(rows).padStart(6)} ${rows === 1 ? "row " : "rows"}  ${String(cols).padStart(4)} columns`);
+  const kb = (f: string) => `${(fs.statSync(path.join(log.dir as string, f)).size / 1024).toFixed(0)} KiB`;
+  for (const f of files.filter((n) => n.endsWith('.jsonl.gz'))) {
+    const table = f.slice(0, -'.jsonl.gz'.length);
+    const lines = readWholeLines(path.join(log.dir as string, f)).text.split('\n').filter((l) => l !== '');
+    const cols = Object.keys(JSON.parse(lines[0] ?? '{}') as object).length;
+    const rows = `${lines.length} ${lines.length === 1 ? 'row ' : 'rows'}`;
+    say(`  ${table.padEnd(10)} ${rows.padStart(10)} ${String(cols).padStart(4)} columns   ${f} (${kb(f)}), ${table}.csv (${kb(`${table}.csv`)})`);
   }
-  say(`  ${files.filter((n) => !n.endsWith('.jsonl')).join('  ')}`);
+  say(`  ${files.filter((n) => !n.endsWith('.jsonl.gz') && !n.endsWith('.csv')).join('  ')}`);
   say('');
-  say('read it back, e.g. the loss every 500 steps:');
-  say(`  jq -c 'select(."$step" % 500 == 0) | {step: ."$step", loss, "W1.std": ."weights/W1.std"}' ${dir}/grad_step.jsonl`);
+  say('read it back, e.g. the loss every 500 steps (or open the .csv files in pandas):');
+  say(`  zcat ${dir}/grad_step.jsonl.gz | jq -c 'select(."$step" % 500 == 0) | {step: ."$step", loss, "W1.std": ."weights/W1.std"}'`);
   return log.dir as string;
 }

@@ -1,0 +1,140 @@
+/**
+ * memorySink: Mímir's in-memory deque, per table. Keeps the last `maxlen` Entries of each table
+ * in a ring buffer (O(1) per row, no shifting) so a notebook, a test or an early-stopping rule
+ * can read recent rows back without touching the disk: `sink.table('train').last(10)`.
+ */
+import { Writable } from 'node:stream';
+import { isEntry } from '../lib/entry.js';
+import type { Entry, FlatRow, Scalar } from '../lib/entry.js';
+import { optionError } from '../lib/errors.js';
+import { KeyOrder } from '../lib/format.js';
+import type { Sink } from '../lib/sink.js';
+
+/** Options of {@link memorySink}. */
+export interface MemorySinkOptions {
+  /** Entries kept per table: an integer ≥ 0 (0 keeps none) or `Infinity` (keeps all). @default 1000 */
+  maxlen?: number;
+}
+
+/** A row as the files hold it: `$step`, `$time`, `$level` first, then the data keys sorted. */
+export type MemoryRow = Record<string, Scalar>;
+
+/** A live, read-only view of one table's kept Entries. */
+export interface TableView extends Iterable<Entry<FlatRow>> {
+  /** How many Entries are kept. */
+  readonly length: number;
+  /** The last `n` kept Entries, oldest first (all kept when `n` is larger). @default all */
+  last(n?: number): Array<Entry<FlatRow>>;
+  /** The kept rows, oldest first, each a new object with the metadata merged first. */
+  rows(): MemoryRow[];
+}
+
+/** Fixed-capacity ring: grows by push until full, then overwrites the oldest slot. */
+class Ring {
+  readonly #cap: number;
+  readonly #buf: Array<Entry<FlatRow>> = [];
+  #head = 0; // index of the oldest Entry once full
+
+  constructor(cap: number) {
+    this.#cap = cap;
+  }
+
+  get length(): number {
+    return this.#buf.length;
+  }
+
+  push(e: Entry<FlatRow>): void {
+    if (this.#buf.length < this.#cap) this.#buf.push(e);
+    else if (this.#cap > 0) {
+      this.#buf[this.#head] = e;
+      this.#head = (this.#head + 1) % this.#cap;
+    }
+  }
+
+  /** The i-th kept Entry, 0 = oldest. */
+  at(i: number): Entry<FlatRow> {
+    return this.#buf[(this.#head + i) % this.#buf.length] as Entry<FlatRow>;
+  }
+}
+
+/** `v` when it is a count: an integer ≥ 0 or Infinity; else an `ERR_INVALID_OPTION` naming `option`. */
+function checkCount(v: unknown, option: string): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
+  if (v !== Infinity && !(Number.isInteger(v) && v >= 0)) {
+    throw optionError('range', option, `must be an integer ≥ 0 or Infinity (got ${v})`);
+  }
+  return v;
+}
+
+/** Keeps the last `maxlen` Entries of each table (see {@link memorySink}). */
+export class MemorySink extends Writable implements Sink {
+  readonly #maxlen: number;
+  readonly #rings = new Map<string, Ring>();
+  readonly #order = new KeyOrder();
+
+  constructor(opts: MemorySinkOptions = {}) {
+    super({ objectMode: true });
+    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    this.#maxlen = checkCount(opts.maxlen ?? 1000, 'maxlen');
+  }
+
+  override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (!isEntry(entry)) {
+      callback(new TypeError(`memorySink: expected an Entry {table, level, step, time, data} (got ${String(entry)})`));
+      return;
+    }
+    let ring = this.#rings.get(entry.table);
+    if (ring === undefined) this.#rings.set(entry.table, (ring = new Ring(this.#maxlen)));
+    ring.push(entry);
+    callback();
+  }
+
+  /** Names of the tables that received at least one Entry, in first-seen order. */
+  tables(): string[] {
+    return [...this.#rings.keys()];
+  }
+
+  /** A live view of `name`'s kept Entries (empty until the table receives one). */
+  table(name: string): TableView {
+    const ring = () => this.#rings.get(name);
+    const order = this.#order;
+    const length = () => ring()?.length ?? 0;
+    const last = (n: number = Infinity): Array<Entry<FlatRow>> => {
+      checkCount(n, 'n');
+      const r = ring();
+      const len = length();
+      const out: Array<Entry<FlatRow>> = [];
+      for (let i = Math.max(0, len - n); i < len; i++) out.push((r as Ring).at(i));
+      return out;
+    };
+    return {
+      get length() {
+        return length();
+      },
+      last,
+      [Symbol.iterator]: () => last()[Symbol.iterator](),
+      rows: () =>
+        last().map((e) => {
+          const row: MemoryRow = { $step: e.step, $time: e.time, $level: e.level };
+          for (const k of order.layout(e.table, e.data).keys) row[k] = e.data[k] as Scalar;
+          return row;
+        }),
+    };
+  }
+
+  /** Nothing to write: resolves at once. */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to write. */
+  flushSync(): void {}
+}
+
+/**
+ * An in-memory sink keeping the last `maxlen` Entries per table (Mímir's `maxlen` deque).
+ * Entries are kept as written, not copied. Throws `ERR_INVALID_OPTION` on a bad `maxlen`.
+ */
+export function memorySink(opts?: MemorySinkOptions): MemorySink {
+  return new MemorySink(opts);
+}

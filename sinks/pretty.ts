@@ -1,0 +1,215 @@
+/**
+ * prettySink: the console view of a run. Shows the latest row of each table as aligned
+ * `key  value` lines under a header naming the table, step and level, at most one print per
+ * table per `intervalMs` (the latest row that arrived meanwhile is printed when the interval
+ * ends). Rows at `alwaysLevel` or above print at once. A reader that goes away (`| head`,
+ * EPIPE) silences the sink instead of crashing the training loop.
+ */
+import type { Writable as WritableStream } from 'node:stream';
+import { Writable } from 'node:stream';
+import { isEntry, META_KEYS } from '../lib/entry.js';
+import type { Entry, FlatRow } from '../lib/entry.js';
+import { optionError } from '../lib/errors.js';
+import { scalarJson } from '../lib/format.js';
+import { levelName, toLevel } from '../lib/levels.js';
+import type { LevelLike } from '../lib/levels.js';
+import type { Sink } from '../lib/sink.js';
+
+/** Options of {@link prettySink}. */
+export interface PrettySinkOptions {
+  /** Where the text goes. It is never ended by the sink. @default process.stdout */
+  stream?: WritableStream;
+  /** At most one print per table per this many ms; 0 prints every row. @default 1000 */
+  intervalMs?: number;
+  /** Rows at or above this level print at once, whatever the interval. @default 'RESULTS' */
+  alwaysLevel?: LevelLike;
+  /** Keys shown per row (an integer ≥ 0 or Infinity); the rest become one `… N more` line. @default 40 */
+  maxKeys?: number;
+  /** Significant digits of non-integer numbers (1 to 21). Integers are shown whole. @default 6 */
+  digits?: number;
+  /** ANSI colors. @default true when `stream` is a TTY and `NO_COLOR` is unset */
+  color?: boolean;
+}
+
+/** Header lines are filled with `─` up to this width. */
+const HEADER_WIDTH = 40;
+const META = new Set<string>(META_KEYS);
+// Control characters (ESC included) would break the layout or drive the terminal.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+interface TableState {
+  timer: NodeJS.Timeout;
+  pending: Entry<FlatRow> | undefined;
+}
+
+/** Text safe for one terminal line: as is, or JSON-quoted when it holds control characters. */
+function safe(s: string): string {
+  return CONTROL.test(s) ? JSON.stringify(s) : s;
+}
+
+/** A value as shown: integers whole, other numbers to `digits` significant digits. */
+function formatValue(v: unknown, digits: number): string {
+  if (typeof v === 'number') return Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(Number(v.toPrecision(digits)));
+  return typeof v === 'string' ? safe(v) : scalarJson(v);
+}
+
+function checkNumber(v: unknown, option: string, min: number, max: number, integer: boolean): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
+  if (v < min || v > max || (integer && v !== Infinity && !Number.isInteger(v))) {
+    const what = integer ? 'an integer' : 'a number';
+    throw optionError('range', option, `must be ${what} from ${min} to ${max} (got ${v})`);
+  }
+  return v;
+}
+
+/** The console sink (see {@link prettySink}). */
+export class PrettySink extends Writable implements Sink {
+  readonly #stream: WritableStream;
+  readonly #intervalMs: number;
+  readonly #alwaysLevel: number;
+  readonly #maxKeys: number;
+  readonly #digits: number;
+  readonly #color: boolean;
+  readonly #tables = new Map<string, TableState>();
+  #lastWrite: Promise<void> = Promise.resolve();
+  /** The stream failed (or its reader went away): nothing more is written. */
+  #broken = false;
+  readonly #onStreamError = (err: NodeJS.ErrnoException) => this.#fail(err);
+
+  constructor(opts: PrettySinkOptions = {}) {
+    super({ objectMode: true });
+    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    const stream = opts.stream ?? process.stdout;
+    const { write, on } = stream as Partial<WritableStream>;
+    if (typeof write !== 'function' || typeof on !== 'function') {
+      throw optionError('type', 'stream', 'must be a Writable');
+    }
+    this.#stream = stream;
+    this.#intervalMs = checkNumber(opts.intervalMs ?? 1000, 'intervalMs', 0, 2 ** 31 - 1, false);
+    this.#alwaysLevel = toLevel(opts.alwaysLevel ?? 'RESULTS', 'alwaysLevel');
+    this.#maxKeys = checkNumber(opts.maxKeys ?? 40, 'maxKeys', 0, Infinity, true);
+    this.#digits = checkNumber(opts.digits ?? 6, 'digits', 1, 21, true);
+    if (opts.color !== undefined && typeof opts.color !== 'boolean') {
+      throw optionError('type', 'color', `must be a boolean (got ${String(opts.color)})`);
+    }
+    this.#color = opts.color ?? ((stream as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR);
+    stream.on('error', this.#onStreamError);
+  }
+
+  override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (!isEntry(entry)) {
+      callback(new TypeError(`prettySink: expected an Entry {table, level, step, time, data} (got ${String(entry)})`));
+      return;
+    }
+    if (this.#broken) return callback();
+    const st = this.#tables.get(entry.table);
+    if (entry.level >= this.#alwaysLevel || this.#intervalMs === 0) {
+      if (st !== undefined) st.pending = undefined; // older than what is printed now
+      this.#printPending(); // other tables' waiting rows are older: they come first
+      this.#print(entry);
+    } else if (st === undefined) {
+      this.#print(entry);
+      this.#tables.set(entry.table, { timer: this.#startTimer(entry.table), pending: undefined });
+    } else {
+      st.pending = entry;
+    }
+    callback();
+  }
+
+  /** Ends the table's interval: prints its pending row and starts another, or forgets the table. */
+  #startTimer(table: string): NodeJS.Timeout {
+    return setTimeout(() => {
+      const st = this.#tables.get(table) as TableState;
+      if (st.pending === undefined) {
+        this.#tables.delete(table);
+        return;
+      }
+      this.#print(st.pending);
+      st.pending = undefined;
+      st.timer = this.#startTimer(table);
+    }, this.#intervalMs).unref();
+  }
+
+  /** Prints every pending row now. */
+  #printPending(): void {
+    for (const st of this.#tables.values()) {
+      if (st.pending !== undefined) this.#print(st.pending);
+      st.pending = undefined;
+    }
+  }
+
+  #print(entry: Entry<FlatRow>): void {
+    const text = this.#render(entry);
+    this.#lastWrite = new Promise((resolve) => {
+      this.#stream.write(text, (err?: Error | null) => {
+        if (err) this.#fail(err);
+        resolve();
+      });
+    });
+  }
+
+  /** The text printed for `entry`: a header line, then one `key  value` line per key. */
+  #render(entry: Entry<FlatRow>): string {
+    const { table, step, level, data } = entry;
+    const keys = Object.keys(data)
+      .filter((k) => !META.has(k))
+      .sort();
+    const shown = keys.slice(0, this.#maxKeys);
+    const names = shown.map(safe);
+    const width = Math.max(0, ...names.map((k) => k.length)) + 2;
+    const head = `── ${safe(table)}  step ${step}  ${levelName(level)} `;
+    const paint = (code: string, s: string) => (this.#color ? `\x1b[${code}m${s}\x1b[0m` : s);
+    let text = `${paint('1;36', head + '─'.repeat(Math.max(2, HEADER_WIDTH - head.length)))}\n`;
+    shown.forEach((k, i) => {
+      const name = names[i] as string;
+      text += `${paint('2', name)}${' '.repeat(width - name.length)}${formatValue(data[k], this.#digits)}\n`;
+    });
+    if (keys.length > shown.length) text += `${paint('2', `… ${keys.length - shown.length} more`)}\n`;
+    return text;
+  }
+
+  /** A stream error: EPIPE (or an already destroyed stream) silences the sink; others destroy it. */
+  #fail(err: NodeJS.ErrnoException): void {
+    if (this.#broken) return;
+    this.#broken = true;
+    this.#clear();
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') this.destroy(err);
+  }
+
+  #clear(): void {
+    for (const st of this.#tables.values()) clearTimeout(st.timer);
+    this.#tables.clear();
+  }
+
+  /** Prints every pending row; resolves when the stream has taken the text. */
+  async flush(): Promise<void> {
+    this.#printPending();
+    await this.#lastWrite;
+  }
+
+  /** Prints every pending row now (the stream's own buffering decides when it is shown). */
+  flushSync(): void {
+    this.#printPending();
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#printPending();
+    this.#clear();
+    void this.#lastWrite.then(() => callback()); // never rejects: write errors go to #fail
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#clear();
+    // A failed stream may still emit 'error': keep listening so it cannot crash the process.
+    if (!this.#broken) this.#stream.off('error', this.#onStreamError);
+    callback(err);
+  }
+}
+
+/**
+ * A console sink showing the latest row of each table, throttled per table (see
+ * {@link PrettySinkOptions}). The logger's default console sink is `prettySink()` at INFO.
+ */
+export function prettySink(opts?: PrettySinkOptions): PrettySink {
+  return new PrettySink(opts);
+}
