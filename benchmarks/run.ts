@@ -14,7 +14,7 @@
  * Prints rows/s, ratios, p50/p99 of one `log.row()` call, peak RSS, and gzip level 1 vs 6.
  * Asserts only that no row was lost; the targets are in the issues and the README.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -188,8 +188,9 @@ if (scenario !== undefined) {
 } else {
   const self = fileURLToPath(import.meta.url);
   const measure = (name: string): Result => {
-    const out = execFileSync(process.execPath, [self, name], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit', 'pipe'], maxBuffer: 1 << 20 });
-    return JSON.parse(out) as Result;
+    const r = spawnSync(process.execPath, [self, name], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+    if (r.status !== 0) throw new Error(`bench scenario ${name} failed (exit ${String(r.status)})`);
+    return JSON.parse(String(r.output[3])) as Result;
   };
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9);
   const line = (label: string, r: Result, extra = '') =>

@@ -22,8 +22,16 @@ interface Job {
   member: Buffer | undefined;
   /** Written (by the in-order drain or by flushSync): a late async result is ignored. */
   done: boolean;
-  promise: Promise<void>;
+  /** Settles when the async compression ends; undefined until one is started. */
+  promise: Promise<void> | undefined;
 }
+
+/**
+ * Async compressions in flight per writer. Each holds a zlib context (~300 KB) until the event
+ * loop runs its callback, so a training loop that never yields must not start thousands: the
+ * rest wait as raw bytes, which `maxQueuedBytes` bounds (libuv runs 4 at a time anyway).
+ */
+const MAX_IN_FLIGHT = 4;
 
 /** Options of {@link GzipWriter}. */
 export interface GzipWriterOptions {
@@ -69,6 +77,7 @@ export class GzipWriter extends FileWriter {
   readonly #jobs: Job[] = [];
   readonly #onError: (err: Error) => void;
   #failed = false;
+  #inFlight = 0;
 
   constructor(path: string, onError: (err: Error) => void, opts: GzipWriterOptions = {}) {
     repairGzip(path);
@@ -87,16 +96,28 @@ export class GzipWriter extends FileWriter {
   /** Compresses `buf` (whole lines) off the main thread and appends its members in order. */
   override write(buf: Buffer): void {
     if (this.#failed || buf.length === 0) return;
-    for (const raw of splitForMembers(buf)) {
-      const job: Job = { raw, member: undefined, done: false, promise: Promise.resolve() };
-      job.promise = bgzfMember(raw, this.#level).then(
+    for (const raw of splitForMembers(buf)) this.#jobs.push({ raw, member: undefined, done: false, promise: undefined });
+    this.#start();
+  }
+
+  /** Starts async compressions, oldest first, up to MAX_IN_FLIGHT. */
+  #start(): void {
+    for (const job of this.#jobs) {
+      if (this.#inFlight >= MAX_IN_FLIGHT) return;
+      if (job.promise !== undefined || job.done) continue;
+      this.#inFlight++;
+      job.promise = bgzfMember(job.raw, this.#level).then(
         (member) => {
+          this.#inFlight--;
           job.member = member;
           this.#drain();
+          this.#start();
         },
-        (err: Error) => this.#fail(err),
+        (err: Error) => {
+          this.#inFlight--;
+          this.#fail(err);
+        },
       );
-      this.#jobs.push(job);
     }
   }
 
@@ -119,7 +140,11 @@ export class GzipWriter extends FileWriter {
   }
 
   override async flush(): Promise<void> {
-    await Promise.all(this.#jobs.map((j) => j.promise));
+    // Compressions start as others finish: wait until every job queued now has been written.
+    const last = this.#jobs.at(-1);
+    while (last !== undefined && !last.done && !this.#failed) {
+      await (this.#jobs.find((j) => j.promise !== undefined && !j.done)?.promise ?? new Promise((r) => setImmediate(r)));
+    }
     await super.flush();
   }
 

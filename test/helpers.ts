@@ -43,7 +43,7 @@ export function readJsonl(file: string): Array<Record<string, unknown>> {
 }
 
 /** Runs `cmd args` and returns {status, stdout, stderr}. */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) {
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; uid?: number } = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, maxBuffer: 1 << 30, ...opts });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
