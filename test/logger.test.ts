@@ -306,3 +306,33 @@ t.test('logging without a run folder: params/artifact say so; options are valida
     t.throws(() => createLogger(opts as never), { code: 'ERR_INVALID_OPTION', message }, JSON.stringify(opts));
   }
 });
+
+t.test('the default sinks: .jsonl.gz and .csv per table, log.table() over the memory ring', async (t) => {
+  const dir = tmpdir(t);
+  const log = createLogger({ dir, console: false, memory: 3, exitHooks: false });
+  const seen = warnings(log);
+  for (let i = 0; i < 5; i++) log.row('train', { loss: 1 / (i + 1) }, { time: i });
+  log.row('train', { loss: 0.1, acc: 0.5 }, { time: 5 }); // a new key: the CSV header grows
+  t.same(
+    log.table('train').last(2).map((e) => e.step),
+    [4, 5],
+  );
+  t.same(log.table('train').rows()[0], { $step: 3, $time: 3, $level: 20, loss: 0.25 });
+  t.equal([...log.table('train')].length, 3, 'memory: 3 keeps the last three rows');
+  await log.close();
+  t.same(
+    readJsonl(path.join(dir, 'train.jsonl.gz')).map((r) => r.$step),
+    [0, 1, 2, 3, 4, 5],
+  );
+  t.equal(
+    fs.readFileSync(path.join(dir, 'train.csv'), 'utf8'),
+    '$step,$time,$level,acc,loss\n0,0,20,,1\n1,1,20,,0.5\n2,2,20,,0.3333333333333333\n3,3,20,,0.25\n4,4,20,,0.2\n5,5,20,0.5,0.1\n',
+  );
+  t.match(seen, [{ code: 'W_NEW_KEYS', message: "Adding new key 'acc' to table 'train'" }], "the CSV sink's warning reaches the logger");
+});
+
+t.test('log.table() without a memory sink says so', async (t) => {
+  const log = createLogger({ sinks: [collector()], exitHooks: false });
+  t.throws(() => log.table('train'), { code: 'ERR_NO_MEMORY_SINK' });
+  await log.close();
+});
