@@ -79,7 +79,7 @@ export interface LoggerOptions {
   /**
    * Bound on bytes each default sink holds for the disk; past it the sink writes synchronously
    * (the caller slows down, no row is dropped). Sinks you pass take their own option.
-   * @default 4194304 (4 MiB)
+   * @default 2097152 (2 MiB)
    */
   maxQueuedBytes?: number;
 }
