@@ -46,6 +46,34 @@ export function optionError(
   return Object.assign(err, { code: 'ERR_INVALID_OPTION' as const });
 }
 
+/** What {@link numberOption} accepts. */
+export interface NumberRange {
+  /** @default -Infinity */
+  min?: number;
+  /** @default Infinity (then only finite numbers) */
+  max?: number;
+  /** Whole numbers only. @default false */
+  integer?: boolean;
+  /** `Infinity` is also accepted (e.g. "keep all"). @default false */
+  infinite?: boolean;
+}
+
+/**
+ * `v` when it is a number in `range`, else an option error naming `option` (Node's rule: not a
+ * number → TypeError; out of range or not whole → RangeError).
+ */
+export function numberOption(v: unknown, option: string, range: NumberRange = {}): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
+  const { min = -Infinity, max = Infinity, integer = false, infinite = false } = range;
+  if (infinite && v === Infinity) return v;
+  if (v < min || v > max || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    const what = integer ? 'an integer' : 'a finite number';
+    const bounds = max !== Infinity ? ` from ${min} to ${max}` : min !== -Infinity ? ` ≥ ${min}` : '';
+    throw optionError('range', option, `must be ${what}${bounds}${infinite ? ' or Infinity' : ''} (got ${v})`);
+  }
+  return v;
+}
+
 /** A non-fatal problem, reported once per distinct cause as a `'warning'` event. */
 export interface RowlogWarning {
   /** Stable identifier, e.g. `W_CYCLE`, `W_LOW_LEVEL`, `W_SINK_ERROR`. */

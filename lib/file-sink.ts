@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { assertName } from './entry.js';
 import type { Entry, FlatRow } from './entry.js';
-import { optionError } from './errors.js';
+import { numberOption, optionError } from './errors.js';
 import { BGZF_MAX_INPUT } from './bgzf.js';
 import { FileWriter } from './file-writer.js';
 import { gzipCodec } from './gzip-writer.js';
@@ -100,12 +100,6 @@ interface OpenFile extends FileHandle {
 
 const DEFAULTS = Object.freeze({ flushBytes: BGZF_MAX_INPUT, flushIntervalMs: 250, maxQueuedBytes: 2 * 1024 * 1024, gzipLevel: 1 });
 
-function checkNumber(v: unknown, option: string, min: number): number {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
-  if (v < min || !Number.isFinite(v)) throw optionError('range', option, `must be a finite number ≥ ${min} (got ${v})`);
-  return v;
-}
-
 export class FileSink extends Writable implements Sink {
   readonly #format: RowFormat;
   readonly #path: string | undefined;
@@ -135,11 +129,10 @@ export class FileSink extends Writable implements Sink {
     this.#path = opts.path;
     this.#dir = opts.dir;
     this.#ext = opts.ext ?? format.ext;
-    this.#flushBytes = checkNumber(opts.flushBytes ?? DEFAULTS.flushBytes, 'flushBytes', 1);
-    this.#flushIntervalMs = checkNumber(opts.flushIntervalMs ?? DEFAULTS.flushIntervalMs, 'flushIntervalMs', 0);
-    this.#maxQueuedBytes = checkNumber(opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes, 'maxQueuedBytes', 0);
-    const level = checkNumber(opts.gzipLevel ?? DEFAULTS.gzipLevel, 'gzipLevel', 0);
-    if (!Number.isInteger(level) || level > 9) throw optionError('range', 'gzipLevel', `must be an integer 0..9 (got ${level})`);
+    this.#flushBytes = numberOption(opts.flushBytes ?? DEFAULTS.flushBytes, 'flushBytes', { min: 1 });
+    this.#flushIntervalMs = numberOption(opts.flushIntervalMs ?? DEFAULTS.flushIntervalMs, 'flushIntervalMs', { min: 0 });
+    this.#maxQueuedBytes = numberOption(opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes, 'maxQueuedBytes', { min: 0 });
+    const level = numberOption(opts.gzipLevel ?? DEFAULTS.gzipLevel, 'gzipLevel', { min: 0, max: 9, integer: true });
     const durability = opts.durability ?? 'none';
     if (durability !== 'none' && durability !== 'flush') {
       throw optionError('range', 'durability', `must be 'none' or 'flush' (got ${String(durability)})`);

@@ -6,9 +6,12 @@
 import { Writable } from 'node:stream';
 import { isEntry } from '../lib/entry.js';
 import type { Entry, FlatRow, Scalar } from '../lib/entry.js';
-import { optionError } from '../lib/errors.js';
+import { numberOption, optionError } from '../lib/errors.js';
 import { KeyOrder } from '../lib/format.js';
 import type { Sink } from '../lib/sink.js';
+
+/** A count of rows: an integer ≥ 0, or Infinity for all. */
+const COUNT = Object.freeze({ min: 0, integer: true, infinite: true });
 
 /** Options of {@link memorySink}. */
 export interface MemorySinkOptions {
@@ -57,15 +60,6 @@ class Ring {
   }
 }
 
-/** `v` when it is a count: an integer ≥ 0 or Infinity; else an `ERR_INVALID_OPTION` naming `option`. */
-function checkCount(v: unknown, option: string): number {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
-  if (v !== Infinity && !(Number.isInteger(v) && v >= 0)) {
-    throw optionError('range', option, `must be an integer ≥ 0 or Infinity (got ${v})`);
-  }
-  return v;
-}
-
 /** Keeps the last `maxlen` Entries of each table (see {@link memorySink}). */
 export class MemorySink extends Writable implements Sink {
   readonly #maxlen: number;
@@ -75,7 +69,7 @@ export class MemorySink extends Writable implements Sink {
   constructor(opts: MemorySinkOptions = {}) {
     super({ objectMode: true });
     if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
-    this.#maxlen = checkCount(opts.maxlen ?? 1000, 'maxlen');
+    this.#maxlen = numberOption(opts.maxlen ?? 1000, 'maxlen', COUNT);
   }
 
   override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -100,7 +94,7 @@ export class MemorySink extends Writable implements Sink {
     const order = this.#order;
     const length = () => ring()?.length ?? 0;
     const last = (n: number = Infinity): Array<Entry<FlatRow>> => {
-      checkCount(n, 'n');
+      numberOption(n, 'n', COUNT);
       const r = ring();
       const len = length();
       const out: Array<Entry<FlatRow>> = [];

@@ -9,7 +9,7 @@ import type { Writable as WritableStream } from 'node:stream';
 import { Writable } from 'node:stream';
 import { isEntry, META_KEYS } from '../lib/entry.js';
 import type { Entry, FlatRow } from '../lib/entry.js';
-import { optionError } from '../lib/errors.js';
+import { numberOption, optionError } from '../lib/errors.js';
 import { scalarJson } from '../lib/format.js';
 import { levelName, toLevel } from '../lib/levels.js';
 import type { LevelLike } from '../lib/levels.js';
@@ -53,15 +53,6 @@ function formatValue(v: unknown, digits: number): string {
   return typeof v === 'string' ? safe(v) : scalarJson(v);
 }
 
-function checkNumber(v: unknown, option: string, min: number, max: number, integer: boolean): number {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
-  if (v < min || v > max || (integer && v !== Infinity && !Number.isInteger(v))) {
-    const what = integer ? 'an integer' : 'a number';
-    throw optionError('range', option, `must be ${what} from ${min} to ${max} (got ${v})`);
-  }
-  return v;
-}
-
 /** The console sink (see {@link prettySink}). */
 export class PrettySink extends Writable implements Sink {
   readonly #stream: WritableStream;
@@ -85,10 +76,10 @@ export class PrettySink extends Writable implements Sink {
       throw optionError('type', 'stream', 'must be a Writable');
     }
     this.#stream = stream;
-    this.#intervalMs = checkNumber(opts.intervalMs ?? 1000, 'intervalMs', 0, 2 ** 31 - 1, false);
+    this.#intervalMs = numberOption(opts.intervalMs ?? 1000, 'intervalMs', { min: 0, max: 2 ** 31 - 1 });
     this.#alwaysLevel = toLevel(opts.alwaysLevel ?? 'RESULTS', 'alwaysLevel');
-    this.#maxKeys = checkNumber(opts.maxKeys ?? 40, 'maxKeys', 0, Infinity, true);
-    this.#digits = checkNumber(opts.digits ?? 6, 'digits', 1, 21, true);
+    this.#maxKeys = numberOption(opts.maxKeys ?? 40, 'maxKeys', { min: 0, integer: true, infinite: true });
+    this.#digits = numberOption(opts.digits ?? 6, 'digits', { min: 1, max: 21, integer: true });
     if (opts.color !== undefined && typeof opts.color !== 'boolean') {
       throw optionError('type', 'color', `must be a boolean (got ${String(opts.color)})`);
     }

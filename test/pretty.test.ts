@@ -282,7 +282,7 @@ t.test('bad options throw at the factory', async (t) => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['options not an object', 5, /^options: must be an object/],
     ['stream without write', { stream: {} }, /^stream: must be a Writable/],
-    ['intervalMs: -1', { intervalMs: -1 }, /^intervalMs: must be a number from 0/],
+    ['intervalMs: -1', { intervalMs: -1 }, /^intervalMs: must be a finite number from 0/],
     ['intervalMs: NaN', { intervalMs: NaN }, /^intervalMs: must be a number/],
     ['intervalMs: Infinity', { intervalMs: Infinity }, /^intervalMs: /],
     ['maxKeys: 1.5', { maxKeys: 1.5 }, /^maxKeys: must be an integer/],

@@ -633,9 +633,9 @@ t.test('bad options throw at factory time, naming the option', async (t) => {
   const cases: Array<[Record<string, unknown> | null, string, RegExp]> = [
     [{ stats: ['bogus'] }, 'RangeError', /^stats: unknown stat "bogus"/],
     [{ stats: 'mean' }, 'TypeError', /^stats: /],
-    [{ maxDepth: 0 }, 'RangeError', /^maxDepth: must be ≥ 1/],
-    [{ maxDepth: 1.5 }, 'TypeError', /^maxDepth: must be an integer/],
-    [{ maxArrayItems: -1 }, 'RangeError', /^maxArrayItems: must be ≥ 0/],
+    [{ maxDepth: 0 }, 'RangeError', /^maxDepth: must be an integer ≥ 1 \(got 0\)/],
+    [{ maxDepth: 1.5 }, 'RangeError', /^maxDepth: must be an integer ≥ 1 \(got 1.5\)/],
+    [{ maxArrayItems: -1 }, 'RangeError', /^maxArrayItems: must be an integer ≥ 0/],
     [{ maxKeys: 0 }, 'RangeError', /^maxKeys: /],
     [{ maxKeys: '10' }, 'TypeError', /^maxKeys: /],
     [{ level: 'LOUD' }, 'RangeError', /^level: unknown level/],

@@ -10,7 +10,7 @@
  */
 import { Transform } from 'node:stream';
 import type { Entry } from '../lib/entry.js';
-import { optionError } from '../lib/errors.js';
+import { numberOption, optionError } from '../lib/errors.js';
 
 /** Exactly one of the three rates. */
 export type SubsampleOptions =
@@ -37,8 +37,7 @@ export function createSampler(opts: SubsampleOptions): Sampler {
     throw optionError('type', 'subsample', `needs exactly one of every, intervalMs, log (got ${given.join(', ') || 'none'})`);
   }
   if (opts.every !== undefined) {
-    const n = opts.every;
-    if (!Number.isInteger(n) || n < 1) throw optionError('range', 'every', `must be an integer ≥ 1 (got ${String(n)})`);
+    const n = numberOption(opts.every, 'every', { min: 1, integer: true });
     const seen = new Map<string, number>();
     return (e) => {
       const i = seen.get(e.table) ?? 0;
@@ -47,10 +46,7 @@ export function createSampler(opts: SubsampleOptions): Sampler {
     };
   }
   if (opts.intervalMs !== undefined) {
-    const t = opts.intervalMs;
-    if (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t)) {
-      throw optionError('range', 'intervalMs', `must be a finite number ≥ 0 (got ${String(t)})`);
-    }
+    const t = numberOption(opts.intervalMs, 'intervalMs', { min: 0 });
     const lastKept = new Map<string, number>();
     return (e) => {
       const last = lastKept.get(e.table);

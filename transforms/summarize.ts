@@ -12,7 +12,7 @@
 import { Transform } from 'node:stream';
 import type { Entry, FlatRow, Scalar } from '../lib/entry.js';
 import { assertName, isEntry, META_KEYS } from '../lib/entry.js';
-import { optionError } from '../lib/errors.js';
+import { numberOption, optionError } from '../lib/errors.js';
 import type { RowlogWarning } from '../lib/errors.js';
 import { Level, toLevel } from '../lib/levels.js';
 import type { LevelLike } from '../lib/levels.js';
@@ -102,12 +102,6 @@ interface Resolved {
   onWarning: SummarizeRowOptions['onWarning'];
 }
 
-function positiveInt(v: unknown, option: string, allowZero: boolean): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw optionError('type', option, `must be an integer (got ${String(v)})`);
-  if (v < (allowZero ? 0 : 1)) throw optionError('range', option, `must be ${allowZero ? '≥ 0' : '≥ 1'} (got ${v})`);
-  return v;
-}
-
 const resolvedCache = new WeakMap<object, Resolved>();
 const DEFAULT_RESOLVED = resolve({});
 
@@ -121,9 +115,9 @@ function resolve(opts: SummarizeRowOptions): Resolved {
   return {
     mean: stats.includes('mean'), min: stats.includes('min'), max: stats.includes('max'), std: stats.includes('std'),
     norm: stats.includes('norm'), len: stats.includes('len'), nonfinite: stats.includes('nonfinite'),
-    maxArrayItems: positiveInt(opts.maxArrayItems ?? DEFAULTS.maxArrayItems, 'maxArrayItems', true),
-    maxDepth: positiveInt(opts.maxDepth ?? DEFAULTS.maxDepth, 'maxDepth', false),
-    maxKeys: positiveInt(opts.maxKeys ?? DEFAULTS.maxKeys, 'maxKeys', false),
+    maxArrayItems: numberOption(opts.maxArrayItems ?? DEFAULTS.maxArrayItems, 'maxArrayItems', { min: 0, integer: true }),
+    maxDepth: numberOption(opts.maxDepth ?? DEFAULTS.maxDepth, 'maxDepth', { min: 1, integer: true }),
+    maxKeys: numberOption(opts.maxKeys ?? DEFAULTS.maxKeys, 'maxKeys', { min: 1, integer: true }),
     onWarning: opts.onWarning,
   };
 }
