@@ -43,7 +43,7 @@ export function registerLevel(name: string, n: number): void {
 export function toLevel(level: LevelLike, option = 'level'): number {
   if (typeof level === 'number' && Number.isFinite(level)) return level;
   if (typeof level === 'string') {
-    const n = byName.get(level.toUpperCase());
+    const n = byName.get(level) ?? byName.get(level.toUpperCase()); // 'TRACE' needs no new string
     if (n !== undefined) return n;
   }
   throw optionError('range', option, `unknown level ${JSON.stringify(level)} (known: ${[...byName.keys()].join(', ')})`);

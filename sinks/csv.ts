@@ -11,6 +11,7 @@
  * silently. Each row is turned into text through a per-file, per-table column plan that is
  * rebuilt only when the row's keys or the header change, so the common case is a string build.
  */
+import { isBlank, scanCsv, unquote } from '../lib/csv-parse.js';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import { optionError } from '../lib/errors.js';
 import { FileSink } from '../lib/file-sink.js';
@@ -196,89 +197,6 @@ function cell(v: unknown): string {
 
 function headerLine(columns: readonly string[]): string {
   return `${columns.map(field).join(',')}\n`;
-}
-
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-const LF = 0x0a;
-const CR = 0x0d;
-
-/**
- * Splits CSV text into records of raw fields (quotes kept, so a field can be written back as
- * is). Line ends are `\n`, `\r\n` or `\r`; a leading BOM is skipped. A text that ends mid-record
- * (a crash) still yields that record, its open quote closed. Returns what must follow the text
- * for the next record to start cleanly: '' (it ends with a line end), '\n', or '"\n'.
- *
- * A line holding no quote and no `\r` (nearly every line rowlog writes) is split natively;
- * other records are read character by character.
- */
-function scanCsv(text: string, onRecord: (fields: string[]) => void): string {
-  const n = text.length;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  let nextQuote = -1; // the first '"' at or after i (n: none left); -1: not looked up yet
-  let nextCr = -1;
-  while (i < n) {
-    const lf = text.indexOf('\n', i);
-    const end = lf < 0 ? n : lf;
-    if (nextQuote < i) nextQuote = indexOrEnd(text, '"', i);
-    if (nextCr < i) nextCr = indexOrEnd(text, '\r', i);
-    if (nextQuote >= end && nextCr >= end) {
-      onRecord(text.slice(i, end).split(','));
-      if (lf < 0) return '\n';
-      i = lf + 1;
-      continue;
-    }
-    const fields: string[] = [];
-    let start = i;
-    for (;;) {
-      if (i >= n) {
-        fields.push(text.slice(start));
-        onRecord(fields);
-        return '\n';
-      }
-      const c = text.charCodeAt(i);
-      if (c === QUOTE && i === start) {
-        // A quoted field: up to the next quote not followed by another.
-        for (;;) {
-          const q = text.indexOf('"', i + 1);
-          if (q < 0) {
-            fields.push(`${text.slice(start)}"`);
-            onRecord(fields);
-            return '"\n';
-          }
-          i = q + 1;
-          if (text.charCodeAt(i) !== QUOTE) break;
-        }
-      } else if (c === COMMA) {
-        fields.push(text.slice(start, i));
-        start = ++i;
-      } else if (c === LF || c === CR) {
-        fields.push(text.slice(start, i));
-        onRecord(fields);
-        i += c === CR && text.charCodeAt(i + 1) === LF ? 2 : 1;
-        break;
-      } else i++;
-    }
-  }
-  return '';
-}
-
-/** Where `ch` next occurs in `text` from `from` on, or `text.length`. */
-function indexOrEnd(text: string, ch: string, from: number): number {
-  const k = text.indexOf(ch, from);
-  return k < 0 ? text.length : k;
-}
-
-/** The string a raw field from {@link scanCsv} holds (a quoted one always has its closing quote). */
-function unquote(raw: string): string {
-  if (raw.charCodeAt(0) !== QUOTE) return raw;
-  const end = raw.lastIndexOf('"');
-  return raw.slice(1, end).replaceAll('""', '"') + raw.slice(end + 1);
-}
-
-/** An empty line. */
-function isBlank(fields: readonly string[]): boolean {
-  return fields.length === 1 && fields[0] === '';
 }
 
 /**

@@ -6,6 +6,8 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { runDemo } from './demo.js';
+import { registerLs } from './ls.js';
+import { registerPipe } from './pipe.js';
 
 const program = new Command('rowlog')
   .description('Log first, ask questions later: numbers from machine-learning runs.')
@@ -22,6 +24,8 @@ program
   .action(async (opts: { dir?: string; epochs: number; quiet?: boolean }) => {
     await runDemo({ dir: opts.dir, epochs: opts.epochs, quiet: opts.quiet === true });
   });
+registerLs(program);
+registerPipe(program);
 
 try {
   await program.parseAsync(process.argv);

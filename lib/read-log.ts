@@ -1,0 +1,138 @@
+/**
+ * readLog (DESIGN §6): the rows of a `.jsonl`, `.jsonl.gz` or `.csv` file, or of a stream of
+ * such text, streamed (never the whole file in memory). Gzip is recognised by its magic bytes,
+ * whatever the name, and may be anything gzip readers accept: one stream, many members (BGZF
+ * or not), or cut short at the end by a crash or a writer still at work. A cut-short input ends
+ * the rows early with `truncated: true`; its incomplete last line is dropped silently.
+ */
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream';
+import zlib from 'node:zlib';
+import { parseLines } from '../transforms/parse-lines.js';
+import { parseCsv } from './csv-parse.js';
+
+/** Options of {@link readLog}. */
+export interface ReadLogOptions {
+  /** A bad line rejects the iteration with RowlogError `ERR_BAD_LINE` instead of being skipped. @default false */
+  strict?: boolean;
+  /** The text's format. @default 'csv' for a path ending in `.csv` or `.csv.gz`, else 'jsonl' */
+  format?: 'jsonl' | 'csv';
+  /** Called for each skipped line with its 1-based number. */
+  onBadLine?: (lineNumber: number, line: string, err: Error) => void;
+}
+
+/** The rows of a log, with what went wrong while reading them. */
+export interface LogReader extends AsyncIterable<Record<string, unknown>> {
+  /** 1-based line numbers of skipped lines, filled as reading goes. */
+  readonly badLines: number[];
+  /** True when the gzip input ended early (a file torn by a crash, or still being written). */
+  readonly truncated: boolean;
+}
+
+/** True for bytes that start like gzip (magic bytes and deflate, as far as present: a file torn after 1 byte is gzip too). */
+function isGzip(head: Buffer): boolean {
+  return head[0] === 0x1f && (head.length < 2 || head[1] === 0x8b) && (head.length < 3 || head[2] === 8);
+}
+
+/** zlib's error for an input that ends inside a member. */
+function isTruncation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'Z_BUF_ERROR';
+}
+
+/** The first bytes of `it` (at least 3 unless it ends sooner), and the iterator to read the rest from. */
+async function peek(it: AsyncIterator<Buffer | string>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  while (size < 3) {
+    const r = await it.next();
+    if (r.done === true) break;
+    const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    parts.push(b);
+    size += b.length;
+  }
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
+/**
+ * The decoded bytes of `input`: inflated when it is gzip, else as they come. `onTruncated` is
+ * called when gzip input ends inside a member; then the bytes after the last line end are
+ * dropped (a line cut short), and the text ends there.
+ */
+async function* decoded(input: AsyncIterable<Buffer | string>, onTruncated: () => void): AsyncGenerator<Buffer> {
+  const it = input[Symbol.asyncIterator]();
+  const head = await peek(it);
+  const rest: AsyncIterable<Buffer | string> = { [Symbol.asyncIterator]: () => it };
+  if (!isGzip(head)) {
+    if (head.length > 0) yield head;
+    yield* rest as AsyncIterable<Buffer>;
+    return;
+  }
+  const gunzip = zlib.createGunzip();
+  pipeline(
+    Readable.from((async function* () {
+      yield head;
+      yield* rest;
+    })(), { objectMode: false }),
+    gunzip,
+    () => {}, // errors reach the loop below through gunzip
+  );
+  let carry: Buffer | undefined; // text after the last line end so far
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      const nl = chunk.lastIndexOf(10);
+      if (nl < 0) {
+        carry = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
+        continue;
+      }
+      if (carry !== undefined) yield carry;
+      yield chunk.subarray(0, nl + 1);
+      carry = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : undefined;
+    }
+  } catch (err) {
+    if (!isTruncation(err)) throw err;
+    onTruncated();
+    return;
+  }
+  if (carry !== undefined) yield carry;
+}
+
+/** The default format for a path. */
+function formatOf(source: string | NodeJS.ReadableStream): 'jsonl' | 'csv' {
+  return typeof source === 'string' && /\.csv(?:\.gz)?$/i.test(source) ? 'csv' : 'jsonl';
+}
+
+/**
+ * Rows of a .jsonl, .jsonl.gz (any gzip: single stream, multi-member, BGZF, torn at the end,
+ * Python-written; gzip is detected by its magic bytes, not by name) or .csv file (header row;
+ * numbers, true/false, empty → null, NaN/Infinity/-Infinity tokens restored; quoted cells stay
+ * strings), or of a Readable of such text. Streams: never loads the whole file. A bad line is
+ * skipped and its number kept in `badLines` (with `strict`, iterating rejects with RowlogError
+ * `ERR_BAD_LINE`). Each iteration reads the source again when it is a path.
+ */
+export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOptions = {}): LogReader {
+  const badLines: number[] = [];
+  let truncated = false;
+  const format = opts.format ?? formatOf(source);
+  const parseOpts = {
+    strict: opts.strict ?? false,
+    onBadLine: (lineNumber: number, line: string, err: Error) => {
+      badLines.push(lineNumber);
+      opts.onBadLine?.(lineNumber, line, err);
+    },
+  };
+  return {
+    badLines,
+    get truncated() {
+      return truncated;
+    },
+    [Symbol.asyncIterator]() {
+      const input = (typeof source === 'string' ? fs.createReadStream(source) : source) as AsyncIterable<Buffer | string>;
+      const parser: Transform = format === 'csv' ? parseCsv(parseOpts) : parseLines(parseOpts);
+      const text = Readable.from(decoded(input, () => (truncated = true)), { objectMode: false });
+      pipeline(text, parser, () => {}); // errors reach the iteration through the parser
+      return (parser as AsyncIterable<Record<string, unknown>>)[Symbol.asyncIterator]();
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * Reading JSONL (DESIGN §6): one row object per line. rowlog writes non-finite numbers as the
+ * bare tokens `NaN`, `Infinity`, `-Infinity` (as Python's json does), which JSON.parse refuses,
+ * so a line that fails JSON.parse is tried once more with those tokens restored. The fast path
+ * is plain JSON.parse: lines without such tokens pay nothing.
+ */
+import type { Transform } from 'node:stream';
+import split2 from 'split2';
+import { RowlogError } from '../lib/errors.js';
+
+/** Control characters a NaN sentinel may start with: their `\u00XX` escapes are all digits, so case cannot hide one. */
+const SENTINEL_CHARS = [0, 1, 2, 3, 4, 5, 6, 7, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19];
+
+/** The escape `\u00XX` of a sentinel character, as it would appear in a line. */
+const escapeOf = (c: number): string => `\\u00${c.toString(16).padStart(2, '0')}`;
+
+/**
+ * A string no JSON string of `line` can decode to: a control character (which a JSON string can
+ * only hold as an escape) that `line` never escapes, then `NaN`.
+ */
+function nanSentinel(line: string): string {
+  for (const c of SENTINEL_CHARS) if (!line.includes(escapeOf(c))) return `${String.fromCharCode(c)}NaN`;
+  throw new SyntaxError('Unexpected token: NaN in a line escaping every sentinel character');
+}
+
+/** Where the JSON string opening at `i` (a `"`) ends, just after its closing quote. */
+function stringEnd(line: string, i: number): number {
+  for (let from = i + 1; ; ) {
+    const q = line.indexOf('"', from);
+    if (q < 0) return line.length; // unterminated: JSON.parse reports it
+    let backslashes = 0;
+    while (line.charCodeAt(q - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    from = q + 1;
+  }
+}
+
+/**
+ * `line` with the bare tokens outside strings made valid JSON: `Infinity` → `1e999` (which
+ * JSON.parse reads as Infinity, so `-Infinity` works too), `NaN` → the JSON string `sentinel`.
+ */
+function restoreTokens(line: string, sentinel: () => string): { text: string; nan: string | undefined } {
+  let text = '';
+  let last = 0;
+  let nan: string | undefined;
+  for (let i = 0; i < line.length; ) {
+    const c = line.charCodeAt(i);
+    if (c === 0x22) i = stringEnd(line, i);
+    else if (c === 0x4e && line.startsWith('NaN', i)) {
+      nan ??= sentinel();
+      text += `${line.slice(last, i)}${JSON.stringify(nan)}`;
+      last = i += 3;
+    } else if (c === 0x49 && line.startsWith('Infinity', i)) {
+      text += `${line.slice(last, i)}1e999`;
+      last = i += 8;
+    } else i++;
+  }
+  return { text: text + line.slice(last), nan };
+}
+
+/**
+ * Parses one JSONL line; bare NaN, Infinity, -Infinity tokens (outside strings) become numbers.
+ * Throws SyntaxError on a bad line.
+ */
+export function parseJsonLine(line: string): unknown {
+  // A failing JSON.parse spends half its time capturing a stack trace nobody reads: skip it.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return JSON.parse(line);
+  } catch (err) {
+    Error.stackTraceLimit = stackTraceLimit;
+    if (!line.includes('NaN') && !line.includes('Infinity')) throw err;
+    const { text, nan } = restoreTokens(line, () => nanSentinel(line));
+    if (text === line) throw err; // the tokens were all inside strings
+    const v: unknown = JSON.parse(text);
+    return nan === undefined ? v : restoreNaN(v, nan);
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+}
+
+/** `v` with every string equal to `sentinel` replaced by NaN, in place (faster than a JSON.parse reviver). */
+function restoreNaN(v: unknown, sentinel: string): unknown {
+  if (v === sentinel) return NaN;
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      const x = o[k];
+      if (x === sentinel) o[k] = NaN;
+      else if (typeof x === 'object' && x !== null) restoreNaN(x, sentinel);
+    }
+  }
+  return v;
+}
+
+/** Options of {@link parseLines}. */
+export interface ParseLinesOptions {
+  /** A bad line errors the stream (RowlogError `ERR_BAD_LINE`) instead of being skipped. @default false */
+  strict?: boolean;
+  /** Called for each skipped line with its 1-based number (not called when `strict`). */
+  onBadLine?: (lineNumber: number, line: string, err: Error) => void;
+}
+
+/** The row of a non-empty line, or undefined for a blank one; throws for anything but a JSON object. */
+function parseRow(line: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = parseJsonLine(line);
+  } catch (err) {
+    if (line.trim() === '') return undefined;
+    throw err;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SyntaxError('not a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/**
+ * What to do with a bad line: with `strict`, throw RowlogError `ERR_BAD_LINE` naming its number;
+ * else report it to `onBadLine` (the line is then skipped). Shared by the JSONL and CSV readers.
+ */
+export function badLineHandler(opts: ParseLinesOptions): (lineNumber: number, line: string, err: Error) => void {
+  const { strict = false, onBadLine } = opts;
+  return (lineNumber, line, err) => {
+    if (strict) throw new RowlogError('ERR_BAD_LINE', `line ${lineNumber}: ${err.message}`, { cause: err });
+    onBadLine?.(lineNumber, line, err);
+  };
+}
+
+/**
+ * Object-mode Transform: text (Buffers/strings, any chunking) → one row object per non-empty
+ * line (split2 inside; `\n` or `\r\n`). A bad line (not JSON, or JSON that is not an object) is
+ * skipped and reported with its 1-based line number, or with `strict` the stream errors with
+ * RowlogError `ERR_BAD_LINE` naming the line number.
+ */
+export function parseLines(opts: ParseLinesOptions = {}): Transform {
+  const bad = badLineHandler(opts);
+  let lineNumber = 0;
+  return split2((line: string) => {
+    lineNumber++;
+    if (line === '') return undefined;
+    try {
+      return parseRow(line);
+    } catch (err) {
+      bad(lineNumber, line, err as Error);
+      return undefined;
+    }
+  });
+}
