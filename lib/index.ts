@@ -18,7 +18,11 @@ export type { MemorySinkOptions, MemoryRow, TableView } from '../sinks/memory.js
 export type { FileSinkOptions } from './file-sink.js';
 export type { Sink } from './sink.js';
 export { readLog } from './read-log.js';
+export { tail, tailLines } from './tail.js';
+export type { TailOptions } from './tail.js';
 export type { ReadLogOptions, LogReader } from './read-log.js';
+export { query, jqReady } from '../transforms/query.js';
+export type { QueryOptions, QueryStream, JqRuntimeError } from '../transforms/query.js';
 export { parseLines, parseJsonLine } from '../transforms/parse-lines.js';
 export type { ParseLinesOptions } from '../transforms/parse-lines.js';
 export { Level, registerLevel, toLevel, levelName } from './levels.js';

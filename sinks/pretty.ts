@@ -53,6 +53,36 @@ function formatValue(v: unknown, digits: number): string {
   return typeof v === 'string' ? safe(v) : scalarJson(v);
 }
 
+/** Options of {@link renderRow}: as in {@link PrettySinkOptions}, all required. */
+export interface RenderRowOptions {
+  maxKeys: number;
+  digits: number;
+  color: boolean;
+}
+
+/** The text the console sink prints for one row: a header line, then one `key  value` line per key (metadata keys left out). */
+export function renderRow(
+  entry: { table: string; step: number | string; level: number | string; data: Record<string, unknown> },
+  opts: RenderRowOptions,
+): string {
+  const { table, step, level, data } = entry;
+  const keys = Object.keys(data)
+    .filter((k) => !META.has(k))
+    .sort();
+  const shown = keys.slice(0, opts.maxKeys);
+  const names = shown.map(safe);
+  const width = Math.max(0, ...names.map((k) => k.length)) + 2;
+  const head = `── ${safe(table)}  step ${step}  ${typeof level === 'number' ? levelName(level) : level} `;
+  const paint = (code: string, s: string) => (opts.color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  let text = `${paint('1;36', head + '─'.repeat(Math.max(2, HEADER_WIDTH - head.length)))}\n`;
+  shown.forEach((k, i) => {
+    const name = names[i] as string;
+    text += `${paint('2', name)}${' '.repeat(width - name.length)}${formatValue(data[k], opts.digits)}\n`;
+  });
+  if (keys.length > shown.length) text += `${paint('2', `… ${keys.length - shown.length} more`)}\n`;
+  return text;
+}
+
 /** The console sink (see {@link prettySink}). */
 export class PrettySink extends Writable implements Sink {
   readonly #stream: WritableStream;
@@ -139,24 +169,9 @@ export class PrettySink extends Writable implements Sink {
     });
   }
 
-  /** The text printed for `entry`: a header line, then one `key  value` line per key. */
+  /** The text printed for `entry` (see {@link renderRow}). */
   #render(entry: Entry<FlatRow>): string {
-    const { table, step, level, data } = entry;
-    const keys = Object.keys(data)
-      .filter((k) => !META.has(k))
-      .sort();
-    const shown = keys.slice(0, this.#maxKeys);
-    const names = shown.map(safe);
-    const width = Math.max(0, ...names.map((k) => k.length)) + 2;
-    const head = `── ${safe(table)}  step ${step}  ${levelName(level)} `;
-    const paint = (code: string, s: string) => (this.#color ? `\x1b[${code}m${s}\x1b[0m` : s);
-    let text = `${paint('1;36', head + '─'.repeat(Math.max(2, HEADER_WIDTH - head.length)))}\n`;
-    shown.forEach((k, i) => {
-      const name = names[i] as string;
-      text += `${paint('2', name)}${' '.repeat(width - name.length)}${formatValue(data[k], this.#digits)}\n`;
-    });
-    if (keys.length > shown.length) text += `${paint('2', `… ${keys.length - shown.length} more`)}\n`;
-    return text;
+    return renderRow(entry, { maxKeys: this.#maxKeys, digits: this.#digits, color: this.#color });
   }
 
   /** A stream error: EPIPE (or an already destroyed stream) silences the sink; others destroy it. */

@@ -8,6 +8,8 @@ import { VERSION } from '../version.js';
 import { runDemo } from './demo.js';
 import { registerLs } from './ls.js';
 import { registerPipe } from './pipe.js';
+import { registerQuery } from './query.js';
+import { registerTail } from './tail.js';
 
 const program = new Command('rowlog')
   .description('Log first, ask questions later: numbers from machine-learning runs.')
@@ -26,6 +28,8 @@ program
   });
 registerLs(program);
 registerPipe(program);
+registerQuery(program);
+registerTail(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,162 @@
+/**
+ * `rowlog tail [-n N] [-f] [--pretty] FILE...` (DESIGN §7): the last N rows of each file as
+ * JSONL, then (`-f`) rows as they are logged, through truncation and replacement.
+ *
+ * Several files: every output line starts with `FILE: ` (with `--pretty`, the header line of
+ * each row's block), so interleaved rows from following several files stay attributable and
+ * `grep`-able; the first rows of each file are printed in the order the files were given.
+ * Ctrl-C and a reader that goes away (`| head`, EPIPE) end quietly with exit 0; a missing file
+ * is one line on stderr and exit 1.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { renderRow } from '../../sinks/pretty.js';
+import { parseRow, tailBatches } from '../tail.js';
+import { jqReady, query } from '../../transforms/query.js';
+import type { JqRuntimeError } from '../../transforms/query.js';
+
+/** Options of {@link runTail}. */
+export interface TailCliOptions {
+  /** Rows to show from the end first. @default 10 */
+  lines?: number;
+  /** Keep printing rows as they are logged. @default false */
+  follow?: boolean;
+  /** Render each row like the console sink instead of JSONL. @default false */
+  pretty?: boolean;
+  /** Poll interval when following (ms). @default 100 */
+  pollMs?: number;
+  /** Applied to each batch of lines before printing (e.g. a jq filter): input lines → output lines. */
+  transform?: (lines: string[]) => Promise<string[]>;
+  /** Where rows go. @default process.stdout */
+  out?: Writable;
+  /** Stops following (SIGINT does too). */
+  signal?: AbortSignal;
+}
+
+/** A row rendered like the console sink; lines that are not rows are printed as they are. */
+function pretty(line: string, table: string, color: boolean): string {
+  const row = parseRow(line);
+  if (row === undefined) return `${line}\n`;
+  const { $table, $step, $level } = row;
+  return renderRow(
+    {
+      table: typeof $table === 'string' ? $table : table,
+      step: typeof $step === 'number' ? $step : '?',
+      level: typeof $level === 'number' ? $level : '?',
+      data: row,
+    },
+    { maxKeys: 40, digits: 6, color },
+  );
+}
+
+/** The table a file holds, from its name (`train.jsonl.gz` → `train`). */
+function tableOf(file: string): string {
+  return path.basename(file).replace(/\.gz$/, '').replace(/\.jsonl$/, '');
+}
+
+/** Prints the tails of `files` (see the module comment); resolves when done or stopped. */
+export async function runTail(files: string[], opts: TailCliOptions = {}): Promise<void> {
+  for (const file of files) {
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(`tail: cannot open '${file}': ${code === 'ENOENT' ? 'no such file' : code}`);
+    }
+  }
+  const out = opts.out ?? process.stdout;
+  const color = opts.pretty === true && (out as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  opts.signal?.addEventListener('abort', onAbort);
+  process.on('SIGINT', onAbort);
+  let failure: Error | undefined;
+  const onError = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') failure ??= err;
+    stop.abort();
+  };
+  out.on('error', onError);
+
+  const print = async (lines: string[], file: string): Promise<void> => {
+    const prefix = files.length > 1 ? `${file}: ` : '';
+    let text = '';
+    for (const shown of opts.transform && lines.length > 0 ? await opts.transform(lines) : lines) {
+      text += prefix + (opts.pretty === true ? pretty(shown, tableOf(file), color) : `${shown}\n`);
+    }
+    if (text === '' || stop.signal.aborted) return;
+    if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve).once('error', () => resolve()));
+  };
+
+  const tails = files.map((file) => ({
+    file,
+    it: tailBatches(file, { lines: opts.lines ?? 10, follow: opts.follow === true, pollMs: opts.pollMs ?? 100, signal: stop.signal }),
+  }));
+  try {
+    // The first batch of each file comes at once (possibly empty): print them in the order given.
+    for (const { file, it } of tails) {
+      const first = await it.next();
+      if (!first.done) await print(first.value, file);
+    }
+    await Promise.all(
+      tails.map(async ({ file, it }) => {
+        for await (const batch of it) await print(batch, file);
+      }),
+    );
+  } finally {
+    process.off('SIGINT', onAbort);
+    opts.signal?.removeEventListener('abort', onAbort);
+    await Promise.all(tails.map(({ it }) => it.return(undefined)));
+    out.off('error', onError);
+    // a failed stream may still emit 'error' later (EPIPE after the last write): keep it quiet
+    out.on('error', () => {});
+  }
+  if (failure) throw failure;
+}
+
+function count(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a whole number ≥ 0.');
+  return n;
+}
+
+/** Adds the `tail` command to `program`. */
+export function registerTail(program: Command): Command {
+  return program
+    .command('tail')
+    .description('print the last rows of .jsonl / .jsonl.gz files (a rowlog .gz is read from its end), and follow them with -f')
+    .argument('<file...>', 'files to read; with several, each line starts with "FILE: "')
+    .option('-n, --lines <n>', 'rows to show from the end of each file first', count, 10)
+    .option('-f, --follow', 'keep printing rows as they are logged; survives truncation and replacement of the file')
+    .option('--pretty', 'render each row like the console sink instead of JSONL')
+    .option('--filter <jq>', 'a jq filter applied to every row (e.g. \'select(.loss < 0.1) | {step: ."$step", loss}\')')
+    .action(async (files: string[], o: { lines: number; follow?: boolean; pretty?: boolean; filter?: string }) => {
+      let transform: TailCliOptions['transform'];
+      if (o.filter !== undefined) {
+        const filter = o.filter;
+        await jqReady();
+        try {
+          query(filter); // a bad filter is a usage error: exit 2 before reading anything
+        } catch (err) {
+          process.stderr.write(`${(err as Error).message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        transform = (lines) => jqLines(filter, lines);
+      }
+      await runTail(files, { lines: o.lines, follow: o.follow === true, pretty: o.pretty === true, ...(transform ? { transform } : {}) });
+    });
+}
+
+/** `filter` over one batch of JSONL lines (one small query stream per batch: a poll's worth). */
+async function jqLines(filter: string, lines: string[]): Promise<string[]> {
+  const q = query(filter, { workers: 0 });
+  q.on('jqerror', (e: JqRuntimeError) => process.stderr.write(`jq: error: ${e.message}\n`));
+  const out: string[] = [];
+  q.on('data', (chunk: Buffer | string) => out.push(String(chunk)));
+  q.end(`${lines.join('\n')}\n`);
+  await finished(q);
+  return out.join('').split('\n').filter((l) => l !== '');
+}

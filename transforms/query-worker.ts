@@ -1,0 +1,60 @@
+/**
+ * jq-web loading and one synchronous jq run, shared by `query()` (inline) and its worker
+ * threads. Loaded as a worker (`workerData.rowlogQuery`), it answers `{ id, input, filter,
+ * flags }` messages with `{ id, out }` or `{ id, error }`, in order.
+ */
+import { createRequire } from 'node:module';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { JqWeb, JqWebError } from 'jq-web';
+
+let jq: JqWeb | undefined;
+let loading: Promise<JqWeb> | undefined;
+
+/**
+ * Loads jq-web in this thread, once. Not at import: its wasm instance costs ~16 ms and ~12 MB,
+ * which a training process that only logs must not pay.
+ */
+export function loadJq(): Promise<JqWeb> {
+  loading ??= Promise.resolve(createRequire(import.meta.url)('jq-web') as PromiseLike<JqWeb>).then((j) => (jq = j));
+  return loading;
+}
+
+/** True once {@link loadJq} has finished in this thread. */
+export function jqLoaded(): boolean {
+  return jq !== undefined;
+}
+
+/** One jq job: input text, filter and flags. */
+export interface JqJob {
+  input: string;
+  filter: string;
+  flags: string[];
+}
+
+/** A job's result: jq's stdout, or jq's failure (exit code and stderr). */
+export type JqResult = { out: string } | { error: { message: string; exitCode: number; stderr: string } };
+
+/** Runs one job synchronously; never throws. */
+export function runJq(job: JqJob): JqResult {
+  if (jq === undefined) return { error: { message: 'jq-web is not loaded yet', exitCode: -1, stderr: 'jq-web is not loaded yet' } };
+  // jq-web's emscripten runtime sets process.exitCode when jq fails: a bad filter must not
+  // change how the caller's process exits.
+  const exitCode = process.exitCode;
+  try {
+    return { out: jq.raw(job.input, job.filter, job.flags) ?? '' };
+  } catch (err) {
+    const e = err as JqWebError;
+    return { error: { message: e.message, exitCode: e.exitCode ?? -1, stderr: e.stderr ?? e.message } };
+  } finally {
+    process.exitCode = exitCode;
+  }
+}
+
+if (!isMainThread && parentPort && (workerData as { rowlogQuery?: boolean } | null)?.rowlogQuery) {
+  const port = parentPort;
+  const ready = loadJq();
+  port.on('message', (msg: JqJob & { id: number }) => {
+    // Callbacks on one promise run in the order they were added: answers keep their order.
+    void ready.then(() => port.postMessage({ id: msg.id, ...runJq(msg) }));
+  });
+}
