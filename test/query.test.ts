@@ -129,3 +129,11 @@ t.test('worker threads give byte-identical output, bad lines and errors, in inpu
   t.same(threaded.errors, inline.errors);
   t.equal(inline.errors.length, 16_666);
 });
+
+t.test('chunkChars: chunks cut by size give the same output, bad lines and errors as the default', async (t) => {
+  const text = rows(3000).replace('{"i":41,', 'oops {"i":41,');
+  const base = await runQuery('.i + (.v | numbers)', text);
+  const small = await runQuery('.i + (.v | numbers)', text, { chunkChars: 200, workers: 0 });
+  t.same(small, base);
+  t.throws(() => query('.', { chunkChars: 0 }), { code: 'ERR_INVALID_OPTION', message: /^chunkChars: / });
+});

@@ -24,18 +24,24 @@ export function jqLoaded(): boolean {
   return jq !== undefined;
 }
 
-/** One jq job: input text, filter and flags. */
+/** One jq job: input text, filter and flags, and what to run instead if that fails. */
 export interface JqJob {
   input: string;
   filter: string;
   flags: string[];
+  fallback?: { filter: string; flags: string[] };
 }
 
 /** A job's result: jq's stdout, or jq's failure (exit code and stderr). */
 export type JqResult = { out: string } | { error: { message: string; exitCode: number; stderr: string } };
 
-/** Runs one job synchronously; never throws. */
+/** Runs one job synchronously (its fallback when it fails); never throws. */
 export function runJq(job: JqJob): JqResult {
+  const r = runOnce(job);
+  return 'error' in r && job.fallback ? runOnce({ input: job.input, ...job.fallback }) : r;
+}
+
+function runOnce(job: JqJob): JqResult {
   if (jq === undefined) return { error: { message: 'jq-web is not loaded yet', exitCode: -1, stderr: 'jq-web is not loaded yet' } };
   // jq-web's emscripten runtime sets process.exitCode when jq fails: a bad filter must not
   // change how the caller's process exits.

@@ -50,6 +50,12 @@ export interface QueryOptions {
    * @default undefined (automatic)
    */
   workers?: number;
+  /**
+   * Characters per jq-web call in streaming mode: a chunk ends at `chunkLines` lines or about
+   * this many characters, whichever comes first. Each worker's wasm heap grows to its largest
+   * chunk and never shrinks, so this bounds memory for wide rows. @default 1048576
+   */
+  chunkChars?: number;
   /** Lines per jq-web call in streaming mode. @default 10000 */
   chunkLines?: number;
   /** Automatic workers start after this many input lines. @default 30000 */
@@ -187,6 +193,8 @@ class Query extends Duplex implements QueryStream {
   readonly #raw: boolean;
   readonly #strict: boolean;
   readonly #chunkLines: number;
+  readonly #chunkChars: number;
+  #partChars = 0;
   readonly #maxInputBytes: number;
   readonly #autoAfter: number;
   readonly #onBadLine: ((n: number) => void) | undefined;
@@ -200,6 +208,7 @@ class Query extends Duplex implements QueryStream {
   #linesIn = 0;
   readonly #inflight: InFlight[] = [];
   #ready: Promise<void> | undefined;
+  #fast: { filter: string; flags: string[] } | undefined;
 
   constructor(filter: string, opts: QueryOptions) {
     super({ decodeStrings: true, readableHighWaterMark: 1 << 20 });
@@ -223,6 +232,7 @@ class Query extends Duplex implements QueryStream {
     this.#onError = fnOption(opts.onError, 'onError');
     this.#workers = opts.workers === undefined ? undefined : numberOption(opts.workers, 'workers', { min: 0, max: 64, integer: true });
     this.#chunkLines = numberOption(opts.chunkLines ?? 10_000, 'chunkLines', { min: 1, integer: true });
+    this.#chunkChars = numberOption(opts.chunkChars ?? 1 << 20, 'chunkChars', { min: 1 });
     this.#autoAfter = numberOption(opts.autoWorkersAfterLines ?? 30_000, 'autoWorkersAfterLines', { min: 0, integer: true });
     this.#maxInputBytes = numberOption(opts.maxInputBytes ?? 250 * 1024 * 1024, 'maxInputBytes', { min: 0 });
 
@@ -236,6 +246,9 @@ class Query extends Duplex implements QueryStream {
       ? [...(slurp ? ['-s'] : []), ...(nullInput ? ['-n'] : []), ...outFlags, ...argFlags]
       : ['-R', ...outFlags, ...argFlags];
     this.#filter = this.#whole ? wholeFilter(filter) : streamingFilter(filter);
+    // Fast path for streaming chunks: jq parses the lines itself (twice as fast as `-R` with
+    // `fromjson`); only a chunk holding a bad line fails, and is run again the `-R` way.
+    if (!this.#whole) this.#fast = { filter: wholeFilter(filter), flags: [...outFlags, ...argFlags] };
     // Compile once, running nothing: jq-web prunes unused defs, so reference it under `if false`.
     const compile = (): void => {
       const check = runJq({ input: '', filter: `${defineUserFilter(filter)}if false then __rowlog_f else empty end`, flags: ['-n', ...argFlags] });
@@ -307,18 +320,24 @@ class Query extends Duplex implements QueryStream {
     }
     let from = 0;
     for (;;) {
-      const need = this.#chunkLines - this.#partLines;
+      // Take whole lines until the chunk has chunkLines lines or about chunkChars characters.
       let at = from - 1;
       let n = 0;
-      while (n < need) {
+      let full = false;
+      for (;;) {
+        if (this.#partLines + n >= this.#chunkLines || this.#partChars + (at + 1 - from) >= this.#chunkChars) {
+          full = this.#partLines + n > 0;
+          break;
+        }
         const j = s.indexOf('\n', at + 1);
         if (j === -1) break;
         at = j;
         n++;
       }
-      if (n < need) {
+      if (!full) {
         this.#parts.push(s.slice(from));
         this.#partLines += n;
+        this.#partChars += s.length - from;
         return;
       }
       this.#parts.push(s.slice(from, at + 1));
@@ -339,7 +358,9 @@ class Query extends Duplex implements QueryStream {
     }
     this.#parts = [];
     this.#partLines = 0;
-    const job = { input, filter: this.#filter, flags: this.#flags };
+    this.#partChars = 0;
+    const slow = { filter: this.#filter, flags: this.#flags };
+    const job: JqJob = this.#fast ? { input, ...this.#fast, fallback: slow } : { input, ...slow };
     if (this.#workers === undefined && this.#linesIn > this.#autoAfter) {
       this.#workers = os.availableParallelism() >= 2 ? 2 : 0;
     }

@@ -6,6 +6,7 @@
  * Lines that are not JSON are skipped and summed up on stderr after the run.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
@@ -158,7 +159,10 @@ async function runQuery(cli: QueryArgs): Promise<number> {
   await jqReady(); // so a bad filter fails here, before any input is read
   let q: QueryStream;
   try {
-    q = query(cli.filter, cli.opts);
+    // Files of some size: start the worker threads at once instead of after the first chunks.
+    const size = cli.files.reduce((sum, f) => sum + (f === '-' ? 0 : (fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0)), 0);
+    const workers = cli.opts.workers ?? (size > 8 * 1024 * 1024 && os.availableParallelism() >= 2 ? 2 : undefined);
+    q = query(cli.filter, workers === undefined ? cli.opts : { ...cli.opts, workers });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     return 2;
