@@ -145,22 +145,23 @@ export interface MemberScan {
 }
 
 /**
- * Walks member headers from the start of the open file `fd` (of `size` bytes) WITHOUT
+ * Walks member headers of the open file `fd` (of `size` bytes) from `start` (the start of the
+ * file, or a member boundary found before: a follower rescans only what was appended) WITHOUT
  * inflating: one small read per member, for its BSIZE. Stops at the first plain gzip member
  * (no `BC` subfield; `bgzf: false`) or at the first member that is torn: shorter than its
  * BSIZE says, a header cut short, or bytes after whole members that are not a gzip header.
- * A file whose first bytes are not gzip at all gives `bgzf: false`, never `torn`, so a caller
- * that repairs by truncating to `wholeEnd` cannot empty a foreign file.
+ * A file whose first bytes (at `start`) are not gzip at all gives `bgzf: false`, never `torn`,
+ * so a caller that repairs by truncating to `wholeEnd` cannot empty a foreign file.
  */
-export function scanMembers(fd: number, size: number): MemberScan {
+export function scanMembers(fd: number, size: number, start = 0): MemberScan {
   const members: MemberScan['members'] = [];
   const head = Buffer.alloc(HEADER);
   const result = (torn: boolean, bgzf: boolean): MemberScan => ({ members, wholeEnd: pos, torn, bgzf });
-  let pos = 0;
+  let pos = start;
   while (pos < size) {
     const n = fs.readSync(fd, head, 0, Math.min(HEADER, size - pos), pos);
     const got = head.subarray(0, n);
-    if (!gzipMagic(got)) return pos === 0 ? result(false, false) : result(true, true);
+    if (!gzipMagic(got)) return pos === start ? result(false, false) : result(true, true);
     if (n < 12) return result(true, true);
     if ((head[3]! & 4) === 0) return result(false, false);
     const xlen = head.readUInt16LE(10);

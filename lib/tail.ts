@@ -214,7 +214,7 @@ async function* readNew(src: Source, size: number): AsyncGenerator<string[]> {
     src.offset += buf.length - rest.length;
     yield lines;
   } else if (kind === 'bgzf') {
-    const scan = scanMembers(src.fd, size);
+    const scan = scanMembers(src.fd, size, src.offset); // only what was appended since
     const from = scan.members.findIndex((m) => m.offset === src.offset);
     if (!scan.bgzf || (from < 0 && src.offset !== scan.wholeEnd)) {
       // not where we left it: the file was rewritten in place; start over

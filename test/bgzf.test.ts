@@ -379,3 +379,24 @@ t.test('every optional gzip header field: read like Python reads it; a non-BC ex
   t.same(gunzipTolerant(member), { data: Buffer.from(text), truncated: false }, 'so does gunzipTolerant (the data CRC still holds)');
   t.same(scanBuf(t, Buffer.concat([BGZF_EOF, member])), { members: [{ offset: 0, size: 28 }], wholeEnd: 28, torn: false, bgzf: false });
 });
+
+t.test('scanMembers from a member boundary lists only the members after it (what a follower rescans)', async (t) => {
+  const { file, members } = await bgzf(TEXT, { level: 1 });
+  t.ok(members.length >= 3, `${members.length} members`);
+  const starts = boundaries(members);
+  const fd = fs.openSync(put(t, 'from.gz', file), 'r');
+  try {
+    const from = starts[2] as number;
+    const scan = scanMembers(fd, file.length, from);
+    t.same(
+      scan.members.map((m) => m.offset),
+      [...starts.slice(2, -1), starts.at(-1)],
+      'the members from the third on, and the EOF member',
+    );
+    t.equal(scan.wholeEnd, file.length);
+    t.match(scanMembers(fd, file.length, from + 1), { bgzf: false, torn: false, members: [] }, 'not a boundary: not gzip there');
+    t.match(scanMembers(fd, file.length, file.length), { bgzf: true, members: [], wholeEnd: file.length }, 'nothing new');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
