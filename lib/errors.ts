@@ -13,7 +13,8 @@ export type RowlogErrorCode =
   | 'ERR_INSECURE_BIND'
   | 'ERR_NO_RUN_DIR'
   | 'ERR_SINK_IO'
-  | 'ERR_NO_MEMORY_SINK';
+  | 'ERR_NO_MEMORY_SINK'
+  | 'ERR_BAD_TOKEN';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';

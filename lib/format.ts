@@ -57,12 +57,15 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** One JSONL line (with `\n`): `$step`, `$time`, `$level` (and `$table` when asked), then sorted keys. */
-export function jsonLine(entry: Entry<Record<string, Scalar>>, order: KeyOrder, withTable: boolean): string {
+/**
+ * One JSONL line (with `\n`): `$step`, `$time`, `$level` (and `$table` when asked, then `meta`,
+ * pre-rendered members such as `,"$seq":17`), then sorted keys.
+ */
+export function jsonLine(entry: Entry<Record<string, Scalar>>, order: KeyOrder, withTable: boolean, meta = ''): string {
   const data = entry.data;
   const { keys, quoted } = order.layout(entry.table, data);
   let s = `{"$step":${scalarJson(entry.step)},"$time":${scalarJson(entry.time)},"$level":${scalarJson(entry.level)}`;
-  if (withTable) s += `,"$table":${JSON.stringify(entry.table)}`;
+  if (withTable) s += `,"$table":${JSON.stringify(entry.table)}${meta}`;
   for (let i = 0; i < keys.length; i++) s += `,${quoted[i] as string}${scalarJson(data[keys[i] as string])}`;
   return `${s}}\n`;
 }

@@ -11,6 +11,7 @@
  * while the others keep every row. The Logger is itself a Writable of Entries or plain rows,
  * so it can end a `pipeline()`.
  */
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -31,6 +32,8 @@ import { MemorySink, memorySink } from '../sinks/memory.js';
 import type { TableView } from '../sinks/memory.js';
 import { prettySink } from '../sinks/pretty.js';
 import type { PrettySinkOptions } from '../sinks/pretty.js';
+import { SocketSink, socketSink } from '../sinks/socket.js';
+import type { SocketSinkOptions } from '../sinks/socket.js';
 import { createEntryContext, summarizeRow, toEntry } from '../transforms/summarize.js';
 import type { EntryContext, SummarizeRowOptions, TableSteps } from '../transforms/summarize.js';
 import { createSampler } from '../transforms/subsample.js';
@@ -62,6 +65,12 @@ export interface LoggerOptions {
    * above always), and a memory ring of the last `memory` rows per table for `log.table()`
    */
   sinks?: ReadonlyArray<Writable | SinkSpec>;
+  /**
+   * With the default sinks: also send every row over TCP, to subscribers (`{port}`, read them
+   * with `connect()` or `rowlog serve --connect`) or to a collector (`{connect: 'host:port'}`,
+   * `$source` defaulting to the run name). A {@link SocketSink} is used as is. @default none
+   */
+  socket?: SocketSinkOptions | SocketSink;
   /** With the default sinks: the console sink's options, or `false` for none. @default {} */
   console?: PrettySinkOptions | false;
   /**
@@ -174,7 +183,7 @@ export class Logger extends Writable {
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
 
-    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir, opts));
+    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir, this.run?.name ?? path.basename(this.dir), opts));
     this.#routes = specs.map((s, i) => this.#route(s, i));
     this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;
     this.#minLevel = Math.min(...this.#routes.map((r) => r.min));
@@ -395,7 +404,7 @@ function endSink(r: Route): Promise<void> {
   });
 }
 
-function defaultSinks(dir: string, opts: LoggerOptions): SinkSpec[] {
+function defaultSinks(dir: string, runName: string, opts: LoggerOptions): SinkSpec[] {
   const files = opts.maxQueuedBytes === undefined ? { dir } : { dir, maxQueuedBytes: opts.maxQueuedBytes };
   const specs: SinkSpec[] = [
     { sink: jsonlSink({ ...files, ext: '.jsonl.gz' }), level: 'TRACE' },
@@ -403,6 +412,11 @@ function defaultSinks(dir: string, opts: LoggerOptions): SinkSpec[] {
     { sink: memorySink({ maxlen: opts.memory ?? 100 }), level: 'TRACE' },
   ];
   if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
+  const sock = opts.socket;
+  if (sock !== undefined) {
+    const source = typeof sock === 'object' && sock !== null && 'connect' in sock ? { source: runName.replace(/[^A-Za-z0-9_.-]/g, '_') } : {};
+    specs.push({ sink: sock instanceof SocketSink ? sock : socketSink({ ...source, ...sock }), level: 'TRACE' });
+  }
   return specs;
 }
 

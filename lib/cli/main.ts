@@ -5,10 +5,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerCollect } from './collect.js';
 import { runDemo } from './demo.js';
 import { registerLs } from './ls.js';
 import { registerPipe } from './pipe.js';
 import { registerQuery } from './query.js';
+import { registerServe } from './serve.js';
 import { registerTail } from './tail.js';
 
 const program = new Command('rowlog')
@@ -26,9 +28,11 @@ program
   .action(async (opts: { dir?: string; epochs: number; quiet?: boolean }) => {
     await runDemo({ dir: opts.dir, epochs: opts.epochs, quiet: opts.quiet === true });
   });
+registerCollect(program);
 registerLs(program);
 registerPipe(program);
 registerQuery(program);
+registerServe(program);
 registerTail(program);
 
 try {

@@ -1,0 +1,134 @@
+/**
+ * connect(): a Readable of the rows a socket sink serves (DESIGN §6). The server sends its
+ * backlog, then live rows, each with a `$seq`; the client remembers the last `$seq` it passed
+ * on, so with `reconnect: true` a dropped connection is retried (100 ms doubling to 2 s) and the
+ * backlog the server sends again is skipped up to that row: no duplicates. Rows the server
+ * dropped for this client (it read too slowly) or that left the backlog while it was away are
+ * reported as a `'dropped'` event with their count, never silently.
+ */
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import split2 from 'split2';
+import { numberOption, optionError, RowlogError } from './errors.js';
+import { DEFAULT_HOST } from './listen.js';
+import { parseJsonLine } from '../transforms/parse-lines.js';
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Port of the socket sink. */
+  port: number;
+  /** Its host. @default '127.0.0.1' */
+  host?: string;
+  /** The sink's token, sent as the first line. @default none */
+  token?: string;
+  /** Pass on only rows whose `$seq` is greater (resume after a row already seen). @default 0 */
+  since?: number;
+  /** Reconnect when the connection is refused or lost, and resume after the last row. @default false */
+  reconnect?: boolean;
+  /** Rows (and markers) buffered before the socket is paused. @default 1000 */
+  highWaterMark?: number;
+}
+
+/** The longest line accepted from a server. */
+const MAX_LINE = 64 * 1024 * 1024;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2000;
+
+/** Events of the stream {@link connect} returns, besides a Readable's. */
+export interface RowStream extends Readable {
+  /** `$seq` of the last row passed on (0 before the first). */
+  readonly lastSeq: number;
+}
+
+/**
+ * Subscribes to a `socketSink({port})`. Yields each row as an object (`$table`, `$seq`,
+ * `$step`, `$time`, `$level`, data keys; NaN and ±Infinity restored). Ends when the server
+ * closes, unless `reconnect`; fails with `ERR_BAD_TOKEN` when the server refuses the token,
+ * or with the socket error (ECONNREFUSED, …) when not reconnecting. Emits `'dropped'` (n).
+ */
+export function connect(opts: ConnectOptions): RowStream {
+  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+  const port = numberOption(opts.port, 'port', { min: 1, max: 65535, integer: true });
+  const host = opts.host ?? DEFAULT_HOST;
+  if (typeof host !== 'string' || host === '') throw optionError('type', 'host', 'must be a non-empty string');
+  const token = opts.token;
+  if (token !== undefined && (typeof token !== 'string' || /[\r\n]/.test(token))) throw optionError('type', 'token', 'must be a string without line breaks');
+  let lastSeq = numberOption(opts.since ?? 0, 'since', { min: 0 });
+  const reconnect = opts.reconnect === true;
+
+  let socket: net.Socket | undefined;
+  let retryMs = RETRY_MIN_MS;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let resumed = false; // the first row after a reconnection may show a gap
+
+  const stream = new Readable({
+    objectMode: true,
+    highWaterMark: numberOption(opts.highWaterMark ?? 1000, 'highWaterMark', { min: 1, integer: true }),
+    read() {
+      socket?.resume();
+    },
+    destroy(err, cb) {
+      clearTimeout(retryTimer);
+      socket?.destroy();
+      cb(err);
+    },
+  }) as RowStream;
+  Object.defineProperty(stream, 'lastSeq', { get: () => lastSeq });
+
+  const onLine = (line: string) => {
+    let row: unknown;
+    try {
+      row = parseJsonLine(line);
+    } catch {
+      return; // a torn or foreign line: not a row
+    }
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) return;
+    const r = row as Record<string, unknown>;
+    if (typeof r.$error === 'string') {
+      const code = r.$error === 'ERR_BAD_TOKEN' ? 'ERR_BAD_TOKEN' : 'ERR_SINK_IO';
+      stream.destroy(new RowlogError(code, `${host}:${port}: ${String(r.message ?? r.$error)}`));
+      return;
+    }
+    if (typeof r.$dropped === 'number') {
+      stream.emit('dropped', r.$dropped);
+      return;
+    }
+    const seq = r.$seq;
+    if (typeof seq === 'number') {
+      if (seq <= lastSeq) return; // seen before this reconnection
+      if (resumed && lastSeq > 0 && seq > lastSeq + 1) stream.emit('dropped', seq - lastSeq - 1);
+      lastSeq = seq;
+    }
+    resumed = false;
+    if (!stream.push(r)) socket?.pause();
+  };
+
+  const dial = () => {
+    const s = net.connect({ host, port });
+    socket = s;
+    s.setNoDelay(true);
+    s.once('connect', () => {
+      retryMs = RETRY_MIN_MS;
+      if (token !== undefined) s.write(`${token}\n`);
+    });
+    let failure: Error | undefined;
+    s.on('error', (err) => (failure = err));
+    const lines = s.pipe(split2({ maxLength: MAX_LINE, skipOverflow: true } as split2.Options)); // skipOverflow: split2 ≥ 4, untyped
+    lines.on('data', onLine);
+    lines.on('error', () => undefined);
+    s.once('close', () => {
+      lines.destroy();
+      if (stream.destroyed) return;
+      if (!reconnect) {
+        if (failure !== undefined) stream.destroy(failure);
+        else stream.push(null);
+        return;
+      }
+      resumed = true;
+      retryTimer = setTimeout(dial, retryMs);
+      retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+    });
+  };
+  dial();
+  return stream;
+}
