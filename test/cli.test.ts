@@ -1,7 +1,10 @@
 /** The `rowlog` command: the demo a newcomer runs first, version and usage errors. */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
+import { connect } from '../lib/index.js';
 import { have, readJsonl, ROOT, run, tmpdir } from './helpers.js';
 
 const rowlog = (args: string[], cwd = ROOT) => run(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), ...args], { cwd });
@@ -69,4 +72,29 @@ t.test('rowlog --version prints the package version; usage errors exit 2 with on
   const badFlag = rowlog(['demo', '--bogus']);
   t.equal(badFlag.status, 2);
   t.match(badFlag.stderr, /unknown option '--bogus'/);
+});
+
+t.test('rowlog demo --socket P --pace MS serves every row live to a subscriber', async (t) => {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const cwd = tmpdir(t);
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'demo', '--dir', 'live', '--epochs', '10', '--pace', '50', '--socket', String(port), '--quiet'], { cwd, stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  t.teardown(() => child.kill());
+  const rows: Array<Record<string, unknown>> = [];
+  for await (const row of connect({ port, reconnect: true })) {
+    rows.push(row as Record<string, unknown>);
+    if ((row as Record<string, unknown>).$table === 'eval') break; // the last row of the run
+  }
+  t.equal(rows.length, 10 * 16 + 10 + 1, 'every grad_step, epoch and eval row');
+  t.same(
+    rows.map((r) => r.$seq),
+    rows.map((_, i) => i + 1),
+  );
+  t.equal(await exited, 0);
+  const bad = rowlog(['demo', '--socket', 'x']);
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /--socket/);
 });

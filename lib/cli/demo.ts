@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
 import { readWholeLines } from '../bgzf.js';
 import { createLogger } from '../logger.js';
 import { defaultRunDir } from '../run-dir.js';
@@ -21,6 +22,10 @@ export interface DemoOptions {
   epochs?: number;
   /** Print only the summary. @default false */
   quiet?: boolean;
+  /** Serve every row to live subscribers on this port (`rowlog serve --connect 127.0.0.1:PORT`). @default none */
+  socket?: number | undefined;
+  /** Pause after each epoch (ms), so a run lasts long enough to watch. @default 0 */
+  pace?: number;
   /** Where to print. @default process.stdout */
   out?: NodeJS.WritableStream;
 }
@@ -122,7 +127,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   const nTrain = train.y.length;
 
   // The default sinks: every row into <table>.jsonl.gz and <table>.csv, INFO and up on the console.
-  const log = createLogger({ dir: opts.dir ?? defaultRunDir('demo'), console: opts.quiet ? false : { stream: out as Writable } });
+  const log = createLogger({
+    dir: opts.dir ?? defaultRunDir('demo'),
+    console: opts.quiet ? false : { stream: out as Writable },
+    ...(opts.socket === undefined ? {} : { socket: { port: opts.socket } }),
+  });
   log.params({ model: { layers: [2, hidden, 2], activation: 'tanh' }, optimizer: { name: 'sgd', lr: lr0, decay: 'cosine' }, batch, epochs, seed, data: 'two spirals, 512 train / 256 test' });
 
   const init = (n: number, fanIn: number) => Float64Array.from({ length: n }, () => (random() * 2 - 1) * Math.sqrt(3 / fanIn));
@@ -131,6 +140,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   const started = performance.now();
   let iteration = 0;
   if (!opts.quiet) say(`training a ${2}-${hidden}-2 network on two spirals for ${epochs} epochs, logging into ${log.dir}`);
+  if (opts.socket !== undefined && !opts.quiet) say(`live rows on 127.0.0.1:${opts.socket} (rowlog serve --connect 127.0.0.1:${opts.socket})`);
 
   for (let epoch = 0; epoch < epochs; epoch++) {
     for (let i = nTrain - 1; i > 0; i--) {
@@ -163,6 +173,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
     log.row('epoch', row, { level: 'INFO', step: epoch });
     log.status.epochs_done = epoch + 1;
     log.status.iterations_done = iteration;
+    // A real trainer awaits data and devices; this gives the sinks (and subscribers) their turn.
+    await (opts.pace ? sleep(opts.pace) : yieldLoop());
   }
 
   const all = Uint32Array.from({ length: test.y.length }, (_, i) => i);

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { countArg, portArg } from './args.js';
 import { registerCollect } from './collect.js';
 import { runDemo } from './demo.js';
 import { registerLs } from './ls.js';
@@ -25,8 +26,10 @@ program
   .option('--dir <dir>', 'run folder (default: runs/demo_<time>)')
   .option('--epochs <n>', 'epochs to train', (v) => Number.parseInt(v, 10), 300)
   .option('--quiet', 'print only the summary at the end')
-  .action(async (opts: { dir?: string; epochs: number; quiet?: boolean }) => {
-    await runDemo({ dir: opts.dir, epochs: opts.epochs, quiet: opts.quiet === true });
+  .option('--socket <port>', 'also serve the rows live on 127.0.0.1:<port>', portArg)
+  .option('--pace <ms>', 'pause after each epoch, to watch the run live', countArg, 0)
+  .action(async (opts: { dir?: string; epochs: number; quiet?: boolean; socket?: number; pace: number }) => {
+    await runDemo({ dir: opts.dir, epochs: opts.epochs, quiet: opts.quiet === true, socket: opts.socket, pace: opts.pace });
   });
 registerCollect(program);
 registerLs(program);

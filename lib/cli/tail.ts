@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { countArg } from './args.js';
 import { renderRow } from '../../sinks/pretty.js';
 import { parseRow, tailBatches } from '../tail.js';
 import { jqReady, query } from '../../transforms/query.js';
@@ -116,19 +117,13 @@ export async function runTail(files: string[], opts: TailCliOptions = {}): Promi
   if (failure) throw failure;
 }
 
-function count(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a whole number ≥ 0.');
-  return n;
-}
-
 /** Adds the `tail` command to `program`. */
 export function registerTail(program: Command): Command {
   return program
     .command('tail')
     .description('print the last rows of .jsonl / .jsonl.gz files (a rowlog .gz is read from its end), and follow them with -f')
     .argument('<file...>', 'files to read; with several, each line starts with "FILE: "')
-    .option('-n, --lines <n>', 'rows to show from the end of each file first', count, 10)
+    .option('-n, --lines <n>', 'rows to show from the end of each file first', countArg, 10)
     .option('-f, --follow', 'keep printing rows as they are logged; survives truncation and replacement of the file')
     .option('--pretty', 'render each row like the console sink instead of JSONL')
     .option('--filter <jq>', 'a jq filter applied to every row (e.g. \'select(.loss < 0.1) | {step: ."$step", loss}\')')
