@@ -314,8 +314,12 @@ export class SocketSink extends Writable implements Sink {
     socket.once('connect', () => {
       this.#retryMs = RETRY_MIN_MS;
       if (this.#token !== undefined) socket.write(`${this.#token}\n`);
-      socket.resume(); // a collector only answers to refuse us; it then closes
       box.attach(socket);
+    });
+    // A collector only answers to refuse us (a wrong token); it then closes and we retry.
+    socket.setEncoding('utf8').on('data', (text: string) => {
+      if (!text.startsWith('{"$error"')) return;
+      this.#gate.warn({ code: 'W_SOCKET_REFUSED', message: `socketSink: the collector at ${host}:${port} refused the connection: ${text.trim()}` });
     });
     socket.on('error', () => undefined); // followed by 'close'
     socket.once('close', () => {
@@ -340,6 +344,10 @@ export class SocketSink extends Writable implements Sink {
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#flushBatch();
+    const box = this.#outbox;
+    if (box !== undefined && box.socket === undefined && !box.empty) {
+      this.#gate.warn({ code: 'W_SOCKET_DROPPED', message: `socketSink: the collector at ${this.#target?.host}:${this.#target?.port} is away at close; the rows buffered for it are lost` }, 'close');
+    }
     this.#closing = true;
     clearTimeout(this.#retryTimer);
     const boxes = this.#outbox === undefined ? [...this.#clients] : [this.#outbox];

@@ -455,9 +455,34 @@ t.test('push mode: the buffer while the collector is away is bounded; one warnin
   await sleep(10);
   await log.close();
   t.same(
-    warnings.map((w) => w.code),
-    ['W_SOCKET_DROPPED'],
+    warnings.map((w) => w.message.replace(/.* is away (and|at close).*/, '$1')),
+    ['and', 'at close'],
+    'one warning when rows are first dropped, one for those still buffered at close',
   );
+  t.same(
+    warnings.map((w) => w.code),
+    ['W_SOCKET_DROPPED', 'W_SOCKET_DROPPED'],
+  );
+});
+
+t.test('push mode: a collector that refuses the token is reported once; the sink keeps retrying', async (t) => {
+  let refused = 0;
+  const srv = net.createServer((s) => {
+    refused++;
+    s.end('{"$error":"ERR_BAD_TOKEN","message":"wrong token"}\n');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => srv.close());
+  const sink = socketSink({ connect: `127.0.0.1:${(srv.address() as net.AddressInfo).port}`, source: 'x', token: 'bad' });
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  await until(() => refused >= 3, 5000, 'three attempts');
+  sink.destroy();
+  t.same(
+    warnings.map((w) => w.code),
+    ['W_SOCKET_REFUSED'],
+  );
+  t.match(warnings[0]?.message, /wrong token/);
 });
 
 t.test('createLogger({dir, socket}) adds the sink to the defaults; push mode names the source after the run', async (t) => {
