@@ -296,6 +296,18 @@ export class Logger extends Writable {
   }
 
   /**
+   * Logs a plain row the way `rowlog pipe` reads them: its `$table`, `$step`, `$time` and
+   * `$level` keys are honoured (a bad one warns `W_BAD_META` and the default is used), every
+   * other key is data. Unlike `write()`, an object shaped like an Entry (`{table, level, data}`)
+   * is still a plain row, so rows from another process are never mistaken for one. Never throws
+   * on row content; throws `ERR_SINK_CLOSED` on a closed logger.
+   */
+  writeRow(row: unknown): void {
+    if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', 'log.writeRow(): the logger is closed');
+    this.#dispatch(toEntry(row, this.#ctx, true));
+  }
+
+  /**
    * The rows of `table` kept in memory (the last `memory` rows with the default sinks, or those
    * of the first `memorySink` given): `last(n)`, `rows()`, iteration. `ERR_NO_MEMORY_SINK`
    * when there is none.

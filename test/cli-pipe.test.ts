@@ -53,3 +53,20 @@ t.test('pipe without --dir is a usage error', async (t) => {
   t.equal(r.status, 2);
   t.match(r.stderr, /required option '--dir <dir>'/);
 });
+
+t.test('rows shaped like Entries are plain rows: no crash, nothing misread, nothing outside the run folder', async (t) => {
+  const tmp = tmpdir(t);
+  const dir = path.join(tmp, 'run');
+  const input = ['{"table":"../x","level":1,"data":{}}', '{"table":"t","level":1,"data":{"q":1},"a":1}', '{"$table":"../y","b":2}', '{"c":3}'].join('\n');
+  const r = run(process.execPath, [cli, 'pipe', '--dir', dir, '--table', 'main', '--no-console'], { input: `${input}\n` });
+  t.equal(r.status, 0, r.stderr);
+  const rows = readJsonl(path.join(dir, 'main.jsonl.gz')).map(({ $time: _, ...rest }) => rest);
+  t.same(rows, [
+    { $step: 0, $level: 20, level: 1, table: '../x' },
+    { $step: 1, $level: 20, a: 1, 'data/q': 1, level: 1, table: 't' },
+    { $step: 2, $level: 20, b: 2 },
+    { $step: 3, $level: 20, c: 3 },
+  ]);
+  t.match(r.stderr, /W_BAD_META: \$table: invalid table name "\.\.\/y"/);
+  t.same(fs.readdirSync(tmp), ['run']);
+});

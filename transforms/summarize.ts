@@ -551,12 +551,13 @@ export interface EntryContext {
 /**
  * An Entry (data summarized) from an Entry or a plain row. Plain rows may carry `$table`,
  * `$step`, `$time` and `$level` keys (left out of the data); bad ones warn and fall back to
- * the defaults. Throws `ERR_INVALID_TABLE` only for an Entry whose table is invalid.
+ * the defaults. Throws `ERR_INVALID_TABLE` only for an Entry whose table is invalid. With
+ * `plain`, `chunk` is a row even when it is shaped like an Entry (rows from another process).
  */
-export function toEntry(chunk: unknown, ctx: EntryContext): Entry<FlatRow> {
+export function toEntry(chunk: unknown, ctx: EntryContext, plain = false): Entry<FlatRow> {
   let e: Entry<unknown> | undefined;
   try {
-    if (isEntry(chunk)) e = { table: chunk.table, level: chunk.level, step: chunk.step, time: chunk.time, data: chunk.data };
+    if (!plain && isEntry(chunk)) e = { table: chunk.table, level: chunk.level, step: chunk.step, time: chunk.time, data: chunk.data };
   } catch {
     e = undefined; // a getter threw: not a usable Entry, so a plain row
   }

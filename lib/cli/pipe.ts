@@ -53,7 +53,7 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
       objectMode: true,
       write(line: string, _enc, cb) {
         const row = isObjectLine(line);
-        if (row !== undefined) log.write(row);
+        if (row !== undefined) log.writeRow(row); // never mistaken for an Entry
         else if (!outputGone) output.write(`${line}\n`);
         cb();
       },
