@@ -19,6 +19,8 @@ export { socketSink, SocketSink } from '../sinks/socket.js';
 export type { SocketSinkOptions } from '../sinks/socket.js';
 export { connect } from './connect.js';
 export type { ConnectOptions, RowStream } from './connect.js';
+export { collect, Collector } from './collect.js';
+export type { CollectOptions, CollectWarning, CollectCounts, SkipReason } from './collect.js';
 export type { FileSinkOptions } from './file-sink.js';
 export type { Sink } from './sink.js';
 export { readLog } from './read-log.js';

@@ -1,4 +1,42 @@
-/** `rowlog collect` (DESIGN §7). Being written (issue 5). */
+/**
+ * `rowlog collect --port P --dir D [--host H] [--token T] [--allow-insecure]` (DESIGN §7):
+ * receives the rows trainers push with `socketSink({connect: 'host:P', source})` and writes each
+ * source into its run folder `D/<source>`. Prints one line on stdout once listening; runs until
+ * SIGINT or SIGTERM, then closes every run so its files are complete (a second signal kills).
+ * Warnings (bad lines, bad sources) go to stderr. A non-loopback `--host` without `--token` or
+ * `--allow-insecure` is a usage error (exit 2).
+ */
 import type { Command } from 'commander';
+import { collect } from '../collect.js';
+import { isRowlogError } from '../errors.js';
+import { portArg, stopSignal } from './args.js';
 
-export function registerCollect(_program: Command): void {}
+/** Adds the `collect` command to `program`. */
+export function registerCollect(program: Command): void {
+  program
+    .command('collect')
+    .description('receive rows pushed by socket sinks (socketSink({connect, source})) and write each source into DIR/<source>')
+    .requiredOption('--port <port>', 'TCP port to listen on (0 picks a free one)', portArg)
+    .requiredOption('--dir <dir>', 'folder of run folders, one per source')
+    .option('--host <host>', 'address to bind; anything but loopback needs --token or --allow-insecure', '127.0.0.1')
+    .option('--token <token>', 'secret every pusher must send as its first line')
+    .option('--allow-insecure', 'bind a non-loopback address without a token')
+    .action(async (o: { port: number; dir: string; host: string; token?: string; allowInsecure?: boolean }) => {
+      let collector;
+      try {
+        collector = await collect({ port: o.port, dir: o.dir, host: o.host, allowInsecure: o.allowInsecure === true, ...(o.token === undefined ? {} : { token: o.token }) });
+      } catch (err) {
+        if (!isRowlogError(err) && (err as { code?: unknown }).code !== 'ERR_INVALID_OPTION') throw err;
+        process.stderr.write(`error: ${(err as Error).message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const stopped = stopSignal();
+      process.stdout.write(`rowlog collect: listening on ${collector.address}, writing into ${o.dir}\n`);
+      await stopped;
+      await collector.close();
+      const c = collector.counts;
+      const skipped = c.badLine + c.badSource + c.badMeta + c.duplicate + c.truncated + c.tooLong + c.unwritable;
+      process.stderr.write(`rowlog collect: stopped; ${c.rows} rows from ${collector.sources().length} sources written; lines skipped: ${skipped}\n`);
+    });
+}
