@@ -405,12 +405,13 @@ t.test('rowlog collect: prints where it listens, writes pushed rows, and closes 
   }
 });
 
-t.test('rowlog collect --token: pushers must send it first; a port in use is a runtime error (exit 1)', async (t) => {
+t.test('rowlog collect with a token (ROWLOG_TOKEN or --token): pushers must send it first; a port in use is a runtime error (exit 1)', async (t) => {
   const { c, dir } = await start(t);
   const busy = run(process.execPath, [cli, 'collect', '--port', String(c.port), '--dir', dir]);
   t.equal(busy.status, 1);
   t.match(busy.stderr, /^rowlog: listen EADDRINUSE.*\n$/);
-  const child = spawn(process.execPath, [cli, 'collect', '--port', '0', '--dir', dir, '--token', 'tk'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The token through the environment (ROWLOG_TOKEN), so it does not show in `ps`.
+  const child = spawn(process.execPath, [cli, 'collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROWLOG_TOKEN: 'tk' } });
   let out = '';
   child.stdout.on('data', (s: Buffer) => (out += s));
   const exited = new Promise<number | null>((r) => child.once('exit', r));

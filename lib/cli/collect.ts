@@ -6,6 +6,7 @@
  * Warnings (bad lines, bad sources) go to stderr. A non-loopback `--host` without `--token` or
  * `--allow-insecure` is a usage error (exit 2).
  */
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import { collect } from '../collect.js';
 import { isRowlogError } from '../errors.js';
@@ -19,7 +20,7 @@ export function registerCollect(program: Command): void {
     .requiredOption('--port <port>', 'TCP port to listen on (0 picks a free one)', portArg)
     .requiredOption('--dir <dir>', 'folder of run folders, one per source')
     .option('--host <host>', 'address to bind; anything but loopback needs --token or --allow-insecure', '127.0.0.1')
-    .option('--token <token>', 'secret every pusher must send as its first line')
+    .addOption(new Option('--token <token>', 'secret every pusher must send as its first line').env('ROWLOG_TOKEN'))
     .option('--allow-insecure', 'bind a non-loopback address without a token')
     .action(async (o: { port: number; dir: string; host: string; token?: string; allowInsecure?: boolean }) => {
       let collector;
