@@ -21,6 +21,8 @@ export { connect } from './connect.js';
 export type { ConnectOptions, RowStream } from './connect.js';
 export { collect, Collector } from './collect.js';
 export type { CollectOptions, CollectWarning, CollectCounts, SkipReason } from './collect.js';
+export { serve } from './serve.js';
+export type { ServeOptions, ServeHandle, ServedRun, ServedTable } from './serve.js';
 export type { FileSinkOptions } from './file-sink.js';
 export type { Sink } from './sink.js';
 export { readLog } from './read-log.js';
