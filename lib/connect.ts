@@ -4,7 +4,10 @@
  * on, so with `reconnect: true` a dropped connection is retried (100 ms doubling to 2 s) and the
  * backlog the server sends again is skipped up to that row: no duplicates. Rows the server
  * dropped for this client (it read too slowly) or that left the backlog while it was away are
- * reported as a `'dropped'` event with their count, never silently.
+ * reported as a `'dropped'` event with their count, never silently. A sink that restarted (a
+ * new trainer on the same port, counting `$seq` from 1 again) is told apart by time: the first
+ * row after reconnecting has a `$seq` already seen but a later `$time` than the last row passed
+ * on. The stream then emits `'restart'` and passes the new sink's rows on.
  */
 import net from 'node:net';
 import { Readable } from 'node:stream';
@@ -34,7 +37,7 @@ const MAX_LINE = 64 * 1024 * 1024;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
 
-/** Events of the stream {@link connect} returns, besides a Readable's. */
+/** The stream {@link connect} returns: rows, with `'dropped'` (n) and `'restart'` (the old lastSeq) events. */
 export interface RowStream extends Readable {
   /** `$seq` of the last row passed on (0 before the first). */
   readonly lastSeq: number;
@@ -44,7 +47,8 @@ export interface RowStream extends Readable {
  * Subscribes to a `socketSink({port})`. Yields each row as an object (`$table`, `$seq`,
  * `$step`, `$time`, `$level`, data keys; NaN and ±Infinity restored). Ends when the server
  * closes, unless `reconnect`; fails with `ERR_BAD_TOKEN` when the server refuses the token,
- * or with the socket error (ECONNREFUSED, …) when not reconnecting. Emits `'dropped'` (n).
+ * or with the socket error (ECONNREFUSED, …) when not reconnecting. Emits `'dropped'` (n) and,
+ * after reconnecting to a sink that restarted, `'restart'` (the last `$seq` of the old one).
  */
 export function connect(opts: ConnectOptions): RowStream {
   if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
@@ -59,7 +63,9 @@ export function connect(opts: ConnectOptions): RowStream {
   let socket: net.Socket | undefined;
   let retryMs = RETRY_MIN_MS;
   let retryTimer: NodeJS.Timeout | undefined;
-  let resumed = false; // the first row after a reconnection may show a gap
+  let resumed = false; // the first row passed on after a reconnection may show a gap
+  let fresh = false; // the next row is the first of a reconnection
+  let lastTime = -Infinity; // `$time` of the row with `$seq` lastSeq
 
   const stream = new Readable({
     objectMode: true,
@@ -94,10 +100,22 @@ export function connect(opts: ConnectOptions): RowStream {
       return;
     }
     const seq = r.$seq;
+    if (fresh) {
+      // The first row of a new connection: a $seq already passed on but a $time after the last
+      // row passed on cannot come from the same sink (its old rows are older): the trainer was
+      // restarted and its sink counts from 1 again. Start over instead of skipping its rows.
+      fresh = false;
+      if (typeof seq === 'number' && seq <= lastSeq && typeof r.$time === 'number' && r.$time > lastTime) {
+        stream.emit('restart', lastSeq);
+        lastSeq = 0;
+        resumed = false;
+      }
+    }
     if (typeof seq === 'number') {
       if (seq <= lastSeq) return; // seen before this reconnection
       if (resumed && lastSeq > 0 && seq > lastSeq + 1) stream.emit('dropped', seq - lastSeq - 1);
       lastSeq = seq;
+      if (typeof r.$time === 'number') lastTime = r.$time;
     }
     resumed = false;
     if (!stream.push(r)) socket?.pause();
@@ -125,6 +143,7 @@ export function connect(opts: ConnectOptions): RowStream {
         return;
       }
       resumed = true;
+      fresh = true;
       retryTimer = setTimeout(dial, retryMs);
       retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
     });

@@ -686,6 +686,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
       t.push(numericRow(row, t.dec.total));
     });
     rows.on('dropped', (n: number) => warn(`${where}: ${n} rows were dropped by the socket sink (not sent while this server was away or slow)`));
+    rows.on('restart', () => warn(`${where}: the socket sink restarted (a new trainer on that port); its rows follow the old ones`));
     rows.on('error', (err: Error) => warn(`${where}: ${err.message}`));
     subscription = rows;
   }

@@ -187,6 +187,39 @@ t.test('connect({reconnect}) reports rows that left the backlog while it was awa
   c.destroy();
 });
 
+t.test('connect({reconnect}) to a trainer restarted on the same port: its rows from $seq 1 are passed on, with a restart event', async (t) => {
+  const sink = socketSink({ port: 0 });
+  const { port } = await sink.address();
+  const log = createLogger({ sinks: [sink], exitHooks: false });
+  for (let i = 0; i < 50; i++) log.row('t', { run: 1, i }, { time: 1000 + i });
+  const c = connect({ port, reconnect: true });
+  const rows: Row[] = [];
+  const restarts: number[] = [];
+  c.on('data', (r: Row) => rows.push(r));
+  c.on('restart', (n: number) => restarts.push(n));
+  await until(() => rows.length === 50);
+  await log.close(); // the trainer ends…
+  const sink2 = socketSink({ port }); // …and a new one starts on the same port
+  await sink2.address();
+  const log2 = createLogger({ sinks: [sink2], exitHooks: false });
+  t.teardown(() => log2.close());
+  for (let i = 0; i < 5; i++) log2.row('t', { run: 2, i }, { time: 5000 + i });
+  await until(() => rows.length === 55, 8000, 'the new run');
+  t.same(restarts, [50]);
+  t.same(
+    rows.slice(50).map((r) => [r.run, r.$seq]),
+    [
+      [2, 1],
+      [2, 2],
+      [2, 3],
+      [2, 4],
+      [2, 5],
+    ],
+  );
+  t.equal(c.lastSeq, 5);
+  c.destroy();
+});
+
 t.test('connect() without reconnect fails with the socket error; reconnect retries until the sink is there', async (t) => {
   const probe = net.createServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
