@@ -7,7 +7,7 @@
  *
  * Nothing a client sends can crash the collector or write outside `dir`: lines that are not JSON
  * objects, rows without a valid `$source` or with invalid metadata, lines longer than
- * `maxLineLength`, rows already received (`$seq`) and the partial last line of a connection that
+ * `maxLineLength`, rows a connection repeats (`$seq`) and the partial last line of a connection that
  * ended mid-line are skipped, counted in `counts`, and reported as `'warning'` events once per
  * (code, source), or once per connection before a connection named a valid source.
  */
@@ -47,8 +47,8 @@ export interface CollectWarning extends RowlogWarning {
 
 /**
  * Why lines were not written: `badLine` not a JSON object; `badSource` no valid `$source`;
- * `badMeta` an invalid `$table`, `$level`, `$step` or `$time`; `duplicate` a `$seq` already
- * received; `truncated` the partial last line of a connection that ended mid-line; `tooLong`
+ * `badMeta` an invalid `$table`, `$level`, `$step` or `$time`; `duplicate` a `$seq` its
+ * connection had sent already; `truncated` the partial last line of a connection that ended mid-line; `tooLong`
  * longer than `maxLineLength`; `unwritable` its run folder could not be opened (or `maxSources`).
  */
 export type SkipReason = 'badLine' | 'badSource' | 'badMeta' | 'duplicate' | 'truncated' | 'tooLong' | 'unwritable';
@@ -62,8 +62,6 @@ const CLOSE_GRACE_MS = 1000;
 /** One run folder and its logger (`undefined` when it could not be opened or failed). */
 interface Run {
   log: Logger | undefined;
-  /** `$seq` of the last row written for this source, by any connection. */
-  lastSeq: number;
 }
 
 /** One pushing connection. */
@@ -73,6 +71,10 @@ interface Conn {
   lines: Transform | undefined;
   /** Set when the socket closed: what split2 still hands over is a partial last line. */
   ending: boolean;
+  /** A line was handled already (the first one is checked for HTTP). */
+  spoke: boolean;
+  /** Refused after it connected (an HTTP request): its further lines are ignored. */
+  refused: boolean;
   /** The last valid `$source` seen on this connection. */
   source: string | undefined;
   /** Last `$seq` written per source by this connection. */
@@ -99,6 +101,9 @@ function isName(name: unknown, what: 'table' | 'source'): name is string {
 
 /** True while split2 is skipping a line longer than its `maxLength` (its `overflow` field, untyped). */
 const overflowing = (lines: Transform | undefined): boolean => (lines as { overflow?: boolean } | undefined)?.overflow === true;
+
+/** The request line of an HTTP/1 request, e.g. `POST / HTTP/1.1`. */
+const HTTP_REQUEST = /^[A-Z]+ \S+ HTTP\/\d(\.\d)?\r?$/;
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -176,6 +181,8 @@ export class Collector extends EventEmitter {
       peer: `${socket.remoteAddress}:${socket.remotePort}`,
       lines: undefined,
       ending: false,
+      spoke: false,
+      refused: false,
       source: undefined,
       seqs: new Map(),
       warned: new Set(),
@@ -224,6 +231,19 @@ export class Collector extends EventEmitter {
   }
 
   #handle(conn: Conn, line: string): void {
+    if (conn.refused) return;
+    if (!conn.spoke) {
+      conn.spoke = true;
+      // Any web page can POST to a loopback port (no preflight for a plain-text body); an HTTP
+      // request is never a pusher, so its body must not become rows.
+      if (HTTP_REQUEST.test(line)) {
+        conn.refused = true;
+        this.counts.refused++;
+        this.#warn({ code: 'W_COLLECT_HTTP', message: `${conn.peer}: refused an HTTP request (a web page trying to write rows?); use a token to keep browsers out entirely` }, conn);
+        conn.socket.destroy();
+        return;
+      }
+    }
     if (conn.ending) {
       // The stream ended without a final newline: the sender died mid-line.
       if (overflowing(conn.lines)) return; // already counted as too long
@@ -251,11 +271,12 @@ export class Collector extends EventEmitter {
     if (run === undefined) return;
     const log = run.log as Logger;
 
-    // A row at or below the last $seq of this source was received already (a pusher resending
-    // after a reconnect). A connection whose first row has $seq 1 is a new pusher: it starts afresh.
+    // Within one connection a pusher's $seq only grows: a row at or below the last one is a
+    // repeat. Across connections nothing is dropped: rowlog's sinks never resend, and several
+    // pushers (or a restarted trainer) may share a source, each counting on its own.
     const seq = isFiniteNumber($seq) ? $seq : undefined;
-    if (seq !== undefined && seq <= (conn.seqs.get($source) ?? (seq === 1 ? 0 : run.lastSeq))) {
-      return this.#skip(conn, 'duplicate', 'W_COLLECT_DUPLICATE', `skipped rows already received ($seq ${seq} and below)`);
+    if (seq !== undefined && seq <= (conn.seqs.get($source) ?? -Infinity)) {
+      return this.#skip(conn, 'duplicate', 'W_COLLECT_DUPLICATE', `skipped rows this connection had sent already ($seq ${seq} and below)`);
     }
 
     let level: number = Level.INFO;
@@ -277,10 +298,7 @@ export class Collector extends EventEmitter {
     // must not be taken for one. Missing $step/$time: the logger numbers and stamps the row.
     log.write({ table: $table, level, step: $step ?? NaN, time: $time ?? NaN, data });
     this.counts.rows++;
-    if (seq !== undefined) {
-      conn.seqs.set($source, seq);
-      run.lastSeq = seq;
-    }
+    if (seq !== undefined) conn.seqs.set($source, seq);
   }
 
   /** The run of `source`, opened on first use; `undefined` (reported) when it cannot be written. */
@@ -291,7 +309,7 @@ export class Collector extends EventEmitter {
         this.#skip(conn, 'unwritable', 'W_COLLECT_TOO_MANY_SOURCES', `skipped a row: already writing ${this.#maxSources} sources (maxSources)`);
         return undefined;
       }
-      run = { log: undefined, lastSeq: 0 };
+      run = { log: undefined };
       this.#runs.set(source, run);
       try {
         const log = createLogger({ dir: path.join(this.dir, source), name: source, console: false, memory: 0 });

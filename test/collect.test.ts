@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -276,11 +277,10 @@ t.test('options: a non-loopback host needs a token; bad options are rejected bef
   t.notOk(fs.existsSync(dir), 'nothing created');
 });
 
-t.test('reconnects append to the run folder; rows resent after a reconnect are dropped; a restarted pusher starts afresh', async (t) => {
+t.test('reconnects append to the run folder; rows a connection repeats are dropped; pushers sharing a source are not', async (t) => {
   const { c, dir, warnings } = await start(t);
   await push(c.port, [lines('r', 10)]); // $seq 1-10
-  await push(c.port, [lines('r', 10, 10)]); // 11-20: a reconnect
-  await push(c.port, [lines('r', 11, 15)]); // 16-26: 16-20 were received already
+  await push(c.port, [lines('r', 10, 10) + lines('r', 11, 15)]); // a reconnect: 11-20, then 16-26 (16-20 repeated)
   await until(() => c.counts.rows === 26, '26 rows');
   t.equal(c.counts.duplicate, 5);
   t.same(warnings.map((w) => [w.code, w.source]), [['W_COLLECT_DUPLICATE', 'r']]);
@@ -437,4 +437,25 @@ t.test('rowlog collect: usage errors exit 2 with one line', async (t) => {
   t.equal(noDir.status, 2);
   t.match(noDir.stderr, /required option '--dir <dir>'/);
   t.notOk(fs.existsSync(dir));
+});
+
+t.test('an HTTP request (what any web page can send to a loopback port) is refused: its body never becomes rows', async (t) => {
+  const { c, dir, warnings } = await start(t);
+  const body = lines('victim', 3);
+  const err = await new Promise<Error | undefined>((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: c.port, method: 'POST', path: '/', headers: { 'content-type': 'text/plain' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(undefined));
+    });
+    req.on('error', resolve);
+    req.end(body);
+  });
+  t.ok(err, `the request fails (${err?.message})`);
+  await until(() => c.counts.refused === 1, 'the refusal');
+  t.same(warnings.map((w) => w.code), ['W_COLLECT_HTTP']);
+  t.equal(c.counts.rows, 0);
+  t.same(c.sources(), []);
+  t.notOk(fs.existsSync(path.join(dir, 'victim')));
+  await push(c.port, [lines('real', 2)]); // a pusher still gets through
+  await until(() => c.counts.rows === 2, 'rows of a real pusher');
 });
