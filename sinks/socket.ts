@@ -180,6 +180,8 @@ export class SocketSink extends Writable implements Sink {
   readonly #server: net.Server | undefined;
   readonly #backlog: Backlog | undefined;
   readonly #clients = new Set<Outbox>();
+  /** Connections still sending their token: cut off at once on close. */
+  readonly #handshaking = new Set<net.Socket>();
   readonly #listening: Promise<{ host: string; port: number }> | undefined;
   #port: number | undefined;
 
@@ -289,10 +291,16 @@ export class SocketSink extends Writable implements Sink {
     socket.unref();
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy()); // a client that vanished is just gone
+    if (this.#closing || this.destroyed) {
+      socket.destroy();
+      return;
+    }
+    this.#handshaking.add(socket);
     void acceptClient(socket, token).then((rest) => {
+      this.#handshaking.delete(socket);
       if (rest === undefined || socket.destroyed) return;
       if (this.#closing || this.destroyed) {
-        socket.end();
+        socket.destroy();
         return;
       }
       socket.resume(); // what subscribers send after the token is ignored
@@ -350,6 +358,7 @@ export class SocketSink extends Writable implements Sink {
     }
     this.#closing = true;
     clearTimeout(this.#retryTimer);
+    for (const s of this.#handshaking) s.destroy(); // no rows promised to them yet
     const boxes = this.#outbox === undefined ? [...this.#clients] : [this.#outbox];
     const sockets = boxes.map((b) => b.socket).filter((s): s is net.Socket => s !== undefined && !s.destroyed);
     for (const s of sockets) s.ref(); // `await log.close()` delivers the last rows before the process may exit
@@ -373,6 +382,7 @@ export class SocketSink extends Writable implements Sink {
     clearTimeout(this.#retryTimer);
     if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
     this.#server?.close();
+    for (const s of this.#handshaking) s.destroy();
     for (const c of this.#clients) c.socket?.destroy();
     this.#outbox?.socket?.destroy();
     callback(err);

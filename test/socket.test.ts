@@ -308,6 +308,25 @@ t.test('a token is required as the first line; a wrong one gets {"$error":"ERR_B
   right.socket.destroy();
 });
 
+t.test('close() does not wait for clients still sending their token, nor for one that authenticates during close', async (t) => {
+  const { port, log, sink } = await server(t, { token: 'secret' });
+  log.row('t', { a: 1 });
+  const silent = rawClient(port); // connected, never sends the token
+  const late = net.connect({ host: '127.0.0.1', port });
+  late.pause(); // a stalled viewer that authenticates while the sink closes
+  late.on('error', () => undefined);
+  await new Promise((r) => late.once('connect', r));
+  await sleep(20);
+  const closing = log.close();
+  late.write('secret\n');
+  const outcome = await Promise.race([closing.then(() => 'closed'), sleep(4000).then(() => 'still waiting after 4 s')]);
+  t.equal(outcome, 'closed');
+  t.equal(sink.clients, 0);
+  await silent.closed;
+  t.same(silent.lines, [], 'no row reached a client without the token');
+  late.destroy();
+});
+
 t.test('binding beyond loopback needs a token or allowInsecure: ERR_INSECURE_BIND', async (t) => {
   for (const host of ['0.0.0.0', '::', '192.168.1.10']) {
     t.throws(() => socketSink({ port: 0, host }), { code: 'ERR_INSECURE_BIND' }, host);
