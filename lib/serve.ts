@@ -353,6 +353,8 @@ class LiveTable {
 /** Server-sent events to one page. */
 class EventStream {
   readonly abort = new AbortController();
+  /** Characters of the largest event sent. */
+  private largest = 0;
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(readonly res: http.ServerResponse) {
@@ -369,8 +371,12 @@ class EventStream {
 
   send(event: string, data: unknown): void {
     if (this.closed) return;
-    this.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    if (this.res.writableLength > MAX_SSE_BACKLOG) this.close(); // the page reconnects and re-reads
+    const text = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    this.largest = Math.max(this.largest, text.length);
+    this.res.write(text);
+    // A page that lets more than MAX_SSE_BACKLOG pile up beyond its largest event (a wide table's
+    // snapshot may be bigger than that on its own) is not keeping up: it reconnects and re-reads.
+    if (this.res.writableLength > MAX_SSE_BACKLOG + this.largest) this.close();
   }
 
   comment(text: string): void {

@@ -420,6 +420,27 @@ t.test('events: a snapshot, then a row appended by another process, once; the fi
   t.pass('no file handle left open');
 });
 
+t.test('events: a wide table whose snapshot alone is bigger than the backlog bound still gets live rows', async (t) => {
+  const root = tmpdir(t);
+  const dir = path.join(root, 'wide');
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  const COLS = 120;
+  const row = (s: number) => Object.fromEntries(Array.from({ length: COLS }, (_, c) => [`layer${c}/grad_norm`, Math.sin(s + c)]));
+  for (let s = 0; s < 10_000; s++) log.row('grads', row(s), { step: s });
+  await log.flush();
+  const h = await start(t, { dir: root, pollMs: 50 });
+  const es = eventStream(t, `${h.url}api/events?run=wide&table=grads`);
+  const snap = await es.next<Snapshot>('snapshot', () => true, 30_000);
+  t.equal(snap.total, 10_000);
+  t.ok(JSON.stringify(snap).length > 16 << 20, `the snapshot is ${(JSON.stringify(snap).length / 2 ** 20).toFixed(1)} MiB`);
+  log.row('grads', row(10_000), { step: 10_000 });
+  await log.flush();
+  const rows = await es.next<{ total: number; block: Block }>('rows', (d) => d.total === 10_001, 10_000);
+  t.same(col(rows.block, '$step').at(-1), 10_000, 'the new row arrives on the same stream');
+  t.equal(es.events.filter((e) => e.event === 'snapshot').length, 1, 'the stream was not closed and re-read');
+  await log.close();
+});
+
 t.test('events: a CSV-only table is read again when it changes; several runs in one stream', async (t) => {
   const root = tmpdir(t);
   const entry = (step: number, data: FlatRow): Entry<FlatRow> => ({ table: 'm', level: 20, step, time: step, data });
