@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import split2 from 'split2';
-import { assertName } from './entry.js';
+import { isValidName } from './entry.js';
 import { numberOption, optionError } from './errors.js';
 import type { RowlogWarning } from './errors.js';
 import { Level, toLevel } from './levels.js';
@@ -83,20 +83,6 @@ interface Conn {
   warned: Set<string>;
   /** Resolves once the socket closed and every line of it was handled. */
   done: Promise<void>;
-}
-
-/**
- * True for a valid table name (see `assertName`) or, with `what` = 'source', a `$source`: one
- * `[A-Za-z0-9_.-]` path segment of ≤ 255 characters, not `.` or `..`.
- */
-function isName(name: unknown, what: 'table' | 'source'): name is string {
-  if (typeof name !== 'string' || (what === 'source' && name.includes('/'))) return false;
-  try {
-    assertName(name, what);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** True while split2 is skipping a line longer than its `maxLength` (its `overflow` field, untyped). */
@@ -262,7 +248,7 @@ export class Collector extends EventEmitter {
       return this.#skip(conn, 'badLine', 'W_COLLECT_BAD_LINE', 'skipped a line that is not a JSON object');
     }
     const { $source, $seq, $table = 'main', $level, $step, $time, ...data } = row as Record<string, unknown>;
-    if (!isName($source, 'source')) {
+    if (!isValidName($source, true)) {
       const why = $source === undefined ? 'without a $source' : `whose $source ${JSON.stringify($source)} is not one [A-Za-z0-9_.-] path segment (not '.' or '..')`;
       return this.#skip(conn, 'badSource', 'W_COLLECT_BAD_SOURCE', `skipped a row ${why}`);
     }
@@ -282,7 +268,7 @@ export class Collector extends EventEmitter {
     let level: number = Level.INFO;
     const bad = (key: string, why: string): void =>
       this.#skip(conn, 'badMeta', 'W_COLLECT_BAD_META', `skipped a row whose ${key} ${why}`, key);
-    if (!isName($table, 'table')) return bad('$table', `${JSON.stringify($table)} is not a valid table name`);
+    if (!isValidName($table)) return bad('$table', `${JSON.stringify($table)} is not a valid table name`);
     if ($level !== undefined) {
       try {
         if (typeof $level !== 'number' && typeof $level !== 'string') throw new TypeError('not a level');

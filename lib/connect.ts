@@ -13,7 +13,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import split2 from 'split2';
 import { numberOption, optionError, RowlogError } from './errors.js';
-import { DEFAULT_HOST } from './listen.js';
+import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from './listen.js';
 import { parseJsonLine } from '../transforms/parse-lines.js';
 
 /** Options of {@link connect}. */
@@ -34,8 +34,6 @@ export interface ConnectOptions {
 
 /** The longest line accepted from a server. */
 const MAX_LINE = 64 * 1024 * 1024;
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 2000;
 
 /** The stream {@link connect} returns: rows, with `'dropped'` (n) and `'restart'` (the old lastSeq) events. */
 export interface RowStream extends Readable {
@@ -55,8 +53,8 @@ export function connect(opts: ConnectOptions): RowStream {
   const port = numberOption(opts.port, 'port', { min: 1, max: 65535, integer: true });
   const host = opts.host ?? DEFAULT_HOST;
   if (typeof host !== 'string' || host === '') throw optionError('type', 'host', 'must be a non-empty string');
-  const token = opts.token;
-  if (token !== undefined && (typeof token !== 'string' || /[\r\n]/.test(token))) throw optionError('type', 'token', 'must be a string without line breaks');
+  const token = checkToken(opts.token);
+
   let lastSeq = numberOption(opts.since ?? 0, 'since', { min: 0 });
   const reconnect = opts.reconnect === true;
 

@@ -41,21 +41,27 @@ const SEGMENT = /^[A-Za-z0-9_.-]+$/;
 const valid = new Set<string>();
 
 /**
- * Checks a table or artifact name: `[A-Za-z0-9_.-]` segments joined by `/`, no empty, `.` or `..`
- * segment, so the name can never leave the run folder. Throws `ERR_INVALID_TABLE`.
+ * True for a valid table or artifact name: `[A-Za-z0-9_.-]` segments joined by `/`, at most 255
+ * characters, no empty, `.` or `..` segment, so it can never leave the run folder. With
+ * `oneSegment`, no `/` either: a run or `$source` name, one folder.
  */
+export function isValidName(name: unknown, oneSegment = false): name is string {
+  if (typeof name !== 'string') return false;
+  if (valid.has(name)) return !oneSegment || !name.includes('/');
+  if (name.length === 0 || name.length > 255 || (oneSegment && name.includes('/'))) return false;
+  for (const seg of name.split('/')) if (!SEGMENT.test(seg) || seg === '.' || seg === '..') return false;
+  if (valid.size < 10_000) valid.add(name);
+  return true;
+}
+
+/** Checks a table or artifact name (see {@link isValidName}). Throws `ERR_INVALID_TABLE`. */
 export function assertName(name: unknown, what = 'table'): asserts name is string {
-  if (typeof name === 'string' && valid.has(name)) return;
+  if (isValidName(name)) return;
   if (typeof name !== 'string' || name.length === 0 || name.length > 255) {
     throw new RowlogError('ERR_INVALID_TABLE', `invalid ${what} name ${JSON.stringify(name)}: expected a non-empty string`);
   }
-  for (const seg of name.split('/')) {
-    if (!SEGMENT.test(seg) || seg === '.' || seg === '..') {
-      throw new RowlogError(
-        'ERR_INVALID_TABLE',
-        `invalid ${what} name ${JSON.stringify(name)}: use [A-Za-z0-9_.-] segments joined by '/' (no empty, '.' or '..' segment)`,
-      );
-    }
-  }
-  if (valid.size < 10_000) valid.add(name);
+  throw new RowlogError(
+    'ERR_INVALID_TABLE',
+    `invalid ${what} name ${JSON.stringify(name)}: use [A-Za-z0-9_.-] segments joined by '/' (no empty, '.' or '..' segment)`,
+  );
 }

@@ -38,10 +38,7 @@ export function checkListen(opts: ListenOptions, what: string): Required<Omit<Li
   const host = opts.host ?? DEFAULT_HOST;
   if (typeof host !== 'string' || host === '') throw optionError('type', 'host', `must be a non-empty string (got ${String(host)})`);
   const port = numberOption(opts.port ?? 0, 'port', { min: 0, max: 65535, integer: true });
-  const token = opts.token;
-  if (token !== undefined && (typeof token !== 'string' || token === '' || /[\r\n]/.test(token))) {
-    throw optionError('type', 'token', 'must be a non-empty string without line breaks');
-  }
+  const token = checkToken(opts.token);
   const allowInsecure = opts.allowInsecure === true;
   if (!isLoopback(host) && token === undefined && !allowInsecure) {
     throw new RowlogError(
@@ -51,6 +48,18 @@ export function checkListen(opts: ListenOptions, what: string): Required<Omit<Li
   }
   return { host, port, token, allowInsecure };
 }
+
+/** A token option: `undefined`, or a non-empty string without line breaks (it is sent as one line). */
+export function checkToken(token: unknown): string | undefined {
+  if (token !== undefined && (typeof token !== 'string' || token === '' || /[\r\n]/.test(token))) {
+    throw optionError('type', 'token', 'must be a non-empty string without line breaks');
+  }
+  return token;
+}
+
+/** Clients of rowlog servers retry a refused or lost connection after 100 ms, doubling up to 2 s. */
+export const RETRY_MIN_MS = 100;
+export const RETRY_MAX_MS = 2000;
 
 /** Starts `server` on `host:port`; resolves with the bound port. */
 export function listen(server: net.Server, host: string, port: number): Promise<number> {

@@ -11,7 +11,6 @@
  * while the others keep every row. The Logger is itself a Writable of Entries or plain rows,
  * so it can end a `pipeline()`.
  */
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -183,7 +182,7 @@ export class Logger extends Writable {
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
 
-    const specs = opts.sinks ?? (this.dir === undefined ? [] : defaultSinks(this.dir, this.run?.name ?? path.basename(this.dir), opts));
+    const specs = opts.sinks ?? (this.#runDir === undefined ? [] : defaultSinks(this.#runDir.dir, this.#runDir.info.name, opts));
     this.#routes = specs.map((s, i) => this.#route(s, i));
     this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;
     this.#minLevel = Math.min(...this.#routes.map((r) => r.min));
@@ -426,8 +425,9 @@ function defaultSinks(dir: string, runName: string, opts: LoggerOptions): SinkSp
   if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
   const sock = opts.socket;
   if (sock !== undefined) {
-    const source = typeof sock === 'object' && sock !== null && 'connect' in sock ? { source: runName.replace(/[^A-Za-z0-9_.-]/g, '_') } : {};
-    specs.push({ sink: sock instanceof SocketSink ? sock : socketSink({ ...source, ...sock }), level: 'TRACE' });
+    // `source` is read in push mode only: the run name, made a valid `$source` segment.
+    const sink = sock instanceof SocketSink ? sock : socketSink({ source: runName.replace(/[^A-Za-z0-9_.-]/g, '_'), ...sock });
+    specs.push({ sink, level: 'TRACE' });
   }
   return specs;
 }

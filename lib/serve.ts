@@ -28,8 +28,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { connect } from './connect.js';
+import { isValidName } from './entry.js';
 import { numberOption, optionError } from './errors.js';
-import { checkListen, isLoopback, listen, parseHostPort } from './listen.js';
+import { checkListen, checkToken, isLoopback, listen, parseHostPort } from './listen.js';
 import { readLog } from './read-log.js';
 import { parseRow, tailBatches } from './tail.js';
 
@@ -130,10 +131,6 @@ function tableFile(file: string): { name: string; ext: (typeof TABLE_EXTS)[numbe
 }
 
 /** True for a valid table name (DESIGN §2): `[A-Za-z0-9_.-]` segments joined by `/`. */
-function isTableName(name: string): boolean {
-  return name.length > 0 && name.length <= 255 && name.split('/').every((s) => SEGMENT.test(s) && s !== '.' && s !== '..');
-}
-
 function readdir(dir: string): fs.Dirent[] {
   try {
     return fs.readdirSync(dir, { withFileTypes: true });
@@ -448,9 +445,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     if (typeof opts.connect !== 'string') throw optionError('type', 'connect', 'must be a host:port string');
     remote = parseHostPort(opts.connect, 'connect');
   }
-  if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token === '' || /[\r\n]/.test(opts.token))) {
-    throw optionError('type', 'token', 'must be a non-empty string without line breaks');
-  }
+  checkToken(opts.token);
   if (opts.token !== undefined && remote === undefined) throw optionError('range', 'token', 'is only used with connect');
 
   const web = webDir();
@@ -492,8 +487,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   /** The run and table a request names, or an HTTP error (400: malformed, 404: not listed). */
   const resolveTable = (runId: string | null, table: string | null): { run: ServedRun; table: ServedTable; file: string } => {
     if (runId === null || table === null) throw new HttpError(400, 'run and table are required');
-    if (!isTableName(table)) throw new HttpError(400, `invalid table name ${JSON.stringify(table)}`);
-    if (runId !== liveId && runId !== '.' && (!SEGMENT.test(runId) || runId === '..')) throw new HttpError(400, `invalid run ${JSON.stringify(runId)}`);
+    if (!isValidName(table)) throw new HttpError(400, `invalid table name ${JSON.stringify(table)}`);
+    if (runId !== liveId && runId !== '.' && !isValidName(runId, true)) throw new HttpError(400, `invalid run ${JSON.stringify(runId)}`);
     const find = (maxAge: number) => {
       const run = runsNow(maxAge).find((r) => r.id === runId);
       return { run, t: run?.tables.find((x) => x.name === table) };
@@ -682,7 +677,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     const where = liveName;
     const rows = connect({ host: remote.host, port: remote.port, reconnect: true, ...(opts.token !== undefined ? { token: opts.token } : {}) });
     rows.on('data', (row: Record<string, unknown>) => {
-      const name = typeof row.$table === 'string' && isTableName(row.$table) ? row.$table : 'main';
+      const name = isValidName(row.$table) ? row.$table : 'main';
       let t = liveTables.get(name);
       if (t === undefined) {
         if (liveTables.size >= MAX_LIVE_TABLES) return;

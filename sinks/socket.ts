@@ -16,11 +16,11 @@
 import { hostname } from 'node:os';
 import net from 'node:net';
 import { Writable } from 'node:stream';
-import { isEntry } from '../lib/entry.js';
+import { isEntry, isValidName } from '../lib/entry.js';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import { numberOption, optionError } from '../lib/errors.js';
 import { jsonLine, KeyOrder } from '../lib/format.js';
-import { acceptClient, checkListen, listen, parseHostPort } from '../lib/listen.js';
+import { acceptClient, checkListen, checkToken, listen, parseHostPort, RETRY_MAX_MS, RETRY_MIN_MS } from '../lib/listen.js';
 import type { ListenOptions } from '../lib/listen.js';
 import type { Sink } from '../lib/sink.js';
 import { WarningGate } from '../lib/warnings.js';
@@ -47,13 +47,8 @@ export interface SocketSinkOptions extends ListenOptions {
 
 /** Largest batch shared by the clients: bounds the step in which lines are dropped. */
 const MAX_BATCH = 65536;
-/** Push mode: first and longest wait between reconnection attempts (ms). */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 2000;
 /** How long `end()` waits for clients to take their last lines before closing them. */
 const CLOSE_GRACE_MS = 1000;
-
-const SOURCE = /^[A-Za-z0-9_.-]{1,255}$/;
 
 /** One batch of whole lines. */
 interface Chunk {
@@ -205,11 +200,10 @@ export class SocketSink extends Writable implements Sink {
       if (typeof opts.connect !== 'string') throw optionError('type', 'connect', 'must be a string host:port');
       this.#target = parseHostPort(opts.connect, 'connect');
       const source = opts.source ?? `${hostname()}-${process.pid}`;
-      if (typeof source !== 'string' || !SOURCE.test(source) || source === '.' || source === '..') {
+      if (!isValidName(source, true)) {
         throw optionError('range', 'source', `must be one [A-Za-z0-9_.-] path segment (got ${JSON.stringify(source)})`);
       }
-      const { token } = checkListen({ ...opts, host: this.#target.host, port: this.#target.port, allowInsecure: true }, 'socketSink');
-      this.#token = token;
+      this.#token = checkToken(opts.token);
       this.#meta = `,"$source":${JSON.stringify(source)}`;
       this.#outbox = new Outbox(this.#maxClientBytes, false);
       this.#dial();

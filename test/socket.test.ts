@@ -14,11 +14,8 @@ import { tmpdir } from './helpers.js';
 
 type Row = Record<string, unknown>;
 
-/** A raw TCP client that keeps every line it gets. */
-function rawClient(port: number, first?: string): { socket: net.Socket; lines: string[]; rows: () => Row[]; closed: Promise<void> } {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  if (first !== undefined) socket.write(`${first}\n`);
-  const lines: string[] = [];
+/** Pushes every whole line `socket` receives onto `lines`. */
+function keepLines(socket: net.Socket, lines: string[]): void {
   let rest = '';
   socket.setEncoding('utf8');
   socket.on('data', (s: string) => {
@@ -26,6 +23,14 @@ function rawClient(port: number, first?: string): { socket: net.Socket; lines: s
     rest = parts.pop() as string;
     lines.push(...parts);
   });
+}
+
+/** A raw TCP client that keeps every line it gets. */
+function rawClient(port: number, first?: string): { socket: net.Socket; lines: string[]; rows: () => Row[]; closed: Promise<void> } {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  if (first !== undefined) socket.write(`${first}\n`);
+  const lines: string[] = [];
+  keepLines(socket, lines);
   socket.on('error', () => undefined);
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
   return { socket, lines, rows: () => lines.map((l) => JSON.parse(l) as Row), closed };
@@ -460,13 +465,7 @@ t.test('push mode: lines carry $source and $seq; rows logged while the collector
       conns++;
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
-      let rest = '';
-      s.setEncoding('utf8');
-      s.on('data', (d: string) => {
-        const parts = (rest + d).split('\n');
-        rest = parts.pop() as string;
-        received.push(...parts);
-      });
+      keepLines(s, received);
     });
   let srv = collector();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -551,7 +550,7 @@ t.test('createLogger({dir, socket}) adds the sink to the defaults; push mode nam
   await log.close();
 
   const lines: string[] = [];
-  const srv = net.createServer((s) => s.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean))));
+  const srv = net.createServer((s) => keepLines(s, lines));
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.teardown(() => srv.close());
   const runDir = `${tmpdir(t)}/my-run`;
