@@ -14,7 +14,8 @@ export type RowlogErrorCode =
   | 'ERR_NO_RUN_DIR'
   | 'ERR_SINK_IO'
   | 'ERR_NO_MEMORY_SINK'
-  | 'ERR_BAD_TOKEN';
+  | 'ERR_BAD_TOKEN'
+  | 'ERR_RUN_LOCKED';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';

@@ -12,16 +12,19 @@
  * so it can end a `pipeline()`.
  */
 import type { Duplex } from 'node:stream';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Entry, FlatRow } from './entry.js';
 import { assertName } from './entry.js';
 import { optionError, RowlogError } from './errors.js';
 import type { RowlogWarning } from './errors.js';
+import { hookExit } from './exit-hooks.js';
+import type { ProcessEnd } from './exit-hooks.js';
 import { Level, toLevel } from './levels.js';
 import type { LevelLike } from './levels.js';
 import { defaultRunDir, RunDir } from './run-dir.js';
-import type { RunInfo } from './run-dir.js';
+import type { RunInfo, RunState } from './run-dir.js';
 import type { Sink } from './sink.js';
 import { isFlushable } from './sink.js';
 import { emitWarning, WarningGate } from './warnings.js';
@@ -33,7 +36,7 @@ import { prettySink } from '../sinks/pretty.js';
 import type { PrettySinkOptions } from '../sinks/pretty.js';
 import { SocketSink, socketSink } from '../sinks/socket.js';
 import type { SocketSinkOptions } from '../sinks/socket.js';
-import { createEntryContext, summarizeRow, toEntry } from '../transforms/summarize.js';
+import { badStepMessage, createEntryContext, isStep, summarizeRow, toEntry } from '../transforms/summarize.js';
 import type { EntryContext, SummarizeRowOptions, TableSteps } from '../transforms/summarize.js';
 import { createSampler } from '../transforms/subsample.js';
 import type { Sampler, SubsampleOptions } from '../transforms/subsample.js';
@@ -87,7 +90,12 @@ export interface LoggerOptions {
   table?: string;
   /** How rows are flattened (see `summarizeRow`). @default the summarize defaults */
   summarize?: Omit<SummarizeRowOptions, 'onWarning'>;
-  /** Flush on `beforeExit` and synchronously on `exit`. @default true */
+  /**
+   * Flush on `beforeExit`, and synchronously on `exit` and on SIGINT, SIGTERM and SIGHUP (when
+   * the program has no handler of its own), recording `exited` or `interrupted` in
+   * `status.json` (see README, "What survives"). The run folder's lock is given up at exit
+   * either way. @default true
+   */
   exitHooks?: boolean;
   /**
    * Bound on bytes each default sink holds for the disk; past it the sink writes synchronously
@@ -101,7 +109,10 @@ export interface LoggerOptions {
 export interface RowOptions {
   /** The row's level. @default the logger's `level` (INFO) */
   level?: LevelLike;
-  /** The row's step. @default one more than the table's last step (0 first) */
+  /**
+   * The row's step, a safe integer (another value warns `W_BAD_META` and the next step is used).
+   * @default one more than the table's last step (0 first)
+   */
   step?: number;
   /** The row's time in ms since the epoch. @default Date.now() */
   time?: number;
@@ -113,20 +124,6 @@ interface Route {
   min: number;
   keep: Sampler | undefined;
   broken: boolean;
-}
-
-// Loggers flushed by the process exit hooks (installed once, on the first logger that wants them).
-const live = new Set<Logger>();
-let hooked = false;
-function installExitHooks(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('beforeExit', () => {
-    for (const log of live) log.flush().catch(() => undefined);
-  });
-  process.on('exit', () => {
-    for (const log of live) log.flushSync();
-  });
 }
 
 function sinkName(sink: Writable, i: number): string {
@@ -152,7 +149,7 @@ export class Logger extends Writable {
   readonly #runDir: RunDir | undefined;
   readonly #routes: Route[];
   readonly #memory: MemorySink | undefined;
-  readonly #minLevel: number;
+  #minLevel: number;
   readonly #level: number;
   readonly #steps: TableSteps;
   readonly #gate: WarningGate;
@@ -161,6 +158,8 @@ export class Logger extends Writable {
   readonly #transformsDone: Promise<void> | undefined;
   readonly #transforms: readonly Duplex[];
   #transformsBroken = false;
+  readonly #exitFlush: boolean;
+  #unhook: () => void = () => undefined;
 
   constructor(opts: LoggerOptions = {}) {
     super({ objectMode: true });
@@ -175,17 +174,28 @@ export class Logger extends Writable {
     this.#level = this.#ctx.level;
     this.#steps = this.#ctx.steps;
 
+    // Every option is checked, and every sink built, before the run folder is created or locked:
+    // a logger that fails on its options leaves nothing behind. Sinks touch no file until a row
+    // comes; the socket sink (it binds a port) is made once the folder is ours.
     const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
-    this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name);
+    const absDir = dir === undefined ? undefined : path.resolve(dir);
+    const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts));
+    this.#routes = specs.map((s, i) => this.#route(s, i));
+    try {
+      this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name, (w) => process.nextTick(() => this.#gate.warn(w))); // after createLogger returns, so a listener hears it
+    } catch (err) {
+      if (opts.sinks === undefined) for (const r of this.#routes) r.sink.destroy();
+      throw err;
+    }
     this.dir = this.#runDir?.dir;
     this.run = this.#runDir?.info;
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
-
-    const specs = opts.sinks ?? (this.#runDir === undefined ? [] : defaultSinks(this.#runDir.dir, this.#runDir.info.name, opts));
-    this.#routes = specs.map((s, i) => this.#route(s, i));
+    if (opts.sinks === undefined && this.#runDir !== undefined && opts.socket !== undefined) {
+      this.#routes.push(this.#route(socketSpec(this.#runDir.info.name, opts.socket), this.#routes.length));
+    }
     this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;
-    this.#minLevel = Math.min(...this.#routes.map((r) => r.min));
+    this.#minLevel = this.#minLevelOf();
 
     this.#transforms = opts.transforms ?? [];
     if (this.#transforms.length > 0) {
@@ -207,10 +217,19 @@ export class Logger extends Writable {
       });
     }
 
-    if (opts.exitHooks !== false) {
-      installExitHooks();
-      live.add(this);
+    this.#exitFlush = opts.exitHooks !== false;
+    if (this.#runDir !== undefined || this.#exitFlush) {
+      this.#unhook = hookExit({
+        beforeExit: () => {
+          if (this.#exitFlush) this.flush().catch(() => undefined);
+        },
+        exitSync: (how) => this.#exitSync(how),
+      });
     }
+  }
+
+  #minLevelOf(): number {
+    return Math.min(...this.#routes.map((r) => r.min));
   }
 
   #route(spec: Writable | SinkSpec, i: number): Route {
@@ -249,7 +268,9 @@ export class Logger extends Writable {
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', `log.row('${table}'): the logger is closed`);
     assertName(table);
     const level = opts?.level === undefined ? this.#level : toLevel(opts.level, 'level');
-    const step = this.#steps.next(table, opts?.step);
+    const given = opts?.step;
+    if (given !== undefined && !isStep(given)) this.#gate.warn({ code: 'W_BAD_META', message: badStepMessage('step', given), table }, 'step');
+    const step = this.#steps.next(table, given);
     if (level < this.#minLevel && this.#head === undefined) {
       this.#tooLow(table);
       return; // no sink would write it: skip the summary too
@@ -321,11 +342,13 @@ export class Logger extends Writable {
   /** Merges `params` into `params.json` in the run folder. */
   params(params: Record<string, unknown>): void {
     if (typeof params !== 'object' || params === null) throw optionError('type', 'params', 'must be an object');
+    if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', 'log.params(): the logger is closed');
     this.#requireDir('params').params(params);
   }
 
   /** Writes `artifacts/<name>` in the run folder (strings and bytes as is, else JSON); returns its path. */
   artifact(name: string, data: unknown): string {
+    if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', `log.artifact('${name}'): the logger is closed`);
     return this.#requireDir('artifact').artifact(name, data);
   }
 
@@ -339,15 +362,32 @@ export class Logger extends Writable {
   /** Resolves when every row logged so far has reached the operating system; saves the status. */
   async flush(): Promise<void> {
     await this.#drainTransforms();
-    this.#saveStatus('running');
+    this.#saveStatus({ state: 'running' });
     await Promise.all(
       this.#routes.filter((r) => !r.broken && isFlushable(r.sink)).map((r) => (r.sink as Sink).flush().catch(() => undefined)),
     );
   }
 
-  /** Writes everything buffered synchronously (the `exit` hook uses it). */
+  /** Writes everything buffered synchronously. */
   flushSync(): void {
-    this.#saveStatus(this.writableFinished ? 'closed' : 'running');
+    this.#saveStatus({ state: this.writableFinished ? 'closed' : 'running' });
+    this.#flushSinksSync();
+  }
+
+  /**
+   * The process is ending (lib/exit-hooks.ts): writes everything synchronously, records how the
+   * run ended unless it was closed, and gives the folder's lock up.
+   */
+  #exitSync(how: ProcessEnd): void {
+    this.#unhook();
+    if (!this.writableFinished && this.#exitFlush) {
+      this.#flushSinksSync();
+      this.#saveStatus('signal' in how ? { state: 'interrupted', signal: how.signal } : { state: 'exited', exitCode: how.exitCode });
+    }
+    this.#runDir?.releaseLock();
+  }
+
+  #flushSinksSync(): void {
     for (const r of this.#routes) {
       if (r.broken || !isFlushable(r.sink)) continue;
       try {
@@ -382,8 +422,9 @@ export class Logger extends Writable {
       await this.#transformsDone;
     }
     await Promise.all(this.#routes.map((r) => endSink(r)));
-    live.delete(this);
-    this.#saveStatus('closed');
+    this.#unhook();
+    this.#saveStatus({ state: 'closed' });
+    this.#runDir?.releaseLock();
   }
 
   async #drainTransforms(): Promise<void> {
@@ -394,7 +435,7 @@ export class Logger extends Writable {
     }
   }
 
-  #saveStatus(state: 'running' | 'closed'): void {
+  #saveStatus(state: RunState): void {
     try {
       this.#runDir?.saveStatus(this.status, this.#steps.toJSON(), state);
     } catch (err) {
@@ -415,7 +456,8 @@ function endSink(r: Route): Promise<void> {
   });
 }
 
-function defaultSinks(dir: string, runName: string, opts: LoggerOptions): SinkSpec[] {
+/** The default sinks of a run folder (DESIGN §5), but the socket (see {@link socketSpec}). */
+function defaultSinks(dir: string, opts: LoggerOptions): SinkSpec[] {
   const files = opts.maxQueuedBytes === undefined ? { dir } : { dir, maxQueuedBytes: opts.maxQueuedBytes };
   const specs: SinkSpec[] = [
     { sink: jsonlSink({ ...files, ext: '.jsonl.gz' }), level: 'TRACE' },
@@ -423,13 +465,13 @@ function defaultSinks(dir: string, runName: string, opts: LoggerOptions): SinkSp
     { sink: memorySink({ maxlen: opts.memory ?? 100 }), level: 'TRACE' },
   ];
   if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
-  const sock = opts.socket;
-  if (sock !== undefined) {
-    // `source` is read in push mode only: the run name, made a valid `$source` segment.
-    const sink = sock instanceof SocketSink ? sock : socketSink({ source: runName.replace(/[^A-Za-z0-9_.-]/g, '_'), ...sock });
-    specs.push({ sink, level: 'TRACE' });
-  }
   return specs;
+}
+
+/** `createLogger({socket})`'s sink: `source` (push mode only) is the run name made a valid `$source` segment. */
+function socketSpec(runName: string, sock: SocketSinkOptions | SocketSink): SinkSpec {
+  const sink = sock instanceof SocketSink ? sock : socketSink({ source: runName.replace(/[^A-Za-z0-9_.-]/g, '_'), ...sock });
+  return { sink, level: 'TRACE' };
 }
 
 /** Creates a Logger (see {@link LoggerOptions}). */

@@ -4,6 +4,12 @@
  * (and each table's last step, so a resumed run continues counting), `artifacts/` the files.
  * Opening an existing folder appends to it: the new `run.json` names the old run in
  * `resumedFrom`. Small JSON files are written atomically (temp file + rename).
+ *
+ * One writer at a time (issue 9): the folder's lock is taken right after the folder exists and
+ * before anything in it is read or written (lib/run-lock.ts); then leftovers of a process that
+ * died mid-write (`params.json.<pid>.tmp`) are removed, and each table's last step is the larger
+ * of what `status.json` saved and what the table's files hold (a run killed before its first
+ * status save must not repeat steps).
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -11,6 +17,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertName } from './entry.js';
+import type { RowlogWarning } from './errors.js';
+import { lastStepsInDir } from './last-step.js';
+import { RunLock } from './run-lock.js';
 import { VERSION } from './version.js';
 
 /** What `run.json` holds. */
@@ -37,12 +46,49 @@ export interface RunInfo {
 const STEPS_KEY = '$steps';
 const STATE_KEY = '$state';
 const UPDATED_KEY = '$updated';
+const SIGNAL_KEY = '$signal';
+const EXIT_CODE_KEY = '$exitCode';
+const RESERVED = new Set([STEPS_KEY, STATE_KEY, UPDATED_KEY, SIGNAL_KEY, EXIT_CODE_KEY]);
 
-/** Writes `data` to `file` through a temp file and a rename, so readers never see half of it. */
+/**
+ * Where a run got to, in `status.json`'s `$state`: `running` (saved on flush), `closed`
+ * (`log.close()`), `interrupted` (SIGINT, SIGTERM or SIGHUP ended the process; `$signal` names
+ * it), `exited` (the process ended without `close()`; `$exitCode`).
+ */
+export type RunState =
+  | { state: 'running' | 'closed' }
+  | { state: 'interrupted'; signal: string }
+  | { state: 'exited'; exitCode: number };
+
+/** Temp files of {@link writeFileAtomic}: `<name>.<pid>.tmp`. */
+const ATOMIC_TMP = /^.+\.\d+\.tmp$/;
+
+/**
+ * Writes `data` to `file` through a temp file and a rename, so readers never see half of it.
+ * On failure (a full disk) the temp file is removed, so none is left behind.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Removes `<name>.json.<pid>.tmp` leftovers of writeFileAtomic in `dir` (a process that died mid-write). */
+function removeLeftovers(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (ATOMIC_TMP.test(name) && name.includes('.json.')) fs.rmSync(path.join(dir, name), { force: true });
+  }
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
@@ -89,19 +135,36 @@ export class RunDir {
   /** Each table's last step saved by an earlier run in this folder. */
   readonly savedSteps: Record<string, unknown>;
   #params: Record<string, unknown>;
+  readonly #lock: RunLock;
 
-  /** Creates `dir` (with parents) or opens it to append; writes `run.json`. */
-  constructor(dir: string, name?: string) {
+  /**
+   * Creates `dir` (with parents) or opens it to append, takes its lock (`ERR_RUN_LOCKED` when
+   * another logger holds it; nothing in the folder is touched then), writes `run.json`.
+   */
+  constructor(dir: string, name?: string, onWarning: (w: RowlogWarning) => void = () => undefined) {
     this.dir = path.resolve(dir);
     fs.mkdirSync(this.dir, { recursive: true });
-    const previous = readJson(path.join(this.dir, 'run.json'));
-    const { [STEPS_KEY]: steps, [STATE_KEY]: _state, [UPDATED_KEY]: _updated, ...status } =
-      readJson(path.join(this.dir, 'status.json')) ?? {};
-    this.savedStatus = status;
-    this.savedSteps = typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {};
-    this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
+    this.#lock = RunLock.acquire(this.dir, onWarning);
+    try {
+      removeLeftovers(this.dir);
+      removeLeftovers(path.join(this.dir, 'artifacts'));
+      const previous = readJson(path.join(this.dir, 'run.json'));
+      const saved = readJson(path.join(this.dir, 'status.json')) ?? {};
+      const status = Object.fromEntries(Object.entries(saved).filter(([k]) => !RESERVED.has(k)));
+      const steps = saved[STEPS_KEY];
+      this.savedStatus = status;
+      this.savedSteps = lastSteps(this.dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {});
+      this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
+      this.info = this.#writeInfo(name, previous);
+    } catch (err) {
+      this.#lock.release();
+      throw err;
+    }
+  }
+
+  #writeInfo(name: string | undefined, previous: Record<string, unknown> | undefined): RunInfo {
     const git = gitInfo(process.cwd());
-    this.info = {
+    const info: RunInfo = {
       id: randomUUID(),
       name: name ?? path.basename(this.dir),
       startTime: new Date().toISOString(),
@@ -114,7 +177,13 @@ export class RunDir {
       ...(git ? { git } : {}),
       ...(typeof previous?.id === 'string' ? { resumedFrom: previous.id } : {}),
     };
-    writeFileAtomic(path.join(this.dir, 'run.json'), toJson(this.info));
+    writeFileAtomic(path.join(this.dir, 'run.json'), toJson(info));
+    return info;
+  }
+
+  /** Gives the folder's lock up (on close, and at process exit). Never throws. */
+  releaseLock(): void {
+    this.#lock.release();
   }
 
   /** Merges `params` into `params.json` (top-level keys replace earlier ones). */
@@ -149,12 +218,21 @@ export class RunDir {
   }
 
   /** Writes `status.json`: the user's status plus each table's last step and the run state. */
-  saveStatus(status: Record<string, unknown>, steps: Record<string, number>, state: 'running' | 'closed'): void {
+  saveStatus(status: Record<string, unknown>, steps: Record<string, number>, run: RunState): void {
+    const extra = run.state === 'interrupted' ? { [SIGNAL_KEY]: run.signal } : run.state === 'exited' ? { [EXIT_CODE_KEY]: run.exitCode } : {};
     writeFileAtomic(
       path.join(this.dir, 'status.json'),
-      toJson({ ...status, [STEPS_KEY]: steps, [STATE_KEY]: state, [UPDATED_KEY]: new Date().toISOString() }),
+      toJson({ ...status, [STEPS_KEY]: steps, [STATE_KEY]: run.state, ...extra, [UPDATED_KEY]: new Date().toISOString() }),
     );
   }
+}
+
+/** Each table's last step: the larger of `saved` (status.json) and what the table's files hold. */
+function lastSteps(dir: string, saved: Record<string, unknown>): Record<string, number> {
+  const steps: Record<string, number> = {};
+  for (const [t, s] of Object.entries(saved)) if (typeof s === 'number' && Number.isSafeInteger(s)) steps[t] = s;
+  for (const [t, s] of lastStepsInDir(dir)) if (!(s <= (steps[t] ?? -Infinity))) steps[t] = s;
+  return steps;
 }
 
 /** `ROWLOG_DIR`, else `runs/<script>_<local time>` (DESIGN §5). */

@@ -584,7 +584,7 @@ t.test('bad $-metadata in a plain row warns W_BAD_META and falls back; the row i
     [{ $table: 5 }, /^\$table: must be a string \(got 5\)/, { table: 'main', level: 20, step: 0 }],
     [{ $level: 'LOUD' }, /^\$level: unknown level "LOUD".*the row kept level 20/, { table: 'main', level: 20, step: 0 }],
     [{ $level: { n: 1 } }, /^\$level: unknown level \[object Object\]/, { table: 'main', level: 20, step: 0 }],
-    [{ $step: '7' }, /^\$step: must be a finite number \(got "7"\); the row got the next step/, { table: 'main', level: 20, step: 0 }],
+    [{ $step: '7' }, /^\$step: must be a safe integer \(got "7"\); the row got the next step/, { table: 'main', level: 20, step: 0 }],
     [{ $time: 'yesterday' }, /^\$time: must be a finite number/, { table: 'main', level: 20, step: 0 }],
     [{ $time: Object.create(null) as object }, /^\$time: .*\(got object\)/, { table: 'main', level: 20, step: 0 }],
     [{ $table: 'ok', $level: 'nope' }, /^\$level: /, { table: 'ok', level: 20, step: 0 }],

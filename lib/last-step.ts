@@ -1,0 +1,119 @@
+/**
+ * Each table's last step, read from the table's own files (issue 9 point 5, DESIGN §4).
+ *
+ * `status.json` carries each table's last step, but it is saved on flush and close: a run
+ * killed before its first save would restart its steps at 0 and repeat them. The files know
+ * better, and cheaply: a blocked-gzip file's last member holds its last rows (the headers are
+ * walked, only that member is inflated), a CSV's or plain JSONL's last line is in its last
+ * few KiB. Nothing here reads a whole file. Only rowlog's own layout is understood (`$step`
+ * first in every row); anything else contributes no step.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { scanMembers } from './bgzf.js';
+import { isValidName } from './entry.js';
+
+/** Table file endings, longest first, and whether the table's rows are CSV. */
+const ENDINGS: ReadonlyArray<[string, boolean]> = [
+  ['.jsonl.gz', false],
+  ['.csv.gz', true],
+  ['.jsonl', false],
+  ['.csv', true],
+];
+
+/** How far back from a plain file's end lines are looked for. */
+const TAIL_BYTES = 64 * 1024;
+
+/** Bounded read of `[start, end)` of `fd`. */
+function readAt(fd: number, start: number, end: number): Buffer {
+  const buf = Buffer.allocUnsafe(end - start);
+  let off = 0;
+  while (off < buf.length) {
+    const n = fs.readSync(fd, buf, off, buf.length - off, start + off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off);
+}
+
+/** The largest `$step` among the whole lines of `text` (a row's first field in both formats). */
+function maxStep(text: string, csv: boolean): number | undefined {
+  let best: number | undefined;
+  const re = csv ? /(?:^|\n)(-?\d+),/g : /(?:^|\n)\{"\$step":(-?\d+)[,}]/g;
+  // only lines that end: the last one may be torn (it is cut on reopen)
+  const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+  for (const m of whole.matchAll(re)) {
+    const v = Number(m[1]);
+    if (Number.isSafeInteger(v) && (best === undefined || v > best)) best = v;
+  }
+  return best;
+}
+
+/** The last `$step` in one table file, or undefined when it has none rowlog can read cheaply. */
+export function lastStepInFile(file: string): number | undefined {
+  const ending = ENDINGS.find(([e]) => file.endsWith(e));
+  if (ending === undefined) return undefined;
+  const csv = ending[1];
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const gz = ending[0].endsWith('.gz');
+    // a CSV someone else wrote may start with another column: its first field is not a step
+    if (csv && !gz && !readAt(fd, 0, 6).toString('latin1').startsWith('$step')) return undefined;
+    if (!gz) return maxStep(readAt(fd, Math.max(0, size - TAIL_BYTES), size).toString('utf8'), csv);
+    const { members, bgzf } = scanMembers(fd, size);
+    if (!bgzf) return undefined;
+    // Members hold whole lines; the last ones may be empty (the EOF member).
+    for (let i = members.length - 1; i >= 0 && i >= members.length - 4; i--) {
+      const m = members[i] as { offset: number; size: number };
+      let text: string;
+      try {
+        text = zlib.gunzipSync(readAt(fd, m.offset, m.offset + m.size)).toString('utf8');
+      } catch {
+        continue; // a damaged member: look at the one before
+      }
+      const step = maxStep(text, csv);
+      if (step !== undefined) return step;
+    }
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The last step of every table whose files are in run folder `dir` (nested tables included;
+ * `artifacts/` left out): the largest over the table's files.
+ */
+export function lastStepsInDir(dir: string): Map<string, number> {
+  const steps = new Map<string, number>();
+  const walk = (sub: string, depth: number): void => {
+    let names: fs.Dirent[];
+    try {
+      names = fs.readdirSync(path.join(dir, sub), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const d of names) {
+      const rel = sub === '' ? d.name : `${sub}/${d.name}`;
+      if (d.isDirectory()) {
+        if (depth < 16 && !(sub === '' && d.name === 'artifacts')) walk(rel, depth + 1);
+        continue;
+      }
+      const ending = ENDINGS.find(([e]) => d.name.endsWith(e));
+      if (ending === undefined || !d.isFile()) continue;
+      const table = rel.slice(0, -ending[0].length);
+      if (!isValidName(table)) continue;
+      const step = lastStepInFile(path.join(dir, rel));
+      if (step !== undefined && step > (steps.get(table) ?? -Infinity)) steps.set(table, step);
+    }
+  };
+  walk('', 0);
+  return steps;
+}
