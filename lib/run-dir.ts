@@ -188,8 +188,9 @@ export class RunDir {
 
   /** Merges `params` into `params.json` (top-level keys replace earlier ones). */
   params(params: Record<string, unknown>): void {
-    this.#params = { ...this.#params, ...params };
-    writeFileAtomic(path.join(this.dir, 'params.json'), toJson(this.#params));
+    const merged = { ...this.#params, ...params };
+    writeFileAtomic(path.join(this.dir, 'params.json'), toJson(merged));
+    this.#params = merged; // only once on disk: a failed write (a full disk) must not poison later ones
   }
 
   /** All params given so far (including an earlier run's in this folder). */

@@ -512,13 +512,26 @@ function isListLike(data: object): boolean {
   }
 }
 
+/**
+ * True for a usable step: a safe integer. A step like `1e300` or `0.5` would stop the
+ * auto-step (last + 1 is the same number, or not a step) and repeat steps from then on.
+ */
+export function isStep(v: unknown): v is number {
+  return Number.isSafeInteger(v);
+}
+
+/** The W_BAD_META message for a step that is not {@link isStep}. */
+export function badStepMessage(key: string, v: unknown): string {
+  return `${key}: must be a safe integer (got ${describe(v)}); the row got the next step`;
+}
+
 /** Per-table step counters: a row without a step gets one more than its table's last step. */
 export class TableSteps {
   readonly #last = new Map<string, number>();
 
-  /** The step of the next row of `table`: `given` when it is a number, else last + 1 (0 first). */
+  /** The step of the next row of `table`: `given` when it is a step ({@link isStep}), else last + 1 (0 first). */
   next(table: string, given?: unknown): number {
-    const step = typeof given === 'number' && Number.isFinite(given) ? given : (this.#last.get(table) ?? -1) + 1;
+    const step = isStep(given) ? given : (this.#last.get(table) ?? -1) + 1;
     this.#last.set(table, step);
     return step;
   }
@@ -530,7 +543,7 @@ export class TableSteps {
 
   /** Continues counting from steps saved by {@link toJSON}. */
   restore(saved: Record<string, unknown>): void {
-    for (const [t, s] of Object.entries(saved)) if (typeof s === 'number' && Number.isFinite(s)) this.#last.set(t, s);
+    for (const [t, s] of Object.entries(saved)) if (isStep(s)) this.#last.set(t, s);
   }
 }
 
@@ -561,7 +574,10 @@ export function toEntry(chunk: unknown, ctx: EntryContext, plain = false): Entry
   } catch {
     e = undefined; // a getter threw: not a usable Entry, so a plain row
   }
-  if (e !== undefined) assertName(e.table);
+  if (e !== undefined) {
+    assertName(e.table);
+    if (e.step !== undefined && !isStep(e.step)) ctx.warn({ code: 'W_BAD_META', message: badStepMessage('step', e.step), table: e.table }, 'step');
+  }
   const raw = e ?? rowMeta(chunk, ctx);
   ctx.onTable(raw.table);
   return {
@@ -664,8 +680,8 @@ function rowMeta(row: unknown, ctx: EntryContext): Omit<Entry<unknown>, 'data'> 
     }
   }
   if ($step !== undefined) {
-    if (typeof $step === 'number' && Number.isFinite($step)) m.step = $step;
-    else bad('$step', `must be a finite number (got ${describe($step)}); the row got the next step`);
+    if (isStep($step)) m.step = $step;
+    else ctx.warn({ code: 'W_BAD_META', message: badStepMessage('$step', $step), table: m.table }, '$step');
   }
   if ($time !== undefined) {
     if (typeof $time === 'number' && Number.isFinite($time)) m.time = $time;

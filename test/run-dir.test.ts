@@ -1,0 +1,89 @@
+/**
+ * Small holes of the run folder (issue 9 point 11): leftovers of a process that died mid-write
+ * are removed on reopen, a full disk leaves no temp file, params() after close() throws like
+ * row(), and a step that would stop the auto-step is refused with a warning.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { createLogger } from '../lib/logger.js';
+import type { RowlogWarning } from '../lib/errors.js';
+import { readJsonl, tmpdir } from './helpers.js';
+
+t.test('reopening removes temp files a killed process left', async (t) => {
+  const dir = tmpdir(t);
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  log.params({ lr: 0.1 });
+  await log.close();
+  fs.writeFileSync(path.join(dir, 'params.json.4242.tmp'), '');
+  fs.writeFileSync(path.join(dir, 'status.json.99.tmp'), '{"half');
+  fs.mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'artifacts', 'model.json.77.tmp'), 'x');
+  fs.writeFileSync(path.join(dir, 'notes.7.tmp'), 'the user’s own file');
+  const again = createLogger({ dir, console: false, exitHooks: false });
+  await again.close();
+  const left = [...fs.readdirSync(dir), ...fs.readdirSync(path.join(dir, 'artifacts'))].filter((f) => f.endsWith('.tmp'));
+  t.same(left, ['notes.7.tmp'], "rowlog's leftovers are gone, other files stay");
+  t.same(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { lr: 0.1 });
+});
+
+/** A tmpfs of `size` mounted on `dir` (a small full disk), or false where mount is not permitted. */
+function mountTmpfs(dir: string, size: string): boolean {
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]).status === 0;
+}
+
+const probe = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-probe-'));
+const canMount = mountTmpfs(probe, '4k') && spawnSync('umount', [probe]).status === 0;
+fs.rmSync(probe, { recursive: true, force: true });
+
+t.test('a full disk leaves no 0-byte params.json.<pid>.tmp', { skip: canMount ? false : 'needs root to mount a tmpfs (a full disk)' }, async (t) => {
+  const dir = tmpdir(t);
+  t.ok(mountTmpfs(dir, '64k'), 'a 64 KiB tmpfs');
+  t.teardown(() => {
+    spawnSync('umount', [dir]);
+  });
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  t.throws(() => log.params({ blob: 'x'.repeat(200_000) }), { code: 'ENOSPC' });
+  t.same(
+    fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temp file left',
+  );
+  log.params({ lr: 1 });
+  t.same(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { lr: 1 }, 'params still work once there is room');
+  await log.close();
+});
+
+t.test('params() and artifact() after close() throw ERR_SINK_CLOSED and change nothing', async (t) => {
+  const dir = tmpdir(t);
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  log.params({ lr: 0.1 });
+  await log.close();
+  t.throws(() => log.params({ lr: 0.2 }), { code: 'ERR_SINK_CLOSED', message: /log\.params\(\): the logger is closed/ });
+  t.throws(() => log.artifact('m.txt', 'x'), { code: 'ERR_SINK_CLOSED' });
+  t.same(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { lr: 0.1 });
+  t.notOk(fs.existsSync(path.join(dir, 'artifacts')));
+});
+
+t.test('a step that is not a safe integer warns W_BAD_META and the row gets the next step', async (t) => {
+  const dir = tmpdir(t);
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  const warnings: RowlogWarning[] = [];
+  log.on('warning', (w: RowlogWarning) => warnings.push(w));
+  log.row('t', { i: 0 });
+  log.row('t', { i: 1 }, { step: 1e300 });
+  log.row('t', { i: 2 }, { step: 2.5 });
+  log.row('t', { i: 3 });
+  log.writeRow({ $table: 't', $step: 2 ** 60, i: 4 });
+  log.row('t', { i: 5 }, { step: 10 });
+  log.row('t', { i: 6 });
+  await log.close();
+  t.same(readJsonl(path.join(dir, 't.jsonl.gz')).map((r) => [r.i, r.$step]), [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], [5, 10], [6, 11]]);
+  t.match(warnings, [
+    { code: 'W_BAD_META', table: 't', message: /^step: must be a safe integer \(got 1e\+300\); the row got the next step/ },
+    { code: 'W_BAD_META', table: 't', message: /^\$step: must be a safe integer \(got 1152921504606847000\)/ },
+  ]);
+  t.equal(warnings.length, 2, 'once per table and key');
+});
