@@ -13,9 +13,11 @@
  *   `grant()` when a slot frees. Nobody waits synchronously: `log.row()` never waits on an fd.
  * - a writer that finishes a chunk while others wait gives its slot up (`yieldSlot`), so a busy
  *   table cannot starve the rest.
- * - EMFILE while holding fewer than `max` (the process limit is lower than the pool, or the
- *   user holds many fds) parks an idle writer and tries again before the open counts as a
- *   failure of that file.
+ * - EMFILE (the process limit is lower than the pools of all sinks, or the user holds many
+ *   fds) parks an idle writer and tries again; failing that, the pool shrinks to the slots it
+ *   holds and the writer waits for one (no warning: nothing is wrong with the file). Only EMFILE
+ *   while the pool holds no fd at all counts as a failure of that file. The limit creeps back
+ *   by one per slot released while nobody waits.
  *
  * The pool only counts; writers open and close their own fds. `flushSync()` (exit hook, memory
  * bound) may open one file at a time beyond the pool and closes it right after.
@@ -31,6 +33,8 @@ export interface PoolMember {
 
 export class FdPool {
   readonly max: number;
+  /** The slots usable now: `max`, or fewer after the process ran out of fds (EMFILE). */
+  #limit: number;
   /** Writers holding a slot, least recently used first (Map keeps insertion order). */
   readonly #holders = new Map<PoolMember, true>();
   readonly #waiting = new Set<PoolMember>();
@@ -39,6 +43,7 @@ export class FdPool {
 
   constructor(max: number) {
     this.max = max;
+    this.#limit = max;
   }
 
   /** Slots in use. */
@@ -57,7 +62,7 @@ export class FdPool {
       this.touch(m);
       return true;
     }
-    if (this.#holders.size >= this.max && !this.parkIdle()) {
+    if (this.#holders.size >= this.#limit && !this.parkIdle()) {
       this.#waiting.add(m);
       return false;
     }
@@ -88,7 +93,21 @@ export class FdPool {
   release(m: PoolMember): void {
     this.#waiting.delete(m);
     if (!this.#holders.delete(m) || this.#parking) return;
+    if (this.#waiting.size === 0 && this.#limit < this.max) this.#limit++; // creep back after EMFILE
     this.#handOver();
+  }
+
+  /**
+   * The process is out of fds (EMFILE) while this pool holds some: use no more slots than are
+   * held now and let `m` wait for one of them (true). False when the pool holds none, so
+   * waiting would not help: then the open is a failure of that file.
+   */
+  waitAfterEmfile(m: PoolMember): boolean {
+    this.release(m);
+    if (this.#holders.size === 0) return false;
+    this.#limit = Math.max(1, this.#holders.size);
+    this.#waiting.add(m);
+    return true;
   }
 
   /** Called by a holder between chunks: parks it when others wait, so slots rotate. */
@@ -97,7 +116,7 @@ export class FdPool {
   }
 
   #handOver(): void {
-    while (this.#holders.size < this.max) {
+    while (this.#holders.size < this.#limit) {
       const next = this.#waiting.values().next();
       if (next.done === true) return;
       this.#waiting.delete(next.value);

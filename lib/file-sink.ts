@@ -416,29 +416,41 @@ export class FileSink extends Writable implements Sink {
     if (first !== undefined) throw first;
   }
 
-  /** Ends one file: written and closed, or (the disk refusing) one last try and its losses reported. */
-  async #finish(f: OpenFile): Promise<Error | undefined> {
-    try {
-      await f.writer.close();
-      return undefined;
-    } catch {
-      // failing: one more synchronous try below
+  /**
+   * Ends the sink: every file that writes is closed first (releasing its fd), then each file
+   * still failing gets one more synchronous try, one at a time (an EMFILE then finds fds free);
+   * what even that cannot write is counted in a `W_ROWS_DROPPED` warning.
+   */
+  async #finishAll(): Promise<Error | undefined> {
+    const files = [...this.#files.values()];
+    const failed = await Promise.all(
+      files.map((f) =>
+        f.writer.close().then(
+          () => false,
+          () => true,
+        ),
+      ),
+    );
+    let first: Error | undefined;
+    for (const [i, f] of files.entries()) {
+      if (failed[i] !== true) continue;
+      try {
+        f.writer.flushSync();
+        await f.writer.close();
+      } catch (err) {
+        this.#reportLost(f, f.writer.queuedRows);
+        f.writer.closeSync();
+        first ??= f.writer.lastError ?? f.error ?? (err as Error);
+      }
     }
-    try {
-      f.writer.flushSync();
-      await f.writer.close();
-      return undefined;
-    } catch (err) {
-      this.#reportLost(f, f.writer.queuedRows);
-      f.writer.closeSync();
-      return f.writer.lastError ?? f.error ?? (err as Error);
-    }
+    for (const f of files) this.#reportLost(f, 0); // drops after the first warning get their count now
+    return first;
   }
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#handAll();
-    Promise.all([...this.#files.values()].map((f) => this.#finish(f))).then(
-      (errs) => callback(errs.find((e) => e !== undefined)),
+    this.#finishAll().then(
+      (err) => callback(err),
       (err: Error) => callback(err),
     );
   }

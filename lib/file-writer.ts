@@ -57,6 +57,11 @@ export interface FileWriterOptions {
 }
 
 const RETRY_FIRST_MS = 500;
+
+function isEmfile(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
 const RETRY_MAX_MS = 30_000;
 
 export class FileWriter implements PoolMember {
@@ -236,7 +241,10 @@ export class FileWriter implements PoolMember {
         return true;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if ((code === 'EMFILE' || code === 'ENFILE') && attempt === 0 && this.#pool?.parkIdle() === true) continue;
+        if (code === 'EMFILE' || code === 'ENFILE') {
+          if (attempt === 0 && this.#pool?.parkIdle() === true) continue;
+          if (this.#pool?.waitAfterEmfile(this) === true) return false; // granted when a slot frees
+        }
         this.#pool?.release(this);
         this.#failed(err as Error);
         return false;
@@ -336,19 +344,21 @@ export class FileWriter implements PoolMember {
     }
     if (this.#queue.length === 0) return;
     let borrowed = false;
+    let transient = false;
     try {
       if (this.#fd < 0) {
-        if (this.#pool === undefined || this.#pool.acquire(this)) {
-          try {
-            this.#fd = this.#openFd();
-          } catch (err) {
-            this.#pool?.release(this);
-            throw err;
-          }
-        } else {
-          this.#pool.release(this); // no longer waiting: this fd is borrowed for the call
-          this.#fd = this.#openFd();
+        const pooled = this.#pool === undefined || this.#pool.acquire(this);
+        if (!pooled) {
+          this.#pool?.release(this); // no longer waiting: this fd is borrowed for the call
           borrowed = true;
+        }
+        try {
+          this.#fd = this.#openFdParking();
+        } catch (err) {
+          if (pooled) this.#pool?.release(this);
+          // Out of fds while this sink holds some: not this file's fault; the async path waits for a slot.
+          transient = isEmfile(err) && this.#pool !== undefined && this.#pool.open > 0;
+          throw err;
         }
       }
       let pos = this.#pos;
@@ -366,20 +376,31 @@ export class FileWriter implements PoolMember {
       this.#succeeded();
       for (const w of this.#waiters.splice(0)) w();
     } catch (err) {
-      this.#failed(err as Error);
+      if (!transient) this.#failed(err as Error);
       throw err;
     } finally {
       if (borrowed && !this.#writing) this.#closeFd();
+      if (this.#fd < 0 && this.#queue.length > 0) this.#pump(); // back in line for a slot
     }
   }
 
-  /** Flushes and closes the file. */
-  async close(): Promise<void> {
+  /** #openFd(), parking an idle file of the pool once on EMFILE. */
+  #openFdParking(): number {
     try {
-      await this.flush();
-    } finally {
-      this.closeSync();
+      return this.#openFd();
+    } catch (err) {
+      if (!isEmfile(err) || this.#pool?.parkIdle() !== true) throw err;
+      return this.#openFd();
     }
+  }
+
+  /**
+   * Flushes and closes the file. If the flush fails the writer stays open, its bytes queued, so
+   * the caller can try once more (flushSync) before closeSync().
+   */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closeSync();
   }
 
   /**
