@@ -129,6 +129,8 @@ interface OpenFile extends FileHandle {
   rows: number;
   /** Rows dropped so far (a failing file past the memory bound), and how many were reported. */
   dropped: number;
+  /** Rows still held when the file was closed and the disk refused them. */
+  lost: number;
   reported: number;
   /** The file's last I/O error, while it fails. */
   error: NodeJS.ErrnoException | undefined;
@@ -225,6 +227,7 @@ export class FileSink extends Writable implements Sink {
       used: 0,
       rows: 0,
       dropped: 0,
+      lost: 0,
       reported: 0,
       error: undefined,
       readText: () => {
@@ -367,7 +370,8 @@ export class FileSink extends Writable implements Sink {
 
   /** Rows a file lost (dropped earlier, or still queued when it was closed): one warning with the count. */
   #reportLost(f: OpenFile, lostNow: number): void {
-    const total = f.dropped + lostNow;
+    f.lost += lostNow;
+    const total = f.dropped + f.lost;
     if (total === f.reported) return;
     f.reported = total;
     this.#gate.warn(

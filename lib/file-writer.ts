@@ -338,10 +338,8 @@ export class FileWriter implements PoolMember {
    * it again. Throws the I/O error; what was not written stays queued for a retry.
    */
   flushSync(): void {
-    if (this.#closed || this.#closing || this.#dead) {
-      if (this.#dead && this.#error !== undefined) throw this.#error;
-      return;
-    }
+    if (this.#closed || this.#closing) return;
+    if (this.#dead) throw this.#error ?? new RowlogError('ERR_SINK_CLOSED', `${this.path}: failed`);
     if (this.#queue.length === 0) return;
     let borrowed = false;
     let transient = false;
