@@ -162,6 +162,7 @@ export class FileSink extends Writable implements Sink {
   #armedAt = 0;
   #turned = false;
   #sinceCheck = 0;
+  #immediate: NodeJS.Immediate | undefined;
   readonly #gate = new WarningGate(this);
   readonly #pool: FdPool;
 
@@ -305,7 +306,11 @@ export class FileSink extends Writable implements Sink {
       this.#timer = undefined;
       this.#handAll();
     }, this.#flushIntervalMs).unref();
-    setImmediate(() => (this.#turned = true)).unref();
+    // One immediate at a time: in a loop that never yields, one per interval would pile up.
+    this.#immediate ??= setImmediate(() => {
+      this.#immediate = undefined;
+      this.#turned = true;
+    }).unref();
   }
 
   /** Batches due while the event loop does not turn: compress and write them now. */

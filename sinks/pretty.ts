@@ -109,6 +109,7 @@ export class PrettySink extends Writable implements Sink {
   /** The event loop turned since the last print (an immediate scheduled then has run). */
   #turned = false;
   #sinceCheck = 0;
+  #immediate: NodeJS.Immediate | undefined;
 
   constructor(opts: PrettySinkOptions = {}) {
     super({ objectMode: true });
@@ -165,7 +166,11 @@ export class PrettySink extends Writable implements Sink {
   /** Ends the table's interval: prints its pending row and starts another, or forgets the table. */
   #startTimer(table: string): NodeJS.Timeout {
     this.#turned = false;
-    setImmediate(() => (this.#turned = true)).unref();
+    // One immediate at a time: in a loop that never yields, one per print would pile up.
+    this.#immediate ??= setImmediate(() => {
+      this.#immediate = undefined;
+      this.#turned = true;
+    }).unref();
     return setTimeout(() => {
       const st = this.#tables.get(table) as TableState;
       if (st.pending === undefined) {
