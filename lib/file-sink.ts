@@ -101,7 +101,12 @@ export interface FileHandle {
 
 /** How bytes reach a file: plain here; blocked gzip plugs in the same way. */
 export interface Codec {
-  /** Opens `path` for appending (creating it). */
+  /**
+   * A writer appending to `path`. It opens nothing yet: the fd is leased from the sink's pool
+   * when there is something to write, and a new file appears with its first whole chunk.
+   * `onError` hears each failed attempt of this file (it is retried); replacing a writer
+   * (flushSync, closeSync, open again on the same path) releases its pool slot cleanly.
+   */
   open(path: string, onError: (err: Error) => void): FileWriter;
   /** The text of a whole file's bytes. */
   decode(bytes: Buffer): string;
