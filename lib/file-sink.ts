@@ -3,8 +3,24 @@
  * through {@link RowFormat}). Entries are turned into text at write time and batched per file;
  * a batch goes to its FileWriter when it reaches `flushBytes` or when `flushIntervalMs` has
  * passed since the first unwritten row. `_write` always calls back synchronously, so the
- * logger never waits on the disk. An I/O error destroys the sink with that error (its `code`,
- * e.g. ENOSPC, is kept), which the logger turns into a warning.
+ * logger never waits on the disk.
+ *
+ * The interval holds whether or not the event loop turns (issue 9, point 8): a training loop
+ * with no `await` never lets the timer fire, so `_write` notices it itself. Arming the timer
+ * also schedules an immediate; until that has run (the loop has not turned) each row reads the
+ * clock, and after it one row in 64 does, and a batch older than its interval is then written
+ * synchronously (compressed and written: the flushSync path). An event loop that turns costs
+ * one clock read per 64 rows.
+ *
+ * Faults are per file (issue 9, point 2). A sink holds at most `maxOpenFiles` fds (lib/fd-pool.ts);
+ * an I/O error on one file (EMFILE, ENOSPC, EACCES, EIO) is warned once as `W_FILE_ERROR`, that
+ * file keeps its bytes and retries with a backoff, and the other files keep writing. A failing
+ * file may hold bytes only within `maxQueuedBytes`: past it its OLDEST batches are dropped with
+ * a `W_ROWS_DROPPED` warning counting the rows, instead of memory growing or the synchronous
+ * path spinning on it. `end()` and `destroy()` try every file once more, write what the disk
+ * takes, and report the rows that could not be written (`W_ROWS_DROPPED`; `end()` then fails
+ * with the file's error, which the logger reports as `W_SINK_ERROR`). Programming errors (a bad
+ * table name, a malformed Entry) still fail the sink with `'error'`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +29,10 @@ import { assertName } from './entry.js';
 import type { Entry, FlatRow } from './entry.js';
 import { numberOption, optionError } from './errors.js';
 import { BGZF_MAX_INPUT } from './bgzf.js';
+import { FdPool } from './fd-pool.js';
 import { FileWriter } from './file-writer.js';
+import type { RowlogWarning } from './errors.js';
+import { WarningGate } from './warnings.js';
 import { gzipCodec } from './gzip-writer.js';
 import type { Sink } from './sink.js';
 
@@ -46,6 +65,16 @@ export interface FileSinkOptions {
   gzipLevel?: number;
   /** `'flush'`: fsync after each batch (each gzip member), for power-loss safety. @default 'none' */
   durability?: 'none' | 'flush';
+  /**
+   * Most files this sink keeps open at once (`dir` mode writes one file per table). Files past
+   * it are closed when idle, least recently used first, and reopened to append; a file waiting
+   * for a slot keeps its rows queued (within `maxQueuedBytes`), never blocking `log.row()`.
+   * 128 lets the logger's two default file sinks (256 fds) and two more file sinks (TensorBoard,
+   * Parquet) fit Linux's default soft limit of 1,024 with half of it left to the program (data
+   * loaders, sockets, CUDA); any table count works, a run with more active tables than this
+   * reopens files more often. @default 128
+   */
+  maxOpenFiles?: number;
 }
 
 /** How a sink turns Entries into text. One instance per sink (it may keep state per file). */
@@ -72,7 +101,12 @@ export interface FileHandle {
 
 /** How bytes reach a file: plain here; blocked gzip plugs in the same way. */
 export interface Codec {
-  /** Opens `path` for appending (creating it). */
+  /**
+   * A writer appending to `path`. It opens nothing yet: the fd is leased from the sink's pool
+   * when there is something to write, and a new file appears with its first whole chunk.
+   * `onError` hears each failed attempt of this file (it is retried); replacing a writer
+   * (flushSync, closeSync, open again on the same path) releases its pool slot cleanly.
+   */
   open(path: string, onError: (err: Error) => void): FileWriter;
   /** The text of a whole file's bytes. */
   decode(bytes: Buffer): string;
@@ -80,9 +114,9 @@ export interface Codec {
   encode(text: string): Buffer;
 }
 
-function plainCodec(fsync: boolean): Codec {
+function plainCodec(fsync: boolean, pool: FdPool): Codec {
   return {
-    open: (p, onError) => new FileWriter(p, onError, { fsync }),
+    open: (p, onError) => new FileWriter(p, onError, { fsync, pool }),
     decode: (bytes) => bytes.toString('utf8'),
     encode: (text) => Buffer.from(text),
   };
@@ -96,9 +130,27 @@ interface OpenFile extends FileHandle {
    */
   batch: Buffer | undefined;
   used: number;
+  /** Rows in `batch`. */
+  rows: number;
+  /** Rows dropped so far (a failing file past the memory bound), and how many were reported. */
+  dropped: number;
+  /** Rows still held when the file was closed and the disk refused them. */
+  lost: number;
+  reported: number;
+  /** The file's last I/O error, while it fails. */
+  error: NodeJS.ErrnoException | undefined;
 }
 
-const DEFAULTS = Object.freeze({ flushBytes: BGZF_MAX_INPUT, flushIntervalMs: 250, maxQueuedBytes: 2 * 1024 * 1024, gzipLevel: 1 });
+/** Rows between clock reads while the event loop turns (see the header comment). */
+const CHECK_EVERY = 64;
+
+const DEFAULTS = Object.freeze({
+  flushBytes: BGZF_MAX_INPUT,
+  flushIntervalMs: 250,
+  maxQueuedBytes: 2 * 1024 * 1024,
+  gzipLevel: 1,
+  maxOpenFiles: 128,
+});
 
 export class FileSink extends Writable implements Sink {
   readonly #format: RowFormat;
@@ -111,6 +163,13 @@ export class FileSink extends Writable implements Sink {
   readonly #files = new Map<string, OpenFile>();
   readonly #byTable = new Map<string, OpenFile>();
   #timer: NodeJS.Timeout | undefined;
+  /** When the timer was armed (performance.now()), and whether the event loop turned since. */
+  #armedAt = 0;
+  #turned = false;
+  #sinceCheck = 0;
+  #immediate: NodeJS.Immediate | undefined;
+  readonly #gate = new WarningGate(this);
+  readonly #pool: FdPool;
 
   readonly #codec: Codec;
 
@@ -138,7 +197,10 @@ export class FileSink extends Writable implements Sink {
       throw optionError('range', 'durability', `must be 'none' or 'flush' (got ${String(durability)})`);
     }
     const fsync = durability === 'flush';
-    this.#codec = (this.#path ?? this.#ext).endsWith('.gz') ? gzipCodec({ level, fsync }) : plainCodec(fsync);
+    this.#pool = new FdPool(numberOption(opts.maxOpenFiles ?? DEFAULTS.maxOpenFiles, 'maxOpenFiles', { min: 1, integer: true }));
+    const pool = this.#pool;
+    const onWarning = (w: RowlogWarning) => this.#gate.warn(w, w.message);
+    this.#codec = (this.#path ?? this.#ext).endsWith('.gz') ? gzipCodec({ level, fsync, pool, onWarning }) : plainCodec(fsync, pool);
   }
 
   /** The file an Entry of `table` goes to. */
@@ -153,8 +215,7 @@ export class FileSink extends Writable implements Sink {
     const p = this.pathOf(table);
     f = this.#files.get(p);
     if (f === undefined) {
-      fs.mkdirSync(path.dirname(p), { recursive: true });
-      f = this.#openFile(p);
+      f = this.#openFile(p); // the folder is made by the writer's first open
       this.#files.set(p, f);
     }
     this.#byTable.set(table, f);
@@ -162,7 +223,7 @@ export class FileSink extends Writable implements Sink {
   }
 
   #openFile(p: string): OpenFile {
-    const onError = (err: Error) => this.destroy(err);
+    const onError = (err: Error) => this.#fileFailed(f, err);
     const writer = this.#codec.open(p, onError);
     const f: OpenFile = {
       path: p,
@@ -170,10 +231,20 @@ export class FileSink extends Writable implements Sink {
       writer,
       batch: undefined,
       used: 0,
+      rows: 0,
+      dropped: 0,
+      lost: 0,
+      reported: 0,
+      error: undefined,
       readText: () => {
         this.#hand(f);
         f.writer.flushSync();
-        return this.#codec.decode(fs.readFileSync(p));
+        try {
+          return this.#codec.decode(fs.readFileSync(p));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ''; // nothing written yet
+          throw err;
+        }
       },
       rewrite: (fn) => {
         const text = fn(f.readText());
@@ -187,6 +258,19 @@ export class FileSink extends Writable implements Sink {
     return f;
   }
 
+  /** One file failed (for now): warn once per file and code; the writer keeps its bytes and retries. */
+  #fileFailed(f: OpenFile, err: NodeJS.ErrnoException): void {
+    f.error = err;
+    const code = err.code ?? err.name;
+    this.#gate.warn(
+      {
+        code: 'W_FILE_ERROR',
+        message: `${f.path} cannot be written (${code}): ${err.message}; its rows are kept and retried, the other files keep writing`,
+      },
+      `${f.path}\0${code}`,
+    );
+  }
+
   override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     let f: OpenFile;
     let line: string;
@@ -198,45 +282,115 @@ export class FileSink extends Writable implements Sink {
       return;
     }
     // UTF-8 takes at most 3 bytes per UTF-16 unit: hand the batch before a line could overflow it.
-    if (line.length * 3 > this.#flushBytes - f.used) this.#hand(f);
+    if (line.length * 3 > this.#flushBytes - f.used) {
+      this.#hand(f);
+      this.#checkBound();
+    }
     if (line.length * 3 > this.#flushBytes) {
-      f.writer.write(Buffer.from(line)); // longer than a batch: on its own
+      f.writer.write(Buffer.from(line), 1); // longer than a batch: on its own
       this.#checkBound();
     } else {
       f.batch ??= Buffer.allocUnsafe(this.#flushBytes);
       f.used += f.batch.write(line, f.used);
-      if (this.#timer === undefined) {
-        this.#timer = setTimeout(() => {
-          this.#timer = undefined;
-          this.#handAll();
-        }, this.#flushIntervalMs).unref();
+      f.rows++;
+      if (this.#timer === undefined) this.#arm();
+      else if (!this.#turned || ++this.#sinceCheck >= CHECK_EVERY) {
+        this.#sinceCheck = 0;
+        // The timer is due but has not fired: the event loop is not turning (DESIGN §5, issue 9 point 8).
+        if (performance.now() - this.#armedAt >= this.#flushIntervalMs) this.#writeAllSync();
       }
     }
     callback();
   }
 
+  #arm(): void {
+    this.#armedAt = performance.now();
+    this.#turned = false;
+    this.#sinceCheck = 0;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#handAll();
+    }, this.#flushIntervalMs).unref();
+    // One immediate at a time: in a loop that never yields, one per interval would pile up.
+    this.#immediate ??= setImmediate(() => {
+      this.#immediate = undefined;
+      this.#turned = true;
+    }).unref();
+  }
+
+  /** Batches due while the event loop does not turn: compress and write them now. */
+  #writeAllSync(): void {
+    this.#handAll();
+    this.#writeQueuedSync();
+  }
+
   #hand(f: OpenFile): void {
     if (f.used === 0 || f.batch === undefined) return;
     const bytes = f.batch.subarray(0, f.used);
+    const rows = f.rows;
     f.batch = undefined;
     f.used = 0;
-    f.writer.write(bytes);
-    this.#checkBound();
+    f.rows = 0;
+    f.writer.write(bytes, rows);
   }
 
   #checkBound(): void {
-    if (this.queuedBytes > this.#maxQueuedBytes) this.#writeQueuedSync();
+    if (this.queuedBytes <= this.#maxQueuedBytes) return;
+    this.#writeQueuedSync();
+    const over = this.queuedBytes - this.#maxQueuedBytes;
+    if (over > 0) this.#dropFromFailing(over);
   }
 
-  /** Memory bound reached (the event loop is not getting a turn): write everything now. */
+  /**
+   * Memory bound reached or batches overdue (the event loop is not getting a turn): write
+   * everything now, except files in their retry backoff (trying them on every row would spin).
+   */
   #writeQueuedSync(): void {
     for (const f of this.#files.values()) {
+      if (f.writer.failing || f.writer.queuedBytes === 0) continue;
       try {
         f.writer.flushSync();
       } catch {
-        // the writer has failed and reported it through destroy(err); nothing more to write
+        // reported through onError (W_FILE_ERROR); the bytes stay queued for the retry
       }
     }
+  }
+
+  /** Past the memory bound with failing files holding the bytes: drop their oldest batches, loudly. */
+  #dropFromFailing(over: number): void {
+    for (const f of this.#files.values()) {
+      if (over <= 0) return;
+      if (!f.writer.failing) continue;
+      const r = f.writer.dropOldest(over);
+      over -= r.bytes;
+      if (r.rows === 0 && r.bytes === 0) continue;
+      f.dropped += r.rows;
+      if (f.reported === 0) {
+        f.reported = f.dropped;
+        this.#gate.warn(
+          {
+            code: 'W_ROWS_DROPPED',
+            message: `${f.path}: ${f.dropped} rows dropped, oldest first: the file cannot be written (${f.error?.code ?? 'error'}) and its rows reached maxQueuedBytes (${this.#maxQueuedBytes}); further drops are counted when the sink closes`,
+          },
+          f.path,
+        );
+      }
+    }
+  }
+
+  /** Rows a file lost (dropped earlier, or still queued when it was closed): one warning with the count. */
+  #reportLost(f: OpenFile, lostNow: number): void {
+    f.lost += lostNow;
+    const total = f.dropped + f.lost;
+    if (total === f.reported) return;
+    f.reported = total;
+    this.#gate.warn(
+      {
+        code: 'W_ROWS_DROPPED',
+        message: `${f.path}: ${total} rows in all could not be written (${(f.writer.lastError ?? f.error)?.code ?? 'error'})`,
+      },
+      `${f.path}\0${total}`,
+    );
   }
 
   #handAll(): void {
@@ -245,6 +399,7 @@ export class FileSink extends Writable implements Sink {
       this.#timer = undefined;
     }
     for (const f of this.#files.values()) this.#hand(f);
+    this.#checkBound();
   }
 
   /** Bytes waiting for the disk, batched or queued. */
@@ -254,21 +409,62 @@ export class FileSink extends Writable implements Sink {
     return n;
   }
 
+  /** Resolves when every file has written what it holds; rejects with a failing file's error. */
   async flush(): Promise<void> {
     this.#handAll();
     await Promise.all([...this.#files.values()].map((f) => f.writer.flush()));
   }
 
+  /** Writes everything now, synchronously, trying every file; then throws the first file error. */
   flushSync(): void {
     if (this.destroyed) return;
     this.#handAll();
-    for (const f of this.#files.values()) f.writer.flushSync();
+    let first: Error | undefined;
+    for (const f of this.#files.values()) {
+      try {
+        f.writer.flushSync();
+      } catch (err) {
+        first ??= err as Error;
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+
+  /**
+   * Ends the sink: every file that writes is closed first (releasing its fd), then each file
+   * still failing gets one more synchronous try, one at a time (an EMFILE then finds fds free);
+   * what even that cannot write is counted in a `W_ROWS_DROPPED` warning.
+   */
+  async #finishAll(): Promise<Error | undefined> {
+    const files = [...this.#files.values()];
+    const failed = await Promise.all(
+      files.map((f) =>
+        f.writer.close().then(
+          () => false,
+          () => true,
+        ),
+      ),
+    );
+    let first: Error | undefined;
+    for (const [i, f] of files.entries()) {
+      if (failed[i] !== true) continue;
+      try {
+        f.writer.flushSync();
+        await f.writer.close();
+      } catch (err) {
+        this.#reportLost(f, f.writer.queuedRows);
+        f.writer.closeSync();
+        first ??= f.writer.lastError ?? f.error ?? (err as Error);
+      }
+    }
+    for (const f of files) this.#reportLost(f, 0); // drops after the first warning get their count now
+    return first;
   }
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#handAll();
-    Promise.all([...this.#files.values()].map((f) => f.writer.close())).then(
-      () => callback(),
+    this.#finishAll().then(
+      (err) => callback(err),
       (err: Error) => callback(err),
     );
   }
@@ -276,7 +472,15 @@ export class FileSink extends Writable implements Sink {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const f of this.#files.values()) f.writer.closeSync();
+    for (const f of this.#files.values()) this.#hand(f);
+    for (const f of this.#files.values()) {
+      try {
+        f.writer.flushSync(); // everything it holds, wherever the disk allows
+      } catch {
+        this.#reportLost(f, f.writer.queuedRows);
+      }
+      f.writer.closeSync();
+    }
     callback(err);
   }
 }

@@ -2,82 +2,182 @@
  * FileWriter: appends batches of bytes to one file without blocking the caller, in order,
  * and can finish everything synchronously at process exit.
  *
- * Regular files: each batch is given its file offset when it is queued and written with a
- * positional write (the fd is opened without O_APPEND). One async write is in flight at a time.
- * `flushSync()` writes every batch not yet confirmed, at its own offset, so it is correct whether
- * or not the in-flight async write has landed (writing the same bytes at the same offset twice is
- * harmless); this is what lets the exit hook flush without waiting on the thread pool.
+ * Regular files: batches are queued and written with positional writes (the fd is opened
+ * without O_APPEND). A chunk gets its file offset when it starts being written (the end of what
+ * is on disk), not when it is queued, so a chunk that is retried or dropped never leaves a hole;
+ * only one async write is in flight at a time and that chunk's offset is then fixed. `flushSync()`
+ * writes every chunk not yet confirmed, the in-flight one at its fixed offset and the rest right
+ * after, so it is correct whether or not the in-flight async write has landed (writing the same
+ * bytes at the same offset twice is harmless); this is what lets the exit hook flush without
+ * waiting on the thread pool.
+ *
+ * The fd is a lease (issue 9, point 2; see lib/fd-pool.ts): it is opened when there is something
+ * to write and a pool slot for it, and parked (closed) when idle and another file needs the slot;
+ * the queue and the offset stay here. The directory is created at that first open too.
+ *
+ * A new file never appears empty or half-written (issue 9, point 9: a 0-byte `.jsonl.gz` fails
+ * `gzip -t`): its first chunk goes to `<path>.<pid>.new.tmp`, which is renamed onto `path` once
+ * that chunk is whole (the fd stays valid across the rename). So a `.gz` is never shorter than
+ * one whole member and a CSV never lacks its header line.
+ *
+ * An I/O error (EMFILE on open, ENOSPC, EACCES, EIO on write) fails this file only, for now: the
+ * bytes stay queued, `onError` is told (asynchronously), `flush()` waiters reject, and the write
+ * is retried after a backoff (0.5 s doubling to 30 s, unref'd timers). The sink bounds what a
+ * failing file may hold with `dropOldest()`. `failing` lets the sink's memory-bound path skip a
+ * file in backoff instead of spinning on it.
  *
  * Anything else (a FIFO, `/dev/stdout`, a character device) has no offsets (a positional write
  * fails with ESPIPE) and an in-flight write could not be repeated safely, so batches are written
- * synchronously, in order, when they are handed over. Errors are still reported asynchronously.
+ * synchronously, in order, when they are handed over, on an fd kept open. Errors are still
+ * reported asynchronously.
  */
 import fs from 'node:fs';
+import nodePath from 'node:path';
 import { RowlogError } from './errors.js';
+import type { FdPool, PoolMember } from './fd-pool.js';
 
 interface Chunk {
   buf: Buffer;
+  /** Rows (lines) in `buf`, reported when the chunk has to be dropped. */
+  rows: number;
+  /** Offset of `buf[0]` in the file, fixed when its first write starts; -1 before. */
   pos: number;
-  done: boolean;
+  /** Bytes of `buf` confirmed on disk (a partial write); such a chunk is never dropped. */
+  written: number;
 }
 
-export class FileWriter {
+/** Options of {@link FileWriter}. */
+export interface FileWriterOptions {
+  /** fsync after each chunk (durability: 'flush'). @default false */
+  fsync?: boolean;
+  /** The sink's fd pool; without one the fd stays open from the first write to close. */
+  pool?: FdPool;
+  /** Runs once before the first open of an existing file (gzip repair); may rename it away. */
+  prepare?: () => void;
+}
+
+const RETRY_FIRST_MS = 500;
+
+function isEmfile(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+const RETRY_MAX_MS = 30_000;
+
+export class FileWriter implements PoolMember {
   readonly path: string;
-  /** The file's size when it was opened (0 for a new or empty file). */
+  /** The file's size when the writer was made (0 for a new or empty file). */
   readonly startSize: number;
-  #fd: number;
-  #pos: number;
+  #fd = -1;
+  /** End of the bytes confirmed on disk; -1 until the first open. */
+  #pos = -1;
+  /** The first chunk goes to this temp file, renamed onto `path` when whole. */
+  #tmp: string | undefined;
   readonly #positional: boolean;
   readonly #queue: Chunk[] = [];
   #writing = false;
   /** closeSync() was called while a write was in flight: the fd is closed when it returns. */
   #closing = false;
+  #closed = false;
   #waiters: Array<(err?: Error) => void> = [];
+  /** The last I/O error, while this file is failing (cleared by a write that succeeds). */
   #error: Error | undefined;
+  /** A permanent failure (a FIFO that broke): nothing more is written. */
+  #dead = false;
+  /** Rows a dead non-positional file could not take (they cannot be kept for a retry). */
+  #lostRows = 0;
+  #retryMs = RETRY_FIRST_MS;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #prepared: boolean;
+  readonly #prepare: (() => void) | undefined;
   readonly #onError: (err: Error) => void;
   readonly #fsync: boolean;
+  readonly #pool: FdPool | undefined;
 
   /**
-   * Opens (creating) `path` for appending; throws the system error (EACCES, ENOENT…). With
-   * `fsync`, each batch is fsync'ed before the next is written (durability: 'flush').
+   * A writer appending to `path` (created on the first write). Opens nothing yet, except a
+   * path that is not a regular file (FIFO, device), which is opened now and throws the system
+   * error. With `fsync`, each chunk is fsync'ed before the next is written.
    */
-  constructor(path: string, onError: (err: Error) => void, opts: { fsync?: boolean } = {}) {
+  constructor(path: string, onError: (err: Error) => void, opts: FileWriterOptions = {}) {
     this.path = path;
     this.#onError = onError;
     this.#fsync = opts.fsync === true;
-    this.#fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+    this.#pool = opts.pool;
+    this.#prepare = opts.prepare;
+    let st: fs.Stats | undefined;
     try {
-      const st = fs.fstatSync(this.#fd);
-      this.#positional = st.isFile();
-      this.#pos = st.size;
-      this.startSize = st.size;
-    } catch (err) {
-      fs.closeSync(this.#fd);
-      throw err;
+      st = fs.statSync(path);
+    } catch {
+      st = undefined; // missing, or not reachable now (EACCES, ENOTDIR): the first open says why
     }
+    this.#positional = st === undefined || st.isFile();
+    this.startSize = st?.isFile() === true ? st.size : 0;
+    this.#prepared = st === undefined || this.#prepare === undefined;
+    if (!this.#positional) this.#fd = fs.openSync(path, fs.constants.O_WRONLY);
   }
 
   /** Bytes queued and not yet confirmed on disk. */
   get queuedBytes(): number {
     let n = 0;
-    for (const c of this.#queue) n += c.buf.length;
+    for (const c of this.#queue) n += c.buf.length - c.written;
     return n;
   }
 
-  /** Queues `buf` at the end of the file and starts writing it. */
-  write(buf: Buffer): void {
-    if (this.#error !== undefined || this.#fd < 0 || this.#closing || buf.length === 0) return;
+  /** The error of the last failed attempt, while this file fails. */
+  get lastError(): NodeJS.ErrnoException | undefined {
+    return this.#error;
+  }
+
+  /** True while the last attempt failed and a retry is pending. */
+  get failing(): boolean {
+    return this.#error !== undefined || this.#dead;
+  }
+
+  /** Rows not confirmed on disk: in queued chunks (or lost by a dead FIFO-like file). */
+  get queuedRows(): number {
+    let n = this.#lostRows;
+    for (const c of this.#queue) n += c.rows;
+    return n;
+  }
+
+  /** Queues `buf` (`rows` lines) at the end of the file and starts writing it. */
+  write(buf: Buffer, rows = 0): void {
+    if (this.#dead) this.#lostRows += rows;
+    if (this.#closed || this.#closing || this.#dead || buf.length === 0) return;
     if (!this.#positional) {
       try {
         this.#writeAllSync(buf, null);
       } catch (err) {
-        this.#fail(err as Error, true);
+        this.#dead = true;
+        this.#lostRows += rows;
+        this.#failed(err as Error);
       }
       return;
     }
-    this.#queue.push({ buf, pos: this.#pos, done: false });
-    this.#pos += buf.length;
+    this.#queue.push({ buf, rows, pos: -1, written: 0 });
     this.#pump();
+  }
+
+  /**
+   * Drops whole chunks, oldest first, until `bytes` are freed or none is left that can go (the
+   * one in flight or partly written stays). Returns the rows and bytes dropped.
+   */
+  dropOldest(bytes: number): { rows: number; bytes: number } {
+    let rows = 0;
+    let freed = 0;
+    let i = 0;
+    while (freed < bytes && i < this.#queue.length) {
+      const c = this.#queue[i] as Chunk;
+      if (c.written > 0 || (i === 0 && this.#writing)) {
+        i++;
+        continue;
+      }
+      this.#queue.splice(i, 1);
+      rows += c.rows;
+      freed += c.buf.length;
+    }
+    return { rows, bytes: freed };
   }
 
   #writeAllSync(buf: Buffer, pos: number | null): void {
@@ -87,53 +187,145 @@ export class FileWriter {
     }
   }
 
+  /** Opens the fd (creating the folder; a new file as its temp file). Throws the system error. */
+  #openFd(): number {
+    if (!this.#prepared) {
+      this.#prepare?.();
+      this.#prepared = true;
+    }
+    if (this.#tmp !== undefined) return fs.openSync(this.#tmp, fs.constants.O_WRONLY); // its first chunk, resumed
+    if (this.#pos >= 0) {
+      try {
+        return fs.openSync(this.path, fs.constants.O_WRONLY); // a parked file, reopened
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // removed meanwhile: start it again, the unconfirmed head chunk whole
+        const head = this.#queue[0];
+        if (head !== undefined) {
+          head.pos = -1;
+          head.written = 0;
+        }
+      }
+    }
+    try {
+      const fd = fs.openSync(this.path, fs.constants.O_WRONLY);
+      try {
+        this.#pos = fs.fstatSync(fd).size;
+      } catch (err) {
+        fs.closeSync(fd);
+        throw err;
+      }
+      this.#tmp = undefined;
+      return fd;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    fs.mkdirSync(nodePath.dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.new.tmp`;
+    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    this.#tmp = tmp;
+    this.#pos = 0;
+    return fd;
+  }
+
+  /** Has an fd (from the pool if there is one): true, or false (wait for grant(), or failed). */
+  #ensureFd(): boolean {
+    if (this.#fd >= 0) {
+      this.#pool?.touch(this);
+      return true;
+    }
+    if (this.#pool !== undefined && !this.#pool.acquire(this)) return false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.#fd = this.#openFd();
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EMFILE' || code === 'ENFILE') {
+          if (attempt === 0 && this.#pool?.parkIdle() === true) continue;
+          if (this.#pool?.waitAfterEmfile(this) === true) return false; // granted when a slot frees
+        }
+        this.#pool?.release(this);
+        this.#failed(err as Error);
+        return false;
+      }
+    }
+  }
+
+  /** The first chunk is whole: the temp file becomes the file. */
+  #commitTmp(): void {
+    if (this.#tmp === undefined) return;
+    fs.renameSync(this.#tmp, this.path);
+    this.#tmp = undefined;
+  }
+
   #pump(): void {
-    if (this.#writing) return;
+    if (this.#writing || this.#closed || this.#error !== undefined) return;
     const chunk = this.#queue[0];
     if (chunk === undefined) {
-      for (const w of this.#waiters.splice(0)) w(this.#error);
+      for (const w of this.#waiters.splice(0)) w();
+      this.#pool?.yieldSlot(this);
       return;
     }
+    if (!this.#ensureFd()) return;
+    if (chunk.pos < 0) chunk.pos = this.#pos;
     this.#writing = true;
-    fs.write(this.#fd, chunk.buf, 0, chunk.buf.length, chunk.pos, (err, n) => {
-      let written = false;
-      if (chunk.done) {
-        // flushSync() already wrote it (and took it off the queue)
+    const fd = this.#fd;
+    fs.write(fd, chunk.buf, chunk.written, chunk.buf.length - chunk.written, chunk.pos + chunk.written, (err, n) => {
+      let whole = false;
+      if (this.#queue[0] !== chunk) {
+        // flushSync() already wrote it (and took it off the queue), or it was dropped at close
       } else if (err) {
-        this.#fail(err);
-      } else if (n < chunk.buf.length) {
-        chunk.buf = chunk.buf.subarray(n);
-        chunk.pos += n;
+        this.#failed(err);
       } else {
-        chunk.done = true;
-        written = true;
-        this.#queue.shift();
+        chunk.written += n;
+        if (chunk.written === chunk.buf.length) {
+          this.#queue.shift();
+          this.#pos = chunk.pos + chunk.buf.length;
+          whole = true;
+        }
       }
       const next = () => {
         this.#writing = false;
         if (this.#closing) this.#closeNow();
-        else this.#pump();
+        else {
+          if (whole) this.#pool?.yieldSlot(this);
+          this.#pump();
+        }
       };
-      if (written && this.#fsync) {
-        fs.fsync(this.#fd, (e) => {
-          if (e) this.#fail(e);
-          next();
-        });
-      } else next();
+      if (whole) {
+        try {
+          if (this.#fsync) fs.fsyncSync(fd);
+          this.#commitTmp();
+          this.#succeeded();
+        } catch (e) {
+          this.#failed(e as Error);
+        }
+      }
+      next();
     });
   }
 
-  /** Stops writing for good: later writes are ignored, waiters reject, `onError` is told. */
-  #fail(err: Error, deferred = false): void {
-    if (this.#error !== undefined) return;
-    this.#error = err;
-    this.#queue.length = 0;
-    for (const w of this.#waiters.splice(0)) w(err);
-    if (deferred) process.nextTick(() => this.#onError(err));
-    else this.#onError(err);
+  #succeeded(): void {
+    this.#retryMs = RETRY_FIRST_MS;
   }
 
-  /** Resolves when everything queued so far is written (rejects with the write error). */
+  /** This file failed for now: keep its bytes, tell the sink, retry after a backoff. */
+  #failed(err: Error): void {
+    this.#error = err;
+    for (const w of this.#waiters.splice(0)) w(err);
+    process.nextTick(() => this.#onError(err));
+    if (this.#fd >= 0 && !this.#writing) this.park(); // e.g. EIO: a fresh fd may do better
+    if (this.#dead || this.#closed || this.#retryTimer !== undefined) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#error = undefined;
+      this.#pump();
+    }, this.#retryMs).unref();
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+  }
+
+  /** Resolves when everything queued so far is written; rejects with the error if this file fails. */
   flush(): Promise<void> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (!this.#writing && this.#queue.length === 0) return Promise.resolve();
@@ -141,56 +333,123 @@ export class FileWriter {
   }
 
   /**
-   * Writes everything queued now, synchronously (for the exit hook). Throws on I/O error (now or
-   * earlier): a failed writer writes nothing more, so no later batch can leave a hole.
+   * Writes everything queued now, synchronously (exit hook, memory bound, a loop that never
+   * yields). Opens the file beyond the pool when it has no fd and no slot is free, and closes
+   * it again. Throws the I/O error; what was not written stays queued for a retry.
    */
   flushSync(): void {
-    if (this.#error !== undefined) throw this.#error;
-    if (this.#fd < 0 || this.#closing) return;
+    if (this.#closed || this.#closing) return;
+    if (this.#dead) throw this.#error ?? new RowlogError('ERR_SINK_CLOSED', `${this.path}: failed`);
+    if (this.#queue.length === 0) return;
+    let borrowed = false;
+    let transient = false;
     try {
-      for (const c of this.#queue) {
-        this.#writeAllSync(c.buf, c.pos);
-        c.done = true;
+      if (this.#fd < 0) {
+        const pooled = this.#pool === undefined || this.#pool.acquire(this);
+        if (!pooled) {
+          this.#pool?.release(this); // no longer waiting: this fd is borrowed for the call
+          borrowed = true;
+        }
+        try {
+          this.#fd = this.#openFdParking();
+        } catch (err) {
+          if (pooled) this.#pool?.release(this);
+          // Out of fds while this sink holds some: not this file's fault; the async path waits for a slot.
+          transient = isEmfile(err) && this.#pool !== undefined && this.#pool.open > 0;
+          throw err;
+        }
       }
-      if (this.#fsync && this.#queue.length > 0) fs.fsyncSync(this.#fd);
-      this.#queue.length = 0;
+      let pos = this.#pos;
+      while (this.#queue.length > 0) {
+        const c = this.#queue[0] as Chunk;
+        if (c.pos < 0) c.pos = pos;
+        this.#writeAllSync(c.buf.subarray(c.written), c.pos + c.written);
+        pos = c.pos + c.buf.length;
+        this.#pos = pos;
+        this.#queue.shift();
+      }
+      if (this.#fsync) fs.fsyncSync(this.#fd);
+      this.#commitTmp();
+      this.#error = undefined;
+      this.#succeeded();
+      for (const w of this.#waiters.splice(0)) w();
     } catch (err) {
-      this.#fail(err as Error, true);
+      if (!transient) this.#failed(err as Error);
       throw err;
+    } finally {
+      if (borrowed && !this.#writing) this.#closeFd();
+      if (this.#fd < 0 && this.#queue.length > 0) this.#pump(); // back in line for a slot
     }
   }
 
-  /** Flushes and closes the file. */
-  async close(): Promise<void> {
+  /** #openFd(), parking an idle file of the pool once on EMFILE. */
+  #openFdParking(): number {
     try {
-      await this.flush();
-    } finally {
-      this.closeSync();
+      return this.#openFd();
+    } catch (err) {
+      if (!isEmfile(err) || this.#pool?.parkIdle() !== true) throw err;
+      return this.#openFd();
     }
   }
 
   /**
-   * Closes the fd (queued bytes not yet written are lost: call flushSync() first). With an async
-   * write in flight the fd is closed when it returns, so its number cannot be reused under it.
+   * Flushes and closes the file. If the flush fails the writer stays open, its bytes queued, so
+   * the caller can try once more (flushSync) before closeSync().
+   */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closeSync();
+  }
+
+  /**
+   * Closes the fd for good (queued bytes not yet written are lost: call flushSync() first).
+   * With an async write in flight the fd is closed when it returns, so its number cannot be
+   * reused under it.
    */
   closeSync(): void {
-    if (this.#fd < 0 || this.#closing) return;
+    if (this.#closed || this.#closing) return;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     if (this.#writing) this.#closing = true;
     else this.#closeNow();
   }
 
   #closeNow(): void {
-    const fd = this.#fd;
-    this.#fd = -1;
+    this.#closed = true;
     this.#closing = false;
     const lost = this.#queue.length > 0;
     this.#queue.length = 0;
     const err = lost ? new RowlogError('ERR_SINK_CLOSED', `${this.path}: closed before every batch was written`) : undefined;
     for (const w of this.#waiters.splice(0)) w(this.#error ?? err);
+    this.#closeFd();
+    this.#pool?.release(this);
+    if (this.#tmp !== undefined) fs.rm(this.#tmp, { force: true }, () => undefined); // its chunk never became whole
+  }
+
+  #closeFd(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
     try {
       fs.closeSync(fd);
     } catch {
       // already closed or never valid: nothing left to release
     }
+    this.#pool?.release(this);
+  }
+
+  /** Pool: closes the fd if nothing is in flight (the queue and offset stay). */
+  park(): boolean {
+    if (this.#fd < 0 || this.#writing || !this.#positional) return false;
+    this.#closeFd();
+    return true;
+  }
+
+  /** Pool: a slot is ours now. */
+  grant(): void {
+    process.nextTick(() => {
+      if (this.#fd < 0 && (this.#closed || this.#queue.length === 0 || this.#error !== undefined)) this.#pool?.release(this);
+      else this.#pump();
+    });
   }
 }

@@ -4,21 +4,33 @@
  * Each batch of whole lines is cut into ≤ 64 KiB pieces, each compressed on the libuv thread
  * pool into one complete gzip member, and members are appended strictly in the order their
  * batches arrived, whatever order the compressions finish in. After every member the file is
- * a valid gzip, so `kill -9` loses at most the batches still being compressed or written.
+ * a valid gzip, so `kill -9` loses at most the batches still being compressed or written; a new
+ * file appears only with its first whole member (FileWriter's temp file + rename), so it is
+ * never a 0-byte or half-member `.gz`.
  *
- * `flushSync()` (exit hook, memory bound) compresses every batch not yet written synchronously,
- * in order; compressions still running on the pool are then ignored. `close()` ends the file
- * with the empty BGZF EOF member. Opening a file whose last member is torn (a crash) first
- * truncates it to the last whole member, and a trailing EOF member from an earlier clean close
- * is dropped, so appending never corrupts and the file ends with one EOF member.
+ * `flushSync()` (exit hook, memory bound, a loop that never yields) compresses every batch not
+ * yet written synchronously, in order; compressions still running on the pool are then ignored.
+ * `close()` ends the file with the empty BGZF EOF member.
+ *
+ * Repair (issue 9, point 6) runs before the writer's first open of an existing file, and only
+ * ever cuts a torn TAIL: bytes after the last whole member that are the prefix of one member
+ * (they start with the gzip magic, are under 64 KiB, and hold no second member header), which
+ * is what a crash or a full disk leaves. A trailing EOF member from an earlier clean close is
+ * dropped too, so the file ends with one EOF member. Damage anywhere else (a bad member header
+ * in the middle, bytes that are no gzip) deletes nothing: the file is renamed, byte for byte, to
+ * `<file>.damaged-<time>`, new rows start a fresh file, and `W_DAMAGED` names both and the offset.
  */
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { BGZF_EOF, bgzfMember, bgzfMemberSync, gunzipTolerant, scanMembers, splitForMembers } from './bgzf.js';
+import type { RowlogWarning } from './errors.js';
+import type { FdPool } from './fd-pool.js';
 import type { Codec } from './file-sink.js';
 import { FileWriter } from './file-writer.js';
 
 interface Job {
   raw: Buffer;
+  rows: number;
   member: Buffer | undefined;
   /** Written (by the in-order drain or by flushSync): a late async result is ignored. */
   done: boolean;
@@ -39,37 +51,114 @@ export interface GzipWriterOptions {
   level?: number;
   /** fsync after each member. @default false */
   fsync?: boolean;
+  /** The sink's fd pool (see lib/fd-pool.ts). */
+  pool?: FdPool;
+  /** Gets `W_DAMAGED` when repair sets a damaged file aside. */
+  onWarning?: (w: RowlogWarning) => void;
+}
+
+/** Lines in `buf`. */
+function countLines(buf: Buffer): number {
+  let n = 0;
+  for (let p = buf.indexOf(10); p >= 0; p = buf.indexOf(10, p + 1)) n++;
+  return n;
+}
+
+/** The largest BGZF member: BSIZE is a uint16 of (size − 1). */
+const MAX_MEMBER = 65536;
+
+/** The fixed start of a rowlog/bgzip member header: magic, CM, FLG=FEXTRA, …, XLEN 6, `BC`, SLEN 2. */
+function isBgzfHeaderAt(buf: Buffer, p: number): boolean {
+  return (
+    buf[p] === 0x1f && buf[p + 1] === 0x8b && buf[p + 2] === 8 && buf[p + 3] === 4 &&
+    buf[p + 10] === 6 && buf[p + 11] === 0 && buf[p + 12] === 66 && buf[p + 13] === 67 && buf[p + 14] === 2 && buf[p + 15] === 0
+  );
 }
 
 /**
- * Truncates `path` to its last whole member (dropping a torn member or a trailing EOF member).
- * Files that are not BGZF throughout (e.g. written by the `gzip` command) are left as they are:
- * appending members to any gzip still gives a valid multi-member gzip.
+ * True when `rest` (the bytes after the last whole member) is the prefix of ONE member: what a
+ * crash mid-write leaves. Anything else is damage that must not be cut.
  */
-export function repairGzip(path: string): void {
+function isTornTail(rest: Buffer): boolean {
+  if (rest.length >= MAX_MEMBER) return false;
+  if (!(rest[0] === 0x1f && (rest.length < 2 || rest[1] === 0x8b) && (rest.length < 3 || rest[2] === 8))) return false;
+  for (let p = rest.indexOf(0x1f, 1); p >= 0; p = rest.indexOf(0x1f, p + 1)) {
+    if (isBgzfHeaderAt(rest, p)) return false; // a second member starts here: the first is damaged, not torn
+  }
+  try {
+    zlib.gunzipSync(rest);
+    return false; // a whole member whose header scanMembers could not read: damaged, its rows intact
+  } catch {
+    // does not inflate to its end: cut short (or damaged inside, and then no intact row is lost)
+  }
+  if (rest.length >= 18 && isBgzfHeaderAt(rest, 0)) return rest.readUInt16LE(16) + 1 > rest.length;
+  return rest.length < 18; // a header cut short
+}
+
+/** What {@link repairGzip} did. */
+export interface RepairResult {
+  /** Bytes cut from a torn tail (0 when none). */
+  cut: number;
+  /** Where the file was set aside because of damage before its tail (then a fresh file starts). */
+  setAside?: { to: string; offset: number; size: number };
+}
+
+/**
+ * Prepares `path` for appending: truncates a torn tail and a trailing EOF member; sets a file
+ * damaged before its tail aside (renamed, never changed). Files that are not BGZF throughout
+ * but start as gzip (e.g. written by the `gzip` command) are left as they are: appending
+ * members to any gzip still gives a valid multi-member gzip. `onWarning` gets `W_DAMAGED`.
+ */
+export function repairGzip(path: string, onWarning?: (w: RowlogWarning) => void): RepairResult {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r+');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { cut: 0 };
     throw err;
   }
+  let damagedAt = -1;
+  let size = 0;
+  let cut = 0;
   try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return;
+    size = fs.fstatSync(fd).size;
+    if (size === 0) return { cut: 0 };
     const scan = scanMembers(fd, size);
-    if (!scan.bgzf) return;
-    let end = scan.wholeEnd;
-    const last = scan.members.at(-1);
-    if (last !== undefined && last.offset + last.size === end && last.size === BGZF_EOF.length) {
-      const tail = Buffer.alloc(BGZF_EOF.length);
-      fs.readSync(fd, tail, 0, tail.length, last.offset);
-      if (tail.equals(BGZF_EOF)) end = last.offset;
+    if (!scan.bgzf) {
+      const magic = Buffer.alloc(3);
+      const n = fs.readSync(fd, magic, 0, 3, scan.wholeEnd);
+      const looksGzip = magic[0] === 0x1f && (n < 2 || magic[1] === 0x8b);
+      if (scan.wholeEnd === 0 && !looksGzip) damagedAt = 0; // not gzip at all: appending would not give a gzip
+      if (damagedAt < 0) return { cut: 0 };
+    } else {
+      let end = scan.wholeEnd;
+      if (end < size) {
+        const rest = Buffer.alloc(Math.min(size - end, MAX_MEMBER));
+        fs.readSync(fd, rest, 0, rest.length, end);
+        if (size - end < MAX_MEMBER && isTornTail(rest)) cut = size - end;
+        else damagedAt = end;
+      }
+      if (damagedAt < 0) {
+        const last = scan.members.at(-1);
+        if (last !== undefined && last.offset + last.size === end && last.size === BGZF_EOF.length) {
+          const tail = Buffer.alloc(BGZF_EOF.length);
+          fs.readSync(fd, tail, 0, tail.length, last.offset);
+          if (tail.equals(BGZF_EOF)) end = last.offset;
+        }
+        if (end < size) fs.ftruncateSync(fd, end);
+      }
     }
-    if (end < size) fs.ftruncateSync(fd, end);
   } finally {
     fs.closeSync(fd);
   }
+  if (damagedAt < 0) return { cut };
+  const to = `${path}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  fs.renameSync(path, to);
+  onWarning?.({
+    code: 'W_DAMAGED',
+    message: `${path}: damaged gzip data at byte ${damagedAt} of ${size}; the file was set aside untouched as ${to} and new rows go to a fresh ${path}`,
+  });
+  return { cut: 0, setAside: { to, offset: damagedAt, size } };
 }
 
 export class GzipWriter extends FileWriter {
@@ -80,8 +169,8 @@ export class GzipWriter extends FileWriter {
   #inFlight = 0;
 
   constructor(path: string, onError: (err: Error) => void, opts: GzipWriterOptions = {}) {
-    repairGzip(path);
-    super(path, onError, { fsync: opts.fsync === true });
+    const onWarning = opts.onWarning;
+    super(path, onError, { fsync: opts.fsync === true, pool: opts.pool, prepare: () => void repairGzip(path, onWarning) });
     this.#level = opts.level ?? 1;
     this.#onError = onError;
   }
@@ -94,10 +183,31 @@ export class GzipWriter extends FileWriter {
   }
 
   /** Compresses `buf` (whole lines) off the main thread and appends its members in order. */
-  override write(buf: Buffer): void {
+  override write(buf: Buffer, rows = 0): void {
     if (this.#failed || buf.length === 0) return;
-    for (const raw of splitForMembers(buf)) this.#jobs.push({ raw, member: undefined, done: false, promise: undefined });
+    const pieces = splitForMembers(buf);
+    for (const raw of pieces) {
+      this.#jobs.push({ raw, rows: pieces.length === 1 ? rows : countLines(raw), member: undefined, done: false, promise: undefined });
+    }
     this.#start();
+  }
+
+  override get queuedRows(): number {
+    let n = super.queuedRows;
+    for (const j of this.#jobs) n += j.rows;
+    return n;
+  }
+
+  /** Drops the oldest batches: members waiting for the disk first, then raw batches. */
+  override dropOldest(bytes: number): { rows: number; bytes: number } {
+    const r = super.dropOldest(bytes);
+    while (r.bytes < bytes && this.#jobs.length > 0) {
+      const job = this.#jobs.shift() as Job;
+      job.done = true; // a compression still running is ignored when it ends
+      r.rows += job.rows;
+      r.bytes += job.raw.length;
+    }
+    return r;
   }
 
   /** Starts async compressions, oldest first, up to MAX_IN_FLIGHT. */
@@ -128,7 +238,7 @@ export class GzipWriter extends FileWriter {
       if (job.member === undefined) return;
       this.#jobs.shift();
       job.done = true;
-      super.write(job.member);
+      super.write(job.member, job.rows);
     }
   }
 
@@ -152,7 +262,7 @@ export class GzipWriter extends FileWriter {
     for (const job of this.#jobs) {
       if (job.done) continue;
       job.done = true;
-      super.write(job.member ?? bgzfMemberSync(job.raw, this.#level));
+      super.write(job.member ?? bgzfMemberSync(job.raw, this.#level), job.rows);
     }
     this.#jobs.length = 0;
     super.flushSync();

@@ -4,6 +4,11 @@
  * table per `intervalMs` (the latest row that arrived meanwhile is printed when the interval
  * ends). Rows at `alwaysLevel` or above print at once. A reader that goes away (`| head`,
  * EPIPE) silences the sink instead of crashing the training loop.
+ *
+ * The interval holds in a loop that never yields to the event loop too (issue 9, point 8: the
+ * console printed twice in 24 s), when the timers cannot fire: each print schedules an immediate,
+ * and until it has run (the loop is not turning) every row reads the clock, after it one row in
+ * 64 does; a table whose interval is over prints its latest row from `_write` itself.
  */
 import type { Writable as WritableStream } from 'node:stream';
 import { Writable } from 'node:stream';
@@ -40,7 +45,12 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 interface TableState {
   timer: NodeJS.Timeout;
   pending: Entry<FlatRow> | undefined;
+  /** When the table last printed (performance.now()). */
+  since: number;
 }
+
+/** Rows between clock reads while the event loop turns. */
+const CHECK_EVERY = 64;
 
 /** Text safe for one terminal line: as is, or JSON-quoted when it holds control characters. */
 function safe(s: string): string {
@@ -96,6 +106,10 @@ export class PrettySink extends Writable implements Sink {
   /** The stream failed (or its reader went away): nothing more is written. */
   #broken = false;
   readonly #onStreamError = (err: NodeJS.ErrnoException) => this.#fail(err);
+  /** The event loop turned since the last print (an immediate scheduled then has run). */
+  #turned = false;
+  #sinceCheck = 0;
+  #immediate: NodeJS.Immediate | undefined;
 
   constructor(opts: PrettySinkOptions = {}) {
     super({ objectMode: true });
@@ -130,15 +144,33 @@ export class PrettySink extends Writable implements Sink {
       this.#print(entry);
     } else if (st === undefined) {
       this.#print(entry);
-      this.#tables.set(entry.table, { timer: this.#startTimer(entry.table), pending: undefined });
+      this.#tables.set(entry.table, { timer: this.#startTimer(entry.table), pending: undefined, since: performance.now() });
     } else {
       st.pending = entry;
+      if (!this.#turned || ++this.#sinceCheck >= CHECK_EVERY) {
+        this.#sinceCheck = 0;
+        const now = performance.now();
+        if (now - st.since >= this.#intervalMs) {
+          // Due, and the timer has not fired: the event loop is not turning. Print from here.
+          clearTimeout(st.timer);
+          this.#print(entry);
+          st.pending = undefined;
+          st.since = now;
+          st.timer = this.#startTimer(entry.table);
+        }
+      }
     }
     callback();
   }
 
   /** Ends the table's interval: prints its pending row and starts another, or forgets the table. */
   #startTimer(table: string): NodeJS.Timeout {
+    this.#turned = false;
+    // One immediate at a time: in a loop that never yields, one per print would pile up.
+    this.#immediate ??= setImmediate(() => {
+      this.#immediate = undefined;
+      this.#turned = true;
+    }).unref();
     return setTimeout(() => {
       const st = this.#tables.get(table) as TableState;
       if (st.pending === undefined) {
@@ -147,6 +179,7 @@ export class PrettySink extends Writable implements Sink {
       }
       this.#print(st.pending);
       st.pending = undefined;
+      st.since = performance.now();
       st.timer = this.#startTimer(table);
     }, this.#intervalMs).unref();
   }

@@ -326,39 +326,60 @@ t.test('real readers', async (t) => {
   });
 });
 
-t.test('I/O failures surface as one error event on the sink', async (t) => {
+/** Codes of the sink's warnings, collected from now on. */
+function warningCodes(sink: FileSink): string[] {
+  const codes: string[] = [];
+  sink.on('warning', (w: { code: string; message: string }) => codes.push(w.code));
+  return codes;
+}
+
+t.test('I/O failures fail that file only: one W_FILE_ERROR, rows kept for a retry; end() reports what was lost', async (t) => {
   t.test('ENOSPC (/dev/full), seen by flush()', async (t) => {
     const sink = jsonlSink({ path: '/dev/full' });
-    const codes = errorsUntilClose(sink);
+    const warned = warningCodes(sink);
     sink.write(entry({ x: 1 }));
     await t.rejects(sink.flush(), { code: 'ENOSPC' });
-    t.same(await codes, ['ENOSPC']);
+    await t.rejects(sink.flush(), { code: 'ENOSPC' }, 'still failing, still holding the row');
+    await new Promise((resolve) => setImmediate(resolve)); // the warning is emitted asynchronously
+    t.same(warned, ['W_FILE_ERROR'], 'warned once');
+    t.notOk(sink.destroyed, 'the sink goes on');
+    sink.destroy();
   });
 
-  t.test('ENOSPC (/dev/full), seen by end()', async (t) => {
+  t.test('ENOSPC (/dev/full), seen by end(): the lost rows are counted', async (t) => {
     const sink = jsonlSink({ path: '/dev/full' });
+    const warned = warningCodes(sink);
     const codes = errorsUntilClose(sink);
     sink.write(entry({ x: 1 }));
+    sink.write(entry({ x: 2 }));
     sink.end();
     t.same(await codes, ['ENOSPC']);
+    t.same(warned.sort(), ['W_FILE_ERROR', 'W_ROWS_DROPPED']);
   });
 
   t.test('ENOSPC (/dev/full), seen by flushSync(), which throws', async (t) => {
     const sink = jsonlSink({ path: '/dev/full' });
-    const codes = errorsUntilClose(sink);
     sink.write(entry({ x: 1 }));
     t.throws(() => sink.flushSync(), { code: 'ENOSPC' });
-    t.same(await codes, ['ENOSPC']);
+    sink.destroy();
   });
 
-  t.test('ENOTDIR: dir under a regular file fails on the first write', async (t) => {
+  t.test('ENOTDIR: dir under a regular file fails that file; other tables keep writing', async (t) => {
     const tmp = tmpdir(t);
     fs.writeFileSync(path.join(tmp, 'file.txt'), 'x');
-    const sink = jsonlSink({ dir: path.join(tmp, 'file.txt', 'sub') });
+    const sink = jsonlSink({ dir: tmp });
+    const warned: Array<{ code: string; message: string }> = [];
+    sink.on('warning', (w: { code: string; message: string }) => warned.push(w));
+    sink.write(entry({ x: 1 }, { table: 'file.txt/sub' }));
+    sink.write(entry({ x: 2 }, { table: 'ok' }));
+    await t.rejects(sink.flush(), { code: 'ENOTDIR' });
+    await new Promise((resolve) => setImmediate(resolve)); // the warning is emitted asynchronously
+    t.match(warned, [{ code: 'W_FILE_ERROR', message: /file\.txt\/sub\.jsonl cannot be written \(ENOTDIR\)/ }]);
+    t.equal(sink.write(entry({ x: 3 }, { table: 'ok' })), true, 'later writes are taken');
     const codes = errorsUntilClose(sink);
-    sink.write(entry({ x: 1 }));
-    t.same(await codes, ['ENOTDIR']);
-    t.equal(sink.write(entry({ x: 2 }), () => undefined), false, 'later writes are refused');
+    sink.end();
+    t.same(await codes, ['ENOTDIR'], 'end() reports the file that could not be written');
+    t.same(read(path.join(tmp, 'ok.jsonl')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as FlatRow).x), [2, 3]);
   });
 });
 
@@ -428,7 +449,7 @@ t.test('FileWriter', async (t) => {
     await w.flush();
   });
 
-  t.test('an I/O error is reported once, asynchronously; later writes are ignored', async (t) => {
+  t.test('an I/O error is reported asynchronously; a failed FIFO-like file writes nothing more', async (t) => {
     const errors: string[] = [];
     const w = new FileWriter('/dev/full', (err: NodeJS.ErrnoException) => errors.push(String(err.code)));
     w.write(Buffer.from('x\n'));

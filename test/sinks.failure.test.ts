@@ -29,8 +29,10 @@ for (const [kind, file] of [['jsonl', 'full.jsonl.gz'], ['csv', 'full.csv']] as 
     const out = child([link, kind]);
     t.equal(out.thrown, 0, 'log.row() never threw');
     t.same(out.sinkErrors, ['ENOSPC'], 'the sink emitted one error with the code');
-    t.equal(out.warnings.length, 1);
-    t.match(out.warnings[0], { code: 'W_SINK_ERROR', message: new RegExp(`${file} failed \\(ENOSPC\\).*other sinks keep writing`) });
+    t.same(out.warnings.map((w) => w.code), ['W_FILE_ERROR', 'W_ROWS_DROPPED', 'W_SINK_ERROR'], 'the file failed, its rows were counted at close, then the sink failed');
+    t.match(out.warnings[0], { message: new RegExp(`${file} cannot be written \\(ENOSPC\\)`) });
+    t.match(out.warnings[1], { message: /5000 rows in all could not be written/ });
+    t.match(out.warnings[2], { message: new RegExp(`${file} failed \\(ENOSPC\\).*other sinks keep writing`) });
     t.equal(out.kept, 5000, 'the memory sink kept every row');
   });
 }
@@ -45,8 +47,9 @@ t.test('a read-only folder: EACCES, one warning, every row kept elsewhere', asyn
   const out = child([ro, 'dir'], { uid: 65534 });
   t.equal(out.thrown, 0, 'log.row() never threw');
   t.same(out.sinkErrors, ['EACCES']);
-  t.equal(out.warnings.length, 1);
-  t.match(out.warnings[0], { code: 'W_SINK_ERROR', message: /failed \(EACCES\)/ });
+  t.same(out.warnings.map((w) => w.code), ['W_FILE_ERROR', 'W_ROWS_DROPPED', 'W_SINK_ERROR']);
+  t.match(out.warnings[0], { message: /cannot be written \(EACCES\)/ });
+  t.match(out.warnings[2], { message: /failed \(EACCES\)/ });
   t.equal(out.kept, 5000);
   t.same(fs.readdirSync(ro), [], 'nothing was written into the folder');
 });
