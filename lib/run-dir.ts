@@ -78,16 +78,35 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
-/** Removes `<name>.json.<pid>.tmp` leftovers of writeFileAtomic in `dir` (a process that died mid-write). */
-function removeLeftovers(dir: string): void {
-  let names: string[];
+/** A new table file's first chunk, before its rename into place (lib/file-writer.ts): `<file>.<pid>.new.tmp`. */
+const NEW_FILE_TMP = /^(.+)\.\d+\.new\.tmp$/;
+
+/**
+ * Leftovers of a process that died mid-write, found on reopen (the lock is ours, so they are
+ * nobody's now): `<name>.json.<pid>.tmp` of writeFileAtomic are removed (the file they were to
+ * replace is whole); a new table file's first chunk that never got its rename is adopted when
+ * the file does not exist (its rows were written; a torn end is cut as any torn tail), else
+ * removed. Table folders are walked too: a table `a/b` lives in `a/`.
+ */
+function removeLeftovers(dir: string, depth = 0): void {
+  let names: fs.Dirent[];
   try {
-    names = fs.readdirSync(dir);
+    names = fs.readdirSync(dir, { withFileTypes: true });
   } catch {
     return;
   }
-  for (const name of names) {
-    if (ATOMIC_TMP.test(name) && name.includes('.json.')) fs.rmSync(path.join(dir, name), { force: true });
+  for (const d of names) {
+    const p = path.join(dir, d.name);
+    if (d.isDirectory()) {
+      if (depth < 16) removeLeftovers(p, depth + 1);
+      continue;
+    }
+    const fresh = NEW_FILE_TMP.exec(d.name);
+    if (fresh !== null) {
+      const target = path.join(dir, fresh[1] as string);
+      if (!fs.existsSync(target)) fs.renameSync(p, target);
+      else fs.rmSync(p, { force: true });
+    } else if (ATOMIC_TMP.test(d.name) && d.name.includes('.json.')) fs.rmSync(p, { force: true });
   }
 }
 
@@ -147,7 +166,6 @@ export class RunDir {
     this.#lock = RunLock.acquire(this.dir, onWarning);
     try {
       removeLeftovers(this.dir);
-      removeLeftovers(path.join(this.dir, 'artifacts'));
       const previous = readJson(path.join(this.dir, 'run.json'));
       const saved = readJson(path.join(this.dir, 'status.json')) ?? {};
       const status = Object.fromEntries(Object.entries(saved).filter(([k]) => !RESERVED.has(k)));

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { createLogger } from '../lib/logger.js';
+import { jsonlSink } from '../sinks/jsonl.js';
 import type { RowlogWarning } from '../lib/errors.js';
 import { readJsonl, tmpdir } from './helpers.js';
 
@@ -22,10 +23,17 @@ t.test('reopening removes temp files a killed process left', async (t) => {
   fs.mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'artifacts', 'model.json.77.tmp'), 'x');
   fs.writeFileSync(path.join(dir, 'notes.7.tmp'), 'the user’s own file');
-  const again = createLogger({ dir, console: false, exitHooks: false });
+  // a new table file whose first chunk was written but not yet renamed into place
+  const first = '{"$step":0,"$time":1,"$level":20,"i":0}\n';
+  fs.mkdirSync(path.join(dir, 'a'));
+  fs.writeFileSync(path.join(dir, 'a', 'b.jsonl.31337.new.tmp'), first);
+  fs.writeFileSync(path.join(dir, 'params.json.31337.new.tmp'), 'x');
+  const again = createLogger({ dir, console: false, exitHooks: false, sinks: [jsonlSink({ dir })] });
+  again.row('a/b', { i: 1 });
   await again.close();
-  const left = [...fs.readdirSync(dir), ...fs.readdirSync(path.join(dir, 'artifacts'))].filter((f) => f.endsWith('.tmp'));
+  const left = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.tmp'));
   t.same(left, ['notes.7.tmp'], "rowlog's leftovers are gone, other files stay");
+  t.same(readJsonl(path.join(dir, 'a', 'b.jsonl')).map((r) => [r.$step, r.i]), [[0, 0], [1, 1]], 'the unrenamed first chunk was adopted; steps continue');
   t.same(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { lr: 0.1 });
 });
 
