@@ -393,7 +393,13 @@ export class Logger extends Writable {
       try {
         r.sink.flushSync();
       } catch (err) {
-        r.sink.destroy(err as Error);
+        // Failures are per file (a file sink warned W_FILE_ERROR and keeps that file's rows for a
+        // retry; its other files were written): the sink stays in the fan-out.
+        const code = (err as NodeJS.ErrnoException).code;
+        this.#gate.warn(
+          { code: 'W_SINK_ERROR', message: `sink ${r.name}: a synchronous flush failed${code ? ` (${code})` : ''}: ${(err as Error).message}` },
+          `${r.name}\0flushSync`,
+        );
       }
     }
   }
