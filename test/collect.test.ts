@@ -542,3 +542,27 @@ t.test('too many connections under a low fd limit: refused with one line, one wa
   t.equal((await rows(path.join(col.dir, 'c', 'train.jsonl.gz'))).length, 3);
   for (const f of ['a/train.jsonl.gz', 'a/eval.jsonl.gz', 'b/train.jsonl.gz']) endsCleanly(t, path.join(col.dir, f));
 });
+
+t.test('maxConnections: one more is refused with one line and one warning; what it sent first is still written', async (t) => {
+  await t.rejects(collect({ port: 0, dir: tmpdir(t), maxConnections: 0 }), { name: 'RangeError', code: 'ERR_INVALID_OPTION', message: /^maxConnections: / });
+  await t.rejects(collect({ port: 0, dir: tmpdir(t), maxConnections: '5' as unknown as number }), { name: 'TypeError', code: 'ERR_INVALID_OPTION' });
+  const { c, dir, warnings } = await start(t, { maxConnections: 2 });
+  const held = idlers(c.port, 2);
+  await until(() => c.connections === 2, 'two connections');
+  const line = '{"$error":"ERR_TOO_MANY_CONNECTIONS","message":"collect: 2 connections are open (maxConnections); try again later"}\n';
+  // A pusher that writes its rows before it reads the refusal loses none of them.
+  t.equal(await push(c.port, [lines('late', 5)]), line, 'the refused pusher got the line');
+  await until(() => c.counts.rows === 5, 'its rows');
+  const flood = idlers(c.port, 20);
+  await until(() => flood.all.every((x) => x.closed), 'the refusals');
+  t.same([...new Set(flood.all.map((x) => x.got))], [line], 'each refused connection got that one line');
+  t.same(warnings.map((w) => w.code), ['W_COLLECT_TOO_MANY_CONNECTIONS'], 'one warning');
+  t.match(c.counts, { connections: 2, refused: 21, busy: 21 });
+  held.destroy();
+  await until(() => c.connections === 0, 'the held connections to close');
+  t.equal(await push(c.port, [lines('after', 3)]), '', 'a slot is free again');
+  await until(() => c.counts.rows === 8, 'rows after the flood');
+  await c.close();
+  t.same((await rows(path.join(dir, 'late', 'train.jsonl.gz'))).map((r) => r.i), [0, 1, 2, 3, 4]);
+  t.equal((await rows(path.join(dir, 'after', 'train.jsonl.gz'))).length, 3);
+});
