@@ -508,6 +508,10 @@ t.test('too many connections under a low fd limit: refused with one line, one wa
   await new Promise((r) => a.once('connect', r));
   a.write(lines('a', 100));
   const flood = idlers(col.port, 200);
+  t.teardown(() => {
+    flood.destroy();
+    a.destroy();
+  });
   // At most 128 descriptors exist, so at least 72 of the 200 are refused; wait for those.
   await until(() => flood.refused().length >= 72, 'the refusals');
   a.write(lines('a', 100, 100));
@@ -517,6 +521,9 @@ t.test('too many connections under a low fd limit: refused with one line, one wa
   let bErr = '';
   b.stderr.on('data', (s: Buffer) => (bErr += s));
   const bExited = new Promise<number | null>((r) => b.once('exit', r));
+  t.teardown(() => {
+    if (b.exitCode === null) b.kill('SIGKILL');
+  });
   await until(() => bErr.includes('W_SOCKET_REFUSED'), 'the trainer to be refused');
   t.match(bErr, /ERR_TOO_MANY_CONNECTIONS/, 'the trainer was told why');
   // Every connection was either taken (and sits idle) or refused with exactly one line.
@@ -544,16 +551,24 @@ t.test('too many connections under a low fd limit: refused with one line, one wa
 });
 
 t.test('maxConnections: one more is refused with one line and one warning; what it sent first is still written', async (t) => {
-  await t.rejects(collect({ port: 0, dir: tmpdir(t), maxConnections: 0 }), { name: 'RangeError', code: 'ERR_INVALID_OPTION', message: /^maxConnections: / });
-  await t.rejects(collect({ port: 0, dir: tmpdir(t), maxConnections: '5' as unknown as number }), { name: 'TypeError', code: 'ERR_INVALID_OPTION' });
+  // A collector that starts anyway (the option ignored) is closed, so the test still ends.
+  const attempt = (maxConnections: unknown) =>
+    collect({ port: 0, dir: tmpdir(t), maxConnections: maxConnections as number }).then(async (c) => {
+      await c.close();
+      return c;
+    });
+  await t.rejects(attempt(0), { name: 'RangeError', code: 'ERR_INVALID_OPTION', message: /^maxConnections: / });
+  await t.rejects(attempt('5'), { name: 'TypeError', code: 'ERR_INVALID_OPTION' });
   const { c, dir, warnings } = await start(t, { maxConnections: 2 });
   const held = idlers(c.port, 2);
+  t.teardown(held.destroy);
   await until(() => c.connections === 2, 'two connections');
   const line = '{"$error":"ERR_TOO_MANY_CONNECTIONS","message":"collect: 2 connections are open (maxConnections); try again later"}\n';
   // A pusher that writes its rows before it reads the refusal loses none of them.
   t.equal(await push(c.port, [lines('late', 5)]), line, 'the refused pusher got the line');
   await until(() => c.counts.rows === 5, 'its rows');
   const flood = idlers(c.port, 20);
+  t.teardown(flood.destroy);
   await until(() => flood.all.every((x) => x.closed), 'the refusals');
   t.same([...new Set(flood.all.map((x) => x.got))], [line], 'each refused connection got that one line');
   t.same(warnings.map((w) => w.code), ['W_COLLECT_TOO_MANY_CONNECTIONS'], 'one warning');

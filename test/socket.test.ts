@@ -563,11 +563,19 @@ t.test('createLogger({dir, socket}) adds the sink to the defaults; push mode nam
 
 t.test('push mode: a bare sink ended right after writing delivers every row and warns nothing; rows really lost are counted', async (t) => {
   const received: string[] = [];
-  const srv = net.createServer((s) => keepLines(s, received));
+  const peers = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    peers.add(s);
+    keepLines(s, received);
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  t.teardown(() => srv.close());
+  t.teardown(() => {
+    peers.forEach((s) => s.destroy());
+    srv.close();
+  });
   const port = (srv.address() as net.AddressInfo).port;
   const sink = socketSink({ connect: `127.0.0.1:${port}`, source: 'quick' });
+  t.teardown(() => sink.destroy());
   const warnings: RowlogWarning[] = [];
   sink.on('warning', (w: RowlogWarning) => warnings.push(w));
   for (let i = 0; i < 5; i++) sink.write({ table: 't', level: 20, step: i, time: 1_700_000_000_000 + i, data: { i } });
@@ -583,6 +591,7 @@ t.test('push mode: a bare sink ended right after writing delivers every row and 
   const goneAddress = `127.0.0.1:${(gone.address() as net.AddressInfo).port}`;
   await new Promise((r) => gone.close(r));
   const lost = socketSink({ connect: goneAddress, source: 'lost' });
+  t.teardown(() => lost.destroy());
   const lostWarnings: RowlogWarning[] = [];
   lost.on('warning', (w: RowlogWarning) => lostWarnings.push(w));
   for (let i = 0; i < 3; i++) lost.write({ table: 't', level: 20, step: i, time: 1, data: { i } });
