@@ -149,7 +149,7 @@ export class Collector extends EventEmitter {
   readonly host: string;
   /** The bound port. */
   readonly port: number;
-  /** Rows written, lines skipped by reason, connections accepted and refused (bad token). */
+  /** Rows written, lines skipped by reason, connections accepted and refused (bad token, HTTP, too many). */
   readonly counts: CollectCounts = {
     rows: 0,
     connections: 0,
