@@ -10,6 +10,15 @@
  * `maxLineLength`, rows a connection repeats (`$seq`) and the partial last line of a connection that
  * ended mid-line are skipped, counted in `counts`, and reported as `'warning'` events once per
  * (code, source), or once per connection before a connection named a valid source.
+ *
+ * Nor can too many connections (issue 9): every connection holds a file descriptor, and so do
+ * the run files, so past `maxConnections` a connection gets one `{"$error":"ERR_TOO_MANY_CONNECTIONS"}`
+ * line and is closed (what it sent before reading that line is still written: a socketSink
+ * stops sending on the line and retries later, so it loses nothing). Whatever the cap, a
+ * connection is also refused when it leaves fewer than `FD_HEADROOM` descriptors below the
+ * process's open-files limit, so the run files can still open theirs. Node's own answer to
+ * EMFILE at accept (libuv closes the waiting connections unseen) is never reached that way;
+ * an accept error that still surfaces is warned once and the server keeps listening.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -22,7 +31,7 @@ import { isValidName } from './entry.js';
 import { numberOption, optionError } from './errors.js';
 import type { RowlogWarning } from './errors.js';
 import { Level, toLevel } from './levels.js';
-import { acceptClient, checkListen, listen } from './listen.js';
+import { acceptClient, checkListen, errorLine, listen } from './listen.js';
 import type { ListenOptions } from './listen.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
@@ -37,6 +46,15 @@ export interface CollectOptions extends ListenOptions {
   maxLineLength?: number;
   /** Most sources (run folders) one collector writes; rows of further sources are skipped. @default 1000 */
   maxSources?: number;
+  /**
+   * Most connections open at once. One more gets `{"$error":"ERR_TOO_MANY_CONNECTIONS",…}` and
+   * is closed (a socketSink retries). Each connection holds a file descriptor, as do the run
+   * files of every source; the default leaves most of a 1,024 descriptor limit (`ulimit -n`)
+   * to them. Whatever this is, connections are also refused while fewer than 1/8 of the
+   * open-files limit (at least 16) remain free.
+   * @default 256
+   */
+  maxConnections?: number;
 }
 
 /** A warning of the collector: the source it concerns, when known. */
@@ -53,11 +71,39 @@ export interface CollectWarning extends RowlogWarning {
  */
 export type SkipReason = 'badLine' | 'badSource' | 'badMeta' | 'duplicate' | 'truncated' | 'tooLong' | 'unwritable';
 
-/** What the collector has seen so far. */
-export type CollectCounts = Record<SkipReason | 'rows' | 'connections' | 'refused', number>;
+/**
+ * What the collector has seen so far: `connections` accepted, `refused` (bad token, HTTP, or
+ * too many connections; `busy` counts the last alone).
+ */
+export type CollectCounts = Record<SkipReason | 'rows' | 'connections' | 'refused' | 'busy', number>;
 
-/** How long `close()` lets pushers finish sending before cutting them off. */
+/** How long `close()` lets pushers finish sending before cutting them off; also how long a refused connection may go on sending. */
 const CLOSE_GRACE_MS = 1000;
+
+/**
+ * The soft open-files limit of this process (`ulimit -n`), read from /proc/self/limits
+ * (Linux); `undefined` elsewhere or when unlimited. Node has no getrlimit.
+ */
+function openFilesLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Most refused connections kept open at once to take what their peer sent before the refusal. */
+const MAX_LINGERING = 8;
+
+/** Descriptors kept free for the run files (and Node's own) below the open-files limit `n`. */
+const fdHeadroom = (n: number): number => Math.max(16, Math.floor(n / 8));
+
+/** The descriptor number of an accepted socket (Unix; `undefined` where Node does not expose it). */
+function socketFd(socket: net.Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
 
 /** One run folder and its logger (`undefined` when it could not be opened or failed). */
 interface Run {
@@ -75,6 +121,8 @@ interface Conn {
   spoke: boolean;
   /** Refused after it connected (an HTTP request): its further lines are ignored. */
   refused: boolean;
+  /** Refused as one too many: written as usual, but not counted against `maxConnections`. */
+  busy: boolean;
   /** The last valid `$source` seen on this connection. */
   source: string | undefined;
   /** Last `$seq` written per source by this connection. */
@@ -101,11 +149,12 @@ export class Collector extends EventEmitter {
   readonly host: string;
   /** The bound port. */
   readonly port: number;
-  /** Rows written, lines skipped by reason, connections accepted and refused (bad token). */
+  /** Rows written, lines skipped by reason, connections accepted and refused (bad token, HTTP, too many). */
   readonly counts: CollectCounts = {
     rows: 0,
     connections: 0,
     refused: 0,
+    busy: 0,
     badLine: 0,
     badSource: 0,
     badMeta: 0,
@@ -119,13 +168,23 @@ export class Collector extends EventEmitter {
   readonly #token: string | undefined;
   readonly #maxLine: number;
   readonly #maxSources: number;
+  readonly #maxConns: number;
+  /** Accepted sockets with a descriptor at or above this are refused (open-files limit − headroom). */
+  readonly #fdCeiling: number;
+  /** Connections open and not refused as busy (what `maxConnections` bounds). */
+  #active = 0;
+  /** Refused connections still open (read until their peer stops, ≤ CLOSE_GRACE_MS). */
+  #lingering = 0;
   readonly #runs = new Map<string, Run>();
   readonly #conns = new Set<Conn>();
   readonly #gate = new WarningGate(this);
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link collect}. */
-  constructor(server: net.Server, o: { dir: string; host: string; port: number; token: string | undefined; maxLine: number; maxSources: number }) {
+  constructor(
+    server: net.Server,
+    o: { dir: string; host: string; port: number; token: string | undefined; maxLine: number; maxSources: number; maxConns: number },
+  ) {
     super();
     this.#server = server;
     this.dir = o.dir;
@@ -134,8 +193,23 @@ export class Collector extends EventEmitter {
     this.#token = o.token;
     this.#maxLine = o.maxLine;
     this.#maxSources = o.maxSources;
+    this.#maxConns = o.maxConns;
+    const limit = openFilesLimit();
+    this.#fdCeiling = limit === undefined ? Infinity : limit - fdHeadroom(limit);
     server.on('connection', (socket: net.Socket) => this.#accept(socket));
-    server.on('error', (err: Error) => emitWarning(this, { code: 'W_COLLECT_FAILED', message: `collect: server error: ${err.message}` }));
+    // A net.Server keeps listening after an accept error; it is reported once per code, not per
+    // connection (EMFILE during a flood would otherwise print a line per attempt).
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EMFILE' || err.code === 'ENFILE') this.#noFds(err.code);
+      else this.#gate.warn({ code: 'W_COLLECT_FAILED', message: `collect: server error: ${err.message}` }, String(err.code));
+    });
+  }
+
+  #noFds(why: string): void {
+    this.#gate.warn({
+      code: 'W_COLLECT_NO_FDS',
+      message: `collect: running out of file descriptors (${why}); new connections are refused until some close (raise \`ulimit -n\` or lower maxConnections)`,
+    });
   }
 
   /** `host:port`, as `socketSink({connect})` takes it. */
@@ -158,7 +232,37 @@ export class Collector extends EventEmitter {
       socket.destroy();
       return;
     }
-    this.counts.connections++;
+    const fd = socketFd(socket);
+    const noFds = fd !== undefined && fd >= this.#fdCeiling;
+    const busy = noFds || this.#active >= this.#maxConns;
+    if (busy) {
+      this.counts.refused++;
+      this.counts.busy++;
+      const why = noFds ? 'out of file descriptors' : `${this.#maxConns} connections are open (maxConnections)`;
+      if (noFds) this.#noFds(`a connection got descriptor ${fd}; the last ones below the limit are kept for the run files`);
+      else {
+        this.#gate.warn({
+          code: 'W_COLLECT_TOO_MANY_CONNECTIONS',
+          message: `collect: refused a connection from ${socket.remoteAddress}:${socket.remotePort}: ${why}; further refusals are not reported`,
+        });
+      }
+      socket.on('error', () => undefined);
+      // The line, then our end closed. A few refused connections stay open up to CLOSE_GRACE_MS
+      // and what their peer sent before reading the line is still written (a socketSink stops
+      // sending on the line and retries later, so it loses nothing); beyond those, a flood of
+      // refused connections must not hold the descriptors the cap is there to save.
+      socket.end(errorLine('ERR_TOO_MANY_CONNECTIONS', `collect: ${why}; try again later`));
+      if (this.#lingering >= MAX_LINGERING) {
+        socket.once('finish', () => socket.destroy());
+        return;
+      }
+      this.#lingering++;
+      socket.once('close', () => this.#lingering--);
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    } else {
+      this.counts.connections++;
+      this.#active++;
+    }
     socket.setKeepAlive(true, 60_000); // a pusher whose machine vanished is noticed eventually
     socket.on('error', () => undefined); // ECONNRESET & co.: 'close' follows and ends the connection
     let closed!: () => void;
@@ -169,6 +273,7 @@ export class Collector extends EventEmitter {
       ending: false,
       spoke: false,
       refused: false,
+      busy,
       source: undefined,
       seqs: new Map(),
       warned: new Set(),
@@ -177,6 +282,7 @@ export class Collector extends EventEmitter {
     this.#conns.add(conn);
     socket.once('close', () => {
       this.#conns.delete(conn);
+      if (!conn.busy) this.#active--;
       conn.ending = true;
       if (conn.lines === undefined) return closed();
       conn.lines.end(); // a partial last line comes out now and is dropped
@@ -365,9 +471,10 @@ export async function collect(opts: CollectOptions): Promise<Collector> {
   const { host, port, token } = checkListen(opts, 'collect');
   const maxLine = numberOption(opts.maxLineLength ?? 4 * 1024 * 1024, 'maxLineLength', { min: 1, integer: true });
   const maxSources = numberOption(opts.maxSources ?? 1000, 'maxSources', { min: 1, integer: true });
+  const maxConns = numberOption(opts.maxConnections ?? 256, 'maxConnections', { min: 1, integer: true });
   const dir = path.resolve(opts.dir);
   fs.mkdirSync(dir, { recursive: true });
   const server = net.createServer();
   const bound = await listen(server, host, port);
-  return new Collector(server, { dir, host, port: bound, token, maxLine, maxSources });
+  return new Collector(server, { dir, host, port: bound, token, maxLine, maxSources, maxConns });
 }

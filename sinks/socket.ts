@@ -77,6 +77,13 @@ class Outbox {
     return this.#chunks.length === 0;
   }
 
+  /** Lines queued and not yet handed to a socket. */
+  get lines(): number {
+    let n = 0;
+    for (const c of this.#chunks) n += c.lines;
+    return n;
+  }
+
   /** Lines dropped so far and not yet reported. */
   get dropped(): number {
     return this.#dropped;
@@ -186,6 +193,8 @@ export class SocketSink extends Writable implements Sink {
   readonly #token: string | undefined;
   #retryMs = RETRY_MIN_MS;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** The connection being set up (push mode), until it connects or fails. */
+  #dialing: net.Socket | undefined;
   #closing = false;
 
   constructor(opts: SocketSinkOptions) {
@@ -311,20 +320,28 @@ export class SocketSink extends Writable implements Sink {
     const { host, port } = this.#target as { host: string; port: number };
     const box = this.#outbox as Outbox;
     const socket = net.connect({ host, port });
+    this.#dialing = socket;
     socket.unref();
     socket.setNoDelay(true);
     socket.once('connect', () => {
+      if (this.#dialing === socket) this.#dialing = undefined;
       this.#retryMs = RETRY_MIN_MS;
       if (this.#token !== undefined) socket.write(`${this.#token}\n`);
       box.attach(socket);
     });
-    // A collector only answers to refuse us (a wrong token); it then closes and we retry.
+    // A collector only answers to refuse us (a wrong token, or too many connections); it then
+    // closes and we retry. It still reads what we sent before the refusal arrived, so from here
+    // on the rows wait in the outbox for the next connection instead of going to this one.
     socket.setEncoding('utf8').on('data', (text: string) => {
       if (!text.startsWith('{"$error"')) return;
-      this.#gate.warn({ code: 'W_SOCKET_REFUSED', message: `socketSink: the collector at ${host}:${port} refused the connection: ${text.trim()}` });
+      if (box.socket === socket) box.attach(undefined);
+      socket.end();
+      const code = /^\{"\$error":"([A-Z_]+)"/.exec(text)?.[1] ?? '';
+      this.#gate.warn({ code: 'W_SOCKET_REFUSED', message: `socketSink: the collector at ${host}:${port} refused the connection: ${text.trim()}` }, code);
     });
     socket.on('error', () => undefined); // followed by 'close'
     socket.once('close', () => {
+      if (this.#dialing === socket) this.#dialing = undefined;
       if (box.socket === socket) box.attach(undefined);
       if (this.#closing || this.destroyed) return;
       this.#retryTimer = setTimeout(() => this.#dial(), this.#retryMs);
@@ -346,14 +363,28 @@ export class SocketSink extends Writable implements Sink {
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#flushBatch();
-    const box = this.#outbox;
-    if (box !== undefined && box.socket === undefined && !box.empty) {
-      this.#gate.warn({ code: 'W_SOCKET_DROPPED', message: `socketSink: the collector at ${this.#target?.host}:${this.#target?.port} is away at close; the rows buffered for it are lost` }, 'close');
-    }
     this.#closing = true;
     clearTimeout(this.#retryTimer);
     for (const s of this.#handshaking) s.destroy(); // no rows promised to them yet
-    const boxes = this.#outbox === undefined ? [...this.#clients] : [this.#outbox];
+    void this.#finish().then(() => callback());
+  }
+
+  /** Delivers what is queued (within CLOSE_GRACE_MS per step) and closes the sockets and the server. */
+  async #finish(): Promise<void> {
+    const box = this.#outbox;
+    if (box !== undefined && box.socket === undefined && !box.empty) {
+      // Not connected at close: a sink ended right after its first rows is usually still
+      // connecting, and a collector that was away may be back before the next retry. One
+      // last connection gets the rows; only what it cannot deliver is reported lost (issue 9).
+      await this.#lastDial();
+      if (box.socket === undefined && !box.empty) {
+        this.#gate.warn(
+          { code: 'W_SOCKET_DROPPED', message: `socketSink: the collector at ${this.#target?.host}:${this.#target?.port} is away at close; ${box.lines} rows buffered for it are lost` },
+          'close',
+        );
+      }
+    }
+    const boxes = box === undefined ? [...this.#clients] : [box];
     const sockets = boxes.map((b) => b.socket).filter((s): s is net.Socket => s !== undefined && !s.destroyed);
     for (const s of sockets) s.ref(); // `await log.close()` delivers the last rows before the process may exit
     for (const b of boxes) {
@@ -365,9 +396,25 @@ export class SocketSink extends Writable implements Sink {
     const closed = Promise.all(sockets.map((s) => new Promise((r) => (s.destroyed ? r(undefined) : s.once('close', r)))));
     const server = this.#server;
     const serverClosed = new Promise<void>((r) => (server === undefined || !server.listening ? r() : server.close(() => r())));
-    void Promise.all([closed, serverClosed]).then(() => {
-      clearTimeout(grace);
-      callback();
+    await Promise.all([closed, serverClosed]);
+    clearTimeout(grace);
+  }
+
+  /** Push mode at close: waits (≤ CLOSE_GRACE_MS) for the connection under way, or makes one. */
+  #lastDial(): Promise<void> {
+    if (this.#dialing === undefined) this.#dial();
+    const socket = this.#dialing as net.Socket;
+    socket.ref(); // the process waits for this attempt, as it waits for a connected socket
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        socket.destroy(); // too late: its rows are reported lost, so they must not be sent after all
+        done();
+      }, CLOSE_GRACE_MS);
+      socket.once('connect', done).once('close', done);
     });
   }
 

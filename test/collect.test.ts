@@ -459,3 +459,125 @@ t.test('an HTTP request (what any web page can send to a loopback port) is refus
   await push(c.port, [lines('real', 2)]); // a pusher still gets through
   await until(() => c.counts.rows === 2, 'rows of a real pusher');
 });
+
+/** Idle connections to `port`: each remembers what came back and whether it closed. */
+function idlers(port: number, n: number) {
+  const all = Array.from({ length: n }, () => {
+    const c = { socket: net.connect({ host: '127.0.0.1', port }), got: '', closed: false };
+    c.socket.setEncoding('utf8');
+    c.socket.on('data', (s: string) => (c.got += s));
+    c.socket.on('error', () => undefined);
+    c.socket.once('close', () => (c.closed = true));
+    return c;
+  });
+  return {
+    all,
+    refused: () => all.filter((c) => c.got !== ''),
+    destroy: () => all.forEach((c) => c.socket.destroy()),
+  };
+}
+
+/** `rowlog collect` in a child whose open-files limit is `nofile` (prlimit, else `ulimit -n`); resolves once listening. */
+async function lowFdCollector(t: Test, nofile: number, extra: string[] = []) {
+  const dir = path.join(tmpdir(t), 'runs');
+  const argv = [cli, 'collect', '--port', '0', '--dir', dir, ...extra];
+  const child = have('prlimit')
+    ? spawn('prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (s: Buffer) => (out += s));
+  child.stderr.on('data', (s: Buffer) => (err += s));
+  let exit: number | null | undefined;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r((exit = code))));
+  t.teardown(() => {
+    if (exit === undefined) child.kill('SIGKILL');
+  });
+  await until(() => out.includes('\n') || exit !== undefined, 'the listening line');
+  const port = Number(/:(\d+),/.exec(out)?.[1]);
+  return { child, dir, port, exited, alive: () => exit === undefined, err: () => err };
+}
+
+t.test('too many connections under a low fd limit: refused with one line, one warning; the collector lives and every row lands', async (t) => {
+  // 128 descriptors, the default maxConnections (256) above them: the descriptor guard refuses.
+  const col = await lowFdCollector(t, 128);
+  t.ok(col.port > 0, 'listening');
+  // Source A is connected before the flood and keeps sending through it.
+  const a = net.connect({ host: '127.0.0.1', port: col.port });
+  a.on('error', () => undefined);
+  await new Promise((r) => a.once('connect', r));
+  a.write(lines('a', 100));
+  const flood = idlers(col.port, 200);
+  t.teardown(() => {
+    flood.destroy();
+    a.destroy();
+  });
+  // At most 128 descriptors exist, so at least 72 of the 200 are refused; wait for those.
+  await until(() => flood.refused().length >= 72, 'the refusals');
+  a.write(lines('a', 100, 100));
+  a.write(lines('a', 5, 200, () => ({ $table: 'eval' }))); // a new table: its files open in the descriptors kept free
+  // Source B, a real trainer (socketSink in a child), comes while the collector is full.
+  const b = spawn(process.execPath, [pusher, `127.0.0.1:${col.port}`, 'b', '300', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let bErr = '';
+  b.stderr.on('data', (s: Buffer) => (bErr += s));
+  const bExited = new Promise<number | null>((r) => b.once('exit', r));
+  t.teardown(() => {
+    if (b.exitCode === null) b.kill('SIGKILL');
+  });
+  await until(() => bErr.includes('W_SOCKET_REFUSED'), 'the trainer to be refused');
+  t.match(bErr, /ERR_TOO_MANY_CONNECTIONS/, 'the trainer was told why');
+  // Every connection was either taken (and sits idle) or refused with exactly one line.
+  await until(() => flood.refused().every((c) => c.closed), 'the refused connections to be closed');
+  const line = '{"$error":"ERR_TOO_MANY_CONNECTIONS","message":"collect: out of file descriptors; try again later"}\n';
+  t.same([...new Set(flood.refused().map((c) => c.got))], [line], `${flood.refused().length} refused, each with that one line`);
+  t.ok(flood.all.filter((c) => c.got === '').every((c) => !c.closed), 'the connections it took stay open');
+  t.ok(col.alive(), 'the collector is alive');
+  flood.destroy(); // descriptors free again: the trainer's retry gets in
+  t.equal(await bExited, 0, bErr);
+  a.end();
+  await new Promise((r) => a.once('close', r));
+  // Listening still: a new pusher gets through after the flood.
+  await push(col.port, [lines('c', 3)]);
+  col.child.kill('SIGTERM');
+  t.equal(await col.exited, 0, col.err());
+  const warnings = col.err().match(/rowlog warning \w+/g) ?? [];
+  t.same(warnings, ['rowlog warning W_COLLECT_NO_FDS'], `one warning: ${col.err()}`);
+  t.match(col.err(), /rowlog collect: stopped; 508 rows from 3 sources written; lines skipped: 0; connections refused: \d+\n$/);
+  t.same((await rows(path.join(col.dir, 'a', 'train.jsonl.gz'))).map((r) => r.i), [...Array(200).keys()], 'A: every train row, once, in order');
+  t.same((await rows(path.join(col.dir, 'a', 'eval.jsonl.gz'))).map((r) => r.i), [200, 201, 202, 203, 204], 'A: the new table too');
+  t.same((await rows(path.join(col.dir, 'b', 'train.jsonl.gz'))).map((r) => r.i), [...Array(300).keys()], 'B: every row, once, in order');
+  t.equal((await rows(path.join(col.dir, 'c', 'train.jsonl.gz'))).length, 3);
+  for (const f of ['a/train.jsonl.gz', 'a/eval.jsonl.gz', 'b/train.jsonl.gz']) endsCleanly(t, path.join(col.dir, f));
+});
+
+t.test('maxConnections: one more is refused with one line and one warning; what it sent first is still written', async (t) => {
+  // A collector that starts anyway (the option ignored) is closed, so the test still ends.
+  const attempt = (maxConnections: unknown) =>
+    collect({ port: 0, dir: tmpdir(t), maxConnections: maxConnections as number }).then(async (c) => {
+      await c.close();
+      return c;
+    });
+  await t.rejects(attempt(0), { name: 'RangeError', code: 'ERR_INVALID_OPTION', message: /^maxConnections: / });
+  await t.rejects(attempt('5'), { name: 'TypeError', code: 'ERR_INVALID_OPTION' });
+  const { c, dir, warnings } = await start(t, { maxConnections: 2 });
+  const held = idlers(c.port, 2);
+  t.teardown(held.destroy);
+  await until(() => c.connections === 2, 'two connections');
+  const line = '{"$error":"ERR_TOO_MANY_CONNECTIONS","message":"collect: 2 connections are open (maxConnections); try again later"}\n';
+  // A pusher that writes its rows before it reads the refusal loses none of them.
+  t.equal(await push(c.port, [lines('late', 5)]), line, 'the refused pusher got the line');
+  await until(() => c.counts.rows === 5, 'its rows');
+  const flood = idlers(c.port, 20);
+  t.teardown(flood.destroy);
+  await until(() => flood.all.every((x) => x.closed), 'the refusals');
+  t.same([...new Set(flood.all.map((x) => x.got))], [line], 'each refused connection got that one line');
+  t.same(warnings.map((w) => w.code), ['W_COLLECT_TOO_MANY_CONNECTIONS'], 'one warning');
+  t.match(c.counts, { connections: 2, refused: 21, busy: 21 });
+  held.destroy();
+  await until(() => c.connections === 0, 'the held connections to close');
+  t.equal(await push(c.port, [lines('after', 3)]), '', 'a slot is free again');
+  await until(() => c.counts.rows === 8, 'rows after the flood');
+  await c.close();
+  t.same((await rows(path.join(dir, 'late', 'train.jsonl.gz'))).map((r) => r.i), [0, 1, 2, 3, 4]);
+  t.equal((await rows(path.join(dir, 'after', 'train.jsonl.gz'))).length, 3);
+});

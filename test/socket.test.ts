@@ -560,3 +560,43 @@ t.test('createLogger({dir, socket}) adds the sink to the defaults; push mode nam
   t.equal((JSON.parse(lines[0] as string) as Row).$source, 'my-run');
   await pushLog.close();
 });
+
+t.test('push mode: a bare sink ended right after writing delivers every row and warns nothing; rows really lost are counted', async (t) => {
+  const received: string[] = [];
+  const peers = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    peers.add(s);
+    keepLines(s, received);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    peers.forEach((s) => s.destroy());
+    srv.close();
+  });
+  const port = (srv.address() as net.AddressInfo).port;
+  const sink = socketSink({ connect: `127.0.0.1:${port}`, source: 'quick' });
+  t.teardown(() => sink.destroy());
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  for (let i = 0; i < 5; i++) sink.write({ table: 't', level: 20, step: i, time: 1_700_000_000_000 + i, data: { i } });
+  sink.end(); // still connecting
+  await new Promise((r) => sink.once('finish', r));
+  await until(() => received.length === 5, 5000, 'the five rows');
+  t.same(received.map((l) => (JSON.parse(l) as Row).i), [0, 1, 2, 3, 4], 'the collector got every row');
+  t.same(warnings, [], 'no W_SOCKET_DROPPED');
+
+  // Nobody listening: the rows are lost, and the warning says how many.
+  const gone = net.createServer();
+  await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+  const goneAddress = `127.0.0.1:${(gone.address() as net.AddressInfo).port}`;
+  await new Promise((r) => gone.close(r));
+  const lost = socketSink({ connect: goneAddress, source: 'lost' });
+  t.teardown(() => lost.destroy());
+  const lostWarnings: RowlogWarning[] = [];
+  lost.on('warning', (w: RowlogWarning) => lostWarnings.push(w));
+  for (let i = 0; i < 3; i++) lost.write({ table: 't', level: 20, step: i, time: 1, data: { i } });
+  lost.end();
+  await new Promise((r) => lost.once('finish', r));
+  t.same(lostWarnings.map((w) => w.code), ['W_SOCKET_DROPPED']);
+  t.match(lostWarnings[0]?.message, /is away at close; 3 rows buffered for it are lost/);
+});

@@ -1,5 +1,5 @@
 /**
- * `rowlog collect --port P --dir D [--host H] [--token T] [--allow-insecure]` (DESIGN §7):
+ * `rowlog collect --port P --dir D [--host H] [--token T] [--allow-insecure] [--max-connections N]` (DESIGN §7):
  * receives the rows trainers push with `socketSink({connect: 'host:P', source})` and writes each
  * source into its run folder `D/<source>`. Prints one line on stdout once listening; runs until
  * SIGINT or SIGTERM, then closes every run so its files are complete (a second signal kills).
@@ -10,7 +10,7 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { collect } from '../collect.js';
 import { isRowlogError } from '../errors.js';
-import { portArg, stopSignal } from './args.js';
+import { countArg, portArg, stopSignal } from './args.js';
 
 /** Adds the `collect` command to `program`. */
 export function registerCollect(program: Command): void {
@@ -22,10 +22,18 @@ export function registerCollect(program: Command): void {
     .option('--host <host>', 'address to bind; anything but loopback needs --token or --allow-insecure', '127.0.0.1')
     .addOption(new Option('--token <token>', 'secret every pusher must send as its first line').env('ROWLOG_TOKEN'))
     .option('--allow-insecure', 'bind a non-loopback address without a token')
-    .action(async (o: { port: number; dir: string; host: string; token?: string; allowInsecure?: boolean }) => {
+    .option('--max-connections <n>', 'most connections open at once; more are refused with one line (default 256)', countArg)
+    .action(async (o: { port: number; dir: string; host: string; token?: string; allowInsecure?: boolean; maxConnections?: number }) => {
       let collector;
       try {
-        collector = await collect({ port: o.port, dir: o.dir, host: o.host, allowInsecure: o.allowInsecure === true, ...(o.token === undefined ? {} : { token: o.token }) });
+        collector = await collect({
+          port: o.port,
+          dir: o.dir,
+          host: o.host,
+          allowInsecure: o.allowInsecure === true,
+          ...(o.token === undefined ? {} : { token: o.token }),
+          ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+        });
       } catch (err) {
         if (!isRowlogError(err) && (err as { code?: unknown }).code !== 'ERR_INVALID_OPTION') throw err;
         process.stderr.write(`error: ${(err as Error).message}\n`);
@@ -38,6 +46,7 @@ export function registerCollect(program: Command): void {
       await collector.close();
       const c = collector.counts;
       const skipped = c.badLine + c.badSource + c.badMeta + c.duplicate + c.truncated + c.tooLong + c.unwritable;
-      process.stderr.write(`rowlog collect: stopped; ${c.rows} rows from ${collector.sources().length} sources written; lines skipped: ${skipped}\n`);
+      const refused = c.refused > 0 ? `; connections refused: ${c.refused}` : '';
+      process.stderr.write(`rowlog collect: stopped; ${c.rows} rows from ${collector.sources().length} sources written; lines skipped: ${skipped}${refused}\n`);
     });
 }
