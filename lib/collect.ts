@@ -28,7 +28,7 @@ import type { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import split2 from 'split2';
 import { isValidName } from './entry.js';
-import { numberOption, optionError } from './errors.js';
+import { isRowlogError, numberOption, optionError } from './errors.js';
 import type { RowlogWarning } from './errors.js';
 import { Level, toLevel } from './levels.js';
 import { acceptClient, checkListen, errorLine, listen } from './listen.js';
@@ -108,7 +108,15 @@ function socketFd(socket: net.Socket): number | undefined {
 /** One run folder and its logger (`undefined` when it could not be opened or failed). */
 interface Run {
   log: Logger | undefined;
+  /** When to try opening the folder again after a failure (ms epoch; Infinity: never). */
+  retryAt: number;
 }
+
+/**
+ * `maxOpenFiles` of each source's file sinks: with up to `maxSources` runs in one process, a
+ * sink per run cannot take the default 128 (the pool reopens files to append as they are used).
+ */
+const SOURCE_OPEN_FILES = 8;
 
 /** One pushing connection. */
 interface Conn {
@@ -401,10 +409,15 @@ export class Collector extends EventEmitter {
         this.#skip(conn, 'unwritable', 'W_COLLECT_TOO_MANY_SOURCES', `skipped a row: already writing ${this.#maxSources} sources (maxSources)`);
         return undefined;
       }
-      run = { log: undefined };
+      run = { log: undefined, retryAt: 0 };
       this.#runs.set(source, run);
+    }
+    // A folder that could not be opened (held by another writer, EACCES) is tried again at most
+    // once a second: a lock released later, or a permission fixed, lets the source's rows in.
+    if (run.log === undefined && run.retryAt <= Date.now()) {
       try {
-        const log = createLogger({ dir: path.join(this.dir, source), name: source, console: false, memory: 0 });
+        // Each source's sinks keep few files open: a collector writes many runs at once (issue 9).
+        const log = createLogger({ dir: path.join(this.dir, source), name: source, console: false, memory: 0, maxOpenFiles: SOURCE_OPEN_FILES });
         log.on('warning', (w: RowlogWarning) => {
           const cw: CollectWarning = { ...w, source, message: `${source}: ${w.message}` };
           emitWarning(this, cw);
@@ -412,11 +425,21 @@ export class Collector extends EventEmitter {
         const r = run;
         log.on('error', (err: Error) => {
           r.log = undefined;
+          r.retryAt = Infinity;
           this.#warn({ code: 'W_COLLECT_FAILED', message: `${source}: its logger failed (${err.message}); further rows are skipped`, source }, conn);
         });
         run.log = log;
       } catch (err) {
-        this.#warn({ code: 'W_COLLECT_RUN_DIR', message: `${source}: cannot open its run folder (${(err as Error).message}); its rows are skipped`, source }, conn);
+        run.retryAt = Date.now() + 1000;
+        const locked = isRowlogError(err) && err.code === 'ERR_RUN_LOCKED';
+        this.#warn(
+          {
+            code: locked ? 'W_COLLECT_RUN_LOCKED' : 'W_COLLECT_RUN_DIR',
+            message: `${source}: cannot open its run folder (${(err as Error).message}); its rows are skipped until it can (retried every second)`,
+            source,
+          },
+          conn,
+        );
       }
     }
     if (run.log === undefined) this.counts.unwritable++;

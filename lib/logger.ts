@@ -103,6 +103,11 @@ export interface LoggerOptions {
    * @default 2097152 (2 MiB)
    */
   maxQueuedBytes?: number;
+  /**
+   * With the default sinks: files each file sink keeps open at once (an LRU of fds; others are
+   * reopened to append when written). Sinks you pass take their own option. @default 128
+   */
+  maxOpenFiles?: number;
 }
 
 /** Per-call options of {@link Logger.row}. */
@@ -464,7 +469,11 @@ function endSink(r: Route): Promise<void> {
 
 /** The default sinks of a run folder (DESIGN §5), but the socket (see {@link socketSpec}). */
 function defaultSinks(dir: string, opts: LoggerOptions): SinkSpec[] {
-  const files = opts.maxQueuedBytes === undefined ? { dir } : { dir, maxQueuedBytes: opts.maxQueuedBytes };
+  const files = {
+    dir,
+    ...(opts.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: opts.maxQueuedBytes }),
+    ...(opts.maxOpenFiles === undefined ? {} : { maxOpenFiles: opts.maxOpenFiles }),
+  };
   const specs: SinkSpec[] = [
     { sink: jsonlSink({ ...files, ext: '.jsonl.gz' }), level: 'TRACE' },
     { sink: csvSink(files), level: 'TRACE' },
