@@ -17,7 +17,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /** Result of {@link scanRecords}. */
-interface Scanned {
+export interface Scanned {
   /** Where the text not yet turned into records starts (the text's length when all was). */
   rest: number;
   /** What must follow the text for the next record to start cleanly: '', '\n' or '"\n'. */
@@ -32,7 +32,7 @@ interface Scanned {
  * A line holding no quote and no `\r` (nearly every line rowlog writes) is split natively;
  * other records are read character by character.
  */
-function scanRecords(text: string, i: number, onRecord: (fields: string[]) => void, final: boolean): Scanned {
+export function scanRecords(text: string, i: number, onRecord: (fields: string[]) => void, final: boolean): Scanned {
   const n = text.length;
   let nextQuote = -1; // the first '"' at or after i (n: none left); -1: not looked up yet
   let nextCr = -1;

@@ -52,22 +52,34 @@ export interface FileSinkOptions {
 export interface RowFormat {
   /** Default file name ending. */
   readonly ext: string;
-  /** The text of one row, line end included. May read or rewrite what `file` holds first. */
+  /** The text of one row, line end included. May read or replace what `file` holds first. */
   line(entry: Entry<FlatRow>, file: FileHandle): string;
+  /** Work the format still runs on its files (a CSV rewrite) ends: awaited before the files close. */
+  settle?(): Promise<void>;
+  /** The sink is destroyed: stop such work now. */
+  abort?(): void;
 }
 
-/** What a {@link RowFormat} may do with the file a row goes to (CSV needs it for its header). */
+/**
+ * What a {@link RowFormat} may do with the file a row goes to (CSV needs it for its header and
+ * its rewrites, DESIGN §4). Nothing here reads a whole file.
+ */
 export interface FileHandle {
   readonly path: string;
-  /** The file held rows before this sink opened it: the sink is appending to it. */
+  /** The file held bytes before this sink opened it: the sink is appending to it. */
   readonly appended: boolean;
-  /** The file's text so far; rows still batched are written out first, synchronously. */
-  readText(): string;
-  /**
-   * Replaces the file's text by `fn(old)` through a temp file and an atomic rename, so a reader
-   * or a crash never sees half of it; appending goes on after it. Synchronous.
-   */
-  rewrite(fn: (old: string) => string): void;
+  /** The file is blocked gzip (`.gz`). */
+  readonly gz: boolean;
+  /** durability 'flush': fsync what replaces the file before it is renamed into place. */
+  readonly durable: boolean;
+  /** The bytes of whole-line text as this file stores them (BGZF members for `.gz`). */
+  encode(text: string): Buffer;
+  /** Writes every row handed to the sink so far (batched ones included) into the file, synchronously. */
+  flushSync(): void;
+  /** Cuts the file to `size` bytes (a torn tail) and appends after it. */
+  truncate(size: number): void;
+  /** Renames `tmp` over the file (atomic) and appends to the new file from now on. */
+  replace(tmp: string): void;
 }
 
 /** How bytes reach a file: plain here; blocked gzip plugs in the same way. */
@@ -113,6 +125,8 @@ export class FileSink extends Writable implements Sink {
   #timer: NodeJS.Timeout | undefined;
 
   readonly #codec: Codec;
+  readonly #gz: boolean;
+  readonly #fsync: boolean;
 
   constructor(opts: FileSinkOptions, format: RowFormat) {
     super({ objectMode: true });
@@ -138,7 +152,9 @@ export class FileSink extends Writable implements Sink {
       throw optionError('range', 'durability', `must be 'none' or 'flush' (got ${String(durability)})`);
     }
     const fsync = durability === 'flush';
-    this.#codec = (this.#path ?? this.#ext).endsWith('.gz') ? gzipCodec({ level, fsync }) : plainCodec(fsync);
+    this.#fsync = fsync;
+    this.#gz = (this.#path ?? this.#ext).endsWith('.gz');
+    this.#codec = this.#gz ? gzipCodec({ level, fsync }) : plainCodec(fsync);
   }
 
   /** The file an Entry of `table` goes to. */
@@ -167,18 +183,24 @@ export class FileSink extends Writable implements Sink {
     const f: OpenFile = {
       path: p,
       appended: writer.startSize > 0,
+      gz: this.#gz,
+      durable: this.#fsync,
       writer,
       batch: undefined,
       used: 0,
-      readText: () => {
+      encode: (text) => this.#codec.encode(text),
+      flushSync: () => {
         this.#hand(f);
         f.writer.flushSync();
-        return this.#codec.decode(fs.readFileSync(p));
       },
-      rewrite: (fn) => {
-        const text = fn(f.readText());
-        const tmp = `${p}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, this.#codec.encode(text));
+      truncate: (size) => {
+        f.flushSync();
+        f.writer.closeSync();
+        fs.truncateSync(p, size);
+        f.writer = this.#codec.open(p, onError);
+      },
+      replace: (tmp) => {
+        f.flushSync();
         f.writer.closeSync();
         fs.renameSync(tmp, p);
         f.writer = this.#codec.open(p, onError);
@@ -267,7 +289,12 @@ export class FileSink extends Writable implements Sink {
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#handAll();
-    Promise.all([...this.#files.values()].map((f) => f.writer.close())).then(
+    Promise.resolve(this.#format.settle?.())
+      .then(() => {
+        this.#handAll();
+        return Promise.all([...this.#files.values()].map((f) => f.writer.close()));
+      })
+      .then(
       () => callback(),
       (err: Error) => callback(err),
     );
@@ -276,6 +303,7 @@ export class FileSink extends Writable implements Sink {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#format.abort?.();
     for (const f of this.#files.values()) f.writer.closeSync();
     callback(err);
   }
