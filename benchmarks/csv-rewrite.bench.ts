@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../lib/logger.js';
+import { csvSink } from '../sinks/csv.js';
 
 const MB = Number(process.env.BENCH_CSV_MB ?? 500);
 const KEYS = Array.from({ length: 10 }, (_, k) => `m${k}`);
@@ -51,6 +52,7 @@ function build(file: string): number {
     }
     size += fs.writeSync(fd, chunk);
   }
+  fs.fsyncSync(fd); // the build's writeback is not the logger's pause
   fs.closeSync(fd);
   return rows;
 }
@@ -95,10 +97,12 @@ async function child(): Promise<Result> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-bench-csv-'));
   try {
     const file = path.join(dir, 'train.csv');
-    let t = performance.now();
+    const t = performance.now();
     const prebuilt = build(file);
     const buildMs = performance.now() - t;
-    const log = createLogger({ dir, exitHooks: false, console: false });
+    (globalThis as { gc?: () => void }).gc?.(); // the build's garbage is not the logger's pause
+    // Default sinks (.jsonl.gz and .csv); BENCH_CSV_ONLY=1: the CSV sink alone.
+    const log = process.env.BENCH_CSV_ONLY ? createLogger({ dir, exitHooks: false, sinks: [csvSink({ dir })] }) : createLogger({ dir, exitHooks: false, console: false });
     const ino = fs.statSync(file).ino;
     const samples: number[] = [];
     let maxGap = 0;
@@ -110,6 +114,8 @@ async function child(): Promise<Result> {
     let last = performance.now();
     let slowest = 0;
     let slowAt = -1;
+    let gapAt = -1;
+    let renamedAt = -1;
     for (let i = 0; after !== 0; i++) {
       const row: Record<string, number> = { loss: 1 / (step + 1) };
       for (let m = 0; m < KEYS.length; m++) row[KEYS[m] as string] = (step + m) * 0.001;
@@ -131,10 +137,14 @@ async function child(): Promise<Result> {
         const b = performance.now();
         await new Promise((r) => setImmediate(r));
         last = performance.now();
-        maxGap = Math.max(maxGap, last - b);
+        if (last - b > maxGap) {
+          maxGap = last - b;
+          gapAt = i;
+        }
         if (rewriteMs === 0 && i > 1000 && fs.statSync(file).ino !== ino) {
           rewriteMs = performance.now() - rewriteStart;
           after = 1000;
+          renamedAt = i;
         }
       }
     }
@@ -143,7 +153,7 @@ async function child(): Promise<Result> {
     verify(file, step);
     samples.sort((x, y) => x - y);
     const q = (p: number) => (samples[Math.floor(samples.length * p)] ?? 0) * 1000;
-    if (process.env.BENCH_DEBUG) console.error(`slowest call: row ${slowAt} of ${step - prebuilt} (${slowest.toFixed(1)} ms)`);
+    if (process.env.BENCH_DEBUG) console.error(`slowest call: row ${slowAt} of ${step - prebuilt} (${slowest.toFixed(1)} ms); longest gap after row ${gapAt}; renamed by row ${renamedAt}`);
     return {
       mb: MB,
       prebuilt,
@@ -166,7 +176,7 @@ if (process.argv[2] === 'child') {
   fs.writeSync(3, JSON.stringify(result));
 } else {
   const self = fileURLToPath(import.meta.url);
-  const r = spawnSync(process.execPath, [self, 'child'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+  const r = spawnSync(process.execPath, ['--expose-gc', self, 'child'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
   if (r.status !== 0) throw new Error(`csv-rewrite bench failed (exit ${String(r.status)})`);
   const x = JSON.parse(String(r.output[3])) as Result;
   console.log(`rowlog csv-rewrite bench: a new key on a ${x.mb} MB CSV (${x.prebuilt.toLocaleString('en-US')} rows) while log.row() goes on`);

@@ -49,6 +49,8 @@ import { isBlank, scanRecords, unquote } from './csv-parse.js';
 
 /** Decoded bytes one asynchronous step of a rewrite reads at most (≈ 2–4 ms of work). */
 export const STEP_BYTES = 256 * 1024;
+/** The temp file is fdatasync'ed (on the thread pool) every this many bytes. */
+const SYNC_BYTES = 8 * 1024 * 1024;
 /** A rewrite finishes synchronously once at most this much of the file is left to copy. */
 export const FINAL_BYTES = 256 * 1024;
 /** How much of a file's end is read to find a torn last row. */
@@ -132,7 +134,7 @@ export function writeColumns(file: string, entries: readonly ColumnsEntry[], fsy
 export function leftovers(file: string, names: readonly string[]): string[] {
   const base = path.basename(file);
   return names
-    .filter((n) => n.startsWith(`${base}.`) && /^(?:\d+|rewrite|columns)\.tmp$/.test(n.slice(base.length + 1)))
+    .filter((n) => n.startsWith(`${base}.`) && /^(?:\d+|rewrite|columns|old)\.tmp$/.test(n.slice(base.length + 1)))
     .map((n) => path.join(path.dirname(file), n));
 }
 
@@ -277,6 +279,13 @@ export class CsvRewrite {
   #decoder = new StringDecoder('utf8');
   #headerSeen = false;
   #stopped = false;
+  /** In an asynchronous step: output waits in #pending for one async write. */
+  #async = false;
+  readonly #pending: Buffer[] = [];
+  /** An async write (or fdatasync) is in flight. */
+  #writing = false;
+  /** Bytes written since the last fdatasync. */
+  #unsynced = 0;
   /** Header column → union column (-1: a duplicate name, kept as an unnamed trailing field). */
   readonly #byBase: number[];
   /** Extra → union column (the union holds every extra of the plan). */
@@ -330,16 +339,6 @@ export class CsvRewrite {
     fs.rmSync(this.#tmp, { force: true });
   }
 
-  /** Finishes now, synchronously (the sink is closing and will not wait on the event loop). */
-  finishSync(): void {
-    if (this.#stopped) return;
-    try {
-      this.#final();
-    } catch (err) {
-      this.#fail(err as Error);
-    }
-  }
-
   #step = (): void => {
     if (this.#stopped) return;
     try {
@@ -348,13 +347,72 @@ export class CsvRewrite {
         this.#final();
         return;
       }
+      this.#async = true;
       for (let done = 0, at = this.#pos; done < STEP_BYTES && this.#copy(size, READ_BYTES, false); at = this.#pos) done += this.#pos - at;
     } catch (err) {
       this.#fail(err as Error);
       return;
+    } finally {
+      this.#async = false;
     }
-    setImmediate(this.#step);
+    this.#drain();
   };
+
+  /**
+   * Writes what the step made on the thread pool, then runs the next step. Not synchronously:
+   * writing hundreds of MB makes the kernel throttle the writer (dirty-page writeback), which
+   * blocked the loop for 200+ ms in the bench.
+   */
+  #drain(): void {
+    const bufs = this.#pending.splice(0);
+    if (bufs.length === 0) {
+      setImmediate(this.#step);
+      return;
+    }
+    this.#writing = true;
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    fs.writev(this.#out, bufs, (err, n) => {
+      this.#writing = false;
+      if (this.#stopped) {
+        this.#stop(); // closes the fds it left open for this write
+        return;
+      }
+      if (err === null && n < total) {
+        // A short write: put the rest back first.
+        let skip = n;
+        const rest = bufs.flatMap((b) => {
+          if (skip >= b.length) {
+            skip -= b.length;
+            return [];
+          }
+          const r = b.subarray(skip);
+          skip = 0;
+          return [r];
+        });
+        this.#pending.unshift(...rest);
+        this.#drain();
+        return;
+      }
+      if (err) {
+        this.#fail(err);
+        return;
+      }
+      this.#unsynced += total;
+      if (this.#unsynced < SYNC_BYTES) {
+        setImmediate(this.#step);
+        return;
+      }
+      // Keep the rewrite's dirty pages few, so the kernel never throttles the loop's own writes.
+      this.#unsynced = 0;
+      this.#writing = true;
+      fs.fdatasync(this.#out, (e) => {
+        this.#writing = false;
+        if (this.#stopped) this.#stop();
+        else if (e) this.#fail(e);
+        else setImmediate(this.#step);
+      });
+    });
+  }
 
   /** The synchronous last step: everything the sink holds is written, copied and renamed into place. */
   #final(): void {
@@ -425,12 +483,18 @@ export class CsvRewrite {
 
   #write(text: string): void {
     const buf = this.#target.encode(text);
+    if (this.#async) {
+      this.#pending.push(buf);
+      return;
+    }
     let off = 0;
     while (off < buf.length) off += fs.writeSync(this.#out, buf, off, buf.length - off);
   }
 
   #stop(): void {
     this.#stopped = true;
+    this.#resolve();
+    if (this.#writing) return; // the write's callback closes the fds
     for (const fd of [this.#fd, this.#out]) {
       if (fd < 0) continue;
       try {
@@ -440,7 +504,6 @@ export class CsvRewrite {
       }
     }
     this.#fd = this.#out = -1;
-    this.#resolve();
   }
 
   #fail(err: Error): void {
