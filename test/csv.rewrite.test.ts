@@ -133,9 +133,11 @@ t.test('several new keys while a rewrite runs cost exactly one more rewrite', as
 t.test('reading a CSV mid-rewrite: Python csv reads it, readLog names the new fields from the sidecar', async (t) => {
   const file = path.join(tmpdir(t), 't.csv');
   const n = build(file, 2);
+  const ino = fs.statSync(file).ino;
   const { sink } = open(file);
   sink.write(entry(n, { i: 1, z: 'x,y' }));
   await sink.flush();
+  t.equal(fs.statSync(file).ino, ino, 'the rewrite is still under way');
   const got = py(file, ['i', 's'], [n]);
   t.equal(got.rows, n + 1, 'Python csv reads every row of the ragged file');
   const rows: Array<Record<string, unknown>> = [];
@@ -225,4 +227,34 @@ t.test('SIGKILL during rewrites: after a reopen every flushed row is in the CSV 
     if (got.rows > n + 1205) t.same(after.cells[n + 1205], ['1205', '1205', '-1205'], `trial ${trial}: and one logged during the second`);
     t.same(fs.readdirSync(dir).filter((f) => f.startsWith(`t${trial}.`)), [`t${trial}.csv`], `trial ${trial}: nothing left beside the CSV`);
   }
+});
+
+t.test('.csv.gz: a streamed rewrite by whole BGZF members while rows keep coming', async (t) => {
+  const file = path.join(tmpdir(t), 't.csv.gz');
+  const first = csvSink({ path: file });
+  const N = 60_000;
+  for (let i = 0; i < N; i++) first.write(entry(i, { i, r: Math.sin(i), s: `row ${i}` }));
+  first.end();
+  await finished(first);
+  const ino = fs.statSync(file).ino;
+  t.ok(fs.statSync(file).size > 512 * 1024, 'big enough for an asynchronous rewrite');
+  const { sink } = open(file);
+  let step = N;
+  sink.write(entry(step++, { i: -1, z: 1 }));
+  t.equal(fs.statSync(file).ino, ino, 'not rewritten inside write()');
+  while (fs.statSync(file).ino === ino) {
+    for (let k = 0; k < 100; k++, step++) sink.write(entry(step, { i: step, z: step }));
+    await tick();
+  }
+  for (let k = 0; k < 100; k++, step++) sink.write(entry(step, { i: step, z: step }));
+  sink.end();
+  await finished(sink);
+  const r = run('sh', ['-c', `gzip -t '${file}' && zcat '${file}' > '${file}.txt'`]);
+  t.equal(r.status, 0, 'gzip -t passes');
+  const got = py(`${file}.txt`, ['i', 'z'], [0, N, N + 1, step - 1]);
+  fs.rmSync(`${file}.txt`);
+  t.same(got.header, [...HEAD.split(','), 'i', 'r', 's', 'z']);
+  t.equal(got.rows, step, 'every row once');
+  t.ok(got.ordered, 'in order');
+  t.same(got.cells, { 0: ['0', ''], [N]: ['-1', '1'], [N + 1]: [String(N + 1), String(N + 1)], [step - 1]: [String(step - 1), String(step - 1)] });
 });
