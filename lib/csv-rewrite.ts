@@ -346,7 +346,11 @@ export class CsvRewrite {
   abort(): void {
     if (this.#stopped) return;
     this.#stop();
-    fs.rmSync(this.#tmp, { force: true });
+    try {
+      fs.rmSync(this.#tmp, { force: true });
+    } catch {
+      // not a file: nothing of ours to remove
+    }
   }
 
   #step = (): void => {

@@ -218,8 +218,11 @@ export class FileSink extends Writable implements Sink {
         } catch {
           // no hard links here: the rename frees the old file itself
         }
-        fs.renameSync(tmp, p);
-        f.writer = this.#codec.open(p, onError);
+        try {
+          fs.renameSync(tmp, p);
+        } finally {
+          f.writer = this.#codec.open(p, onError); // the new file, or the old one if the rename failed
+        }
         if (linked) fs.unlink(old, () => {});
       },
     };

@@ -154,7 +154,13 @@ class CsvFormat implements RowFormat {
    * from the sidecar (a rewrite they call for starts). A new file gets a header made from this row.
    */
   #open(file: FileHandle, layout: KeyLayout): CsvFile {
-    for (const p of leftovers(file.path, this.#names(path.dirname(file.path)))) fs.rmSync(p, { force: true });
+    for (const p of leftovers(file.path, this.#names(path.dirname(file.path)))) {
+      try {
+        fs.rmSync(p, { force: true });
+      } catch {
+        // not a file (or not ours to remove): a rewrite that needs the name will say so
+      }
+    }
     let header: string[] | undefined;
     let entry;
     if (file.appended) {

@@ -258,3 +258,26 @@ t.test('.csv.gz: a streamed rewrite by whole BGZF members while rows keep coming
   t.ok(got.ordered, 'in order');
   t.same(got.cells, { 0: ['0', ''], [N]: ['-1', '1'], [N + 1]: [String(N + 1), String(N + 1)], [step - 1]: [String(step - 1), String(step - 1)] });
 });
+
+t.test('a rewrite that cannot be done warns W_REWRITE_FAILED; rows keep landing, the new keys named by the sidecar', async (t) => {
+  const file = path.join(tmpdir(t), 't.csv');
+  const n = build(file, 1);
+  fs.mkdirSync(`${file}.rewrite.tmp`); // the temp file's name is taken by a folder
+  const { sink, warnings } = open(file);
+  sink.write(entry(n, { i: 1, z: 2 }));
+  sink.write(entry(n + 1, { i: 2, s: 'x' }));
+  sink.end();
+  await finished(sink);
+  t.same(
+    warnings.map((w) => w.code),
+    ['W_NEW_KEYS', 'W_REWRITE_FAILED'],
+  );
+  const got = py(file, ['i', 's'], [n, n + 1]);
+  t.equal(got.rows, n + 2, 'every row landed');
+  const rows: Array<Record<string, unknown>> = [];
+  for await (const row of readLog(file)) rows.push(row as Record<string, unknown>);
+  t.same(rows.slice(-2), [
+    { $step: n, $time: n, $level: 20, i: 1, s: null, z: 2 },
+    { $step: n + 1, $time: n + 1, $level: 20, i: 2, s: 'x', z: null },
+  ]);
+});
