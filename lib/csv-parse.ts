@@ -17,7 +17,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /** Result of {@link scanRecords}. */
-interface Scanned {
+export interface Scanned {
   /** Where the text not yet turned into records starts (the text's length when all was). */
   rest: number;
   /** What must follow the text for the next record to start cleanly: '', '\n' or '"\n'. */
@@ -32,7 +32,7 @@ interface Scanned {
  * A line holding no quote and no `\r` (nearly every line rowlog writes) is split natively;
  * other records are read character by character.
  */
-function scanRecords(text: string, i: number, onRecord: (fields: string[]) => void, final: boolean): Scanned {
+export function scanRecords(text: string, i: number, onRecord: (fields: string[]) => void, final: boolean): Scanned {
   const n = text.length;
   let nextQuote = -1; // the first '"' at or after i (n: none left); -1: not looked up yet
   let nextCr = -1;
@@ -137,6 +137,16 @@ function innerLineEnds(fields: readonly string[]): number {
   return count;
 }
 
+/** Options of {@link parseCsv}. */
+export interface ParseCsvOptions extends ParseLinesOptions {
+  /**
+   * Names of fields past the header's end for a given header: csvSink's extras during a rewrite,
+   * from the sidecar `<file>.columns` (lib/csv-rewrite.ts). A record may then hold up to that
+   * many more fields than the header. @default none
+   */
+  extras?: (header: readonly string[]) => readonly string[] | undefined;
+}
+
 /**
  * Object-mode Transform: CSV text (Buffers/strings, any chunking; header row first) → one row
  * object per record, keys in header order, cells typed by {@link csvValue}. Blank lines are
@@ -144,12 +154,13 @@ function innerLineEnds(fields: readonly string[]): number {
  * reported with the 1-based number of the line it starts on, or with `strict` the stream
  * errors with RowlogError `ERR_BAD_LINE`.
  */
-export function parseCsv(opts: ParseLinesOptions = {}): Transform {
+export function parseCsv(opts: ParseCsvOptions = {}): Transform {
   const bad = badLineHandler(opts);
   const decoder = new StringDecoder('utf8');
   let tail = '';
   let started = false;
   let header: string[] | undefined;
+  let extras: readonly string[] = [];
   let line = 1; // the line the next record starts on
   const onRecord = (push: (row: Record<string, unknown>) => void) => (fields: string[]) => {
     const at = line;
@@ -157,14 +168,15 @@ export function parseCsv(opts: ParseLinesOptions = {}): Transform {
     if (isBlank(fields)) return;
     if (header === undefined) {
       header = fields.map(unquote);
+      extras = opts.extras?.(header) ?? [];
       return;
     }
-    if (fields.length !== header.length) {
+    if (fields.length < header.length || fields.length > header.length + extras.length) {
       bad(at, fields.join(','), new SyntaxError(`expected ${header.length} fields, got ${fields.length}`));
       return;
     }
     const row: Record<string, unknown> = {};
-    for (let k = 0; k < fields.length; k++) row[header[k] as string] = csvValue(fields[k] as string);
+    for (let k = 0; k < fields.length; k++) row[(header[k] ?? extras[k - header.length]) as string] = csvValue(fields[k] as string);
     push(row);
   };
   const scan = (stream: Transform, text: string, final: boolean): void => {

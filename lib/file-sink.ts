@@ -81,22 +81,34 @@ export interface FileSinkOptions {
 export interface RowFormat {
   /** Default file name ending. */
   readonly ext: string;
-  /** The text of one row, line end included. May read or rewrite what `file` holds first. */
+  /** The text of one row, line end included. May read or replace what `file` holds first. */
   line(entry: Entry<FlatRow>, file: FileHandle): string;
+  /** Work the format still runs on its files (a CSV rewrite) ends: awaited before the files close. */
+  settle?(): Promise<void>;
+  /** The sink is destroyed: stop such work now. */
+  abort?(): void;
 }
 
-/** What a {@link RowFormat} may do with the file a row goes to (CSV needs it for its header). */
+/**
+ * What a {@link RowFormat} may do with the file a row goes to (CSV needs it for its header and
+ * its rewrites, DESIGN §4). Nothing here reads a whole file.
+ */
 export interface FileHandle {
   readonly path: string;
-  /** The file held rows before this sink opened it: the sink is appending to it. */
+  /** The file held bytes before this sink opened it: the sink is appending to it. */
   readonly appended: boolean;
-  /** The file's text so far; rows still batched are written out first, synchronously. */
-  readText(): string;
-  /**
-   * Replaces the file's text by `fn(old)` through a temp file and an atomic rename, so a reader
-   * or a crash never sees half of it; appending goes on after it. Synchronous.
-   */
-  rewrite(fn: (old: string) => string): void;
+  /** The file is blocked gzip (`.gz`). */
+  readonly gz: boolean;
+  /** durability 'flush': fsync what replaces the file before it is renamed into place. */
+  readonly durable: boolean;
+  /** The bytes of whole-line text as this file stores them (BGZF members for `.gz`). */
+  encode(text: string): Buffer;
+  /** Writes every row handed to the sink so far (batched ones included) into the file, synchronously. */
+  flushSync(): void;
+  /** Cuts the file to `size` bytes (a torn tail) and appends after it. */
+  truncate(size: number): void;
+  /** Renames `tmp` over the file (atomic) and appends to the new file from now on. */
+  replace(tmp: string): void;
 }
 
 /** How bytes reach a file: plain here; blocked gzip plugs in the same way. */
@@ -144,6 +156,9 @@ interface OpenFile extends FileHandle {
 /** Rows between clock reads while the event loop turns (see the header comment). */
 const CHECK_EVERY = 64;
 
+/** From this size a replaced file is unlinked on the thread pool (freeing its blocks takes time). */
+const BIG_FILE = 16 * 1024 * 1024;
+
 const DEFAULTS = Object.freeze({
   flushBytes: BGZF_MAX_INPUT,
   flushIntervalMs: 250,
@@ -172,6 +187,8 @@ export class FileSink extends Writable implements Sink {
   readonly #pool: FdPool;
 
   readonly #codec: Codec;
+  readonly #gz: boolean;
+  readonly #fsync: boolean;
 
   constructor(opts: FileSinkOptions, format: RowFormat) {
     super({ objectMode: true });
@@ -197,10 +214,12 @@ export class FileSink extends Writable implements Sink {
       throw optionError('range', 'durability', `must be 'none' or 'flush' (got ${String(durability)})`);
     }
     const fsync = durability === 'flush';
+    this.#fsync = fsync;
+    this.#gz = (this.#path ?? this.#ext).endsWith('.gz');
     this.#pool = new FdPool(numberOption(opts.maxOpenFiles ?? DEFAULTS.maxOpenFiles, 'maxOpenFiles', { min: 1, integer: true }));
     const pool = this.#pool;
     const onWarning = (w: RowlogWarning) => this.#gate.warn(w, w.message);
-    this.#codec = (this.#path ?? this.#ext).endsWith('.gz') ? gzipCodec({ level, fsync, pool, onWarning }) : plainCodec(fsync, pool);
+    this.#codec = this.#gz ? gzipCodec({ level, fsync, pool, onWarning }) : plainCodec(fsync, pool);
   }
 
   /** The file an Entry of `table` goes to. */
@@ -228,6 +247,8 @@ export class FileSink extends Writable implements Sink {
     const f: OpenFile = {
       path: p,
       appended: writer.startSize > 0,
+      gz: this.#gz,
+      durable: this.#fsync,
       writer,
       batch: undefined,
       used: 0,
@@ -236,23 +257,39 @@ export class FileSink extends Writable implements Sink {
       lost: 0,
       reported: 0,
       error: undefined,
-      readText: () => {
+      encode: (text) => this.#codec.encode(text),
+      flushSync: () => {
         this.#hand(f);
         f.writer.flushSync();
-        try {
-          return this.#codec.decode(fs.readFileSync(p));
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ''; // nothing written yet
-          throw err;
-        }
       },
-      rewrite: (fn) => {
-        const text = fn(f.readText());
-        const tmp = `${p}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, this.#codec.encode(text));
+      truncate: (size) => {
+        f.flushSync();
         f.writer.closeSync();
-        fs.renameSync(tmp, p);
+        fs.truncateSync(p, size);
         f.writer = this.#codec.open(p, onError);
+      },
+      replace: (tmp) => {
+        f.flushSync();
+        f.writer.closeSync();
+        // A rename over a big file frees its blocks synchronously (≈ 0.2 s for 500 MB): keep a
+        // second link so the rename is cheap, and unlink that on the thread pool.
+        const old = `${p}.old.tmp`;
+        let linked = false;
+        try {
+          if (fs.statSync(p).size >= BIG_FILE) {
+            fs.rmSync(old, { force: true });
+            fs.linkSync(p, old);
+            linked = true;
+          }
+        } catch {
+          // no hard links here: the rename frees the old file itself
+        }
+        try {
+          fs.renameSync(tmp, p);
+        } finally {
+          f.writer = this.#codec.open(p, onError); // the new file, or the old one if the rename failed
+        }
+        if (linked) fs.unlink(old, () => {});
       },
     };
     return f;
@@ -463,8 +500,13 @@ export class FileSink extends Writable implements Sink {
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#handAll();
-    this.#finishAll().then(
-      (err) => callback(err),
+    Promise.resolve(this.#format.settle?.())
+      .then(() => {
+        this.#handAll();
+        return this.#finishAll();
+      })
+      .then(
+        (err) => callback(err),
       (err: Error) => callback(err),
     );
   }
@@ -472,6 +514,7 @@ export class FileSink extends Writable implements Sink {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#format.abort?.();
     for (const f of this.#files.values()) this.#hand(f);
     for (const f of this.#files.values()) {
       try {

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { parseLines } from '../transforms/parse-lines.js';
 import { parseCsv } from './csv-parse.js';
+import { extrasFor } from './csv-rewrite.js';
 
 /** Options of {@link readLog}. */
 export interface ReadLogOptions {
@@ -129,7 +130,9 @@ export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOpt
     },
     [Symbol.asyncIterator]() {
       const input = (typeof source === 'string' ? fs.createReadStream(source) : source) as AsyncIterable<Buffer | string>;
-      const parser: Transform = format === 'csv' ? parseCsv(parseOpts) : parseLines(parseOpts);
+      // A CSV that csvSink is rewriting holds trailing fields its sidecar names (DESIGN §4).
+      const extras = typeof source === 'string' ? (header: readonly string[]) => extrasFor(source, header)?.extras : undefined;
+      const parser: Transform = format === 'csv' ? parseCsv({ ...parseOpts, extras }) : parseLines(parseOpts);
       const text = Readable.from(decoded(input, () => (truncated = true)), { objectMode: false });
       pipeline(text, parser, () => {}); // errors reach the iteration through the parser
       return (parser as AsyncIterable<Record<string, unknown>>)[Symbol.asyncIterator]();

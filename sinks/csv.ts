@@ -8,10 +8,17 @@
  * `onNewKeys`: `'rewrite'` (default) rewrites the file with the union header through a temp
  * file and an atomic rename, old rows getting empty cells in the new columns (noko's
  * behaviour); `'error'` warns and writes the row without the new keys; `'ignore'` drops them
- * silently. Each row is turned into text through a per-file, per-table column plan that is
+ * silently. The rewrite never runs inside `log.row()` beyond a small file's: until it is done,
+ * rows carry the new keys as trailing fields named by the sidecar `<file>.columns`, and the file
+ * is streamed into the new one in bounded steps (lib/csv-rewrite.ts explains why this keeps
+ * every row exactly once whatever kills the process). Opening an existing file reads only its
+ * header and its end: a torn last row is removed (W_TORN_ROW), temp files of an interrupted
+ * rewrite are deleted, and a rewrite the sidecar says was under way resumes. Each row is turned into text through a per-file, per-table column plan that is
  * rebuilt only when the row's keys or the header change, so the common case is a string build.
  */
-import { isBlank, scanCsv, unquote } from '../lib/csv-parse.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CsvRewrite, extrasFor, headerLine, leftovers, readColumns, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import { optionError } from '../lib/errors.js';
 import { FileSink } from '../lib/file-sink.js';
@@ -77,12 +84,22 @@ interface Plan {
 interface CsvFile {
   /** Header column names, in file order. */
   columns: string[];
+  /** Keys rows carry after the header's columns, in order of arrival, until a rewrite adds them. */
+  extras: string[];
+  /** File offset from which rows carry the extras. */
+  from: number;
+  /** Names of `columns` and `extras`. */
   index: Set<string>;
-  /** Bumped when the header changes; plans of older versions are stale. */
+  /** Bumped when the row layout changes; plans of older versions are stale. */
   version: number;
-  /** Text to put before the next row: the header of a new file, a line end after a torn one. */
+  /** Text to put before the next row: the header of a new file. */
   head: string;
   readonly plans: Map<string, Plan>;
+  readonly handle: FileHandle;
+  /** The rewrite under way. */
+  job: CsvRewrite | undefined;
+  /** A rewrite failed (warned): the extras stay until the file is reopened. */
+  failed: boolean;
 }
 
 class CsvFormat implements RowFormat {
@@ -93,6 +110,8 @@ class CsvFormat implements RowFormat {
   readonly #onNewKeys: CsvNewKeys;
   readonly #order = new KeyOrder();
   readonly #files = new Map<string, CsvFile>();
+  /** Names in each folder, listed once per sink (to find leftover temp files). */
+  readonly #listed = new Map<string, string[]>();
 
   constructor(withTable: boolean, onNewKeys: CsvNewKeys) {
     this.#meta = withTable ? META_FIELDS : META_FIELDS.slice(0, 3);
@@ -117,24 +136,82 @@ class CsvFormat implements RowFormat {
     return `${s}\n`;
   }
 
-  /** State for a file seen for the first time: its existing header, or one made from this row. */
+  async settle(): Promise<void> {
+    for (;;) {
+      const jobs = [...this.#files.values()].flatMap((f) => (f.job === undefined ? [] : [f.job.settled]));
+      if (jobs.length === 0) return;
+      await Promise.all(jobs);
+    }
+  }
+
+  abort(): void {
+    for (const f of this.#files.values()) f.job?.abort();
+  }
+
+  /**
+   * State for a file seen for the first time. An existing file: leftovers of an interrupted
+   * rewrite are deleted, a torn last row removed, its header read from its start and its extras
+   * from the sidecar (a rewrite they call for starts). A new file gets a header made from this row.
+   */
   #open(file: FileHandle, layout: KeyLayout): CsvFile {
-    const found: { header?: string[] } = {};
-    const repair = file.appended
-      ? scanCsv(file.readText(), (fields) => {
-          if (found.header === undefined && !isBlank(fields)) found.header = fields.map(unquote);
-        })
-      : '';
-    const columns = found.header ?? this.#union([], layout.keys);
+    for (const p of leftovers(file.path, this.#names(path.dirname(file.path)))) {
+      try {
+        fs.rmSync(p, { force: true });
+      } catch {
+        // not a file (or not ours to remove): a rewrite that needs the name will say so
+      }
+    }
+    let header: string[] | undefined;
+    let entry;
+    if (file.appended) {
+      if (!file.gz) this.#repairTail(file); // a .gz: the gzip writer cut a torn member, members hold whole lines
+      header = readHeader(file.path, file.gz);
+      if (header !== undefined) entry = extrasFor(file.path, header);
+    }
+    if (entry === undefined && readColumns(file.path).length > 0) writeColumns(file.path, [], false); // stale
+    const columns = header ?? this.#union([], layout.keys);
+    const extras = entry?.extras ?? [];
     const f: CsvFile = {
       columns,
-      index: new Set(columns),
+      extras: [...extras],
+      from: entry?.from ?? 0,
+      index: new Set([...columns, ...extras]),
       version: 0,
-      head: found.header === undefined ? repair + headerLine(columns) : repair,
+      head: header === undefined ? headerLine(columns) : '',
       plans: new Map(),
+      handle: file,
+      job: undefined,
+      failed: false,
     };
     this.#files.set(file.path, f);
+    if (entry !== undefined) {
+      writeColumns(file.path, [entry], file.durable); // drop entries of other headers
+      if (f.extras.length > 0) this.#startRewrite(f);
+    }
     return f;
+  }
+
+  #names(dir: string): string[] {
+    let names = this.#listed.get(dir);
+    if (names === undefined) {
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        names = [];
+      }
+      this.#listed.set(dir, names);
+    }
+    return names;
+  }
+
+  /** Removes a last row cut short (no line end; a crash or a full disk), with a warning. */
+  #repairTail(file: FileHandle): void {
+    const torn = tornTail(file.path);
+    if (torn === undefined) return;
+    file.truncate(torn.keep);
+    const n = torn.size - torn.keep;
+    const message = `${file.path}: removed a torn last row (${n} byte${n === 1 ? '' : 's'} at offset ${torn.keep} without a line end, cut by a crash or a full disk)`;
+    this.warnings?.warn({ code: 'W_TORN_ROW', message }, file.path);
   }
 
   /** Metadata columns, then every other name of `a` and `b`, sorted. */
@@ -149,7 +226,7 @@ class CsvFormat implements RowFormat {
     if (missing.length > 0) this.#newKeys(f, table, missing, file);
     const has = new Set(layout.keys);
     const meta = new Set(this.#meta);
-    const sources = f.columns.map((c): Source => (meta.has(c) ? (META_SOURCE.get(c) as MetaField) : has.has(c) ? c : null));
+    const sources = [...f.columns, ...f.extras].map((c): Source => (meta.has(c) ? (META_SOURCE.get(c) as MetaField) : has.has(c) ? c : null));
     const plan: Plan = { layout, version: f.version, sources };
     f.plans.set(table, plan);
     return plan;
@@ -164,13 +241,66 @@ class CsvFormat implements RowFormat {
       this.warnings?.warn({ code: 'W_NEW_KEYS', message, table }, detail);
       return;
     }
-    const columns = this.#union(f.columns, keys);
-    file.rewrite((old) => remap(old, columns));
-    f.columns = columns;
-    f.index = new Set(columns);
-    f.version++;
-    f.head = ''; // the rewritten file holds the header and ends with a line end
     this.warnings?.warn({ code: 'W_NEW_KEYS', message: `Adding ${what} to table '${table}'`, table }, detail);
+    if (f.extras.length === 0 && f.job === undefined) {
+      // Rows carry extras from here on: everything before is on disk, so the offset is exact.
+      file.flushSync();
+      f.from = f.head === '' ? fs.statSync(file.path).size : 0;
+    }
+    f.extras.push(...this.#union([], keys).filter((k) => !f.index.has(k)));
+    for (const k of keys) f.index.add(k);
+    f.version++;
+    // Named before any row carrying them reaches the writer, so a crash cannot leave them unnamed.
+    this.#saveColumns(f, []);
+    if (f.job === undefined && !f.failed) this.#startRewrite(f);
+  }
+
+  /** Writes the sidecar: the entry of the current header (when it has extras), then `more`. */
+  #saveColumns(f: CsvFile, more: Array<{ base: string[]; extras: string[]; from: number }>): void {
+    const own = f.extras.length > 0 ? [{ base: f.columns, extras: f.extras, from: f.from }] : [];
+    writeColumns(f.handle.path, [...own, ...more], f.handle.durable);
+  }
+
+  #startRewrite(f: CsvFile): void {
+    if (f.head !== '') {
+      // Nothing written yet (a new file): the header simply grows.
+      f.columns = this.#union(f.columns, f.extras);
+      f.extras = [];
+      f.head = headerLine(f.columns);
+      this.#saveColumns(f, []);
+      return;
+    }
+    const plan = { base: f.columns, extras: [...f.extras], from: f.from, union: this.#union(f.columns, f.extras) };
+    const job = new CsvRewrite(
+      f.handle,
+      plan,
+      (tmp) => this.#switch(f, job, tmp),
+      (err) => {
+        f.job = undefined;
+        f.failed = true;
+        const message = `Could not rewrite ${f.handle.path} with its new columns (${err.message}); rows keep them as trailing fields named in ${f.handle.path}.columns until it is reopened`;
+        this.warnings?.warn({ code: 'W_REWRITE_FAILED', message }, f.handle.path);
+      },
+    );
+    f.job = job;
+    job.start();
+  }
+
+  /** The last step of a rewrite: the new file replaces the old; keys that came meanwhile stay extras. */
+  #switch(f: CsvFile, job: CsvRewrite, tmp: string): void {
+    const union = [...job.plan.union];
+    const late = f.extras.slice(job.plan.extras.length);
+    // Around the rename the sidecar names the extras of both headers, so either file is named.
+    if (late.length > 0) this.#saveColumns(f, [{ base: union, extras: late, from: 0 }]);
+    f.handle.replace(tmp);
+    f.job = undefined;
+    f.columns = union;
+    f.extras = late;
+    f.from = 0;
+    f.index = new Set([...union, ...late]);
+    f.version++;
+    this.#saveColumns(f, []);
+    if (late.length > 0) this.#startRewrite(f);
   }
 }
 
@@ -193,44 +323,6 @@ function cell(v: unknown): string {
     default:
       return v === null || v === undefined ? '' : field(scalarJson(v));
   }
-}
-
-function headerLine(columns: readonly string[]): string {
-  return `${columns.map(field).join(',')}\n`;
-}
-
-/**
- * `old` CSV text under the header `columns`, a superset of its own: every field moves to its
- * column by name, new columns get empty cells. Fields are copied raw, so quoted text (commas,
- * quotes, line ends) is kept byte for byte. Blank lines are dropped; fields past the old
- * header's end (a ragged row) are kept at the end of the row rather than lost.
- */
-function remap(old: string, columns: readonly string[]): string {
-  const position = new Map(columns.map((c, i) => [c, i]));
-  const out = [headerLine(columns)];
-  let map: number[] | undefined;
-  scanCsv(old, (fields) => {
-    if (isBlank(fields)) return;
-    if (map === undefined) {
-      const taken = new Set<number>();
-      map = fields.map((raw) => {
-        const k = position.get(unquote(raw));
-        if (k === undefined || taken.has(k)) return -1; // a duplicate name: keep its cells as extras
-        taken.add(k);
-        return k;
-      });
-      return;
-    }
-    const cells = new Array<string>(columns.length).fill('');
-    let extra = '';
-    for (let j = 0; j < fields.length; j++) {
-      const k = map[j] ?? -1;
-      if (k >= 0) cells[k] = fields[j] as string;
-      else extra += `,${fields[j] as string}`;
-    }
-    out.push(`${cells.join(',')}${extra}\n`);
-  });
-  return out.join('');
 }
 
 /** Python's repr of a string, as in noko's message `Adding 2 new keys ['a', 'b'] …`. */

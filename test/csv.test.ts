@@ -289,23 +289,31 @@ t.test('appending to an existing file', async (t) => {
     t.equal(warnings.length, 1);
   });
 
-  t.test('a torn last row (a crash) does not swallow the next one', async (t) => {
+  t.test('a torn last row (a crash, a full disk) is removed on reopen, with a warning naming it', async (t) => {
     const dir = tmpdir(t);
-    const cases: Array<[string, string, string]> = [
-      ['no final line end', `${meta(0)},1`, `${meta(0)},1\n`],
-      ['inside a quoted field', `${meta(0)},"tor`, `${meta(0)},"tor"\n`],
-      ['after a quoted field', `${meta(0)},"x\ny"`, `${meta(0)},"x\ny"\n`],
+    const cases: Array<[string, string]> = [
+      ['no final line end', `${meta(0)},1,20,1,0.98765`],
+      ['inside a quoted field', `${meta(0)},"tor`],
+      ['after a quoted field', `${meta(0)},"x\ny"`],
+      ['a quoted line end last', `${meta(0)},"x\n`],
     ];
-    for (const [label, torn, repaired] of cases) {
-      const file = path.join(dir, `${cases.findIndex((c) => c[0] === label)}.csv`);
-      fs.writeFileSync(file, `${HEAD},a\n${torn}`);
-      await writeAll(csvSink({ path: file }), [entry({ a: 2 }, { step: 1 })]);
-      t.equal(read(file), `${HEAD},a\n${repaired}${meta(1)},2\n`, `${label}: appended`);
+    for (const [k, [label, torn]] of cases.entries()) {
+      const file = path.join(dir, `${k}.csv`);
+      const whole = `${HEAD},a\n${meta(9)},"whole\nrow"\n`;
+      fs.writeFileSync(file, whole + torn);
       const { sink, warnings } = open(file);
-      await writeAll(sink, [entry({ a: 3, b: 4 }, { step: 2 })]);
-      t.equal(read(file), lines(`${HEAD},a,b`, `${repaired.slice(0, -1)},`, `${meta(1)},2,`, `${meta(2)},3,4`), `${label}: rewritten`);
-      t.equal(warnings.length, 1);
+      await writeAll(sink, [entry({ a: 2 }, { step: 1 })]);
+      t.equal(read(file), `${whole}${meta(1)},2\n`, `${label}: the torn row is gone, the new one follows the whole ones`);
+      t.same(
+        warnings.map((w) => [w.code, w.message.includes(file), w.message.includes(`${Buffer.byteLength(torn)} bytes at offset ${whole.length}`)]),
+        [['W_TORN_ROW', true, true]],
+        `${label}: warned, naming the file and the bytes`,
+      );
     }
+    const header = path.join(dir, 'header.csv');
+    fs.writeFileSync(header, '$step,$ti');
+    await writeAll(open(header).sink, [entry({ a: 1 })]);
+    t.equal(read(header), lines(`${HEAD},a`, meta(0) + ',1'), 'a torn header is replaced by a whole one');
   });
 
   t.test('an existing file of blank lines gets a header', async (t) => {

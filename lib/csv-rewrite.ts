@@ -1,0 +1,544 @@
+/**
+ * Growing a CSV header without stopping the training loop (DESIGN §4, issue 9 points 3, 4, 7, 11).
+ *
+ * A CSV header is fixed once written, so a new key means rewriting the file under the union
+ * header. Done synchronously inside `log.row()` that stalled training for seconds (21 s on a
+ * 134 MB table) and, reading the file into one string, failed past 512 MB (ERR_STRING_TOO_LONG).
+ * The promise (every row logged before the last flush interval is on disk exactly once, whatever
+ * kills the process) covers the rows logged during a rewrite too, so they cannot wait in memory,
+ * and a journal appended afterwards is not exactly-once (append-then-delete is not atomic).
+ *
+ * The design: rows only ever live in `t.csv`.
+ * - When a row brings keys the header lacks, they become *extras*: trailing fields, in order of
+ *   arrival, after the header's own columns. Before the first such row reaches the writer, the
+ *   sidecar `t.csv.columns` (JSON, written through a temp file and a rename; rare and tiny) names
+ *   them: `{"entries": [{"base": <header>, "extras": [...], "from": <offset>}]}`. `from` is the
+ *   file offset where rows with extras begin (fields past the header before it are a foreign
+ *   file's ragged rows, kept as unnamed trailing fields).
+ * - A {@link CsvRewrite} job streams `t.csv` from its start into `t.csv.rewrite.tmp` under the
+ *   union header (metadata columns first, the rest sorted), remapping each record by name, extras
+ *   by position, quoted fields copied raw. It works in bounded steps ({@link STEP_BYTES} per
+ *   event-loop turn, `setImmediate` between them), reading only whole records (whole BGZF
+ *   members for `.csv.gz`), and follows the file while rows keep being appended. When less than
+ *   {@link FINAL_BYTES} is left, one short synchronous step finishes: the sink's rows are written
+ *   out, the rest is copied, the temp file is fsync'ed (durability 'flush'), renamed over `t.csv`,
+ *   the sidecar updated and a new writer opened; later rows use the new header.
+ * - Keys that arrive while a job runs stay extras of the *new* header (the sidecar briefly holds
+ *   an entry for the old and the new header around the rename), so any number of them costs
+ *   exactly one more rewrite.
+ * A SIGKILL at any moment leaves `t.csv` (old or new, never half: the rename is atomic) holding
+ * every row once, and a sidecar entry naming the extras of whichever header it has. Reopening
+ * deletes leftover temp files, reads the header (bounded reads until the first record ends) and
+ * the sidecar, removes a torn last row (a crash or a full disk cut it; W_TORN_ROW), and resumes
+ * the rewrite. It never reads the whole file.
+ *
+ * While extras exist, the CSV is ragged (rows longer than the header). Python's `csv` module
+ * reads it; rowlog's reader names the extra fields from the sidecar; pandas needs the rewrite to
+ * finish (it does within seconds, and at `close()`).
+ *
+ * Limit: the torn-row check reads the last {@link TAIL_BYTES} and assumes a record starts after
+ * the first line end in that window; a quoted multi-line cell spanning that point could mislead
+ * it (files of at most TAIL_BYTES are checked from their start, exactly).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import zlib from 'node:zlib';
+import { gunzipTolerant, scanMembers } from './bgzf.js';
+import { isBlank, scanRecords, unquote } from './csv-parse.js';
+
+/** Decoded bytes one asynchronous step of a rewrite reads at most (≈ 2–4 ms of work). */
+export const STEP_BYTES = 256 * 1024;
+/** The temp file is fdatasync'ed (on the thread pool) every this many bytes. */
+const SYNC_BYTES = 8 * 1024 * 1024;
+/** A rewrite finishes synchronously once at most this much of the file is left to copy. */
+export const FINAL_BYTES = 256 * 1024;
+/** How much of a file's end is read to find a torn last row. */
+export const TAIL_BYTES = 1024 * 1024;
+/**
+ * One read of a step. Strings stay below V8's large-object size (~128 KiB): larger ones are
+ * allocated in old space and soon force a full mark-compact, a pause of tens of ms in the
+ * training loop (measured by the csv-rewrite bench).
+ */
+const READ_BYTES = 48 * 1024;
+/** Bound on the bytes read to find the header (a header longer than this is not looked for). */
+const MAX_HEADER_BYTES = 64 * 1024 * 1024;
+
+/** One sidecar entry: the extras of the file while its header is `base`. */
+export interface ColumnsEntry {
+  base: string[];
+  extras: string[];
+  /** File offset from which rows carry the extras. */
+  from: number;
+}
+
+/** The sidecar of table file `file`. */
+export const columnsPath = (file: string): string => `${file}.columns`;
+/** The temp file a rewrite of `file` writes. */
+export const rewriteTmpPath = (file: string): string => `${file}.rewrite.tmp`;
+
+/** The sidecar's entries (none when it is absent or unreadable). */
+export function readColumns(file: string): ColumnsEntry[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(columnsPath(file), 'utf8');
+  } catch {
+    return [];
+  }
+  try {
+    const parsed = JSON.parse(text) as { entries?: unknown };
+    if (!Array.isArray(parsed.entries)) return [];
+    return parsed.entries.filter(
+      (e): e is ColumnsEntry =>
+        typeof e === 'object' &&
+        e !== null &&
+        isStrings((e as ColumnsEntry).base) &&
+        isStrings((e as ColumnsEntry).extras) &&
+        Number.isSafeInteger((e as ColumnsEntry).from),
+    );
+  } catch {
+    return [];
+  }
+}
+
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+/** The extras the sidecar of `file` names for `header`, if any. */
+export function extrasFor(file: string, header: readonly string[]): ColumnsEntry | undefined {
+  return readColumns(file).find((e) => sameColumns(e.base, header));
+}
+
+export function sameColumns(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
+/** Writes the sidecar atomically (temp file, rename); no entries removes it. */
+export function writeColumns(file: string, entries: readonly ColumnsEntry[], fsync: boolean): void {
+  const p = columnsPath(file);
+  if (entries.length === 0) {
+    fs.rmSync(p, { force: true });
+    return;
+  }
+  const tmp = `${p}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, `${JSON.stringify({ entries })}\n`);
+    if (fsync) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, p);
+}
+
+/** Temp files earlier rewrites of `file` left behind (a kill mid-rewrite), given its folder's names. */
+export function leftovers(file: string, names: readonly string[]): string[] {
+  const base = path.basename(file);
+  return names
+    .filter((n) => n.startsWith(`${base}.`) && /^(?:\d+|rewrite|columns|old)\.tmp$/.test(n.slice(base.length + 1)))
+    .map((n) => path.join(path.dirname(file), n));
+}
+
+/**
+ * Reads the decoded bytes of table file `fd` from raw offset `pos`, at most about `max` of them
+ * and never past `end`: plain bytes, or whole BGZF members inflated (`.gz`). `next` is where the
+ * next read starts (== pos: nothing whole to read yet). Plain bytes are read `into` a buffer
+ * the caller reuses, when given.
+ */
+export function readChunk(fd: number, pos: number, end: number, max: number, gz: boolean, into?: Buffer): { data: Buffer; next: number } {
+  if (pos >= end) return { data: Buffer.alloc(0), next: pos };
+  if (!gz) {
+    const want = Math.min(max, end - pos);
+    const buf = into !== undefined && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want);
+    const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    return { data: buf.subarray(0, n), next: pos + n };
+  }
+  // BGZF members are ≤ 64 KiB and hold ≤ 65280 input bytes: ask for about `max` of input.
+  const scan = scanMembers(fd, Math.min(end, pos + Math.max(65536, Math.floor(max / 2))), pos);
+  if (scan.members.length === 0) {
+    if (scan.bgzf) return { data: Buffer.alloc(0), next: pos };
+    // A gzip not written by rowlog (no BSIZE): no member boundaries to step by, read the rest.
+    const raw = Buffer.allocUnsafe(end - pos);
+    fs.readSync(fd, raw, 0, raw.length, pos);
+    return { data: gunzipTolerant(raw).data, next: end };
+  }
+  const raw = Buffer.allocUnsafe(scan.wholeEnd - pos);
+  fs.readSync(fd, raw, 0, raw.length, pos);
+  return { data: zlib.gunzipSync(raw), next: scan.wholeEnd };
+}
+
+/**
+ * The header of a table file: its first non-blank record, found by bounded reads from its start
+ * (never the whole file). Undefined for an empty file or one of blank lines.
+ */
+export function readHeader(file: string, gz: boolean): string[] | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const decoder = new StringDecoder('utf8');
+    let text = '';
+    let pos = 0;
+    while (pos < size && text.length < MAX_HEADER_BYTES) {
+      const chunk = readChunk(fd, pos, size, 64 * 1024, gz);
+      if (chunk.next === pos) break;
+      pos = chunk.next;
+      text += decoder.write(chunk.data);
+      const header = firstRecord(text, pos >= size);
+      if (header !== undefined) return header;
+    }
+    return firstRecord(text + decoder.end(), true);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The first non-blank record of `text` (a BOM skipped), unquoted; undefined until it is whole. */
+function firstRecord(text: string, final: boolean): string[] | undefined {
+  let header: string[] | undefined;
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  // Skip blank lines first, so a file of blank lines is not scanned record by record.
+  while (text.charCodeAt(i) === 10 || text.charCodeAt(i) === 13) i++;
+  const lf = text.indexOf('\n', i);
+  const stop = text.indexOf('"', i) < 0 && lf >= 0 ? lf + 1 : text.length; // the usual header: one line
+  scanRecords(
+    text.slice(0, stop),
+    i,
+    (fields) => {
+      if (header === undefined && !isBlank(fields)) header = fields.map(unquote);
+    },
+    final || stop < text.length,
+  );
+  return header;
+}
+
+/**
+ * A torn last row of a plain CSV: where the last whole record ends, when bytes follow it (a
+ * crash or a full disk cut the last write). Reads at most {@link TAIL_BYTES} from the end.
+ */
+export function tornTail(file: string): { keep: number; size: number } | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return undefined;
+    const start = Math.max(0, size - TAIL_BYTES);
+    const buf = Buffer.allocUnsafe(size - start);
+    fs.readSync(fd, buf, 0, buf.length, start);
+    let from = 0;
+    if (start > 0) {
+      from = buf.indexOf(10) + 1;
+      if (from === 0) return undefined; // one record longer than the window: leave it
+    }
+    const text = buf.subarray(from).toString('utf8');
+    const probe = text.endsWith('\r') ? `${text}\n` : text; // a CR-only line end is whole
+    const first = start === 0 && text.charCodeAt(0) === 0xfeff ? 1 : 0;
+    const rest = Math.min(scanRecords(probe, first, () => {}, false).rest, text.length);
+    if (rest >= text.length) return undefined;
+    return { keep: start + from + Buffer.byteLength(text.slice(0, rest)), size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The file a {@link CsvRewrite} rewrites, as the sink holds it. */
+export interface RewriteTarget {
+  readonly path: string;
+  /** Blocked gzip: read by whole members, the temp file written as members. */
+  readonly gz: boolean;
+  /** fsync the temp file before the rename. */
+  readonly durable: boolean;
+  /** The bytes of whole-line text (BGZF members for `.gz`). */
+  encode(text: string): Buffer;
+  /** Writes every row handed to the sink so far into the file, synchronously. */
+  flushSync(): void;
+}
+
+/** What a {@link CsvRewrite} is asked to do. */
+export interface RewritePlan {
+  /** The file's header now. */
+  base: readonly string[];
+  /** The extras rows carry from `from` on. */
+  extras: readonly string[];
+  from: number;
+  /** The header of the rewritten file: `base` and `extras`, in the sink's order. */
+  union: readonly string[];
+}
+
+/**
+ * One rewrite of a CSV under a wider header (see the module comment). `start()` begins it;
+ * steps then run on later event-loop turns until `onFinal(tmp)` (called synchronously from the
+ * last step) renames the temp file into place, or `onError` reports why it stopped (the temp
+ * file is then gone and the table keeps its extras).
+ */
+export class CsvRewrite {
+  readonly plan: RewritePlan;
+  readonly #target: RewriteTarget;
+  readonly #onFinal: (tmp: string) => void;
+  readonly #onError: (err: Error) => void;
+  readonly #tmp: string;
+  #fd = -1;
+  #out = -1;
+  #pos = 0;
+  #carry = '';
+  #decoder = new StringDecoder('utf8');
+  #headerSeen = false;
+  #stopped = false;
+  /** In an asynchronous step: output waits in #pending for one async write. */
+  #async = false;
+  readonly #pending: Buffer[] = [];
+  /** An async write (or fdatasync) is in flight. */
+  #writing = false;
+  /**
+   * Reused buffers: a fresh Buffer per read and per write (≈ 1 GB/s of them) counts as external
+   * memory and made V8 run a full mark-compact every ~100 ms, 10-45 ms each, in the loop.
+   */
+  readonly #inBuf = Buffer.allocUnsafe(READ_BYTES);
+  readonly #outBuf = Buffer.allocUnsafe(4 * STEP_BYTES);
+  #outStart = 0;
+  #outUsed = 0;
+  /** Bytes written since the last fdatasync. */
+  #unsynced = 0;
+  /** Header column → union column (-1: a duplicate name, kept as an unnamed trailing field). */
+  readonly #byBase: number[];
+  /** Extra → union column (the union holds every extra of the plan). */
+  readonly #byExtra: number[];
+  #settled: Promise<void>;
+  #resolve: () => void = () => {};
+
+  constructor(target: RewriteTarget, plan: RewritePlan, onFinal: (tmp: string) => void, onError: (err: Error) => void) {
+    this.#target = target;
+    this.plan = plan;
+    this.#onFinal = onFinal;
+    this.#onError = onError;
+    this.#tmp = rewriteTmpPath(target.path);
+    const position = new Map(plan.union.map((c, i) => [c, i]));
+    const taken = new Set<number>();
+    this.#byBase = plan.base.map((c) => {
+      const k = position.get(c);
+      if (k === undefined || taken.has(k)) return -1;
+      taken.add(k);
+      return k;
+    });
+    this.#byExtra = plan.extras.map((c) => position.get(c) as number);
+    this.#settled = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  /** Settles when the job has finished or stopped. */
+  get settled(): Promise<void> {
+    return this.#settled;
+  }
+
+  /** Opens the files and runs the first step; a small file is rewritten at once. */
+  start(): void {
+    try {
+      this.#fd = fs.openSync(this.#target.path, 'r');
+      this.#out = fs.openSync(this.#tmp, 'w');
+      this.#write(headerLine(this.plan.union));
+      if (fs.fstatSync(this.#fd).size > FINAL_BYTES) {
+        setImmediate(this.#step); // the caller (a log.row()) does not wait for a step
+        return;
+      }
+      this.#final();
+    } catch (err) {
+      this.#fail(err as Error);
+    }
+  }
+
+  /** Stops for good (the sink is destroyed): the temp file is removed. */
+  abort(): void {
+    if (this.#stopped) return;
+    this.#stop();
+    try {
+      fs.rmSync(this.#tmp, { force: true });
+    } catch {
+      // not a file: nothing of ours to remove
+    }
+  }
+
+  #step = (): void => {
+    if (this.#stopped) return;
+    try {
+      const size = fs.fstatSync(this.#fd).size;
+      if (size - this.#pos <= FINAL_BYTES) {
+        this.#final();
+        return;
+      }
+      this.#async = true;
+      for (let done = 0, at = this.#pos; done < STEP_BYTES && this.#copy(size, READ_BYTES, false); at = this.#pos) done += this.#pos - at;
+    } catch (err) {
+      this.#fail(err as Error);
+      return;
+    } finally {
+      this.#async = false;
+    }
+    this.#drain();
+  };
+
+  /**
+   * Writes what the step made on the thread pool, then runs the next step. Not synchronously:
+   * writing hundreds of MB makes the kernel throttle the writer (dirty-page writeback), which
+   * blocked the loop for 200+ ms in the bench.
+   */
+  #drain(): void {
+    if (this.#outUsed > this.#outStart) this.#pending.push(this.#outBuf.subarray(this.#outStart, this.#outUsed));
+    this.#outStart = this.#outUsed;
+    const bufs = this.#pending.splice(0);
+    if (bufs.length === 0) {
+      setImmediate(this.#step);
+      return;
+    }
+    this.#writing = true;
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    fs.writev(this.#out, bufs, (err, n) => {
+      this.#writing = false;
+      this.#outStart = this.#outUsed = 0; // nothing of #outBuf is in flight any more
+      if (this.#stopped) {
+        this.#stop(); // closes the fds it left open for this write
+        return;
+      }
+      if (err === null && n < total) {
+        // A short write: put the rest back first.
+        let skip = n;
+        const rest = bufs.flatMap((b) => {
+          if (skip >= b.length) {
+            skip -= b.length;
+            return [];
+          }
+          const r = b.subarray(skip);
+          skip = 0;
+          return [r];
+        });
+        this.#pending.unshift(...rest);
+        this.#drain();
+        return;
+      }
+      if (err) {
+        this.#fail(err);
+        return;
+      }
+      this.#unsynced += total;
+      if (this.#unsynced < SYNC_BYTES) {
+        setImmediate(this.#step);
+        return;
+      }
+      // Keep the rewrite's dirty pages few, so the kernel never throttles the loop's own writes.
+      this.#unsynced = 0;
+      this.#writing = true;
+      fs.fdatasync(this.#out, (e) => {
+        this.#writing = false;
+        if (this.#stopped) this.#stop();
+        else if (e) this.#fail(e);
+        else setImmediate(this.#step);
+      });
+    });
+  }
+
+  /** The synchronous last step: everything the sink holds is written, copied and renamed into place. */
+  #final(): void {
+    this.#target.flushSync();
+    const size = fs.fstatSync(this.#fd).size;
+    while (this.#pos < size) if (!this.#copy(size, READ_BYTES, false)) break;
+    this.#records(this.#carry + this.#decoder.end(), true, this.#pos > this.plan.from || this.plan.from === 0);
+    this.#carry = '';
+    if (this.#target.durable) fs.fsyncSync(this.#out);
+    this.#stop();
+    this.#onFinal(this.#tmp);
+  }
+
+  /** Copies up to about `max` decoded bytes (not across `from`); false when nothing whole was there. */
+  #copy(size: number, max: number, final: boolean): boolean {
+    const end = this.#pos < this.plan.from ? Math.min(size, this.plan.from) : size;
+    const chunk = readChunk(this.#fd, this.#pos, end, max, this.#target.gz, this.#inBuf);
+    if (chunk.next === this.#pos) return false;
+    const withExtras = this.#pos >= this.plan.from;
+    this.#pos = chunk.next;
+    const text = this.#carry + this.#decoder.write(chunk.data);
+    this.#carry = text.slice(this.#records(text, final, withExtras));
+    return true;
+  }
+
+  /** Remaps the whole records of `text` into the temp file; returns where the unfinished one starts. */
+  #records(text: string, final: boolean, withExtras: boolean): number {
+    const base = this.plan.base.length;
+    const width = this.plan.union.length;
+    let out = '';
+    let i = 0;
+    if (!this.#headerSeen && text.charCodeAt(0) === 0xfeff) i = 1;
+    const { rest } = scanRecords(
+      text,
+      i,
+      (fields) => {
+        if (isBlank(fields)) return;
+        if (!this.#headerSeen) {
+          this.#headerSeen = true; // the old header: the temp file has the union's
+          return;
+        }
+        const cells = new Array<string>(width).fill('');
+        const known = this.#byExtra.length;
+        let late = '';
+        let unnamed = '';
+        for (let j = 0; j < fields.length; j++) {
+          const raw = fields[j] as string;
+          if (j < base) {
+            const k = this.#byBase[j] as number;
+            if (k >= 0) cells[k] = raw;
+            else unnamed += `,${raw}`;
+          } else if (!withExtras) unnamed += `,${raw}`;
+          else if (j - base < known) cells[this.#byExtra[j - base] as number] = raw;
+          else late += `,${raw}`; // an extra the union lacks: kept in place for the next rewrite
+        }
+        const line = cells.join(',') + late;
+        out += `${line}${unnamed}\n`;
+        if (out.length >= READ_BYTES) {
+          this.#write(out);
+          out = '';
+        }
+      },
+      final,
+    );
+    if (out !== '') this.#write(out);
+    return rest;
+  }
+
+  #write(text: string): void {
+    if (this.#async && !this.#target.gz && text.length * 3 <= this.#outBuf.length - this.#outUsed) {
+      this.#outUsed += this.#outBuf.write(text, this.#outUsed);
+      return;
+    }
+    const buf = this.#target.encode(text);
+    if (this.#async) {
+      if (this.#outUsed > this.#outStart) this.#pending.push(this.#outBuf.subarray(this.#outStart, this.#outUsed));
+      this.#outStart = this.#outUsed;
+      this.#pending.push(buf);
+      return;
+    }
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(this.#out, buf, off, buf.length - off);
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    this.#resolve();
+    if (this.#writing) return; // the write's callback closes the fds
+    for (const fd of [this.#fd, this.#out]) {
+      if (fd < 0) continue;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    this.#fd = this.#out = -1;
+  }
+
+  #fail(err: Error): void {
+    if (this.#stopped) return;
+    this.abort();
+    this.#onError(err);
+  }
+}
+
+/** RFC 4180 field of a header name (as csvSink writes them). */
+const NEEDS_QUOTES = /[",\r\n]|^\s|\s$|^(?:|true|false|NaN|[-+]?Infinity|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$/;
+
+export function headerLine(columns: readonly string[]): string {
+  return `${columns.map((s) => (NEEDS_QUOTES.test(s) ? `"${s.replaceAll('"', '""')}"` : s)).join(',')}\n`;
+}
