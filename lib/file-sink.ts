@@ -507,8 +507,8 @@ export class FileSink extends Writable implements Sink {
       })
       .then(
         (err) => callback(err),
-      (err: Error) => callback(err),
-    );
+        (err: Error) => callback(err),
+      );
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {

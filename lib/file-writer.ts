@@ -52,7 +52,7 @@ export interface FileWriterOptions {
   fsync?: boolean;
   /** The sink's fd pool; without one the fd stays open from the first write to close. */
   pool?: FdPool;
-  /** Runs once before the first open of an existing file (gzip repair); may rename it away. */
+  /** Runs once, when the writer is made, on an existing file (gzip repair); may rename it away. */
   prepare?: () => void;
 }
 
@@ -88,7 +88,6 @@ export class FileWriter implements PoolMember {
   #lostRows = 0;
   #retryMs = RETRY_FIRST_MS;
   #retryTimer: NodeJS.Timeout | undefined;
-  #prepared: boolean;
   readonly #prepare: (() => void) | undefined;
   readonly #onError: (err: Error) => void;
   readonly #fsync: boolean;
@@ -111,9 +110,18 @@ export class FileWriter implements PoolMember {
     } catch {
       st = undefined; // missing, or not reachable now (EACCES, ENOTDIR): the first open says why
     }
+    // An existing file is prepared (gzip repair) now, not at the first open: whoever reads the
+    // file next (a CSV format finding its header and end) must see it as appending will.
+    if (st?.isFile() === true && this.#prepare !== undefined) {
+      this.#prepare();
+      try {
+        st = fs.statSync(path);
+      } catch {
+        st = undefined; // set aside as damaged: a fresh file
+      }
+    }
     this.#positional = st === undefined || st.isFile();
     this.startSize = st?.isFile() === true ? st.size : 0;
-    this.#prepared = st === undefined || this.#prepare === undefined;
     if (!this.#positional) this.#fd = fs.openSync(path, fs.constants.O_WRONLY);
   }
 
@@ -189,10 +197,6 @@ export class FileWriter implements PoolMember {
 
   /** Opens the fd (creating the folder; a new file as its temp file). Throws the system error. */
   #openFd(): number {
-    if (!this.#prepared) {
-      this.#prepare?.();
-      this.#prepared = true;
-    }
     if (this.#tmp !== undefined) return fs.openSync(this.#tmp, fs.constants.O_WRONLY); // its first chunk, resumed
     if (this.#pos >= 0) {
       try {
