@@ -26,7 +26,7 @@
  *     the reopen everything above holds, torn tails cut away, no temp file left.
  *   - emfile: the child runs under a file limit of 256 (`prlimit --nofile`) and logs 200 more
  *     tables, then is closed (oracle: every row logged) or SIGKILLed (oracle: last flush).
- *   - second-writer: the first child pauses (flushed); a second child on the same folder must
+ *   - second-writer: the first child pauses (flushed) and is SIGSTOPped; a second child on the same folder must
  *     exit with `ERR_RUN_LOCKED` (status 10) and leave every file as it was (names, sizes,
  *     contents); the first resumes and is SIGKILLed or closed.
  * After every reopen: the reopening child exits 0 and no `*.tmp` file is left in the folder.
@@ -383,6 +383,20 @@ function snapshot(dir: string): Map<string, string> {
   return m;
 }
 
+/** Resolves once process `pid` is stopped (state T in /proc/<pid>/stat), or gone. */
+async function stopped(pid: number): Promise<void> {
+  for (;;) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return;
+    }
+    if (/^\d+ \(.*\) [Tt]/.test(stat)) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 function diff(a: Map<string, string>, b: Map<string, string>): string[] {
   const out: string[] = [];
   for (const [f, v] of b) if (a.get(f) !== v) out.push(a.has(f) ? `${f} changed` : `${f} created`);
@@ -496,6 +510,8 @@ async function trialFullDisk(dir: string, k: number): Promise<TrialResult | unde
 
 async function trialEmfile(dir: string, k: number): Promise<TrialResult> {
   const problems: string[] = [];
+  // 256, not lower: issue 9 asks for 2,000 tables under `ulimit -n 256` with the default
+  // sinks, so this limit is one the defaults must live with; 408 files are well past it.
   const cfg = { many: 200 };
   const c = start(dir, 'run', 1, cfg, 256);
   await c.waitLine(/^F /);
@@ -513,6 +529,10 @@ async function trialSecondWriter(dir: string, k: number): Promise<TrialResult> {
   await randomDelay(300);
   a.send('pause');
   await a.waitLine(/^P /);
+  // Frozen, the first writer cannot write (a timer of its own, say): every change is the second's.
+  // It still holds the folder: a stopped process is alive.
+  a.proc.kill('SIGSTOP');
+  await stopped(a.proc.pid as number);
   const snap = snapshot(dir);
   const b = start(dir, 'run', 2);
   // Today there is no lock: then b opens the folder; it is killed at once.
@@ -524,11 +544,13 @@ async function trialSecondWriter(dir: string, k: number): Promise<TrialResult> {
   } else if (!/ERR_RUN_LOCKED/.test(first ?? '')) problems.push(`second writer: ${first}`);
   const changed = diff(snap, snapshot(dir));
   if (changed.length > 0) problems.push(`the second writer touched files: ${changed.slice(0, 6).join(', ')}`);
+  a.proc.kill('SIGCONT');
   a.send('resume');
   await randomDelay(300);
   const how = k % 2 === 0 ? 'kill' : 'close';
   const counts = await endChild(a, how, problems);
-  return { oracle: new Map(counts ? [[1, counts]] : []), problems, note: `second writer ${first ?? ''} (exit ${code}), first ${how}` };
+  const second = first === 'R' ? 'opened the folder (then SIGKILLed)' : `said ${first ?? 'nothing'}, exit ${code}`;
+  return { oracle: new Map(counts ? [[1, counts]] : []), problems, note: `second writer ${second}; first ${how}` };
 }
 
 // ---------------------------------------------------------------------------------------------
