@@ -14,10 +14,15 @@
  *     a reopened folder continues the steps instead of repeating them;
  *   - every row of the oracle is there, and no row of a generation that had no logger;
  *   - extra keys are exactly the ones the row was logged with (other cells empty, in CSV).
- * Per fault:
- *   - kill: SIGKILL at a random moment (half the time before the first flush can complete), or
- *     right after a row with a new key on a 2.5 MB CSV (during the rewrite), or a few ms after the
- *     child starts opening a big existing folder. Oracle: the last completed flush.
+ * Per fault (six kinds, round-robin, five rounds; random moments within each):
+ *   - kill: SIGKILL within 150 ms after createLogger returned (every other round: before a flush can
+ *     complete, so the files are as young as they get) or up to 700 ms after the first flush.
+ *     Oracle: the last completed flush.
+ *   - kill-rewrite: on a copy of a seed folder (closed normally; wide.csv 2.5 MB), SIGKILL within
+ *     40 ms after the child logged the 1st, 2nd or 3rd row with a new key in `wide` (a union-header
+ *     rewrite of the big CSV is then under way). Oracle: every seed row, and the last flush.
+ *   - kill-reopen: on a copy of the seed folder, SIGKILL within 60 ms after the child began
+ *     createLogger on it. Oracle: every seed row, and the last flush if one completed.
  *   - full-disk: the folder is a 1 MB tmpfs; the child logs until the disk refuses bytes, then is
  *     SIGKILLed or closed. Oracle: the flush before the last one completed before the first
  *     warning (one flush of margin: the warning may trail the failed write). Before the reopen a
@@ -26,10 +31,17 @@
  *     the reopen everything above holds, torn tails cut away, no temp file left.
  *   - emfile: the child runs under a file limit of 256 (`prlimit --nofile`) and logs 200 more
  *     tables, then is closed (oracle: every row logged) or SIGKILLed (oracle: last flush).
- *   - second-writer: the first child pauses (flushed) and is SIGSTOPped; a second child on the same folder must
- *     exit with `ERR_RUN_LOCKED` (status 10) and leave every file as it was (names, sizes,
- *     contents); the first resumes and is SIGKILLed or closed.
- * After every reopen: the reopening child exits 0 and no `*.tmp` file is left in the folder.
+ *   - second-writer: the first child pauses (flushed) and is SIGSTOPped; a second child on the
+ *     same folder must exit with `ERR_RUN_LOCKED` (status 10) and leave every file as it was
+ *     (names, sizes, contents); the first resumes and is SIGKILLed (oracle: last flush) or
+ *     closed (oracle: every row logged).
+ * After every reopen (a fault's dead writer leaves its lock behind: the reopen takes it over):
+ * the reopening child exits 0, its rows are there with steps after all earlier ones, and no
+ * `*.tmp` file is left in the folder.
+ *
+ * Synchronisation is on the children's lines and exits only; random delays pick *when* a fault
+ * strikes. The whole file takes ~65 s on this 2-core machine at load 9 (one trial 1–4 s).
+ * To look at one kind: CHAOS_FAULTS=emfile,full-disk CHAOS_TRIALS=4 npx tap test/chaos.test.ts
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -40,13 +52,13 @@ import zlib from 'node:zlib';
 import t from 'tap';
 import { have, ROOT, tmpdir } from './helpers.js';
 
+// Bounded: 30 trials take ~65 s loaded; a hung child is SIGKILLed by its 40 s watchdog.
 t.setTimeout(180_000);
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'chaos-writer.mjs');
 const KEY_EVERY = 100; // as in the fixture
 const ALL_FAULTS = ['kill', 'kill-rewrite', 'kill-reopen', 'full-disk', 'emfile', 'second-writer'] as const;
 type Fault = (typeof ALL_FAULTS)[number];
-// To look at one fault kind: CHAOS_FAULTS=emfile,full-disk CHAOS_TRIALS=4 npx tap test/chaos.test.ts
 const FAULTS = (process.env.CHAOS_FAULTS?.split(',') as Fault[] | undefined) ?? ALL_FAULTS;
 const TRIALS = Number(process.env.CHAOS_TRIALS ?? 30);
 type Counts = Record<string, number>;
