@@ -9,7 +9,9 @@
  * had logged before that flush started. Rows are identified per table by (g, i): the child's
  * generation and the row's index in it. Every check, in every sink (.jsonl.gz and .csv):
  *   - `gzip -t` and `bgzip -t` pass on every .jsonl.gz; Python's csv module reads every .csv and
- *     every row has as many cells as the header;
+ *     every row has as many cells as the header, or, while a CSV rewrite was cut short by the
+ *     fault (before the reopen), at most as many more as the sidecar `<t>.csv.columns` names for
+ *     that header (DESIGN §4); after the reopen no sidecar is left;
  *   - no row (g, i) appears twice; `$step` values are unique per table and grow with (g, i), so
  *     a reopened folder continues the steps instead of repeating them;
  *   - every row of the oracle is there, and no row of a generation that had no logger;
@@ -239,12 +241,23 @@ for p in sys.argv[2:]:
         header = rows[0]
         if header[:3] != ['$step', '$time', '$level']:
             r['problems'].append('header starts ' + ','.join(header[:3]))
-        idx = {k: n for n, k in enumerate(header)}
-        extra = [(n, k) for n, k in enumerate(header) if k not in ('$step', '$time', '$level', 'g', 'i', 'v')]
+        # A rewrite cut short by the fault: rows may carry trailing fields for keys the header
+        # lacks yet, named (in order) by the sidecar <file>.columns for this exact header.
+        trailing = []
+        try:
+            with open(p + '.columns') as f:
+                for e in json.load(f).get('entries', []):
+                    if e.get('base') == header:
+                        trailing = e.get('extras', [])
+        except FileNotFoundError:
+            pass
+        names = header + trailing
+        idx = {k: n for n, k in enumerate(names)}
         for ln, row in enumerate(rows[1:], 2):
-            if len(row) != len(header):
-                r['problems'].append('row %d has %d cells, header %d' % (ln, len(row), len(header)))
+            if len(row) < len(header) or len(row) > len(names):
+                r['problems'].append('row %d has %d cells, header %d (+%d named by the sidecar)' % (ln, len(row), len(header), len(trailing)))
                 continue
+            extra = [(n, k) for n, k in enumerate(names[:len(row)]) if k not in ('$step', '$time', '$level', 'g', 'i', 'v')]
             def num(k):
                 try:
                     return int(row[idx[k]])
@@ -294,6 +307,9 @@ function checkFolder(dir: string, oracle: Oracle, gens: ReadonlySet<number>, opt
   if (opts.reopened) {
     const tmp = files.filter((f) => /\.tmp$/.test(f));
     if (tmp.length > 0) problems.push(`temp files left after the reopen: ${tmp.slice(0, 5).join(', ')}`);
+    // a closed logger has finished every CSV rewrite: no row still carries sidecar-named fields
+    const side = files.filter((f) => f.endsWith('.csv.columns'));
+    if (side.length > 0) problems.push(`CSV rewrites left unfinished after the reopen: ${side.slice(0, 5).join(', ')}`);
   }
   const abs = (f: string) => path.join(dir, f);
   if (!opts.tornOk && gz.length > 0) {
