@@ -56,13 +56,36 @@ export const COMPILE_AFTER = 4;
 /** Key sets larger than this keep the generic path (a huge generated function is not optimized). */
 export const MAX_COMPILED_KEYS = 2000;
 
+/**
+ * The row being fanned out by the logger (see {@link fanoutRow}): its key list is read once and
+ * shared by every sink's KeyOrder (JSONL, CSV, socket) instead of one `Object.keys` each.
+ */
+let rowData: object | undefined;
+let rowSeen: string[] | undefined;
+
+/**
+ * Runs `fn` (the logger's synchronous fan-out of one row to its sinks) with `data`'s key list
+ * read at most once. Only inside `fn`, and only for that object: a caller that writes the same
+ * object again after changing it, outside a fan-out, gets its keys read afresh.
+ */
+export function fanoutRow(data: object, fn: () => void): void {
+  rowData = data;
+  rowSeen = undefined;
+  try {
+    fn();
+  } finally {
+    rowData = undefined;
+    rowSeen = undefined;
+  }
+}
+
 /** Per-table cache of sorted keys. */
 export class KeyOrder {
   readonly #byTable = new Map<string, KeyLayout>();
 
   /** The layout for `data`'s keys, reusing the table's last one when the keys are the same. */
   layout(table: string, data: Record<string, Scalar>): KeyLayout {
-    const seen = Object.keys(data);
+    const seen = data === rowData ? (rowSeen ??= Object.keys(data)) : Object.keys(data);
     const last = this.#byTable.get(table);
     if (last !== undefined && sameKeys(last.seen, seen)) {
       if (last.hits < COMPILE_AFTER) last.hits++;

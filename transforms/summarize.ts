@@ -171,7 +171,8 @@ class Flattener {
       }
       return;
     }
-    if (hasOwn(this.out, key) || RESERVED.has(key)) {
+    // Reserved keys all start with '$': one char test spares a Set lookup for every other key.
+    if (hasOwn(this.out, key) || (key.charCodeAt(0) === 36 && RESERVED.has(key))) {
       let i = 1;
       while (hasOwn(this.out, `${key}_${i}`)) i++;
       key = `${key}_${i}`;
