@@ -34,6 +34,12 @@ const BIG_ROWS = Number(process.env.BENCH_BIG_ROWS ?? 2_000_000);
 interface Result {
   rows: number;
   rate: number;
+  /**
+   * CPU ms of the whole process (every thread: rowlog's gzip pool included) over the timed part.
+   * With 2 cores shared by other jobs, rows/s of scenarios run one after the other swing by 2×;
+   * CPU per row does not, so it is printed beside them.
+   */
+  cpuMs?: number;
   /** `log.row()` µs: all rows, and p99 of the rows without the tensor. */
   p50?: number;
   p99?: number;
@@ -101,6 +107,12 @@ function rss(): number {
   return m === null ? process.resourceUsage().maxRSS / 1024 : Number(m[1]) / 1024;
 }
 
+/** CPU ms used by every thread of this process since `c0`. */
+function cpuSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
 /** p50, p99 of all samples (ms → µs), and p99 of those whose row has no tensor (i % 100 ≠ 0). */
 function percentiles(samples: Float64Array, withTensor: boolean): { p50: number; p99: number; p99plain: number } {
   const plain = withTensor ? samples.filter((_, i) => i % 100 !== 0) : samples.slice();
@@ -113,6 +125,7 @@ function percentiles(samples: Float64Array, withTensor: boolean): { p50: number;
 function baseline(dir: string): Result {
   const file = path.join(dir, 'train.jsonl.gz');
   const fd = fs.openSync(file, 'w');
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let batch = '';
   for (let i = 0; i < ROWS; i++) {
@@ -125,8 +138,9 @@ function baseline(dir: string): Result {
   fs.writeSync(fd, zlib.gzipSync(batch, { level: 1 }));
   fs.closeSync(fd);
   const rate = ROWS / ((performance.now() - t0) / 1000);
+  const cpuMs = cpuSince(c0);
   if (countGzLines(file) !== ROWS) throw new Error('baseline lost rows');
-  return { rows: ROWS, rate, rssMB: rss() };
+  return { rows: ROWS, rate, cpuMs, rssMB: rss() };
 }
 
 async function pinoRun(dir: string): Promise<Result> {
@@ -134,6 +148,7 @@ async function pinoRun(dir: string): Promise<Result> {
   const dest = pino.destination({ dest: file, sync: false });
   await new Promise((resolve) => dest.once('ready', resolve));
   const log = pino({ level: 'trace' }, dest);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < ROWS; i++) log.trace(handSummary(makeRow(i, true)));
   await new Promise((resolve) => {
@@ -141,13 +156,15 @@ async function pinoRun(dir: string): Promise<Result> {
     dest.end();
   });
   const rate = ROWS / ((performance.now() - t0) / 1000);
+  const cpuMs = cpuSince(c0);
   if (countLines(file) !== ROWS) throw new Error('pino lost rows');
-  return { rows: ROWS, rate, rssMB: rss() };
+  return { rows: ROWS, rate, cpuMs, rssMB: rss() };
 }
 
 async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency: boolean): Promise<Result> {
   const log = createLogger({ dir, exitHooks: false });
   const samples = latency ? new Float64Array(rows) : undefined;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < rows; i++) {
     const row = makeRow(i, withTensor);
@@ -161,12 +178,13 @@ async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency
   }
   await log.close();
   const rate = rows / ((performance.now() - t0) / 1000);
+  const cpuMs = cpuSince(c0);
   const rssMB = rss();
   const gz = countGzLines(path.join(dir, 'train.jsonl.gz'));
   const csvFile = path.join(dir, 'train.csv');
   const csv = fs.existsSync(csvFile) ? countLines(csvFile) - 1 : rows;
   if (gz !== rows || csv !== rows) throw new Error(`lost rows: ${gz} in .jsonl.gz, ${csv} in .csv, of ${rows}`);
-  const result: Result = { rows, rate, rssMB, bytes: fs.statSync(path.join(dir, 'train.jsonl.gz')).size };
+  const result: Result = { rows, rate, cpuMs, rssMB, bytes: fs.statSync(path.join(dir, 'train.jsonl.gz')).size };
   if (samples) {
     Object.assign(result, percentiles(samples, withTensor));
     // The yardstick: JSON.stringify of the same rows (the tensor reduced by hand beforehand, as
@@ -240,6 +258,11 @@ if (scenario !== undefined) {
   line('baseline: JSON.stringify + gzipSync/64 KiB', base);
   line('pino → plain file (uncompressed)', pinoR);
   line('rowlog defaults (.jsonl.gz + .csv + console)', r, `${(r.rate / base.rate).toFixed(2)}× baseline  ${(r.rate / pinoR.rate).toFixed(2)}× pino  `);
+  const cpu = (x: Result) => ((x.cpuMs ?? 0) * 1000) / x.rows;
+  console.log(
+    `  CPU per row (all threads)                    baseline ${cpu(base).toFixed(1)} µs  pino ${cpu(pinoR).toFixed(1)} µs  rowlog ${cpu(r).toFixed(1)} µs: ` +
+      `${(cpu(base) / cpu(r)).toFixed(2)}× less than baseline, ${(cpu(pinoR) / cpu(r)).toFixed(2)}× less than pino`,
+  );
   const us = (n: number | undefined) => `${(n ?? 0).toFixed(1)} µs`;
   const x = (a: number | undefined, b: number | undefined) => `${((a ?? 0) / (b ?? 1)).toFixed(2)}×`;
   console.log(`  log.row() latency                            p50 ${us(r.p50)}   p99 ${us(r.p99)}   p99 without tensor ${us(r.p99plain)}`);
@@ -250,6 +273,13 @@ if (scenario !== undefined) {
   );
   const big = measure('rowlog-2m');
   line(`rowlog defaults, ${big.rows.toLocaleString('en-US')} rows, tight loop`, big, 'every row in .jsonl.gz and .csv  ');
+  const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  console.log(
+    `  targets (issue 9): throughput ≥ 2.5× baseline ${verdict(r.rate / base.rate >= 2.5)}; ` +
+      `p50 ≤ 2× stringify ${verdict((r.p50 ?? 0) <= 2 * (r.s50 ?? 0))}; ` +
+      `p99 without tensor ≤ 10× stringify ${verdict((r.p99plain ?? 0) <= 10 * (r.s99plain ?? 0))}; ` +
+      `${big.rows.toLocaleString('en-US')}-row peak RSS < 150 MB ${verdict(big.rssMB < 150)}`,
+  );
   const lv = measure('levels') as ReturnType<typeof levels>;
   console.log(
     `  gzip level 1 vs 6 on 50,000 rows (${(lv.l1 / 1e6).toFixed(1)} vs ${(lv.l6 / 1e6).toFixed(1)} MB): ` +
