@@ -4,7 +4,7 @@
  * (which data key or metadata field feeds each header column) has served {@link COMPILE_AFTER}
  * rows, `csvSink` builds its lines with a function generated for that plan, cells joined by
  * string literals and each value read by a named property load (`d["loss"]`); see lib/format.ts
- * for why that is faster and why it is safe. {@link csvLineGeneric} stays the reference and the
+ * for what it saves (little: number-to-text dominates) and why it is safe. {@link csvLineGeneric} stays the reference and the
  * path for odd rows; test/format.property.test.ts checks both give the same bytes.
  */
 import type { Entry, Scalar } from './entry.js';
