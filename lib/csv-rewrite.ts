@@ -45,6 +45,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import zlib from 'node:zlib';
 import { gunzipTolerant, scanMembers } from './bgzf.js';
+import { field } from './csv-line.js';
 import { isBlank, scanRecords, unquote } from './csv-parse.js';
 
 /** Decoded bytes one asynchronous step of a rewrite reads at most (≈ 2–4 ms of work). */
@@ -536,9 +537,7 @@ export class CsvRewrite {
   }
 }
 
-/** RFC 4180 field of a header name (as csvSink writes them). */
-const NEEDS_QUOTES = /[",\r\n]|^\s|\s$|^(?:|true|false|NaN|[-+]?Infinity|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$/;
-
+/** The CSV header line of `columns` (each an RFC 4180 field, as csvSink writes them). */
 export function headerLine(columns: readonly string[]): string {
-  return `${columns.map((s) => (NEEDS_QUOTES.test(s) ? `"${s.replaceAll('"', '""')}"` : s)).join(',')}\n`;
+  return `${columns.map(field).join(',')}\n`;
 }

@@ -28,6 +28,7 @@ import type { RunInfo, RunState } from './run-dir.js';
 import type { Sink } from './sink.js';
 import { isFlushable } from './sink.js';
 import { emitWarning, WarningGate } from './warnings.js';
+import { fanoutRow } from './format.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { MemorySink, memorySink } from '../sinks/memory.js';
@@ -301,11 +302,14 @@ export class Logger extends Writable {
 
   #fanout(entry: Entry<FlatRow>): void {
     if (entry.level < this.#minLevel) return this.#tooLow(entry.table);
-    for (const r of this.#routes) {
-      if (r.broken || entry.level < r.min) continue;
-      if (r.keep !== undefined && !r.keep(entry)) continue;
-      r.sink.write(entry);
-    }
+    // The sinks' key orders share one read of the row's keys (lib/format.ts, issue 9).
+    fanoutRow(entry.data, () => {
+      for (const r of this.#routes) {
+        if (r.broken || entry.level < r.min) continue;
+        if (r.keep !== undefined && !r.keep(entry)) continue;
+        r.sink.write(entry);
+      }
+    });
   }
 
   override _write(chunk: unknown, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {

@@ -23,7 +23,9 @@ import type { Entry, FlatRow } from '../lib/entry.js';
 import { optionError } from '../lib/errors.js';
 import { FileSink } from '../lib/file-sink.js';
 import type { FileHandle, FileSinkOptions, RowFormat } from '../lib/file-sink.js';
-import { KeyOrder, scalarJson } from '../lib/format.js';
+import { compileCsvLine, csvLineGeneric, field } from '../lib/csv-line.js';
+import type { CsvEncoder } from '../lib/csv-line.js';
+import { COMPILE_AFTER, KeyOrder } from '../lib/format.js';
 import type { KeyLayout } from '../lib/format.js';
 import { WarningGate } from '../lib/warnings.js';
 
@@ -78,6 +80,8 @@ interface Plan {
   readonly version: number;
   /** One source per header column. */
   readonly sources: readonly Source[];
+  /** The compiled line builder, once the table's keys have been stable (`null`: cannot be built). */
+  encode?: CsvEncoder | null;
 }
 
 /** What the format knows about one file. */
@@ -124,16 +128,14 @@ class CsvFormat implements RowFormat {
     const f = this.#files.get(file.path) ?? this.#open(file, layout);
     let plan = f.plans.get(entry.table);
     if (plan === undefined || plan.layout !== layout || plan.version !== f.version) plan = this.#plan(f, entry.table, layout, file);
-    const sources = plan.sources;
-    let s = f.head;
+    const head = f.head;
     f.head = '';
-    for (let i = 0; i < sources.length; i++) {
-      const src = sources[i];
-      if (i > 0) s += ',';
-      if (typeof src === 'string') s += cell(data[src]);
-      else if (src !== null && src !== undefined) s += cell(entry[src.meta]);
+    // Compiled once the keys are stable (lib/csv-line.ts); the generic loop for the first rows.
+    if (plan.layout.hits >= COMPILE_AFTER) {
+      if (plan.encode === undefined) plan.encode = compileCsvLine(plan.sources);
+      if (plan.encode !== null) return `${head}${plan.encode(entry)}\n`;
     }
-    return `${s}\n`;
+    return `${head}${csvLineGeneric(entry, plan.sources)}\n`;
   }
 
   async settle(): Promise<void> {
@@ -301,27 +303,6 @@ class CsvFormat implements RowFormat {
     f.version++;
     this.#saveColumns(f, []);
     if (late.length > 0) this.#startRewrite(f);
-  }
-}
-
-/** Strings a reader would take for a number, a boolean or an empty (null) cell are quoted too. */
-const NEEDS_QUOTES = /[",\r\n]|^\s|\s$|^(?:|true|false|NaN|[-+]?Infinity|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$/;
-
-/** One CSV field holding the string `s` (RFC 4180). */
-function field(s: string): string {
-  return NEEDS_QUOTES.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
-
-/** The CSV cell of a value: empty for null (and a missing key), else its text. */
-function cell(v: unknown): string {
-  switch (typeof v) {
-    case 'string':
-      return field(v);
-    case 'number':
-    case 'boolean':
-      return scalarJson(v);
-    default:
-      return v === null || v === undefined ? '' : field(scalarJson(v));
   }
 }
 
