@@ -153,7 +153,7 @@ export class Logger extends Writable {
   status: Record<string, unknown>;
 
   readonly #runDir: RunDir | undefined;
-  readonly #routes: Route[];
+  readonly #routes: Route[] = [];
   readonly #memory: MemorySink | undefined;
   #minLevel: number;
   readonly #level: number;
@@ -181,25 +181,26 @@ export class Logger extends Writable {
     this.#steps = this.#ctx.steps;
 
     // Every option is checked, and every sink built, before the run folder is created or locked:
-    // a logger that fails on its options leaves nothing behind. Sinks touch no file until a row
-    // comes; the socket sink (it binds a port) is made once the folder is ours.
+    // a logger that fails on its options leaves nothing behind (sinks touch no file until a row
+    // comes). If the folder cannot be had (ERR_RUN_LOCKED), the default sinks are destroyed.
     const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
     const absDir = dir === undefined ? undefined : path.resolve(dir);
     const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts));
-    this.#routes = specs.map((s, i) => this.#route(s, i));
+    if (opts.sinks === undefined && absDir !== undefined && opts.socket !== undefined) {
+      specs.push(socketSpec(opts.name ?? path.basename(absDir), opts.socket)); // the run name RunDir will write
+    }
     try {
-      this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name, (w) => process.nextTick(() => this.#gate.warn(w))); // after createLogger returns, so a listener hears it
+      this.#routes = specs.map((s, i) => this.#route(s, i));
+      // Warned after createLogger returns, so a listener attached to it hears W_STALE_LOCK.
+      this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name, (w) => process.nextTick(() => this.#gate.warn(w)));
     } catch (err) {
-      if (opts.sinks === undefined) for (const r of this.#routes) r.sink.destroy();
+      if (opts.sinks === undefined) for (const s of specs) (s as SinkSpec).sink.destroy();
       throw err;
     }
     this.dir = this.#runDir?.dir;
     this.run = this.#runDir?.info;
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
-    if (opts.sinks === undefined && this.#runDir !== undefined && opts.socket !== undefined) {
-      this.#routes.push(this.#route(socketSpec(this.#runDir.info.name, opts.socket), this.#routes.length));
-    }
     this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;
     this.#minLevel = this.#minLevelOf();
 

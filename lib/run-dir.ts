@@ -18,8 +18,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { assertName } from './entry.js';
 import type { RowlogWarning } from './errors.js';
+import { scanMembers } from './bgzf.js';
 import { lastStepsInDir } from './last-step.js';
-import { RunLock } from './run-lock.js';
+import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from './version.js';
 
 /** What `run.json` holds. */
@@ -82,6 +83,40 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 const NEW_FILE_TMP = /^(.+)\.\d+\.new\.tmp$/;
 
 /**
+ * Cuts an unrenamed first chunk to what is whole (whole gzip members for `.gz`, whole lines
+ * otherwise); false when nothing whole is left, so a file is never adopted torn or empty.
+ */
+function keepWhole(file: string, gz: boolean): boolean {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const size = fs.fstatSync(fd).size;
+    let keep: number;
+    if (gz) {
+      const scan = scanMembers(fd, size);
+      keep = scan.bgzf ? scan.wholeEnd : 0;
+    } else {
+      const buf = Buffer.allocUnsafe(size);
+      fs.readSync(fd, buf, 0, size, 0); // one batch at most (≤ flushBytes)
+      keep = buf.lastIndexOf(10) + 1;
+    }
+    if (keep > 0 && keep < size) fs.ftruncateSync(fd, keep);
+    return keep > 0;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** `rowlog.lock`'s temp and take-over files left by an opener that died (they live µs; an old one is nobody's). */
+function isLockLeftover(name: string, file: string): boolean {
+  if (!name.startsWith(`${LOCK_FILE}.`) || name === `${LOCK_FILE}.takeover`) return false;
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs > 60_000;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Leftovers of a process that died mid-write, found on reopen (the lock is ours, so they are
  * nobody's now): `<name>.json.<pid>.tmp` of writeFileAtomic are removed (the file they were to
  * replace is whole); a new table file's first chunk that never got its rename is adopted when
@@ -104,9 +139,9 @@ function removeLeftovers(dir: string, depth = 0): void {
     const fresh = NEW_FILE_TMP.exec(d.name);
     if (fresh !== null) {
       const target = path.join(dir, fresh[1] as string);
-      if (!fs.existsSync(target)) fs.renameSync(p, target);
+      if (!fs.existsSync(target) && keepWhole(p, target.endsWith('.gz'))) fs.renameSync(p, target);
       else fs.rmSync(p, { force: true });
-    } else if (ATOMIC_TMP.test(d.name) && d.name.includes('.json.')) fs.rmSync(p, { force: true });
+    } else if ((ATOMIC_TMP.test(d.name) && d.name.includes('.json.')) || isLockLeftover(d.name, p)) fs.rmSync(p, { force: true });
   }
 }
 

@@ -9,9 +9,9 @@
  * and `link()`ed to the lock's name, which fails with EEXIST when a lock is there, so a reader
  * never sees a half-written lock. A lock held by a live process (this one included: two
  * loggers in one process) is refused with `ERR_RUN_LOCKED` naming the holder. A lock left by a
- * process of this host that is gone (SIGKILL, a power cut) is taken over with a warning:
- * renamed aside first, and only deleted when what was renamed is the stale record that was read,
- * so two processes racing for a stale lock cannot both win. A lock from another host is never
+ * process of this host that is gone (SIGKILL, a power cut) is taken over with a warning, under a
+ * second lock (`rowlog.lock.takeover`) that serialises take-overs, so openers racing for a stale
+ * lock cannot both win and none deletes a live holder's lock. A lock from another host is never
  * taken over: whether its process lives cannot be known from here.
  */
 import { randomBytes } from 'node:crypto';
@@ -115,7 +115,7 @@ export class RunLock {
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     fs.writeFileSync(tmp, text);
     try {
-      for (let attempt = 0; attempt < 5; attempt++) {
+      for (let attempt = 0; attempt < 50; attempt++) {
         try {
           fs.linkSync(tmp, file);
           held.add(dir);
@@ -129,28 +129,20 @@ export class RunLock {
         if (h !== undefined && (h.host !== os.hostname() || isAlive(h))) {
           throw locked(dir, h, h.host === os.hostname() ? 'a live process' : 'a process on another host');
         }
-        // Stale (its process is gone) or not a lock at all: move it aside, then check that what was
-        // moved is what was judged stale (another opener may have replaced it meanwhile).
-        const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+        // Stale (its process is gone) or not a lock at all. Take-overs are serialised by a second
+        // lock, and the stale record is read again under it: only a take-over could replace it
+        // now, so deleting it cannot delete a live holder's lock (three openers racing included).
+        const guard = takeoverGuard(file);
+        if (guard === undefined) {
+          Atomics.wait(PAUSE, 0, 0, 2); // another opener is taking it over (µs): look again in 2 ms
+          continue;
+        }
         try {
-          fs.renameSync(file, aside);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          throw err;
+          if (readHolder(file)?.text !== found.text) continue;
+          fs.rmSync(file, { force: true });
+        } finally {
+          fs.rmSync(guard, { force: true });
         }
-        const moved = readHolder(aside);
-        if (moved?.text !== found.text) {
-          // A live lock taken meanwhile: put it back (unless yet another appeared) and give up.
-          try {
-            fs.linkSync(aside, file);
-          } catch {
-            // a third opener holds it now; it is theirs either way
-          }
-          fs.rmSync(aside, { force: true });
-          const now = readHolder(file)?.holder ?? moved?.holder;
-          throw locked(dir, now ?? { pid: -1, host: '?', startTime: '?' }, 'a process that took it just now');
-        }
-        fs.rmSync(aside, { force: true });
         onWarning({
           code: 'W_STALE_LOCK',
           message: h
@@ -175,6 +167,31 @@ export class RunLock {
       // gone already, or the folder was removed: nothing to release
     }
   }
+}
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/** A take-over guard older than this was left by a process that died taking over (it takes µs). */
+const GUARD_STALE_MS = 10_000;
+
+/**
+ * Takes `<lock>.takeover` (atomic exclusive create), or returns undefined when another opener
+ * holds it; a guard left behind by a dead opener is cleared once it is old.
+ */
+function takeoverGuard(file: string): string | undefined {
+  const guard = `${file}.takeover`;
+  try {
+    fs.writeFileSync(guard, `${process.pid}\n`, { flag: 'wx' });
+    return guard;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  try {
+    if (Date.now() - fs.statSync(guard).mtimeMs > GUARD_STALE_MS) fs.rmSync(guard, { force: true });
+  } catch {
+    // gone meanwhile
+  }
+  return undefined;
 }
 
 function locked(dir: string, h: LockHolder, who: string): RowlogError {

@@ -95,3 +95,36 @@ t.test('a step that is not a safe integer warns W_BAD_META and the row gets the 
   ]);
   t.equal(warnings.length, 2, 'once per table and key');
 });
+
+t.test('an unrenamed first chunk is adopted only as far as it is whole', async (t) => {
+  const dir = tmpdir(t);
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  for (let i = 0; i < 3; i++) log.row('whole', { i });
+  await log.close();
+  const member = fs.readFileSync(path.join(dir, 'whole.jsonl.gz')).subarray(0, -28); // without the EOF member
+  fs.rmSync(path.join(dir, 'whole.jsonl.gz'));
+  fs.rmSync(path.join(dir, 'whole.csv'));
+  // one whole member and half of another; half a member alone; a CSV cut inside its first row
+  fs.writeFileSync(path.join(dir, 'whole.jsonl.gz.999.new.tmp'), Buffer.concat([member, member.subarray(0, 20)]));
+  fs.writeFileSync(path.join(dir, 'half.jsonl.gz.999.new.tmp'), member.subarray(0, member.length - 5));
+  fs.writeFileSync(path.join(dir, 'half.csv.999.new.tmp'), '$step,$time,$level,i\n0,1,20');
+  const again = createLogger({ dir, console: false, exitHooks: false });
+  again.row('half', { i: 0 });
+  again.row('whole', { i: 3 });
+  await again.close();
+  t.equal(spawnSync('gzip', ['-t', path.join(dir, 'whole.jsonl.gz')]).status, 0, 'the adopted file is a valid gzip');
+  t.same(readJsonl(path.join(dir, 'whole.jsonl.gz')).map((r) => r.i), [0, 1, 2, 3], 'its whole member kept, the torn one cut');
+  t.same(readJsonl(path.join(dir, 'half.jsonl.gz')).map((r) => r.i), [0], 'half a member was not adopted');
+  t.equal(fs.readFileSync(path.join(dir, 'half.csv'), 'utf8').split('\n')[1]?.split(',').at(-1), '0', 'the CSV kept its header, not the cut row');
+  t.same((fs.readdirSync(dir) as string[]).filter((f) => f.endsWith('.tmp')), []);
+});
+
+t.test('a bad socket option leaves no folder and no lock behind', async (t) => {
+  const dir = path.join(tmpdir(t), 'run');
+  t.throws(() => createLogger({ dir, console: false, exitHooks: false, socket: { port: -5 } }), { code: 'ERR_INVALID_OPTION' });
+  t.notOk(fs.existsSync(dir), 'nothing created');
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  log.row('t', { x: 1 });
+  await log.close();
+  t.ok(fs.existsSync(path.join(dir, 't.jsonl.gz')), 'the folder can be opened right after');
+});

@@ -141,3 +141,19 @@ t.test('a createLogger that fails on its options creates nothing', async (t) => 
   t.throws(() => createLogger({ dir, level: 'LOUD' }), /LOUD/);
   t.notOk(fs.existsSync(path.join(root, 'new')), 'no folder, no run.json, no lock');
 });
+
+t.test('four processes racing for a stale lock: exactly one takes it over', async (t) => {
+  for (let trial = 0; trial < 5; trial++) {
+    const dir = path.join(tmpdir(t), 'run');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'rowlog.lock'), JSON.stringify({ pid: 2 ** 22 + 7, host: os.hostname(), startTime: '2026-01-01T00:00:00.000Z' }));
+    const kids = Array.from({ length: 4 }, () => startChild(holder, ['hold', '500'], { DIR: dir }));
+    await Promise.all(kids.map((k) => k.line(/^(ready|ERR_)/)));
+    for (const k of kids) k.proc.stdin?.end();
+    const codes = (await Promise.all(kids.map((k) => k.exited))).map((e) => e.code).sort();
+    t.same(codes, [0, 3, 3, 3], `trial ${trial}: one writer, three refused`);
+    t.equal(kids.filter((k) => k.lines.some((l) => /W_STALE_LOCK/.test(l))).length, 1, `trial ${trial}: one take-over warned`);
+    t.same(readJsonl(path.join(dir, 'train.jsonl.gz')).map((r) => r.$step), Array.from({ length: 500 }, (_, i) => i));
+    t.same(fs.readdirSync(dir).filter((f) => f.startsWith('rowlog.lock')), [], `trial ${trial}: no lock files left`);
+  }
+});
