@@ -28,10 +28,11 @@
  *   exactly one more rewrite.
  * - Out of fds (EMFILE: many tables under a low `ulimit -n`), the job's two fds and the final
  *   step's flush are tried through the sink's pool (`withFd` parks idle files); failing that the
- *   job is postponed, not failed: it starts, or finishes, again later (100 ms doubling to 2 s;
- *   every 20 ms once the sink is closing, for at most {@link HURRY_TRIES} tries). So is a table
- *   file that is not on disk yet (its first rows still wait for a pool slot). Meanwhile rows keep
- *   their extras, named by the sidecar, so nothing waits in memory for the rewrite.
+ *   job is postponed, not failed: it closes its fds and starts again from the file's start later
+ *   (100 ms doubling to 2 s; every 20 ms once the sink is closing, for at most
+ *   {@link HURRY_TRIES} tries). So is a table file that is not on disk yet (its first rows still
+ *   wait for a pool slot). Meanwhile rows keep their extras, named by the sidecar, so nothing
+ *   waits in memory for the rewrite.
  * A SIGKILL at any moment leaves `t.csv` (old or new, never half: the rename is atomic) holding
  * every row once, and a sidecar entry naming the extras of whichever header it has. Reopening
  * deletes leftover temp files, reads the header (bounded reads until the first record ends) and
@@ -367,7 +368,7 @@ export class CsvRewrite {
     } catch (err) {
       // Out of fds, or the file's first rows are still queued for a pool slot: later.
       const code = (err as NodeJS.ErrnoException).code;
-      if (isEmfile(err) || (code === 'ENOENT' && this.#fd < 0)) this.#postpone(this.start, err as Error);
+      if (isEmfile(err) || (code === 'ENOENT' && this.#fd < 0)) this.#restartLater(err as Error);
       else this.#fail(err as Error);
       return;
     }
@@ -414,9 +415,33 @@ export class CsvRewrite {
     try {
       this.#final();
     } catch (err) {
-      if (isEmfile(err) && !this.#stopped) this.#postpone(this.#step, err as Error);
+      if (isEmfile(err) && !this.#stopped) this.#restartLater(err as Error);
       else this.#fail(err as Error);
     }
+  }
+
+  /**
+   * Postponed: the job gives its fds back (many tables waiting for fds must not hold two each)
+   * and starts again from the file's start later; the temp file is written anew.
+   */
+  #restartLater(err: Error): void {
+    for (const fd of [this.#fd, this.#out]) {
+      if (fd < 0) continue;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    this.#fd = this.#out = -1;
+    this.#pos = 0;
+    this.#carry = '';
+    this.#decoder = new StringDecoder('utf8');
+    this.#headerSeen = false;
+    this.#pending.length = 0;
+    this.#outStart = this.#outUsed = 0;
+    this.#unsynced = 0;
+    this.#postpone(this.start, err);
   }
 
   /** Stops for good (the sink is destroyed): the temp file is removed. */

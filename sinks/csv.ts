@@ -21,15 +21,15 @@
  * the rows it still held (the chaos test's emfile fault lost most flushed rows). So every fd the
  * format opens goes through `FileHandle.withFd` (an idle file of the pool is parked to make room);
  * a sidecar that still cannot be written becomes a barrier in the file's queue (the rows carrying
- * the new keys wait behind it, retried, never written unnamed), and a rewrite is postponed. A new
- * key no longer flushes the file inside `log.row()`: the extras' start `from` is where this
- * writer began appending, a bound that is exact enough (rows of this sink before the first
- * extras-carrying one have no fields past the header, so only a foreign file's ragged rows,
- * which are all before it, depend on it).
+ * the new keys wait behind it, retried, never written unnamed), and a rewrite is postponed. When
+ * a new key's flush fails, the extras' start `from` is where this writer began appending, a
+ * bound that is exact enough (rows of this sink before the first extras-carrying one have no
+ * fields past the header, so only a foreign file's ragged rows, which are all before it, depend
+ * on it).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CsvRewrite, extrasFor, headerLine, isEmfile, leftovers, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
+import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, isEmfile, leftovers, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import { optionError } from '../lib/errors.js';
 import { FileSink } from '../lib/file-sink.js';
@@ -268,9 +268,19 @@ class CsvFormat implements RowFormat {
     }
     this.warnings?.warn({ code: 'W_NEW_KEYS', message: `Adding ${what} to table '${table}'`, table }, detail);
     if (f.extras.length === 0 && f.job === undefined) {
-      // Rows carry extras from here on. Where this writer began appending is a bound that holds
-      // with no I/O (see the header comment): rows of ours before it have no trailing fields.
-      f.from = f.head === '' ? file.startSize : 0;
+      // Rows carry extras from here on. Everything before is written now, so the offset is exact
+      // and a small file's rewrite (below) finishes before any row with extras reaches the disk.
+      // Failing that (EMFILE, a full disk), where this writer began appending is a bound that
+      // holds with no I/O (see the header comment): rows of ours before it have no trailing fields.
+      f.from = 0;
+      if (f.head === '') {
+        try {
+          file.flushSync();
+          f.from = fs.statSync(file.path).size;
+        } catch {
+          f.from = file.startSize;
+        }
+      }
     }
     f.extras.push(...this.#union([], keys).filter((k) => !f.index.has(k)));
     for (const k of keys) f.index.add(k);
@@ -325,8 +335,17 @@ class CsvFormat implements RowFormat {
       },
     );
     f.job = job;
-    if (this.#running < MAX_REWRITES) this.#begin(job);
+    // A small file is rewritten at once (start() finishes it, its fds closed again): no turn needed.
+    if (this.#running < MAX_REWRITES || this.#small(f.handle.path)) this.#begin(job);
     else this.#waiting.push(job); // its turn comes when a running one settles
+  }
+
+  #small(file: string): boolean {
+    try {
+      return fs.statSync(file).size <= FINAL_BYTES;
+    } catch {
+      return true; // not on disk yet: its start is postponed, holding no fd
+    }
   }
 
   #begin(job: CsvRewrite): void {
