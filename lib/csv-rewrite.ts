@@ -384,6 +384,11 @@ export class CsvRewrite {
     this.#finalOrPostpone();
   };
 
+  /** True while the job waits to start again (it met EMFILE, or the file was not on disk yet). */
+  get postponed(): boolean {
+    return this.#timer !== undefined;
+  }
+
   /** The sink is closing (settle): postponed work runs now, then every 20 ms, a bounded number of times. */
   hurry(): void {
     this.#hurry = true;

@@ -27,10 +27,11 @@
  * pool to make room. A format that still meets EMFILE in `line()` (this sink's pool holds no fd
  * to give up, the other sinks or the program hold them all) must not fail the sink: a failure
  * there used to fail it and lose every row it held (the chaos test's emfile fault). The row is
- * deferred instead, with every later row of that file behind it, in order (`W_FILE_ERROR` once),
- * and formatted again every 20 ms and at each hand-over; `flush()` rejects while a file has
- * deferred rows (as for a failing file), closing retries them for a bounded time, and what
- * never found an fd is counted in `W_ROWS_DROPPED`. Deferred rows are not in `queuedBytes`: they
+ * deferred instead, with every later row of that file behind it, in order (no warning: like a
+ * writer waiting for a pool slot, nothing is wrong with the file), and formatted again every
+ * 20 ms and at each hand-over; `flush()` waits for them (as a writer waits for a slot),
+ * closing retries them for a bounded time, and what never found an fd is counted in
+ * `W_ROWS_DROPPED`. Deferred rows are not in `queuedBytes`: they
  * only pile up while the process has no fd at all, when the writers cannot write either.
  */
 import fs from 'node:fs';
@@ -383,7 +384,7 @@ export class FileSink extends Writable implements Sink {
         callback(err as Error);
         return;
       }
-      this.#fileFailed(f, err as NodeJS.ErrnoException);
+      f.error = err as NodeJS.ErrnoException; // no warning: waiting for an fd, as in the pool
       this.#defer(f, entry);
       callback();
       return;
@@ -576,9 +577,12 @@ export class FileSink extends Writable implements Sink {
   /** Resolves when every file has written what it holds; rejects with a failing file's error. */
   async flush(): Promise<void> {
     this.#handAll();
-    await Promise.all(
-      [...this.#files.values()].map((f) => (f.deferred.length > 0 ? Promise.reject(f.error ?? new Error(`${f.path}: out of file descriptors`)) : f.writer.flush())),
-    );
+    // Deferred rows (no fd to format them) are waited for, as a writer waits for a pool slot.
+    while (this.#deferred > 0 && !this.destroyed) {
+      await new Promise((r) => setTimeout(r, DEFER_RETRY_MS));
+      this.#handAll();
+    }
+    await Promise.all([...this.#files.values()].map((f) => f.writer.flush()));
   }
 
   /** Writes everything now, synchronously, trying every file; then throws the first file error. */

@@ -267,17 +267,23 @@ class CsvFormat implements RowFormat {
       return;
     }
     this.warnings?.warn({ code: 'W_NEW_KEYS', message: `Adding ${what} to table '${table}'`, table }, detail);
+    // A small file is rewritten now or not at all (atomic): a row with extras never reaches its
+    // disk, so a kill leaves no ragged row. Out of fds for that, nothing is changed and EMFILE is
+    // thrown: the sink defers this row (and the file's later ones) and formats it again soon.
+    let atomic = false;
     if (f.extras.length === 0 && f.job === undefined) {
-      // Rows carry extras from here on. Everything before is written now, so the offset is exact
-      // and a small file's rewrite (below) finishes before any row with extras reaches the disk.
-      // Failing that (EMFILE, a full disk), where this writer began appending is a bound that
-      // holds with no I/O (see the header comment): rows of ours before it have no trailing fields.
+      // Rows carry extras from here on. Everything before is written now, so the offset is exact.
+      // Failing that (a full disk, a big file out of fds), where this writer began appending is a
+      // bound that holds with no I/O (see the header comment): rows of ours before it have no
+      // trailing fields.
       f.from = 0;
       if (f.head === '') {
         try {
           file.flushSync();
           f.from = fs.statSync(file.path).size;
-        } catch {
+          atomic = !f.failed && f.from <= FINAL_BYTES;
+        } catch (err) {
+          if (isEmfile(err) && !f.failed && this.#small(file.path)) throw err;
           f.from = file.startSize;
         }
       }
@@ -288,6 +294,20 @@ class CsvFormat implements RowFormat {
     // Named before any row carrying them reaches the writer, so a crash cannot leave them unnamed.
     this.#saveColumns(f, []);
     if (f.job === undefined && !f.failed) this.#startRewrite(f);
+    if (atomic && f.job?.postponed === true) {
+      // The rewrite found no fd: undo (the sidecar goes, an unlink) and let the sink defer the row.
+      f.job.abort();
+      f.job = undefined;
+      f.extras = [];
+      f.index = new Set(f.columns);
+      f.version++;
+      try {
+        writeColumns(file.path, [], false);
+      } catch {
+        // a stale entry names extras no row has: harmless (a reopen rewrites with empty cells)
+      }
+      throw Object.assign(new Error(`EMFILE: too many open files, rewriting ${file.path}`), { code: 'EMFILE' });
+    }
   }
 
   /**
