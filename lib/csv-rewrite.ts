@@ -26,6 +26,13 @@
  * - Keys that arrive while a job runs stay extras of the *new* header (the sidecar briefly holds
  *   an entry for the old and the new header around the rename), so any number of them costs
  *   exactly one more rewrite.
+ * - Out of fds (EMFILE: many tables under a low `ulimit -n`), the job's two fds and the final
+ *   step's flush are tried through the sink's pool (`withFd` parks idle files); failing that the
+ *   job is postponed, not failed: it closes its fds and starts again from the file's start later
+ *   (100 ms doubling to 2 s; every 20 ms once the sink is closing, for at most
+ *   {@link HURRY_TRIES} tries). So is a table file that is not on disk yet (its first rows still
+ *   wait for a pool slot). Meanwhile rows keep their extras, named by the sidecar, so nothing
+ *   waits in memory for the rewrite.
  * A SIGKILL at any moment leaves `t.csv` (old or new, never half: the rename is atomic) holding
  * every row once, and a sidecar entry naming the extras of whichever header it has. Reopening
  * deletes leftover temp files, reads the header (bounded reads until the first record ends) and
@@ -62,6 +69,11 @@ export const TAIL_BYTES = 1024 * 1024;
  * training loop (measured by the csv-rewrite bench).
  */
 const READ_BYTES = 48 * 1024;
+/** A postponed job (EMFILE, no file yet) tries again after this, doubling up to POSTPONE_MAX_MS. */
+const POSTPONE_FIRST_MS = 100;
+const POSTPONE_MAX_MS = 2000;
+/** Tries of a postponed job once the sink is closing (every 20 ms), before it gives up (W_REWRITE_FAILED). */
+export const HURRY_TRIES = 250;
 /** Bound on the bytes read to find the header (a header longer than this is not looked for). */
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
@@ -83,7 +95,8 @@ export function readColumns(file: string): ColumnsEntry[] {
   let text: string;
   try {
     text = fs.readFileSync(columnsPath(file), 'utf8');
-  } catch {
+  } catch (err) {
+    if (isEmfile(err)) throw err; // out of fds is not "no sidecar": the caller tries again
     return [];
   }
   try {
@@ -100,6 +113,12 @@ export function readColumns(file: string): ColumnsEntry[] {
   } catch {
     return [];
   }
+}
+
+/** Out of file descriptors (the process's or the system's): a reason to wait, not a failure. */
+export function isEmfile(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }
 
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
@@ -250,6 +269,8 @@ export interface RewriteTarget {
   encode(text: string): Buffer;
   /** Writes every row handed to the sink so far into the file, synchronously. */
   flushSync(): void;
+  /** Runs `fn` (which opens fds of its own), parking idle files of the sink's pool on EMFILE. */
+  withFd<T>(fn: () => T): T;
 }
 
 /** What a {@link CsvRewrite} is asked to do. */
@@ -303,6 +324,13 @@ export class CsvRewrite {
   readonly #byExtra: number[];
   #settled: Promise<void>;
   #resolve: () => void = () => {};
+  /** A postponed start or final step (see the module comment). */
+  #timer: NodeJS.Timeout | undefined;
+  #again: (() => void) | undefined;
+  #postponeMs = POSTPONE_FIRST_MS;
+  /** The sink is closing: postponed work is tried often, a bounded number of times. */
+  #hurry = false;
+  #hurryTries = 0;
 
   constructor(target: RewriteTarget, plan: RewritePlan, onFinal: (tmp: string) => void, onError: (err: Error) => void) {
     this.#target = target;
@@ -328,24 +356,105 @@ export class CsvRewrite {
   }
 
   /** Opens the files and runs the first step; a small file is rewritten at once. */
-  start(): void {
+  start = (): void => {
+    if (this.#stopped) return;
     try {
-      this.#fd = fs.openSync(this.#target.path, 'r');
-      this.#out = fs.openSync(this.#tmp, 'w');
-      this.#write(headerLine(this.plan.union));
+      this.#target.withFd(() => {
+        if (this.#fd < 0) this.#fd = fs.openSync(this.#target.path, 'r');
+        if (this.#out < 0) {
+          this.#out = fs.openSync(this.#tmp, 'w');
+          this.#write(headerLine(this.plan.union));
+        }
+      });
+    } catch (err) {
+      // Out of fds, or the file's first rows are still queued for a pool slot: later.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (isEmfile(err) || (code === 'ENOENT' && this.#fd < 0)) this.#restartLater(err as Error);
+      else this.#fail(err as Error);
+      return;
+    }
+    try {
       if (fs.fstatSync(this.#fd).size > FINAL_BYTES) {
         setImmediate(this.#step); // the caller (a log.row()) does not wait for a step
         return;
       }
-      this.#final();
     } catch (err) {
       this.#fail(err as Error);
+      return;
     }
+    this.#finalOrPostpone();
+  };
+
+  /** True while the job waits to start again (it met EMFILE, or the file was not on disk yet). */
+  get postponed(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /** The sink is closing (settle): postponed work runs now, then every 20 ms, a bounded number of times. */
+  hurry(): void {
+    this.#hurry = true;
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#again?.();
+  }
+
+  /** Runs `fn` later (see the module comment); gives up with `err` after HURRY_TRIES while closing. */
+  #postpone(fn: () => void, err: Error): void {
+    if (this.#stopped) return;
+    if (this.#hurry && ++this.#hurryTries > HURRY_TRIES) {
+      this.#fail(err);
+      return;
+    }
+    this.#again = fn;
+    const ms = this.#hurry ? 20 : this.#postponeMs;
+    this.#postponeMs = Math.min(this.#postponeMs * 2, POSTPONE_MAX_MS);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      fn();
+    }, ms);
+    if (!this.#hurry) this.#timer.unref(); // a run that ends without close() keeps the extras (named)
+  }
+
+  /** The last step, postponed while fds are short (its flush or the sidecar met EMFILE). */
+  #finalOrPostpone(): void {
+    try {
+      this.#final();
+    } catch (err) {
+      if (isEmfile(err) && !this.#stopped) this.#restartLater(err as Error);
+      else this.#fail(err as Error);
+    }
+  }
+
+  /**
+   * Postponed: the job gives its fds back (many tables waiting for fds must not hold two each)
+   * and starts again from the file's start later; the temp file is written anew.
+   */
+  #restartLater(err: Error): void {
+    for (const fd of [this.#fd, this.#out]) {
+      if (fd < 0) continue;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    this.#fd = this.#out = -1;
+    this.#pos = 0;
+    this.#carry = '';
+    this.#decoder = new StringDecoder('utf8');
+    this.#headerSeen = false;
+    this.#pending.length = 0;
+    this.#outStart = this.#outUsed = 0;
+    this.#unsynced = 0;
+    this.#postpone(this.start, err);
   }
 
   /** Stops for good (the sink is destroyed): the temp file is removed. */
   abort(): void {
     if (this.#stopped) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#stop();
     try {
       fs.rmSync(this.#tmp, { force: true });
@@ -359,7 +468,7 @@ export class CsvRewrite {
     try {
       const size = fs.fstatSync(this.#fd).size;
       if (size - this.#pos <= FINAL_BYTES) {
-        this.#final();
+        this.#finalOrPostpone();
         return;
       }
       this.#async = true;
@@ -432,7 +541,11 @@ export class CsvRewrite {
     });
   }
 
-  /** The synchronous last step: everything the sink holds is written, copied and renamed into place. */
+  /**
+   * The synchronous last step: everything the sink holds is written, copied and renamed into
+   * place. An EMFILE before the rename (the flush, the sidecar) throws with nothing lost: the
+   * step can run again later, copying what was appended meanwhile. The fds close after onFinal.
+   */
   #final(): void {
     this.#target.flushSync();
     const size = fs.fstatSync(this.#fd).size;
@@ -440,8 +553,8 @@ export class CsvRewrite {
     this.#records(this.#carry + this.#decoder.end(), true, this.#pos > this.plan.from || this.plan.from === 0);
     this.#carry = '';
     if (this.#target.durable) fs.fsyncSync(this.#out);
-    this.#stop();
     this.#onFinal(this.#tmp);
+    this.#stop();
   }
 
   /** Copies up to about `max` decoded bytes (not across `from`); false when nothing whole was there. */

@@ -21,6 +21,18 @@
  * takes, and report the rows that could not be written (`W_ROWS_DROPPED`; `end()` then fails
  * with the file's error, which the logger reports as `W_SINK_ERROR`). Programming errors (a bad
  * table name, a malformed Entry) still fail the sink with `'error'`.
+ *
+ * A format may open fds of its own (CSV: the header and end of an existing file, the sidecar,
+ * the rewrite's files). `FileHandle.withFd` runs such I/O and, on EMFILE, parks idle files of the
+ * pool to make room. A format that still meets EMFILE in `line()` (this sink's pool holds no fd
+ * to give up, the other sinks or the program hold them all) must not fail the sink: a failure
+ * there used to fail it and lose every row it held (the chaos test's emfile fault). The row is
+ * deferred instead, with every later row of that file behind it, in order (no warning: like a
+ * writer waiting for a pool slot, nothing is wrong with the file), and formatted again every
+ * 20 ms and at each hand-over; `flush()` waits for them (as a writer waits for a slot),
+ * closing retries them for a bounded time, and what never found an fd is counted in
+ * `W_ROWS_DROPPED`. Deferred rows are not in `queuedBytes`: they
+ * only pile up while the process has no fd at all, when the writers cannot write either.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -103,8 +115,21 @@ export interface FileHandle {
   readonly durable: boolean;
   /** The bytes of whole-line text as this file stores them (BGZF members for `.gz`). */
   encode(text: string): Buffer;
+  /** The size of the file when its current writer was made (where this sink began appending). */
+  readonly startSize: number;
   /** Writes every row handed to the sink so far (batched ones included) into the file, synchronously. */
   flushSync(): void;
+  /**
+   * Runs `fn`, which opens fds of its own (a sidecar, a rewrite's files) beyond the pool's. On
+   * EMFILE an idle file of the pool is parked (its fd closed) and `fn` runs again, until no idle
+   * file is left; then the EMFILE is thrown (the caller waits and tries later).
+   */
+  withFd<T>(fn: () => T): T;
+  /**
+   * Runs `fn` before any row handed from now on reaches the file (FileWriter.before): the rows
+   * wait behind it, within `maxQueuedBytes`, and it is retried while it meets EMFILE.
+   */
+  before(fn: () => void): void;
   /** Cuts the file to `size` bytes (a torn tail) and appends after it. */
   truncate(size: number): void;
   /** Renames `tmp` over the file (atomic) and appends to the new file from now on. */
@@ -151,10 +176,21 @@ interface OpenFile extends FileHandle {
   reported: number;
   /** The file's last I/O error, while it fails. */
   error: NodeJS.ErrnoException | undefined;
+  /** Rows whose text the format could not make yet (it met EMFILE reading the file), in order. */
+  deferred: Array<Entry<FlatRow>>;
 }
 
 /** Rows between clock reads while the event loop turns (see the header comment). */
 const CHECK_EVERY = 64;
+
+/** A deferred row (see _write) is formatted again after this; while closing, this many times at most. */
+const DEFER_RETRY_MS = 20;
+const DEFER_CLOSE_TRIES = 250;
+
+function isEmfile(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
 
 /** From this size a replaced file is unlinked on the thread pool (freeing its blocks takes time). */
 const BIG_FILE = 16 * 1024 * 1024;
@@ -185,6 +221,10 @@ export class FileSink extends Writable implements Sink {
   #immediate: NodeJS.Immediate | undefined;
   readonly #gate = new WarningGate(this);
   readonly #pool: FdPool;
+  /** Deferred rows in all files, their retry timer, and a guard against re-entry. */
+  #deferred = 0;
+  #deferTimer: NodeJS.Timeout | undefined;
+  #retrying = false;
 
   readonly #codec: Codec;
   readonly #gz: boolean;
@@ -243,7 +283,7 @@ export class FileSink extends Writable implements Sink {
 
   #openFile(p: string): OpenFile {
     const onError = (err: Error) => this.#fileFailed(f, err);
-    const writer = this.#codec.open(p, onError);
+    const writer = this.#withFd(() => this.#codec.open(p, onError)); // gzip repair reads an existing file
     const f: OpenFile = {
       path: p,
       appended: writer.startSize > 0,
@@ -257,15 +297,24 @@ export class FileSink extends Writable implements Sink {
       lost: 0,
       reported: 0,
       error: undefined,
+      deferred: [],
       encode: (text) => this.#codec.encode(text),
+      get startSize() {
+        return f.writer.startSize;
+      },
+      withFd: (fn) => this.#withFd(fn),
+      before: (fn) => {
+        this.#hand(f);
+        f.writer.before(fn);
+      },
       flushSync: () => {
         this.#hand(f);
         f.writer.flushSync();
       },
       truncate: (size) => {
         f.flushSync();
+        this.#withFd(() => fs.truncateSync(p, size)); // opens the file: may meet EMFILE, the writer kept
         f.writer.closeSync();
-        fs.truncateSync(p, size);
         f.writer = this.#codec.open(p, onError);
       },
       replace: (tmp) => {
@@ -295,6 +344,17 @@ export class FileSink extends Writable implements Sink {
     return f;
   }
 
+  #withFd<T>(fn: () => T): T {
+    for (;;) {
+      try {
+        return fn();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== 'EMFILE' && code !== 'ENFILE') || !this.#pool.parkIdle()) throw err;
+      }
+    }
+  }
+
   /** One file failed (for now): warn once per file and code; the writer keeps its bytes and retries. */
   #fileFailed(f: OpenFile, err: NodeJS.ErrnoException): void {
     f.error = err;
@@ -309,15 +369,83 @@ export class FileSink extends Writable implements Sink {
   }
 
   override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
-    let f: OpenFile;
+    let f: OpenFile | undefined;
     let line: string;
     try {
       f = this.#open(entry.table);
+      if (f.deferred.length > 0) {
+        this.#defer(f, entry); // behind the rows already waiting, in order
+        callback();
+        return;
+      }
       line = this.#format.line(entry, f);
     } catch (err) {
-      callback(err as Error);
+      if (!isEmfile(err) || f === undefined) {
+        callback(err as Error);
+        return;
+      }
+      f.error = err as NodeJS.ErrnoException; // no warning: waiting for an fd, as in the pool
+      this.#defer(f, entry);
+      callback();
       return;
     }
+    this.#append(f, line);
+    callback();
+  }
+
+  /** A row whose text the format could not make for lack of fds: kept, in order, and tried again soon. */
+  #defer(f: OpenFile, entry: Entry<FlatRow>): void {
+    f.deferred.push(entry);
+    this.#deferred++;
+    this.#deferTimer ??= setTimeout(() => {
+      this.#deferTimer = undefined;
+      this.#retryDeferred();
+    }, DEFER_RETRY_MS).unref();
+  }
+
+  /** Formats the deferred rows of every file again (each file's oldest first); true when none is left. */
+  #retryDeferred(): boolean {
+    if (this.#deferred === 0 || this.#retrying) return this.#deferred === 0;
+    this.#retrying = true;
+    try {
+      for (const f of this.#files.values()) {
+        while (f.deferred.length > 0) {
+          let line: string;
+          try {
+            line = this.#format.line(f.deferred[0] as Entry<FlatRow>, f);
+          } catch (err) {
+            if (!isEmfile(err)) {
+              if (!this.destroyed) this.destroy(err as Error);
+              return false;
+            }
+            break; // still no fd for it: the next file, and this one again later
+          }
+          f.deferred.shift();
+          this.#deferred--;
+          this.#append(f, line);
+        }
+      }
+    } finally {
+      this.#retrying = false;
+    }
+    if (this.#deferred > 0 && !this.destroyed) {
+      this.#deferTimer ??= setTimeout(() => {
+        this.#deferTimer = undefined;
+        this.#retryDeferred();
+      }, DEFER_RETRY_MS).unref();
+    }
+    return this.#deferred === 0;
+  }
+
+  /** Closing: deferred rows are tried every DEFER_RETRY_MS (files closing free fds), for a bounded time. */
+  async #settleDeferred(): Promise<void> {
+    for (let k = 0; k < DEFER_CLOSE_TRIES && !this.#retryDeferred(); k++) {
+      await new Promise((r) => setTimeout(r, DEFER_RETRY_MS));
+    }
+  }
+
+  /** The row's text goes into its file's batch (handed to the writer when full or due). */
+  #append(f: OpenFile, line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: hand the batch before a line could overflow it.
     if (line.length * 3 > this.#flushBytes - f.used) {
       this.#hand(f);
@@ -337,7 +465,6 @@ export class FileSink extends Writable implements Sink {
         if (performance.now() - this.#armedAt >= this.#flushIntervalMs) this.#writeAllSync();
       }
     }
-    callback();
   }
 
   #arm(): void {
@@ -435,6 +562,7 @@ export class FileSink extends Writable implements Sink {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    if (this.#deferred > 0) this.#retryDeferred();
     for (const f of this.#files.values()) this.#hand(f);
     this.#checkBound();
   }
@@ -449,6 +577,11 @@ export class FileSink extends Writable implements Sink {
   /** Resolves when every file has written what it holds; rejects with a failing file's error. */
   async flush(): Promise<void> {
     this.#handAll();
+    // Deferred rows (no fd to format them) are waited for, as a writer waits for a pool slot.
+    while (this.#deferred > 0 && !this.destroyed) {
+      await new Promise((r) => setTimeout(r, DEFER_RETRY_MS));
+      this.#handAll();
+    }
     await Promise.all([...this.#files.values()].map((f) => f.writer.flush()));
   }
 
@@ -463,6 +596,7 @@ export class FileSink extends Writable implements Sink {
       } catch (err) {
         first ??= err as Error;
       }
+      if (f.deferred.length > 0) first ??= f.error;
     }
     if (first !== undefined) throw first;
   }
@@ -494,13 +628,20 @@ export class FileSink extends Writable implements Sink {
         first ??= f.writer.lastError ?? f.error ?? (err as Error);
       }
     }
-    for (const f of files) this.#reportLost(f, 0); // drops after the first warning get their count now
+    for (const f of files) {
+      // Rows never formatted (no fd to read the file with, all along): counted with the rest.
+      this.#reportLost(f, f.deferred.length);
+      if (f.deferred.length > 0) first ??= f.error;
+      this.#deferred -= f.deferred.length;
+      f.deferred.length = 0;
+    }
     return first;
   }
 
   override _final(callback: (err?: Error | null) => void): void {
     this.#handAll();
-    Promise.resolve(this.#format.settle?.())
+    this.#settleDeferred()
+      .then(() => this.#format.settle?.())
       .then(() => {
         this.#handAll();
         return this.#finishAll();
@@ -514,6 +655,9 @@ export class FileSink extends Writable implements Sink {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#deferTimer !== undefined) clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
+    this.#retryDeferred(); // once: what still finds no fd is counted below
     this.#format.abort?.();
     for (const f of this.#files.values()) this.#hand(f);
     for (const f of this.#files.values()) {
@@ -522,6 +666,7 @@ export class FileSink extends Writable implements Sink {
       } catch {
         this.#reportLost(f, f.writer.queuedRows);
       }
+      if (f.deferred.length > 0) this.#reportLost(f, f.deferred.length);
       f.writer.closeSync();
     }
     callback(err);

@@ -26,6 +26,12 @@
  * failing file may hold with `dropOldest()`. `failing` lets the sink's memory-bound path skip a
  * file in backoff instead of spinning on it.
  *
+ * `before(fn)` queues a barrier: `fn` runs (synchronously, from the write path or flushSync)
+ * once every chunk before it is on disk and before any chunk after it is written. A CSV sidecar
+ * that must name trailing fields before the rows carrying them reach the file uses it when it
+ * could not be written at once (EMFILE): a barrier that throws fails the file for now like a
+ * write (its chunks kept, retried after the backoff), so the rows wait instead of being lost.
+ *
  * Anything else (a FIFO, `/dev/stdout`, a character device) has no offsets (a positional write
  * fails with ESPIPE) and an in-flight write could not be repeated safely, so batches are written
  * synchronously, in order, when they are handed over, on an fd kept open. Errors are still
@@ -44,6 +50,8 @@ interface Chunk {
   pos: number;
   /** Bytes of `buf` confirmed on disk (a partial write); such a chunk is never dropped. */
   written: number;
+  /** A barrier (`before()`, `buf` empty): runs before the chunks after it; never dropped. */
+  run?: () => void;
 }
 
 /** Options of {@link FileWriter}. */
@@ -63,6 +71,7 @@ function isEmfile(err: unknown): boolean {
   return code === 'EMFILE' || code === 'ENFILE';
 }
 const RETRY_MAX_MS = 30_000;
+const BARRIER_RETRY_MS = 20;
 
 export class FileWriter implements PoolMember {
   readonly path: string;
@@ -88,6 +97,12 @@ export class FileWriter implements PoolMember {
   #lostRows = 0;
   #retryMs = RETRY_FIRST_MS;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** A barrier met EMFILE: tried again soon (ref'd: close() may be waiting for it). */
+  #barrierTimer: NodeJS.Timeout | undefined;
+  readonly #retryBarrier = (): void => {
+    this.#barrierTimer = undefined;
+    this.#pump();
+  };
   readonly #prepare: (() => void) | undefined;
   readonly #onError: (err: Error) => void;
   readonly #fsync: boolean;
@@ -167,6 +182,17 @@ export class FileWriter implements PoolMember {
     this.#pump();
   }
 
+  /** Runs `fn` before anything written from now on (see the header comment). */
+  before(fn: () => void): void {
+    if (this.#closed || this.#closing || this.#dead) return;
+    if (!this.#positional) {
+      fn(); // written synchronously anyway: nothing is queued
+      return;
+    }
+    this.#queue.push({ buf: Buffer.alloc(0), rows: 0, pos: -1, written: 0, run: fn });
+    this.#pump();
+  }
+
   /**
    * Drops whole chunks, oldest first, until `bytes` are freed or none is left that can go (the
    * one in flight or partly written stays). Returns the rows and bytes dropped.
@@ -177,7 +203,7 @@ export class FileWriter implements PoolMember {
     let i = 0;
     while (freed < bytes && i < this.#queue.length) {
       const c = this.#queue[i] as Chunk;
-      if (c.written > 0 || (i === 0 && this.#writing)) {
+      if (c.written > 0 || c.run !== undefined || (i === 0 && this.#writing)) {
         i++;
         continue;
       }
@@ -269,6 +295,19 @@ export class FileWriter implements PoolMember {
     if (chunk === undefined) {
       for (const w of this.#waiters.splice(0)) w();
       this.#pool?.yieldSlot(this);
+      return;
+    }
+    if (chunk.run !== undefined) {
+      try {
+        chunk.run();
+      } catch (err) {
+        // Out of fds: not this file's fault (no warning, flush() keeps waiting); soon again.
+        if (isEmfile(err)) this.#barrierTimer ??= setTimeout(this.#retryBarrier, BARRIER_RETRY_MS);
+        else this.#failed(err as Error);
+        return;
+      }
+      this.#queue.shift();
+      this.#pump();
       return;
     }
     if (!this.#ensureFd()) return;
@@ -366,6 +405,17 @@ export class FileWriter implements PoolMember {
       let pos = this.#pos;
       while (this.#queue.length > 0) {
         const c = this.#queue[0] as Chunk;
+        if (c.run !== undefined) {
+          try {
+            c.run();
+          } catch (err) {
+            transient = isEmfile(err); // as in #pump: the barrier is tried again soon
+            if (transient) this.#barrierTimer ??= setTimeout(this.#retryBarrier, BARRIER_RETRY_MS);
+            throw err;
+          }
+          this.#queue.shift();
+          continue;
+        }
         if (c.pos < 0) c.pos = pos;
         this.#writeAllSync(c.buf.subarray(c.written), c.pos + c.written);
         pos = c.pos + c.buf.length;
@@ -414,6 +464,8 @@ export class FileWriter implements PoolMember {
     if (this.#closed || this.#closing) return;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    if (this.#barrierTimer !== undefined) clearTimeout(this.#barrierTimer);
+    this.#barrierTimer = undefined;
     if (this.#writing) this.#closing = true;
     else this.#closeNow();
   }

@@ -36,6 +36,8 @@ interface Job {
   done: boolean;
   /** Settles when the async compression ends; undefined until one is started. */
   promise: Promise<void> | undefined;
+  /** A barrier (FileWriter.before): handed on in order, never compressed nor dropped. */
+  run?: () => void;
 }
 
 /**
@@ -192,6 +194,16 @@ export class GzipWriter extends FileWriter {
     this.#start();
   }
 
+  /** A barrier after the batches still compressing (FileWriter.before). */
+  override before(fn: () => void): void {
+    if (this.#failed) return;
+    if (this.#jobs.length === 0) {
+      super.before(fn);
+      return;
+    }
+    this.#jobs.push({ raw: Buffer.alloc(0), rows: 0, member: Buffer.alloc(0), done: false, promise: Promise.resolve(), run: fn });
+  }
+
   override get queuedRows(): number {
     let n = super.queuedRows;
     for (const j of this.#jobs) n += j.rows;
@@ -201,8 +213,13 @@ export class GzipWriter extends FileWriter {
   /** Drops the oldest batches: members waiting for the disk first, then raw batches. */
   override dropOldest(bytes: number): { rows: number; bytes: number } {
     const r = super.dropOldest(bytes);
-    while (r.bytes < bytes && this.#jobs.length > 0) {
-      const job = this.#jobs.shift() as Job;
+    for (let i = 0; r.bytes < bytes && i < this.#jobs.length; ) {
+      const job = this.#jobs[i] as Job;
+      if (job.run !== undefined) {
+        i++; // a barrier stays: the rows after it need it
+        continue;
+      }
+      this.#jobs.splice(i, 1);
       job.done = true; // a compression still running is ignored when it ends
       r.rows += job.rows;
       r.bytes += job.raw.length;
@@ -238,7 +255,8 @@ export class GzipWriter extends FileWriter {
       if (job.member === undefined) return;
       this.#jobs.shift();
       job.done = true;
-      super.write(job.member, job.rows);
+      if (job.run !== undefined) super.before(job.run);
+      else super.write(job.member, job.rows);
     }
   }
 
@@ -253,7 +271,7 @@ export class GzipWriter extends FileWriter {
     // Compressions start as others finish: wait until every job queued now has been written.
     const last = this.#jobs.at(-1);
     while (last !== undefined && !last.done && !this.#failed) {
-      await (this.#jobs.find((j) => j.promise !== undefined && !j.done)?.promise ?? new Promise((r) => setImmediate(r)));
+      await (this.#jobs.find((j) => j.promise !== undefined && !j.done && j.run === undefined)?.promise ?? new Promise((r) => setImmediate(r)));
     }
     await super.flush();
   }
@@ -262,7 +280,8 @@ export class GzipWriter extends FileWriter {
     for (const job of this.#jobs) {
       if (job.done) continue;
       job.done = true;
-      super.write(job.member ?? bgzfMemberSync(job.raw, this.#level), job.rows);
+      if (job.run !== undefined) super.before(job.run);
+      else super.write(job.member ?? bgzfMemberSync(job.raw, this.#level), job.rows);
     }
     this.#jobs.length = 0;
     super.flushSync();

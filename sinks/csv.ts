@@ -15,10 +15,21 @@
  * header and its end: a torn last row is removed (W_TORN_ROW), temp files of an interrupted
  * rewrite are deleted, and a rewrite the sidecar says was under way resumes. Each row is turned into text through a per-file, per-table column plan that is
  * rebuilt only when the row's keys or the header change, so the common case is a string build.
+ *
+ * Out of fds (issue 9 point 2: EMFILE under a low `ulimit -n`, the pool's files holding the rest),
+ * nothing here may fail the sink: a failure inside `log.row()` used to fail it, and every CSV lost
+ * the rows it still held (the chaos test's emfile fault lost most flushed rows). So every fd the
+ * format opens goes through `FileHandle.withFd` (an idle file of the pool is parked to make room);
+ * a sidecar that still cannot be written becomes a barrier in the file's queue (the rows carrying
+ * the new keys wait behind it, retried, never written unnamed), and a rewrite is postponed. When
+ * a new key's flush fails, the extras' start `from` is where this writer began appending, a
+ * bound that is exact enough (rows of this sink before the first extras-carrying one have no
+ * fields past the header, so only a foreign file's ragged rows, which are all before it, depend
+ * on it).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CsvRewrite, extrasFor, headerLine, leftovers, readColumns, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
+import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, isEmfile, leftovers, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import { optionError } from '../lib/errors.js';
 import { FileSink } from '../lib/file-sink.js';
@@ -114,6 +125,9 @@ class CsvFormat implements RowFormat {
   readonly #onNewKeys: CsvNewKeys;
   readonly #order = new KeyOrder();
   readonly #files = new Map<string, CsvFile>();
+  /** Rewrites holding fds now (at most MAX_REWRITES), and those waiting for a turn, oldest first. */
+  #running = 0;
+  readonly #waiting: CsvRewrite[] = [];
   /** Names in each folder, listed once per sink (to find leftover temp files). */
   readonly #listed = new Map<string, string[]>();
 
@@ -140,9 +154,10 @@ class CsvFormat implements RowFormat {
 
   async settle(): Promise<void> {
     for (;;) {
-      const jobs = [...this.#files.values()].flatMap((f) => (f.job === undefined ? [] : [f.job.settled]));
+      const jobs = [...this.#files.values()].flatMap((f) => (f.job === undefined ? [] : [f.job]));
       if (jobs.length === 0) return;
-      await Promise.all(jobs);
+      for (const job of jobs) job.hurry(); // a job postponed for fds runs now, then often
+      await Promise.all(jobs.map((job) => job.settled));
     }
   }
 
@@ -156,6 +171,11 @@ class CsvFormat implements RowFormat {
    * from the sidecar (a rewrite they call for starts). A new file gets a header made from this row.
    */
   #open(file: FileHandle, layout: KeyLayout): CsvFile {
+    // Everything here is idempotent, so an EMFILE is retried from the start once a file is parked.
+    return file.withFd(() => this.#openNow(file, layout));
+  }
+
+  #openNow(file: FileHandle, layout: KeyLayout): CsvFile {
     for (const p of leftovers(file.path, this.#names(path.dirname(file.path)))) {
       try {
         fs.rmSync(p, { force: true });
@@ -170,7 +190,7 @@ class CsvFormat implements RowFormat {
       header = readHeader(file.path, file.gz);
       if (header !== undefined) entry = extrasFor(file.path, header);
     }
-    if (entry === undefined && readColumns(file.path).length > 0) writeColumns(file.path, [], false); // stale
+    if (entry === undefined) writeColumns(file.path, [], false); // stale, if any (an unlink: no fd needed)
     const columns = header ?? this.#union([], layout.keys);
     const extras = entry?.extras ?? [];
     const f: CsvFile = {
@@ -187,7 +207,11 @@ class CsvFormat implements RowFormat {
     };
     this.#files.set(file.path, f);
     if (entry !== undefined) {
-      writeColumns(file.path, [entry], file.durable); // drop entries of other headers
+      try {
+        writeColumns(file.path, [entry], file.durable); // drop entries of other headers
+      } catch {
+        // the sidecar keeps them too: harmless, the entry of this header is there
+      }
       if (f.extras.length > 0) this.#startRewrite(f);
     }
     return f;
@@ -198,7 +222,8 @@ class CsvFormat implements RowFormat {
     if (names === undefined) {
       try {
         names = fs.readdirSync(dir);
-      } catch {
+      } catch (err) {
+        if (isEmfile(err)) throw err; // not "no leftovers": listed again once an fd is free
         names = [];
       }
       this.#listed.set(dir, names);
@@ -244,10 +269,26 @@ class CsvFormat implements RowFormat {
       return;
     }
     this.warnings?.warn({ code: 'W_NEW_KEYS', message: `Adding ${what} to table '${table}'`, table }, detail);
+    // A small file is rewritten now or not at all (atomic): a row with extras never reaches its
+    // disk, so a kill leaves no ragged row. Out of fds for that, nothing is changed and EMFILE is
+    // thrown: the sink defers this row (and the file's later ones) and formats it again soon.
+    let atomic = false;
     if (f.extras.length === 0 && f.job === undefined) {
-      // Rows carry extras from here on: everything before is on disk, so the offset is exact.
-      file.flushSync();
-      f.from = f.head === '' ? fs.statSync(file.path).size : 0;
+      // Rows carry extras from here on. Everything before is written now, so the offset is exact.
+      // Failing that (a full disk, a big file out of fds), where this writer began appending is a
+      // bound that holds with no I/O (see the header comment): rows of ours before it have no
+      // trailing fields.
+      f.from = 0;
+      if (f.head === '') {
+        try {
+          file.flushSync();
+          f.from = fs.statSync(file.path).size;
+          atomic = !f.failed && f.from <= FINAL_BYTES;
+        } catch (err) {
+          if (isEmfile(err) && !f.failed && this.#small(file.path)) throw err;
+          f.from = file.startSize;
+        }
+      }
     }
     f.extras.push(...this.#union([], keys).filter((k) => !f.index.has(k)));
     for (const k of keys) f.index.add(k);
@@ -255,12 +296,43 @@ class CsvFormat implements RowFormat {
     // Named before any row carrying them reaches the writer, so a crash cannot leave them unnamed.
     this.#saveColumns(f, []);
     if (f.job === undefined && !f.failed) this.#startRewrite(f);
+    if (atomic && f.job?.postponed === true) {
+      // The rewrite found no fd: undo (the sidecar goes, an unlink) and let the sink defer the row.
+      f.job.abort();
+      f.job = undefined;
+      f.extras = [];
+      f.index = new Set(f.columns);
+      f.version++;
+      try {
+        writeColumns(file.path, [], false);
+      } catch {
+        // a stale entry names extras no row has: harmless (a reopen rewrites with empty cells)
+      }
+      throw Object.assign(new Error(`EMFILE: too many open files, rewriting ${file.path}`), { code: 'EMFILE' });
+    }
   }
 
-  /** Writes the sidecar: the entry of the current header (when it has extras), then `more`. */
-  #saveColumns(f: CsvFile, more: Array<{ base: string[]; extras: string[]; from: number }>): void {
-    const own = f.extras.length > 0 ? [{ base: f.columns, extras: f.extras, from: f.from }] : [];
-    writeColumns(f.handle.path, [...own, ...more], f.handle.durable);
+  /**
+   * Writes the sidecar: the entry of the current header (when it has extras), then `more`. When
+   * it cannot be written now (EMFILE with no idle file to park, ENOSPC) the write becomes a
+   * barrier before the rows handed from now on (they carry the extras it names), written then
+   * from the state of that moment (a superset is harmless); `now` throws instead (the rename of
+   * a rewrite must not happen before its sidecar entry exists).
+   */
+  #saveColumns(f: CsvFile, more: Array<{ base: string[]; extras: string[]; from: number }>, now = false): void {
+    const write = (extra: typeof more) => {
+      const own = f.extras.length > 0 ? [{ base: f.columns, extras: f.extras, from: f.from }] : [];
+      f.handle.withFd(() => writeColumns(f.handle.path, [...own, ...extra], f.handle.durable));
+    };
+    if (now) {
+      write(more);
+      return;
+    }
+    try {
+      write(more);
+    } catch {
+      f.handle.before(() => write([]));
+    }
   }
 
   #startRewrite(f: CsvFile): void {
@@ -285,6 +357,26 @@ class CsvFormat implements RowFormat {
       },
     );
     f.job = job;
+    // A small file is rewritten at once (start() finishes it, its fds closed again): no turn needed.
+    if (this.#running < MAX_REWRITES || this.#small(f.handle.path)) this.#begin(job);
+    else this.#waiting.push(job); // its turn comes when a running one settles
+  }
+
+  #small(file: string): boolean {
+    try {
+      return fs.statSync(file).size <= FINAL_BYTES;
+    } catch {
+      return true; // not on disk yet: its start is postponed, holding no fd
+    }
+  }
+
+  #begin(job: CsvRewrite): void {
+    this.#running++;
+    void job.settled.then(() => {
+      this.#running--;
+      const next = this.#waiting.shift();
+      if (next !== undefined) this.#begin(next);
+    });
     job.start();
   }
 
@@ -293,7 +385,7 @@ class CsvFormat implements RowFormat {
     const union = [...job.plan.union];
     const late = f.extras.slice(job.plan.extras.length);
     // Around the rename the sidecar names the extras of both headers, so either file is named.
-    if (late.length > 0) this.#saveColumns(f, [{ base: union, extras: late, from: 0 }]);
+    if (late.length > 0) this.#saveColumns(f, [{ base: union, extras: late, from: 0 }], true);
     f.handle.replace(tmp);
     f.job = undefined;
     f.columns = union;
@@ -305,6 +397,14 @@ class CsvFormat implements RowFormat {
     if (late.length > 0) this.#startRewrite(f);
   }
 }
+
+/**
+ * Rewrites running at once per sink. Each holds two fds outside the pool for its duration, and a
+ * new key on many tables at once (a run of many small tables) started one per table: under a low
+ * fd limit they took the fds the pool's files needed. More at once would not finish sooner either
+ * (they share the disk and the event loop); the others wait for a turn, their rows keep extras.
+ */
+const MAX_REWRITES = 2;
 
 /** Python's repr of a string, as in noko's message `Adding 2 new keys ['a', 'b'] …`. */
 function pyRepr(s: string): string {

@@ -6,7 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import t from 'tap';
+import zlib from 'node:zlib';
 import type { Entry, FlatRow } from '../lib/entry.js';
+import { FileWriter } from '../lib/file-writer.js';
+import { GzipWriter } from '../lib/gzip-writer.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { readJsonl, tmpdir } from './helpers.js';
@@ -68,6 +71,43 @@ t.test('CSV rewrites (new keys) with a pool of 2 and 10 tables: union headers, e
     t.equal(lines.length, 31, `t${k}: the header and 30 rows`);
   }
   t.equal(fdsUnder(dir), 0, 'nothing left open');
+});
+
+t.test('FileWriter.before: a barrier runs between the chunks around it; EMFILE holds the later chunks back, silently, and retries', async (t) => {
+  const dir = tmpdir(t);
+  for (const gz of [false, true]) {
+    const file = path.join(dir, gz ? 'b.csv.gz' : 'b.csv');
+    const errors: Error[] = [];
+    const w = gz ? new GzipWriter(file, (e) => errors.push(e)) : new FileWriter(file, (e) => errors.push(e));
+    const read = () => (fs.existsSync(file) ? (gz ? zlib.gunzipSync(fs.readFileSync(file)) : fs.readFileSync(file)).toString() : '');
+    let tries = 0;
+    let fds = false; // the barrier meets EMFILE until this is set
+    let seen: string | undefined;
+    w.write(Buffer.from('a\n'), 1);
+    w.before(() => {
+      tries++;
+      if (!fds) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+      seen = read();
+    });
+    w.write(Buffer.from('b\n'), 1);
+    while (tries < 2) await new Promise((r) => setTimeout(r, 5));
+    t.equal(read(), 'a\n', `${gz ? 'gzip' : 'plain'}: the chunk after a barrier that meets EMFILE waits (tried again ${tries - 1} times)`);
+    fds = true;
+    await w.flush();
+    t.ok(tries >= 3, 'the barrier was tried until it ran');
+    t.equal(seen, 'a\n', 'it ran after the chunk before it was on disk');
+    t.equal(read(), 'a\nb\n', 'then the chunk after it landed');
+    t.same(errors, [], 'no error reported: EMFILE is not a failure of the file');
+    w.write(Buffer.from('c\n'), 1);
+    w.before(() => {
+      throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+    });
+    w.write(Buffer.from('d\n'), 1);
+    await t.rejects(w.flush(), { code: 'ENOSPC' }, 'another error fails the file for now, like a write');
+    t.equal(read(), 'a\nb\nc\n', 'the rows after it are held');
+    t.equal(w.dropOldest(1e9).rows, 1, 'dropping takes the row, not the barrier');
+    w.closeSync();
+  }
 });
 
 t.test('maxOpenFiles is validated', async (t) => {
