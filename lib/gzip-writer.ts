@@ -50,6 +50,24 @@ interface Job {
  */
 const MAX_IN_FLIGHT = 4;
 
+/**
+ * Async compressions in flight in the whole process, over every writer: a sink handing batches
+ * of 3,000 tables at once started 3,000 (≈ 400 MB of zlib contexts beyond `maxQueuedBytes`).
+ * Writers past it wait, in order, and start when one ends.
+ */
+const MAX_IN_FLIGHT_TOTAL = 8;
+let inFlightTotal = 0;
+const waitingToStart = new Set<() => void>();
+
+function compressionEnded(): void {
+  inFlightTotal--;
+  for (const start of waitingToStart) {
+    if (inFlightTotal >= MAX_IN_FLIGHT_TOTAL) return;
+    waitingToStart.delete(start);
+    start();
+  }
+}
+
 /** Options of {@link GzipWriter}. */
 export interface GzipWriterOptions {
   /** zlib level of each member. @default 1 */
@@ -173,6 +191,7 @@ export class GzipWriter extends FileWriter {
   /** Rows of batches that could not be compressed at all. */
   #lost = 0;
   #inFlight = 0;
+  readonly #startLater = () => this.#start();
 
   constructor(path: string, onError: (err: Error) => void, opts: GzipWriterOptions = {}) {
     const onWarning = opts.onWarning;
@@ -225,19 +244,26 @@ export class GzipWriter extends FileWriter {
     for (const job of this.#jobs) {
       if (this.#inFlight >= MAX_IN_FLIGHT) return;
       if (job.promise !== undefined || job.done) continue;
+      if (inFlightTotal >= MAX_IN_FLIGHT_TOTAL) {
+        waitingToStart.add(this.#startLater);
+        return;
+      }
       this.#inFlight++;
+      inFlightTotal++;
       job.promise = bgzfMember(job.raw, this.#level).then(
         (member) => {
           this.#inFlight--;
-          job.member = member;
+          if (!job.done) job.member = member;
           this.#drain();
           this.#start();
+          compressionEnded();
         },
         (err: Error) => {
           this.#inFlight--;
           if (!job.done) job.member = this.#compressSync(job, err);
           this.#drain();
           this.#start();
+          compressionEnded();
         },
       );
     }
@@ -286,6 +312,7 @@ export class GzipWriter extends FileWriter {
   }
 
   override flushSync(): void {
+    waitingToStart.delete(this.#startLater); // nothing left to start
     for (const job of this.#jobs) {
       if (job.done) continue;
       job.done = true;

@@ -229,6 +229,20 @@ t.test('memory follows queuedBytes: 3,000 tables of one small row do not hold 64
   t.same(readJsonl(path.join(dir, 't2999.jsonl.gz')).map((r) => r.acc), [0.9]);
 });
 
+t.test('3,000 .gz tables handed at once (a loop that never yields, then flushSync): compressions in flight stay few', async (t) => {
+  const dir = tmpdir(t);
+  const sink = jsonlSink({ dir, ext: '.jsonl.gz', maxOpenFiles: 16 });
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]) * 1024;
+  for (let k = 0; k < 3000; k++) sink.write(entry(`t${k}`, 0, { loss: 0.5 }));
+  const before = rss();
+  sink.flushSync(); // hands 3,000 batches: each used to start its own zlib context on the pool
+  const grown = rss() - before;
+  t.ok(grown < 150e6, `RSS grew by ${(grown / 1e6).toFixed(0)} MB (was ~700 MB before the process-wide limit)`);
+  sink.end();
+  await finished(sink);
+  t.same(readJsonl(path.join(dir, 't1234.jsonl.gz')).map((r) => r.loss), [0.5]);
+});
+
 t.test('batches grow past their first size without losing bytes; a busy table hands full batches', async (t) => {
   const dir = tmpdir(t);
   const file = path.join(dir, 't.jsonl');
