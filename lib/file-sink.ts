@@ -17,7 +17,12 @@
  * file keeps its bytes and retries with a backoff, and the other files keep writing. A failing
  * file may hold bytes only within `maxQueuedBytes`: past it its OLDEST batches are dropped with
  * a `W_ROWS_DROPPED` warning counting the rows, instead of memory growing or the synchronous
- * path spinning on it. `end()` and `destroy()` try every file once more, write what the disk
+ * path spinning on it; before dropping, a failing file whose backoff has run out (its timer
+ * cannot fire in a loop that never yields) is tried once more. A file that cannot even be
+ * opened for its repair (an unreadable `.gz`) is such a fault too: its rows wait queued and the
+ * repair is retried before its next open. A row the format cannot turn into text because the
+ * file cannot be read (a CSV's header behind EACCES) is counted as dropped. `end()` and
+ * `destroy()` drop nothing before they have tried every file once more: they write what the disk
  * takes, and report the rows that could not be written (`W_ROWS_DROPPED`; `end()` then fails
  * with the file's error, which the logger reports as `W_SINK_ERROR`). Programming errors (a bad
  * table name, a malformed Entry) still fail the sink with `'error'`.
@@ -33,6 +38,11 @@
  * closing retries them for a bounded time, and what never found an fd is counted in
  * `W_ROWS_DROPPED`. Deferred rows are not in `queuedBytes`: they
  * only pile up while the process has no fd at all, when the writers cannot write either.
+ *
+ * Memory: a batch starts small (512 bytes, or what the table's last batch needed) and doubles up
+ * to `flushBytes`, and a batch handed over mostly empty is copied to its size, so what the sink
+ * holds stays within about twice `queuedBytes` plus 512 bytes per table being filled (a busy
+ * table's full batches go as they are).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,7 +52,7 @@ import type { Entry, FlatRow } from './entry.js';
 import { numberOption, optionError } from './errors.js';
 import { BGZF_MAX_INPUT } from './bgzf.js';
 import { FdPool } from './fd-pool.js';
-import { FileWriter } from './file-writer.js';
+import { FileWriter, isSystemError } from './file-writer.js';
 import type { RowlogWarning } from './errors.js';
 import { WarningGate } from './warnings.js';
 import { gzipCodec } from './gzip-writer.js';
@@ -163,10 +173,14 @@ interface OpenFile extends FileHandle {
   writer: FileWriter;
   /**
    * The batch being filled: lines are encoded straight into it, so no long-lived string is
-   * built on the heap (that made V8's heap grow by tens of MB at high row rates).
+   * built on the heap (that made V8's heap grow by tens of MB at high row rates). It starts at
+   * `cap` bytes and doubles up to `flushBytes` as rows come, so a table logging one small row
+   * does not hold 64 KiB (3,000 such tables held 300 MB while `queuedBytes` counted 0.3 MB).
    */
   batch: Buffer | undefined;
   used: number;
+  /** Size the next batch starts at: what the last one needed (a busy table's is `flushBytes`). */
+  cap: number;
   /** Rows in `batch`. */
   rows: number;
   /** Rows dropped so far (a failing file past the memory bound), and how many were reported. */
@@ -179,6 +193,9 @@ interface OpenFile extends FileHandle {
   /** Rows whose text the format could not make yet (it met EMFILE reading the file), in order. */
   deferred: Array<Entry<FlatRow>>;
 }
+
+/** Smallest batch allocation (Buffer.allocUnsafe takes this from its shared 8 KiB pool slabs). */
+const MIN_BATCH = 512;
 
 /** Rows between clock reads while the event loop turns (see the header comment). */
 const CHECK_EVERY = 64;
@@ -292,6 +309,7 @@ export class FileSink extends Writable implements Sink {
       writer,
       batch: undefined,
       used: 0,
+      cap: Math.min(MIN_BATCH, this.#flushBytes),
       rows: 0,
       dropped: 0,
       lost: 0,
@@ -380,17 +398,28 @@ export class FileSink extends Writable implements Sink {
       }
       line = this.#format.line(entry, f);
     } catch (err) {
-      if (!isEmfile(err) || f === undefined) {
-        callback(err as Error);
+      if (f === undefined || !isSystemError(err)) {
+        callback(err as Error); // a bad table name fails the sink; a file that cannot be opened only that file
         return;
       }
-      f.error = err as NodeJS.ErrnoException; // no warning: waiting for an fd, as in the pool
-      this.#defer(f, entry);
+      if (isEmfile(err)) {
+        f.error = err as NodeJS.ErrnoException; // no warning: waiting for an fd, as in the pool
+        this.#defer(f, entry);
+      } else this.#unformattable(f, err);
       callback();
       return;
     }
     this.#append(f, line);
     callback();
+  }
+
+  /**
+   * The format could not read this file (a CSV header behind EACCES…): this file's fault only.
+   * The row cannot be turned into text without it, so it is counted as dropped.
+   */
+  #unformattable(f: OpenFile, err: unknown): void {
+    this.#fileFailed(f, err as NodeJS.ErrnoException);
+    this.#dropRows(f, 1, 'its rows cannot be formatted without reading it');
   }
 
   /** A row whose text the format could not make for lack of fds: kept, in order, and tried again soon. */
@@ -414,11 +443,15 @@ export class FileSink extends Writable implements Sink {
           try {
             line = this.#format.line(f.deferred[0] as Entry<FlatRow>, f);
           } catch (err) {
-            if (!isEmfile(err)) {
+            if (isEmfile(err)) break; // still no fd for it: the next file, and this one again later
+            if (!isSystemError(err)) {
               if (!this.destroyed) this.destroy(err as Error);
               return false;
             }
-            break; // still no fd for it: the next file, and this one again later
+            f.deferred.shift();
+            this.#deferred--;
+            this.#unformattable(f, err);
+            continue;
           }
           f.deferred.shift();
           this.#deferred--;
@@ -455,8 +488,8 @@ export class FileSink extends Writable implements Sink {
       f.writer.write(Buffer.from(line), 1); // longer than a batch: on its own
       this.#checkBound();
     } else {
-      f.batch ??= Buffer.allocUnsafe(this.#flushBytes);
-      f.used += f.batch.write(line, f.used);
+      if (f.batch === undefined || line.length * 3 > f.batch.length - f.used) this.#grow(f, f.used + line.length * 3);
+      f.used += (f.batch as Buffer).write(line, f.used);
       f.rows++;
       if (this.#timer === undefined) this.#arm();
       else if (!this.#turned || ++this.#sinceCheck >= CHECK_EVERY) {
@@ -488,9 +521,26 @@ export class FileSink extends Writable implements Sink {
     this.#writeQueuedSync();
   }
 
+  /** A batch of at least `need` bytes (≤ flushBytes) holding what `f.batch` holds: doubled from `f.cap`. */
+  #grow(f: OpenFile, need: number): void {
+    let size = f.batch === undefined ? f.cap : f.batch.length * 2;
+    while (size < need) size *= 2;
+    size = Math.min(size, this.#flushBytes);
+    const next = Buffer.allocUnsafe(size);
+    if (f.batch !== undefined) f.batch.copy(next, 0, 0, f.used);
+    f.batch = next;
+    f.cap = size;
+  }
+
   #hand(f: OpenFile): void {
     if (f.used === 0 || f.batch === undefined) return;
-    const bytes = f.batch.subarray(0, f.used);
+    // A batch mostly empty (a quiet table after a busy one) is copied, so the queue never holds
+    // much more memory than `queuedBytes` counts; a full batch goes as it is (the hot path).
+    const bytes = f.used * 2 < f.batch.length ? Buffer.from(f.batch.subarray(0, f.used)) : f.batch.subarray(0, f.used);
+    // The next batch starts at what this one needed (rounded up to a power of two).
+    let cap = MIN_BATCH;
+    while (cap < f.used) cap *= 2;
+    f.cap = Math.min(cap, this.#flushBytes);
     const rows = f.rows;
     f.batch = undefined;
     f.used = 0;
@@ -498,9 +548,24 @@ export class FileSink extends Writable implements Sink {
     f.writer.write(bytes, rows);
   }
 
-  #checkBound(): void {
+  /**
+   * Past `maxQueuedBytes`: write synchronously, and drop from failing files only what still does
+   * not fit. `drop` is false on the close path, where every file gets its last try first.
+   */
+  #checkBound(drop = true): void {
     if (this.queuedBytes <= this.#maxQueuedBytes) return;
     this.#writeQueuedSync();
+    if (!drop || this.queuedBytes <= this.#maxQueuedBytes) return;
+    // A failing file whose backoff has run out (its timer cannot fire in a loop that never
+    // yields) gets one more try before its rows are dropped: the disk may have room again.
+    for (const f of this.#files.values()) {
+      if (!f.writer.retryDue || f.writer.queuedBytes === 0) continue;
+      try {
+        f.writer.flushSync();
+      } catch {
+        // still failing: its backoff grows (W_FILE_ERROR was warned once)
+      }
+    }
     const over = this.queuedBytes - this.#maxQueuedBytes;
     if (over > 0) this.#dropFromFailing(over);
   }
@@ -528,24 +593,28 @@ export class FileSink extends Writable implements Sink {
       const r = f.writer.dropOldest(over);
       over -= r.bytes;
       if (r.rows === 0 && r.bytes === 0) continue;
-      f.dropped += r.rows;
-      if (f.reported === 0) {
-        f.reported = f.dropped;
-        this.#gate.warn(
-          {
-            code: 'W_ROWS_DROPPED',
-            message: `${f.path}: ${f.dropped} rows dropped, oldest first: the file cannot be written (${f.error?.code ?? 'error'}) and its rows reached maxQueuedBytes (${this.#maxQueuedBytes}); further drops are counted when the sink closes`,
-          },
-          f.path,
-        );
-      }
+      this.#dropRows(f, r.rows);
     }
+  }
+
+  /** `rows` of `f` are lost: the first loss of a file is warned now, the rest counted at close. */
+  #dropRows(f: OpenFile, rows: number, why = `its rows reached maxQueuedBytes (${this.#maxQueuedBytes})`): void {
+    f.dropped += rows;
+    if (f.reported !== 0) return;
+    f.reported = f.dropped;
+    this.#gate.warn(
+      {
+        code: 'W_ROWS_DROPPED',
+        message: `${f.path}: ${f.dropped} rows dropped, oldest first: the file cannot be written (${f.error?.code ?? 'error'}) and ${why}; further drops are counted when the sink closes`,
+      },
+      f.path,
+    );
   }
 
   /** Rows a file lost (dropped earlier, or still queued when it was closed): one warning with the count. */
   #reportLost(f: OpenFile, lostNow: number): void {
     f.lost += lostNow;
-    const total = f.dropped + f.lost;
+    const total = f.dropped + f.lost + f.writer.lostRows;
     if (total === f.reported) return;
     f.reported = total;
     this.#gate.warn(
@@ -557,14 +626,14 @@ export class FileSink extends Writable implements Sink {
     );
   }
 
-  #handAll(): void {
+  #handAll(drop = true): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     if (this.#deferred > 0) this.#retryDeferred();
     for (const f of this.#files.values()) this.#hand(f);
-    this.#checkBound();
+    this.#checkBound(drop);
   }
 
   /** Bytes waiting for the disk, batched or queued. */
@@ -639,11 +708,12 @@ export class FileSink extends Writable implements Sink {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
-    this.#handAll();
+    // No file drops a row on the way out before #finishAll has given it its last try.
+    this.#handAll(false);
     this.#settleDeferred()
       .then(() => this.#format.settle?.())
       .then(() => {
-        this.#handAll();
+        this.#handAll(false);
         return this.#finishAll();
       })
       .then(

@@ -24,7 +24,12 @@
  * bytes stay queued, `onError` is told (asynchronously), `flush()` waiters reject, and the write
  * is retried after a backoff (0.5 s doubling to 30 s, unref'd timers). The sink bounds what a
  * failing file may hold with `dropOldest()`. `failing` lets the sink's memory-bound path skip a
- * file in backoff instead of spinning on it.
+ * file in backoff instead of spinning on it; `retryDue` says its backoff ran out (a loop that
+ * never yields keeps the timer from firing), so the sink may try it before dropping. A write or
+ * a `flushSync()` that succeeds, or a `flushSync()` with nothing left queued, clears the error,
+ * so `flush()` never rejects with a stale one. The `prepare` step (gzip repair) failing with a
+ * system error at construction (EACCES on an existing file) is such a fault too: it runs again
+ * before the next open; a folder in the file's place fails each open with EISDIR, retried.
  *
  * `before(fn)` queues a barrier: `fn` runs (synchronously, from the write path or flushSync)
  * once every chunk before it is on disk and before any chunk after it is written. A CSV sidecar
@@ -60,11 +65,20 @@ export interface FileWriterOptions {
   fsync?: boolean;
   /** The sink's fd pool; without one the fd stays open from the first write to close. */
   pool?: FdPool;
-  /** Runs once, when the writer is made, on an existing file (gzip repair); may rename it away. */
+  /**
+   * Runs once, when the writer is made, on an existing file (gzip repair); may rename it away.
+   * If it throws a system error (EACCES, EIO…) that is a fault of this file: it is retried
+   * before the writer's next open, with the writer's backoff.
+   */
   prepare?: () => void;
 }
 
 const RETRY_FIRST_MS = 500;
+
+/** An error of the system (it has an errno code), not of the program. */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof RowlogError);
+}
 
 function isEmfile(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
@@ -104,6 +118,10 @@ export class FileWriter implements PoolMember {
     this.#pump();
   };
   readonly #prepare: (() => void) | undefined;
+  /** `prepare` threw a system error at construction: it runs before the next open instead. */
+  #prepareDue = false;
+  /** When the pending retry is due (performance.now()), while failing. */
+  #retryAt = 0;
   readonly #onError: (err: Error) => void;
   readonly #fsync: boolean;
   readonly #pool: FdPool | undefined;
@@ -127,17 +145,36 @@ export class FileWriter implements PoolMember {
     }
     // An existing file is prepared (gzip repair) now, not at the first open: whoever reads the
     // file next (a CSV format finding its header and end) must see it as appending will.
+    // If it fails with a system error (the file is unreadable now) it is this file's fault only:
+    // it is tried again before the first open, and its rows wait queued meanwhile (issue 9, point 2).
+    let failure: Error | undefined;
     if (st?.isFile() === true && this.#prepare !== undefined) {
-      this.#prepare();
       try {
-        st = fs.statSync(path);
-      } catch {
-        st = undefined; // set aside as damaged: a fresh file
+        this.#prepare();
+        try {
+          st = fs.statSync(path);
+        } catch {
+          st = undefined; // set aside as damaged: a fresh file
+        }
+      } catch (err) {
+        if (!isSystemError(err)) throw err;
+        this.#prepareDue = true;
+        failure = err;
       }
     }
-    this.#positional = st === undefined || st.isFile();
+    // A folder where the file should be is a fault of this file that may pass (EISDIR at each open, retried).
+    this.#positional = st === undefined || st.isFile() || st.isDirectory();
     this.startSize = st?.isFile() === true ? st.size : 0;
-    if (!this.#positional) this.#fd = fs.openSync(path, fs.constants.O_WRONLY);
+    if (!this.#positional) {
+      try {
+        this.#fd = fs.openSync(path, fs.constants.O_WRONLY);
+      } catch (err) {
+        if (!isSystemError(err)) throw err;
+        this.#dead = true; // a device or FIFO that cannot be opened: its rows are counted as lost
+        failure = err;
+      }
+    }
+    if (failure !== undefined) this.#failed(failure);
   }
 
   /** Bytes queued and not yet confirmed on disk. */
@@ -155,6 +192,19 @@ export class FileWriter implements PoolMember {
   /** True while the last attempt failed and a retry is pending. */
   get failing(): boolean {
     return this.#error !== undefined || this.#dead;
+  }
+
+  /**
+   * Failing, and its backoff has run out (the retry timer is due but a loop that never yields
+   * has not let it fire): the sink may try it once more before dropping its rows.
+   */
+  get retryDue(): boolean {
+    return this.#error !== undefined && !this.#dead && !this.#closed && performance.now() >= this.#retryAt;
+  }
+
+  /** Rows this writer lost itself (beyond `queuedRows`): none here; a gzip writer's failed compressions. */
+  get lostRows(): number {
+    return 0;
   }
 
   /** Rows not confirmed on disk: in queued chunks (or lost by a dead FIFO-like file). */
@@ -223,6 +273,10 @@ export class FileWriter implements PoolMember {
 
   /** Opens the fd (creating the folder; a new file as its temp file). Throws the system error. */
   #openFd(): number {
+    if (this.#prepareDue) {
+      (this.#prepare as () => void)(); // it failed at construction (EACCES…): again, before anything is written
+      this.#prepareDue = false;
+    }
     if (this.#tmp !== undefined) return fs.openSync(this.#tmp, fs.constants.O_WRONLY); // its first chunk, resumed
     if (this.#pos >= 0) {
       try {
@@ -351,6 +405,9 @@ export class FileWriter implements PoolMember {
 
   #succeeded(): void {
     this.#retryMs = RETRY_FIRST_MS;
+    this.#error = undefined;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
   }
 
   /** This file failed for now: keep its bytes, tell the sink, retry after a backoff. */
@@ -359,7 +416,12 @@ export class FileWriter implements PoolMember {
     for (const w of this.#waiters.splice(0)) w(err);
     process.nextTick(() => this.#onError(err));
     if (this.#fd >= 0 && !this.#writing) this.park(); // e.g. EIO: a fresh fd may do better
-    if (this.#dead || this.#closed || this.#retryTimer !== undefined) return;
+    if (this.#dead || this.#closed) return;
+    if (this.#retryTimer !== undefined) {
+      if (performance.now() < this.#retryAt) return;
+      clearTimeout(this.#retryTimer); // due but not fired (a loop that never yields) and tried again: back off further
+    }
+    this.#retryAt = performance.now() + this.#retryMs;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#error = undefined;
@@ -383,7 +445,14 @@ export class FileWriter implements PoolMember {
   flushSync(): void {
     if (this.#closed || this.#closing) return;
     if (this.#dead) throw this.#error ?? new RowlogError('ERR_SINK_CLOSED', `${this.path}: failed`);
-    if (this.#queue.length === 0) return;
+    if (this.#queue.length === 0) {
+      // Nothing left to write (the rows were written or dropped): an old error is stale now.
+      if (!this.#writing && !this.#prepareDue && this.#error !== undefined) {
+        this.#succeeded();
+        for (const w of this.#waiters.splice(0)) w();
+      }
+      return;
+    }
     let borrowed = false;
     let transient = false;
     try {
@@ -424,7 +493,6 @@ export class FileWriter implements PoolMember {
       }
       if (this.#fsync) fs.fsyncSync(this.#fd);
       this.#commitTmp();
-      this.#error = undefined;
       this.#succeeded();
       for (const w of this.#waiters.splice(0)) w();
     } catch (err) {

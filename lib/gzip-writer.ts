@@ -12,6 +12,11 @@
  * yet written synchronously, in order; compressions still running on the pool are then ignored.
  * `close()` ends the file with the empty BGZF EOF member.
  *
+ * A compression that fails on the pool is done again synchronously, so its raw bytes are not
+ * lost; only a batch that cannot be compressed at all is dropped, warned (`W_ROWS_DROPPED`) and
+ * counted in `lostRows`, which the sink adds to the count it reports at close. The writer keeps
+ * writing the batches after it.
+ *
  * Repair (issue 9, point 6) runs before the writer's first open of an existing file, and only
  * ever cuts a torn TAIL: bytes after the last whole member that are the prefix of one member
  * (they start with the gzip magic, are under 64 KiB, and hold no second member header), which
@@ -46,6 +51,24 @@ interface Job {
  * rest wait as raw bytes, which `maxQueuedBytes` bounds (libuv runs 4 at a time anyway).
  */
 const MAX_IN_FLIGHT = 4;
+
+/**
+ * Async compressions in flight in the whole process, over every writer: a sink handing batches
+ * of 3,000 tables at once started 3,000 (≈ 400 MB of zlib contexts beyond `maxQueuedBytes`).
+ * Writers past it wait, in order, and start when one ends.
+ */
+const MAX_IN_FLIGHT_TOTAL = 8;
+let inFlightTotal = 0;
+const waitingToStart = new Set<() => void>();
+
+function compressionEnded(): void {
+  inFlightTotal--;
+  for (const start of waitingToStart) {
+    if (inFlightTotal >= MAX_IN_FLIGHT_TOTAL) return;
+    waitingToStart.delete(start);
+    start();
+  }
+}
 
 /** Options of {@link GzipWriter}. */
 export interface GzipWriterOptions {
@@ -166,15 +189,21 @@ export function repairGzip(path: string, onWarning?: (w: RowlogWarning) => void)
 export class GzipWriter extends FileWriter {
   readonly #level: number;
   readonly #jobs: Job[] = [];
-  readonly #onError: (err: Error) => void;
-  #failed = false;
+  readonly #onWarning: ((w: RowlogWarning) => void) | undefined;
+  /** Rows of batches that could not be compressed at all. */
+  #lost = 0;
   #inFlight = 0;
+  readonly #startLater = () => this.#start();
 
   constructor(path: string, onError: (err: Error) => void, opts: GzipWriterOptions = {}) {
     const onWarning = opts.onWarning;
     super(path, onError, { fsync: opts.fsync === true, pool: opts.pool, prepare: () => void repairGzip(path, onWarning) });
     this.#level = opts.level ?? 1;
-    this.#onError = onError;
+    this.#onWarning = onWarning;
+  }
+
+  override get lostRows(): number {
+    return this.#lost;
   }
 
   /** Raw bytes waiting for compression plus compressed bytes waiting for the disk. */
@@ -186,7 +215,7 @@ export class GzipWriter extends FileWriter {
 
   /** Compresses `buf` (whole lines) off the main thread and appends its members in order. */
   override write(buf: Buffer, rows = 0): void {
-    if (this.#failed || buf.length === 0) return;
+    if (buf.length === 0) return;
     const pieces = splitForMembers(buf);
     for (const raw of pieces) {
       this.#jobs.push({ raw, rows: pieces.length === 1 ? rows : countLines(raw), member: undefined, done: false, promise: undefined });
@@ -196,7 +225,6 @@ export class GzipWriter extends FileWriter {
 
   /** A barrier after the batches still compressing (FileWriter.before). */
   override before(fn: () => void): void {
-    if (this.#failed) return;
     if (this.#jobs.length === 0) {
       super.before(fn);
       return;
@@ -232,17 +260,26 @@ export class GzipWriter extends FileWriter {
     for (const job of this.#jobs) {
       if (this.#inFlight >= MAX_IN_FLIGHT) return;
       if (job.promise !== undefined || job.done) continue;
+      if (inFlightTotal >= MAX_IN_FLIGHT_TOTAL) {
+        waitingToStart.add(this.#startLater);
+        return;
+      }
       this.#inFlight++;
+      inFlightTotal++;
       job.promise = bgzfMember(job.raw, this.#level).then(
         (member) => {
           this.#inFlight--;
-          job.member = member;
+          if (!job.done) job.member = member;
           this.#drain();
           this.#start();
+          compressionEnded();
         },
         (err: Error) => {
           this.#inFlight--;
-          this.#fail(err);
+          if (!job.done) job.member = this.#compressSync(job, err);
+          this.#drain();
+          this.#start();
+          compressionEnded();
         },
       );
     }
@@ -260,28 +297,44 @@ export class GzipWriter extends FileWriter {
     }
   }
 
-  #fail(err: Error): void {
-    if (this.#failed) return;
-    this.#failed = true;
-    this.#jobs.length = 0;
-    this.#onError(err);
+  /**
+   * The member of `job`, compressed on this thread (the pool's compression failed with
+   * `asyncErr`, or flushSync). Empty when even this fails: its rows are counted as lost.
+   */
+  #compressSync(job: Job, asyncErr?: Error): Buffer {
+    try {
+      return bgzfMemberSync(job.raw, this.#level);
+    } catch (err) {
+      const e = (asyncErr ?? err) as NodeJS.ErrnoException;
+      const first = this.#lost === 0;
+      this.#lost += job.rows;
+      job.rows = 0;
+      if (first) {
+        this.#onWarning?.({
+          code: 'W_ROWS_DROPPED',
+          message: `${this.path}: a batch could not be compressed (${e.code ?? e.name}: ${e.message}); its rows are dropped and counted when the sink closes, the batches after it are written`,
+        });
+      }
+      return Buffer.alloc(0);
+    }
   }
 
   override async flush(): Promise<void> {
     // Compressions start as others finish: wait until every job queued now has been written.
     const last = this.#jobs.at(-1);
-    while (last !== undefined && !last.done && !this.#failed) {
+    while (last !== undefined && !last.done) {
       await (this.#jobs.find((j) => j.promise !== undefined && !j.done && j.run === undefined)?.promise ?? new Promise((r) => setImmediate(r)));
     }
     await super.flush();
   }
 
   override flushSync(): void {
+    waitingToStart.delete(this.#startLater); // nothing left to start
     for (const job of this.#jobs) {
       if (job.done) continue;
       job.done = true;
       if (job.run !== undefined) super.before(job.run);
-      else super.write(job.member ?? bgzfMemberSync(job.raw, this.#level), job.rows);
+      else super.write(job.member ?? this.#compressSync(job), job.rows);
     }
     this.#jobs.length = 0;
     super.flushSync();
