@@ -47,7 +47,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { assertName } from './entry.js';
+import { assertName, isValidName } from './entry.js';
 import type { Entry, FlatRow } from './entry.js';
 import { numberOption, optionError } from './errors.js';
 import { BGZF_MAX_INPUT } from './bgzf.js';
@@ -109,6 +109,13 @@ export interface RowFormat {
   settle?(): Promise<void>;
   /** The sink is destroyed: stop such work now. */
   abort?(): void;
+  /**
+   * Matches `x` of a file `<table file>.x` that says work on the table file was cut short (a
+   * CSV rewrite's sidecar or temp files): {@link FileSink.resume} opens such files at once.
+   */
+  readonly pending?: RegExp;
+  /** Takes up cut-short work on an existing file (see `pendingMarks`) before any row comes. */
+  resume?(file: FileHandle): void;
 }
 
 /**
@@ -284,16 +291,66 @@ export class FileSink extends Writable implements Sink {
     return this.#path ?? path.join(this.#dir as string, table + this.#ext);
   }
 
+  /**
+   * Takes up work a killed process left on this sink's files (DESIGN §4: a CSV rewrite cut short
+   * is finished, its temp files removed), for tables that get no row in this run as well. The
+   * logger calls it once the run folder is locked; a sink used alone may call it itself. Reads
+   * only file names, and the header and end of each file with such work. Never throws: a file
+   * that cannot be read is that file's fault (W_FILE_ERROR).
+   */
+  resume(): void {
+    const pending = this.#format.pending;
+    if (pending === undefined || this.#format.resume === undefined) return;
+    const files = new Set<string>();
+    const look = (dir: string, depth: number): void => {
+      let names: fs.Dirent[];
+      try {
+        names = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const d of names) {
+        const p = path.join(dir, d.name);
+        if (d.isDirectory()) {
+          if (this.#dir !== undefined && depth < 16) look(p, depth + 1);
+          continue;
+        }
+        // `<table><ext>.<mark>`: the table file is the longest prefix ending in ext
+        const at = p.lastIndexOf(`${this.#ext}.`);
+        if (at < 0 || !pending.test(p.slice(at + this.#ext.length + 1))) continue;
+        const file = p.slice(0, at + this.#ext.length);
+        if (this.#path === undefined || path.resolve(file) === path.resolve(this.#path)) files.add(file);
+      }
+    };
+    look(this.#dir ?? path.dirname(this.#path as string), 0);
+    for (const file of files) {
+      const table = this.#dir === undefined ? undefined : path.relative(this.#dir, file).split(path.sep).join('/').slice(0, -this.#ext.length);
+      if (table !== undefined && !isValidName(table)) continue;
+      let f: OpenFile | undefined;
+      try {
+        f = table === undefined ? this.#openPath(this.#path as string) : this.#open(table);
+        if (f.appended) this.#format.resume(f);
+      } catch (err) {
+        if (f === undefined || !isSystemError(err)) throw err;
+        this.#fileFailed(f, err as NodeJS.ErrnoException);
+      }
+    }
+  }
+
+  #openPath(p: string): OpenFile {
+    let f = this.#files.get(p);
+    if (f === undefined) {
+      f = this.#openFile(p);
+      this.#files.set(p, f);
+    }
+    return f;
+  }
+
   #open(table: string): OpenFile {
     let f = this.#byTable.get(table);
     if (f !== undefined) return f;
     if (this.#dir !== undefined) assertName(table); // a table becomes a path: it must not leave `dir`
-    const p = this.pathOf(table);
-    f = this.#files.get(p);
-    if (f === undefined) {
-      f = this.#openFile(p); // the folder is made by the writer's first open
-      this.#files.set(p, f);
-    }
+    f = this.#openPath(this.pathOf(table)); // the folder is made by the writer's first open
     this.#byTable.set(table, f);
     return f;
   }

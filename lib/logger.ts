@@ -29,6 +29,7 @@ import type { Sink } from './sink.js';
 import { isFlushable } from './sink.js';
 import { emitWarning, WarningGate } from './warnings.js';
 import { fanoutRow } from './format.js';
+import { FileSink } from './file-sink.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { MemorySink, memorySink } from '../sinks/memory.js';
@@ -199,6 +200,9 @@ export class Logger extends Writable {
     }
     this.dir = this.#runDir?.dir;
     this.run = this.#runDir?.info;
+    // Work a killed writer left on the folder's files (a CSV rewrite cut short) is taken up now,
+    // for tables that get no row in this run too (DESIGN §4).
+    if (this.#runDir !== undefined) for (const r of this.#routes) if (r.sink instanceof FileSink) r.sink.resume();
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
     this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;

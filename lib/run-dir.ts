@@ -106,9 +106,18 @@ function keepWhole(file: string, gz: boolean): boolean {
   }
 }
 
-/** `rowlog.lock`'s temp and take-over files left by an opener that died (they live µs; an old one is nobody's). */
+/**
+ * `rowlog.lock`'s temp file (`rowlog.lock.<pid>.<hex>.tmp`) left by an opener killed while it
+ * took the lock: removed when that process is gone (it lives µs otherwise), or when old.
+ */
 function isLockLeftover(name: string, file: string): boolean {
-  if (!name.startsWith(`${LOCK_FILE}.`) || name === `${LOCK_FILE}.takeover`) return false;
+  const m = /^rowlog\.lock\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+  if (m === null || name.startsWith(`${LOCK_FILE}.takeover`)) return false;
+  try {
+    process.kill(Number(m[1]), 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
+  }
   try {
     return Date.now() - fs.statSync(file).mtimeMs > 60_000;
   } catch {

@@ -165,6 +165,14 @@ class CsvFormat implements RowFormat {
     for (const f of this.#files.values()) f.job?.abort();
   }
 
+  /** A rewrite's sidecar or temp files beside a table file: work a killed process left. */
+  readonly pending = /^(?:columns|(?:\d+|rewrite|columns|old)\.tmp)$/;
+
+  /** Opens an existing file with such work now: leftovers go, a rewrite the sidecar calls for starts. */
+  resume(file: FileHandle): void {
+    if (!this.#files.has(file.path)) this.#open(file, NO_KEYS);
+  }
+
   /**
    * State for a file seen for the first time. An existing file: leftovers of an interrupted
    * rewrite are deleted, a torn last row removed, its header read from its start and its extras
@@ -405,6 +413,9 @@ class CsvFormat implements RowFormat {
  * (they share the disk and the event loop); the others wait for a turn, their rows keep extras.
  */
 const MAX_REWRITES = 2;
+
+/** The layout of a row without keys: an existing file's header comes from the file. */
+const NO_KEYS: KeyLayout = { seen: [], keys: [], quoted: [], hits: 0 };
 
 /** Python's repr of a string, as in noko's message `Adding 2 new keys ['a', 'b'] …`. */
 function pyRepr(s: string): string {

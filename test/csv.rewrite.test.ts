@@ -13,6 +13,7 @@ import type { Entry, FlatRow } from '../lib/entry.js';
 import type { RowlogWarning } from '../lib/errors.js';
 import type { FileSink } from '../lib/file-sink.js';
 import { readLog } from '../lib/read-log.js';
+import { createLogger } from '../lib/logger.js';
 import { csvSink } from '../sinks/csv.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 
@@ -280,4 +281,19 @@ t.test('a rewrite that cannot be done warns W_REWRITE_FAILED; rows keep landing,
     { $step: n, $time: n, $level: 20, i: 1, s: null, z: 2 },
     { $step: n + 1, $time: n + 1, $level: 20, i: 2, s: 'x', z: null },
   ]);
+});
+
+t.test('a rewrite a killed process left is finished by the next logger, for a table that gets no row', async (t) => {
+  const dir = tmpdir(t);
+  // What a kill mid-rewrite leaves: rows with a trailing field the sidecar names, a partial temp file.
+  const rows = ['$step,$time,$level,a', '0,1,20,0', '1,1,20,1'];
+  const from = `${rows.join('\n')}\n`.length;
+  fs.writeFileSync(path.join(dir, 'quiet.csv'), `${[...rows, '2,1,20,2,20', '3,1,20,3,30'].join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'quiet.csv.columns'), JSON.stringify({ entries: [{ base: ['$step', '$time', '$level', 'a'], extras: ['b'], from }] }));
+  fs.writeFileSync(path.join(dir, 'quiet.csv.rewrite.tmp'), '$step,$time,$level,a,b\n0,1,');
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  log.row('other', { x: 1 });
+  await log.close();
+  t.equal(fs.readFileSync(path.join(dir, 'quiet.csv'), 'utf8'), '$step,$time,$level,a,b\n0,1,20,0,\n1,1,20,1,\n2,1,20,2,20\n3,1,20,3,30\n', 'rewritten under the union header');
+  t.same(fs.readdirSync(dir).filter((f) => f.startsWith('quiet.')), ['quiet.csv'], 'no sidecar, no temp file left');
 });
