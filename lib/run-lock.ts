@@ -131,7 +131,7 @@ export class RunLock {
         }
         // Stale (its process is gone) or not a lock at all. Take-overs are serialised by a second
         // lock, and the stale record is read again under it: only a take-over could replace it
-        // now, so deleting it cannot delete a live holder's lock (three openers racing included).
+        // now, so replacing it cannot replace a live holder's lock (three openers racing included).
         const guard = takeoverGuard(file);
         if (guard === undefined) {
           Atomics.wait(PAUSE, 0, 0, 2); // another opener is taking it over (µs): look again in 2 ms
@@ -139,16 +139,20 @@ export class RunLock {
         }
         try {
           if (readHolder(file)?.text !== found.text) continue;
-          fs.rmSync(file, { force: true });
+          // rename() replaces the stale lock with ours in one step: the name is never free, so
+          // an opener that does not take over cannot slip in between.
+          fs.renameSync(tmp, file);
         } finally {
           fs.rmSync(guard, { force: true });
         }
+        held.add(dir);
         onWarning({
           code: 'W_STALE_LOCK',
           message: h
             ? `took over the lock of ${dir} left by ${describeHolder(h)}, which is no longer running`
             : `replaced ${file}, which was not a rowlog lock (${JSON.stringify(found.text.slice(0, 80))})`,
         });
+        return new RunLock(file, holder, text);
       }
       throw new RowlogError('ERR_RUN_LOCKED', `could not take the lock of ${dir}: it kept changing hands`);
     } finally {
