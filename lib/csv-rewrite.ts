@@ -431,15 +431,7 @@ export class CsvRewrite {
    * and starts again from the file's start later; the temp file is written anew.
    */
   #restartLater(err: Error): void {
-    for (const fd of [this.#fd, this.#out]) {
-      if (fd < 0) continue;
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already closed
-      }
-    }
-    this.#fd = this.#out = -1;
+    this.#closeFds();
     this.#pos = 0;
     this.#carry = '';
     this.#decoder = new StringDecoder('utf8');
@@ -628,10 +620,7 @@ export class CsvRewrite {
     while (off < buf.length) off += fs.writeSync(this.#out, buf, off, buf.length - off);
   }
 
-  #stop(): void {
-    this.#stopped = true;
-    this.#resolve();
-    if (this.#writing) return; // the write's callback closes the fds
+  #closeFds(): void {
     for (const fd of [this.#fd, this.#out]) {
       if (fd < 0) continue;
       try {
@@ -641,6 +630,13 @@ export class CsvRewrite {
       }
     }
     this.#fd = this.#out = -1;
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    this.#resolve();
+    if (this.#writing) return; // the write's callback closes the fds
+    this.#closeFds();
   }
 
   #fail(err: Error): void {

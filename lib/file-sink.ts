@@ -54,6 +54,7 @@ import { BGZF_MAX_INPUT } from './bgzf.js';
 import { FdPool } from './fd-pool.js';
 import { FileWriter, isSystemError } from './file-writer.js';
 import type { RowlogWarning } from './errors.js';
+import { walkFiles } from './walk-files.js';
 import { WarningGate } from './warnings.js';
 import { gzipCodec } from './gzip-writer.js';
 import type { Sink } from './sink.js';
@@ -302,27 +303,18 @@ export class FileSink extends Writable implements Sink {
     const pending = this.#format.pending;
     if (pending === undefined || this.#format.resume === undefined) return;
     const files = new Set<string>();
-    const look = (dir: string, depth: number): void => {
-      let names: fs.Dirent[];
-      try {
-        names = fs.readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const d of names) {
-        const p = path.join(dir, d.name);
-        if (d.isDirectory()) {
-          if (this.#dir !== undefined && depth < 16) look(p, depth + 1);
-          continue;
-        }
+    const root = this.#dir ?? path.dirname(this.#path as string);
+    walkFiles(
+      root,
+      (p) => {
         // `<table><ext>.<mark>`: the table file is the longest prefix ending in ext
         const at = p.lastIndexOf(`${this.#ext}.`);
-        if (at < 0 || !pending.test(p.slice(at + this.#ext.length + 1))) continue;
+        if (at < 0 || !pending.test(p.slice(at + this.#ext.length + 1))) return;
         const file = p.slice(0, at + this.#ext.length);
         if (this.#path === undefined || path.resolve(file) === path.resolve(this.#path)) files.add(file);
-      }
-    };
-    look(this.#dir ?? path.dirname(this.#path as string), 0);
+      },
+      this.#dir === undefined ? { depth: 0 } : {},
+    );
     for (const file of files) {
       const table = this.#dir === undefined ? undefined : path.relative(this.#dir, file).split(path.sep).join('/').slice(0, -this.#ext.length);
       if (table !== undefined && !isValidName(table)) continue;

@@ -13,6 +13,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { scanMembers } from './bgzf.js';
 import { isValidName } from './entry.js';
+import { readAt } from './read-at.js';
+import { walkFiles } from './walk-files.js';
 
 /** Table file endings, longest first, and whether the table's rows are CSV. */
 const ENDINGS: ReadonlyArray<[string, boolean]> = [
@@ -25,17 +27,6 @@ const ENDINGS: ReadonlyArray<[string, boolean]> = [
 /** How far back from a plain file's end lines are looked for. */
 const TAIL_BYTES = 64 * 1024;
 
-/** Bounded read of `[start, end)` of `fd`. */
-function readAt(fd: number, start: number, end: number): Buffer {
-  const buf = Buffer.allocUnsafe(end - start);
-  let off = 0;
-  while (off < buf.length) {
-    const n = fs.readSync(fd, buf, off, buf.length - off, start + off);
-    if (n === 0) break;
-    off += n;
-  }
-  return buf.subarray(0, off);
-}
 
 /** The largest `$step` among the whole lines of `text` (a row's first field in both formats). */
 function maxStep(text: string, csv: boolean): number | undefined {
@@ -93,27 +84,13 @@ export function lastStepInFile(file: string): number | undefined {
  */
 export function lastStepsInDir(dir: string): Map<string, number> {
   const steps = new Map<string, number>();
-  const walk = (sub: string, depth: number): void => {
-    let names: fs.Dirent[];
-    try {
-      names = fs.readdirSync(path.join(dir, sub), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const d of names) {
-      const rel = sub === '' ? d.name : `${sub}/${d.name}`;
-      if (d.isDirectory()) {
-        if (depth < 16 && !(sub === '' && d.name === 'artifacts')) walk(rel, depth + 1);
-        continue;
-      }
-      const ending = ENDINGS.find(([e]) => d.name.endsWith(e));
-      if (ending === undefined || !d.isFile()) continue;
-      const table = rel.slice(0, -ending[0].length);
-      if (!isValidName(table)) continue;
-      const step = lastStepInFile(path.join(dir, rel));
-      if (step !== undefined && step > (steps.get(table) ?? -Infinity)) steps.set(table, step);
-    }
-  };
-  walk('', 0);
+  walkFiles(dir, (file, rel, name) => {
+    const ending = ENDINGS.find(([e]) => name.endsWith(e));
+    if (ending === undefined) return;
+    const table = rel.slice(0, -ending[0].length);
+    if (!isValidName(table)) return;
+    const step = lastStepInFile(file);
+    if (step !== undefined && step > (steps.get(table) ?? -Infinity)) steps.set(table, step);
+  });
   return steps;
 }

@@ -22,6 +22,7 @@ import { scanMembers } from './bgzf.js';
 import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from './version.js';
+import { walkFiles } from './walk-files.js';
 
 /** What `run.json` holds. */
 export interface RunInfo {
@@ -132,26 +133,15 @@ function isLockLeftover(name: string, file: string): boolean {
  * the file does not exist (its rows were written; a torn end is cut as any torn tail), else
  * removed. Table folders are walked too: a table `a/b` lives in `a/`.
  */
-function removeLeftovers(dir: string, depth = 0): void {
-  let names: fs.Dirent[];
-  try {
-    names = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const d of names) {
-    const p = path.join(dir, d.name);
-    if (d.isDirectory()) {
-      if (depth < 16) removeLeftovers(p, depth + 1);
-      continue;
-    }
-    const fresh = NEW_FILE_TMP.exec(d.name);
+function removeLeftovers(dir: string): void {
+  walkFiles(dir, (p, _rel, name) => {
+    const fresh = NEW_FILE_TMP.exec(name);
     if (fresh !== null) {
-      const target = path.join(dir, fresh[1] as string);
+      const target = path.join(path.dirname(p), fresh[1] as string);
       if (!fs.existsSync(target) && keepWhole(p, target.endsWith('.gz'))) fs.renameSync(p, target);
       else fs.rmSync(p, { force: true });
-    } else if ((ATOMIC_TMP.test(d.name) && d.name.includes('.json.')) || isLockLeftover(d.name, p)) fs.rmSync(p, { force: true });
-  }
+    } else if ((ATOMIC_TMP.test(name) && name.includes('.json.')) || isLockLeftover(name, p)) fs.rmSync(p, { force: true });
+  }, { artifacts: true });
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {

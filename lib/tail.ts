@@ -19,6 +19,7 @@ import { gunzipTolerant, scanMembers } from './bgzf.js';
 import type { MemberScan } from './bgzf.js';
 import { numberOption } from './errors.js';
 import { parseJsonLine } from '../transforms/parse-lines.js';
+import { readAt } from './read-at.js';
 
 /** Options of {@link tailLines} and {@link tail}. */
 export interface TailOptions {
@@ -67,16 +68,6 @@ function reset(src: Source): void {
   Object.assign(src, { kind: undefined, offset: 0, size: 0, textDone: 0, pending: Buffer.alloc(0) });
 }
 
-function readAt(fd: number, start: number, end: number): Buffer {
-  const buf = Buffer.allocUnsafe(end - start);
-  let off = 0;
-  while (off < buf.length) {
-    const n = fs.readSync(fd, buf, off, buf.length - off, start + off);
-    if (n === 0) break;
-    off += n;
-  }
-  return buf.subarray(0, off);
-}
 
 function countNewlines(buf: Buffer): number {
   let n = 0;
