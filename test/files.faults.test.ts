@@ -15,7 +15,7 @@ import t from 'tap';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import type { FileSink } from '../lib/file-sink.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { have, readJsonl, ROOT, run, tmpdir } from './helpers.js';
+import { fillDisk, have, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
 
 const fixtures = path.join(ROOT, 'test', 'fixtures');
 
@@ -69,40 +69,12 @@ t.test('2,000 tables under `ulimit -n 256`: every row of every table in both fil
   t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp file is left');
 });
 
-/** A tmpfs of `size` mounted at `dir` (root only), or undefined when mounting is not allowed here. */
-function mountTmpfs(dir: string, size: string): boolean {
-  fs.mkdirSync(dir, { recursive: true });
-  const r = run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-  if (r.status !== 0) return false;
-  return true;
-}
-
-/** Fills the file system of `file` up: writes until ENOSPC. */
-function fill(file: string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 t.test('a full disk under one table: one warning, the other files keep every row, the retried rows land once space returns', async (t) => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-full-'));
-  const mnt = path.join(base, 'full');
-  if (!mountTmpfs(mnt, '64k')) {
-    t.comment('skipped: cannot mount a tmpfs here (needs root)');
-    fs.rmSync(base, { recursive: true, force: true });
-    return;
-  }
-  t.teardown(() => {
-    run('umount', [mnt]);
-    fs.rmSync(base, { recursive: true, force: true });
-  });
+  const fs64 = tmpfs(t, '64k');
+  if (fs64 === undefined) return;
+  const { base, mnt } = fs64;
   const filler = path.join(mnt, 'filler');
-  fill(filler);
+  fillDisk(filler);
   const sink: FileSink = jsonlSink({ dir: base, ext: '.jsonl.gz', flushIntervalMs: 20 });
   const warnings: Array<{ code: string; message: string }> = [];
   sink.on('warning', (w: { code: string; message: string }) => warnings.push(w));
@@ -110,52 +82,44 @@ t.test('a full disk under one table: one warning, the other files keep every row
   const stuck = path.join(mnt, 'x.jsonl.gz');
   for (let i = 0; i < 100; i++) {
     sink.write(entry('ok', i));
-    sink.write(entry('full/x', i));
+    sink.write(entry('mnt/x', i));
     if (i % 10 === 0) await sleep(1);
   }
   t.ok(await eventually(() => warnings.length > 0), 'a warning came');
   t.ok(await eventually(() => fs.existsSync(ok) && readJsonl(ok).length === 100), 'the other file got every row meanwhile');
-  t.match(warnings, [{ code: 'W_FILE_ERROR', message: /full\/x\.jsonl\.gz cannot be written \(ENOSPC\)/ }], 'one warning, naming the file and the errno');
+  t.match(warnings, [{ code: 'W_FILE_ERROR', message: /mnt\/x\.jsonl\.gz cannot be written \(ENOSPC\)/ }], 'one warning, naming the file and the errno');
   t.notOk(sink.destroyed, 'the sink still runs');
   fs.rmSync(filler); // space returns
   t.ok(await eventually(() => fs.existsSync(stuck) && readJsonl(stuck).length === 100), 'the retry wrote the kept rows');
   for (let i = 100; i < 110; i++) {
     sink.write(entry('ok', i));
-    sink.write(entry('full/x', i));
+    sink.write(entry('mnt/x', i));
   }
   sink.end();
   await finished(sink);
   const steps = Array.from({ length: 110 }, (_, i) => i);
   t.same(readJsonl(ok).map((r) => r.$step), steps, 'ok: every row once, in order');
-  t.same(readJsonl(stuck).map((r) => r.$step), steps, 'full/x: every row once, in order');
+  t.same(readJsonl(stuck).map((r) => r.$step), steps, 'mnt/x: every row once, in order');
   t.equal(run('gzip', ['-t', ok, stuck]).status, 0, 'gzip -t passes');
   t.equal(run('bgzip', ['-t', stuck]).status, 0, 'bgzip -t passes');
   t.equal(warnings.length, 1, 'no more warnings');
 });
 
 t.test('a failing file past maxQueuedBytes drops its oldest batches with one W_ROWS_DROPPED; close writes what it holds', async (t) => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-drop-'));
-  const mnt = path.join(base, 'full');
-  if (!mountTmpfs(mnt, '64k')) {
-    t.comment('skipped: cannot mount a tmpfs here (needs root)');
-    fs.rmSync(base, { recursive: true, force: true });
-    return;
-  }
-  t.teardown(() => {
-    run('umount', [mnt]);
-    fs.rmSync(base, { recursive: true, force: true });
-  });
+  const fs64 = tmpfs(t, '64k');
+  if (fs64 === undefined) return;
+  const { base, mnt } = fs64;
   const filler = path.join(mnt, 'filler');
-  fill(filler);
+  fillDisk(filler);
   const sink: FileSink = jsonlSink({ dir: base, flushBytes: 1000, maxQueuedBytes: 20_000, flushIntervalMs: 10 });
   const warnings: Array<{ code: string; message: string }> = [];
   sink.on('warning', (w: { code: string; message: string }) => warnings.push(w));
   const pad = 'x'.repeat(50);
   let i = 0;
-  for (; i < 100; i++) sink.write(entry('full/x', i, { step: i, pad }));
+  for (; i < 100; i++) sink.write(entry('mnt/x', i, { step: i, pad }));
   t.ok(await eventually(() => warnings.length > 0), 'the file failed');
   for (; i < 2000; i++) {
-    sink.write(entry('full/x', i, { step: i, pad }));
+    sink.write(entry('mnt/x', i, { step: i, pad }));
     if (i % 100 === 0) await sleep(1);
   }
   t.ok(sink.queuedBytes <= 20_000 + 1000, `memory stays bounded (${sink.queuedBytes} bytes queued)`);

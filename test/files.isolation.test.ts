@@ -7,18 +7,16 @@
  * a folder (EISDIR). The mounts need root; without it those tests say so and skip.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { Test } from 'tap';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import type { FileSink } from '../lib/file-sink.js';
 import { FileWriter } from '../lib/file-writer.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { readJsonl, ROOT, run, tmpdir } from './helpers.js';
+import { fillDisk, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
 
 function entry(table: string, step: number, data: FlatRow = { step }): Entry<FlatRow> {
   return { table, level: 20, step, time: 1_700_000_000_000 + step, data };
@@ -29,34 +27,7 @@ async function eventually(cond: () => boolean, ms = 15_000): Promise<boolean> {
   return cond();
 }
 
-/** A tmpfs of `size` at a fresh folder (root only); undefined (and a comment) when not allowed. */
-function tmpfs(t: Test, size: string): { base: string; mnt: string } | undefined {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-iso-'));
-  const mnt = path.join(base, 'mnt');
-  fs.mkdirSync(mnt);
-  if (run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]).status !== 0) {
-    t.comment('skipped: cannot mount a tmpfs here (needs root)');
-    fs.rmSync(base, { recursive: true, force: true });
-    return undefined;
-  }
-  t.teardown(() => {
-    run('umount', [mnt]);
-    fs.rmSync(base, { recursive: true, force: true });
-  });
-  return { base, mnt };
-}
 
-/** Fills the file system of `file` up: writes until ENOSPC. */
-function fill(file: string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 type Warning = { code: string; message: string };
 
@@ -154,7 +125,7 @@ t.test('end() after a full disk got room again: every row the disk takes is writ
   if (fsx === undefined) return;
   const { mnt } = fsx;
   const filler = path.join(mnt, 'filler');
-  fill(filler);
+  fillDisk(filler);
   const file = path.join(mnt, 't.csv');
   const sink = csvSink({ path: file, maxQueuedBytes: 20_000, flushIntervalMs: 50 });
   const { warnings, errors } = watch(sink);
@@ -181,7 +152,7 @@ t.test('a loop that never yields: a failing file whose backoff ran out is tried 
   if (fsx === undefined) return;
   const { mnt } = fsx;
   const filler = path.join(mnt, 'filler');
-  fill(filler);
+  fillDisk(filler);
   const file = path.join(mnt, 'x.jsonl');
   const sink = jsonlSink({ path: file, flushBytes: 1000, maxQueuedBytes: 5000, flushIntervalMs: 10 });
   const { warnings, errors } = watch(sink);

@@ -57,3 +57,32 @@ export function have(cmd: string): boolean {
     return false;
   }
 }
+
+/** A tmpfs of `size` at a fresh folder (root only); undefined (and a comment) when not allowed. */
+export function tmpfs(t: Test, size: string): { base: string; mnt: string } | undefined {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-iso-'));
+  const mnt = path.join(base, 'mnt');
+  fs.mkdirSync(mnt);
+  if (run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]).status !== 0) {
+    t.comment('skipped: cannot mount a tmpfs here (needs root)');
+    fs.rmSync(base, { recursive: true, force: true });
+    return undefined;
+  }
+  t.teardown(() => {
+    run('umount', [mnt]);
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+  return { base, mnt };
+}
+
+/** Fills the file system of `file` up: writes until ENOSPC. */
+export function fillDisk(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

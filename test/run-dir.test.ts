@@ -5,13 +5,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { createLogger } from '../lib/logger.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import type { RowlogWarning } from '../lib/errors.js';
-import { readJsonl, tmpdir } from './helpers.js';
+import { readJsonl, tmpdir, tmpfs } from './helpers.js';
 
 t.test('reopening removes temp files a killed process left', async (t) => {
   const dir = tmpdir(t);
@@ -37,21 +36,10 @@ t.test('reopening removes temp files a killed process left', async (t) => {
   t.same(JSON.parse(fs.readFileSync(path.join(dir, 'params.json'), 'utf8')), { lr: 0.1 });
 });
 
-/** A tmpfs of `size` mounted on `dir` (a small full disk), or false where mount is not permitted. */
-function mountTmpfs(dir: string, size: string): boolean {
-  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]).status === 0;
-}
-
-const probe = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-probe-'));
-const canMount = mountTmpfs(probe, '4k') && spawnSync('umount', [probe]).status === 0;
-fs.rmSync(probe, { recursive: true, force: true });
-
-t.test('a full disk leaves no 0-byte params.json.<pid>.tmp', { skip: canMount ? false : 'needs root to mount a tmpfs (a full disk)' }, async (t) => {
-  const dir = tmpdir(t);
-  t.ok(mountTmpfs(dir, '64k'), 'a 64 KiB tmpfs');
-  t.teardown(() => {
-    spawnSync('umount', [dir]);
-  });
+t.test('a full disk leaves no 0-byte params.json.<pid>.tmp', async (t) => {
+  const disk = tmpfs(t, '64k');
+  if (disk === undefined) return;
+  const dir = disk.mnt;
   const log = createLogger({ dir, console: false, exitHooks: false });
   t.throws(() => log.params({ blob: 'x'.repeat(200_000) }), { code: 'ENOSPC' });
   t.same(
