@@ -35,13 +35,19 @@ function best(cmd: string, times = 3): { ms: number; out: string } {
   return { ms, out };
 }
 
-/** Peak RSS (MB) of `node cli args…`, read from the child's own resourceUsage at exit. */
+/**
+ * Peak RSS (MB) of `node cli args…`: the child's own `VmHWM` at exit (not `ru_maxrss`, which
+ * starts at the parent's RSS at fork).
+ */
 function peakRss(args: string[]): number {
   const wrapper = `
     const [cli, ...rest] = process.argv.slice(1);
     process.argv = [process.argv[0], cli, ...rest];
     process.stdout.write = () => true;
-    process.on('exit', () => require('fs').writeSync(3, String(process.resourceUsage().maxRSS)));
+    process.on('exit', () => {
+      const m = /^VmHWM:\s*(\d+) kB/m.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));
+      require('fs').writeSync(3, m === null ? 'NaN' : m[1]);
+    });
     import(require('url').pathToFileURL(cli).href);`;
   const r = spawnSync(process.execPath, ['-e', wrapper, cli, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], encoding: 'utf8' });
   return Number(r.output[3]) / 1024;

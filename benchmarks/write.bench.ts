@@ -101,10 +101,13 @@ function countGzLines(file: string): number {
   return Number(out.trim());
 }
 
-/** This process's own peak RSS in MB: `VmHWM`, not `ru_maxrss` (that starts at the parent's RSS). */
+/**
+ * This process's own peak RSS in MB: `VmHWM` (Linux), not `ru_maxrss` (a child's starts at its
+ * parent's RSS at fork). NaN where /proc has no VmHWM: no figure rather than a wrong one.
+ */
 function rss(): number {
   const m = /^VmHWM:\s*(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m === null ? process.resourceUsage().maxRSS / 1024 : Number(m[1]) / 1024;
+  return m === null ? NaN : Number(m[1]) / 1024;
 }
 
 /** CPU ms used by every thread of this process since `c0`. */
