@@ -156,7 +156,7 @@ export class Logger extends Writable {
   readonly #runDir: RunDir | undefined;
   readonly #routes: Route[] = [];
   readonly #memory: MemorySink | undefined;
-  #minLevel: number;
+  readonly #minLevel: number;
   readonly #level: number;
   readonly #steps: TableSteps;
   readonly #gate: WarningGate;
@@ -206,7 +206,7 @@ export class Logger extends Writable {
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
     this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;
-    this.#minLevel = this.#minLevelOf();
+    this.#minLevel = Math.min(...this.#routes.map((r) => r.min));
 
     this.#transforms = opts.transforms ?? [];
     if (this.#transforms.length > 0) {
@@ -237,10 +237,6 @@ export class Logger extends Writable {
         exitSync: (how) => this.#exitSync(how),
       });
     }
-  }
-
-  #minLevelOf(): number {
-    return Math.min(...this.#routes.map((r) => r.min));
   }
 
   #route(spec: Writable | SinkSpec, i: number): Route {

@@ -75,8 +75,9 @@ t.test('a step that is not a safe integer warns W_BAD_META and the row gets the 
   log.writeRow({ $table: 't', $step: 2 ** 60, i: 4 });
   log.row('t', { i: 5 }, { step: 10 });
   log.row('t', { i: 6 });
+  log.write({ table: 't', level: 20, step: NaN, time: NaN, data: { i: 7 } }); // an Entry's "no step" (collect): no warning
   await log.close();
-  t.same(readJsonl(path.join(dir, 't.jsonl.gz')).map((r) => [r.i, r.$step]), [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], [5, 10], [6, 11]]);
+  t.same(readJsonl(path.join(dir, 't.jsonl.gz')).map((r) => [r.i, r.$step]), [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], [5, 10], [6, 11], [7, 12]]);
   t.match(warnings, [
     { code: 'W_BAD_META', table: 't', message: /^step: must be a safe integer \(got 1e\+300\); the row got the next step/ },
     { code: 'W_BAD_META', table: 't', message: /^\$step: must be a safe integer \(got 1152921504606847000\)/ },

@@ -607,7 +607,8 @@ export function toEntry(chunk: unknown, ctx: EntryContext, plain = false): Entry
   }
   if (e !== undefined) {
     assertName(e.table);
-    if (e.step !== undefined && !isStep(e.step)) ctx.warn({ code: 'W_BAD_META', message: badStepMessage('step', e.step), table: e.table }, 'step');
+    // NaN is an Entry's "no step" (the collector passes rows without `$step` so): the next one.
+    if (e.step !== undefined && !Number.isNaN(e.step) && !isStep(e.step)) ctx.warn({ code: 'W_BAD_META', message: badStepMessage('step', e.step), table: e.table }, 'step');
   }
   const raw = e ?? rowMeta(chunk, ctx);
   ctx.onTable(raw.table);
