@@ -54,6 +54,7 @@ import zlib from 'node:zlib';
 import { gunzipTolerant, scanMembers } from './bgzf.js';
 import { field } from './csv-line.js';
 import { isBlank, scanRecords, unquote } from './csv-parse.js';
+import { isEmfile } from './file-writer.js';
 
 /** Decoded bytes one asynchronous step of a rewrite reads at most (≈ 2–4 ms of work). */
 export const STEP_BYTES = 256 * 1024;
@@ -115,11 +116,6 @@ export function readColumns(file: string): ColumnsEntry[] {
   }
 }
 
-/** Out of file descriptors (the process's or the system's): a reason to wait, not a failure. */
-export function isEmfile(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-}
 
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 

@@ -52,8 +52,9 @@ import type { Entry, FlatRow } from './entry.js';
 import { numberOption, optionError } from './errors.js';
 import { BGZF_MAX_INPUT } from './bgzf.js';
 import { FdPool } from './fd-pool.js';
-import { FileWriter, isSystemError } from './file-writer.js';
+import { FileWriter, isEmfile, isSystemError } from './file-writer.js';
 import type { RowlogWarning } from './errors.js';
+import { LoopWatch } from './loop-watch.js';
 import { walkFiles } from './walk-files.js';
 import { WarningGate } from './warnings.js';
 import { gzipCodec } from './gzip-writer.js';
@@ -115,7 +116,7 @@ export interface RowFormat {
    * CSV rewrite's sidecar or temp files): {@link FileSink.resume} opens such files at once.
    */
   readonly pending?: RegExp;
-  /** Takes up cut-short work on an existing file (see `pendingMarks`) before any row comes. */
+  /** Takes up cut-short work on an existing file (see `pending`) before any row comes. */
   resume?(file: FileHandle): void;
 }
 
@@ -205,17 +206,10 @@ interface OpenFile extends FileHandle {
 /** Smallest batch allocation (Buffer.allocUnsafe takes this from its shared 8 KiB pool slabs). */
 const MIN_BATCH = 512;
 
-/** Rows between clock reads while the event loop turns (see the header comment). */
-const CHECK_EVERY = 64;
-
 /** A deferred row (see _write) is formatted again after this; while closing, this many times at most. */
 const DEFER_RETRY_MS = 20;
 const DEFER_CLOSE_TRIES = 250;
 
-function isEmfile(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-}
 
 /** From this size a replaced file is unlinked on the thread pool (freeing its blocks takes time). */
 const BIG_FILE = 16 * 1024 * 1024;
@@ -241,9 +235,7 @@ export class FileSink extends Writable implements Sink {
   #timer: NodeJS.Timeout | undefined;
   /** When the timer was armed (performance.now()), and whether the event loop turned since. */
   #armedAt = 0;
-  #turned = false;
-  #sinceCheck = 0;
-  #immediate: NodeJS.Immediate | undefined;
+  readonly #loop = new LoopWatch();
   readonly #gate = new WarningGate(this);
   readonly #pool: FdPool;
   /** Deferred rows in all files, their retry timer, and a guard against re-entry. */
@@ -296,8 +288,8 @@ export class FileSink extends Writable implements Sink {
    * Takes up work a killed process left on this sink's files (DESIGN §4: a CSV rewrite cut short
    * is finished, its temp files removed), for tables that get no row in this run as well. The
    * logger calls it once the run folder is locked; a sink used alone may call it itself. Reads
-   * only file names, and the header and end of each file with such work. Never throws: a file
-   * that cannot be read is that file's fault (W_FILE_ERROR).
+   * only file names, and the header and end of each file with such work. A file that cannot be
+   * read is that file's fault (W_FILE_ERROR); only a programming error throws.
    */
   resume(): void {
     const pending = this.#format.pending;
@@ -416,8 +408,7 @@ export class FileSink extends Writable implements Sink {
       try {
         return fn();
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if ((code !== 'EMFILE' && code !== 'ENFILE') || !this.#pool.parkIdle()) throw err;
+        if (!isEmfile(err) || !this.#pool.parkIdle()) throw err;
       }
     }
   }
@@ -541,27 +532,18 @@ export class FileSink extends Writable implements Sink {
       f.used += (f.batch as Buffer).write(line, f.used);
       f.rows++;
       if (this.#timer === undefined) this.#arm();
-      else if (!this.#turned || ++this.#sinceCheck >= CHECK_EVERY) {
-        this.#sinceCheck = 0;
-        // The timer is due but has not fired: the event loop is not turning (DESIGN §5, issue 9 point 8).
-        if (performance.now() - this.#armedAt >= this.#flushIntervalMs) this.#writeAllSync();
-      }
+      // The timer is due but has not fired: the event loop is not turning (lib/loop-watch.ts).
+      else if (this.#loop.due() && performance.now() - this.#armedAt >= this.#flushIntervalMs) this.#writeAllSync();
     }
   }
 
   #arm(): void {
     this.#armedAt = performance.now();
-    this.#turned = false;
-    this.#sinceCheck = 0;
+    this.#loop.mark();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#handAll();
     }, this.#flushIntervalMs).unref();
-    // One immediate at a time: in a loop that never yields, one per interval would pile up.
-    this.#immediate ??= setImmediate(() => {
-      this.#immediate = undefined;
-      this.#turned = true;
-    }).unref();
   }
 
   /** Batches due while the event loop does not turn: compress and write them now. */

@@ -80,8 +80,9 @@ export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof RowlogError);
 }
 
-function isEmfile(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
+/** Out of file descriptors (the process's or the system's): a reason to wait, not a failure. */
+export function isEmfile(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EMFILE' || code === 'ENFILE';
 }
 const RETRY_MAX_MS = 30_000;
@@ -324,8 +325,7 @@ export class FileWriter implements PoolMember {
         this.#fd = this.#openFd();
         return true;
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EMFILE' || code === 'ENFILE') {
+        if (isEmfile(err)) {
           if (attempt === 0 && this.#pool?.parkIdle() === true) continue;
           if (this.#pool?.waitAfterEmfile(this) === true) return false; // granted when a slot frees
         }

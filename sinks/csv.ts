@@ -29,11 +29,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, isEmfile, leftovers, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
+import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, leftovers, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
 import type { Entry, FlatRow } from '../lib/entry.js';
 import { optionError } from '../lib/errors.js';
 import { FileSink } from '../lib/file-sink.js';
 import type { FileHandle, FileSinkOptions, RowFormat } from '../lib/file-sink.js';
+import { isEmfile } from '../lib/file-writer.js';
 import { compileCsvLine, csvLineGeneric, field } from '../lib/csv-line.js';
 import type { CsvEncoder } from '../lib/csv-line.js';
 import { COMPILE_AFTER, KeyOrder } from '../lib/format.js';

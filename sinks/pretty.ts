@@ -19,6 +19,7 @@ import { scalarJson } from '../lib/format.js';
 import { levelName, toLevel } from '../lib/levels.js';
 import type { LevelLike } from '../lib/levels.js';
 import type { Sink } from '../lib/sink.js';
+import { LoopWatch } from '../lib/loop-watch.js';
 
 /** Options of {@link prettySink}. */
 export interface PrettySinkOptions {
@@ -49,8 +50,6 @@ interface TableState {
   since: number;
 }
 
-/** Rows between clock reads while the event loop turns. */
-const CHECK_EVERY = 64;
 
 /** Text safe for one terminal line: as is, or JSON-quoted when it holds control characters. */
 function safe(s: string): string {
@@ -106,10 +105,8 @@ export class PrettySink extends Writable implements Sink {
   /** The stream failed (or its reader went away): nothing more is written. */
   #broken = false;
   readonly #onStreamError = (err: NodeJS.ErrnoException) => this.#fail(err);
-  /** The event loop turned since the last print (an immediate scheduled then has run). */
-  #turned = false;
-  #sinceCheck = 0;
-  #immediate: NodeJS.Immediate | undefined;
+  /** Whether the event loop turned since the last print (lib/loop-watch.ts). */
+  readonly #loop = new LoopWatch();
 
   constructor(opts: PrettySinkOptions = {}) {
     super({ objectMode: true });
@@ -147,8 +144,7 @@ export class PrettySink extends Writable implements Sink {
       this.#tables.set(entry.table, { timer: this.#startTimer(entry.table), pending: undefined, since: performance.now() });
     } else {
       st.pending = entry;
-      if (!this.#turned || ++this.#sinceCheck >= CHECK_EVERY) {
-        this.#sinceCheck = 0;
+      if (this.#loop.due()) {
         const now = performance.now();
         if (now - st.since >= this.#intervalMs) {
           // Due, and the timer has not fired: the event loop is not turning. Print from here.
@@ -165,12 +161,7 @@ export class PrettySink extends Writable implements Sink {
 
   /** Ends the table's interval: prints its pending row and starts another, or forgets the table. */
   #startTimer(table: string): NodeJS.Timeout {
-    this.#turned = false;
-    // One immediate at a time: in a loop that never yields, one per print would pile up.
-    this.#immediate ??= setImmediate(() => {
-      this.#immediate = undefined;
-      this.#turned = true;
-    }).unref();
+    this.#loop.mark();
     return setTimeout(() => {
       const st = this.#tables.get(table) as TableState;
       if (st.pending === undefined) {
