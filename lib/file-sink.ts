@@ -164,8 +164,6 @@ export interface Codec {
    * (flushSync, closeSync, open again on the same path) releases its pool slot cleanly.
    */
   open(path: string, onError: (err: Error) => void): FileWriter;
-  /** The text of a whole file's bytes. */
-  decode(bytes: Buffer): string;
   /** The bytes of a whole file's text. */
   encode(text: string): Buffer;
 }
@@ -173,7 +171,6 @@ export interface Codec {
 function plainCodec(fsync: boolean, pool: FdPool): Codec {
   return {
     open: (p, onError) => new FileWriter(p, onError, { fsync, pool }),
-    decode: (bytes) => bytes.toString('utf8'),
     encode: (text) => Buffer.from(text),
   };
 }

@@ -27,7 +27,7 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { BGZF_EOF, bgzfMember, bgzfMemberSync, gunzipTolerant, scanMembers, splitForMembers } from './bgzf.js';
+import { BGZF_EOF, bgzfMember, bgzfMemberSync, scanMembers, splitForMembers } from './bgzf.js';
 import type { RowlogWarning } from './errors.js';
 import type { FdPool } from './fd-pool.js';
 import type { Codec } from './file-sink.js';
@@ -353,7 +353,6 @@ export function gzipCodec(opts: GzipWriterOptions = {}): Codec {
   const level = opts.level ?? 1;
   return {
     open: (p, onError) => new GzipWriter(p, onError, opts),
-    decode: (bytes) => gunzipTolerant(bytes).data.toString('utf8'),
     encode: (text) => Buffer.concat(splitForMembers(Buffer.from(text)).map((raw) => bgzfMemberSync(raw, level))),
   };
 }
