@@ -45,7 +45,7 @@ function peakRss(args: string[]): number {
     process.argv = [process.argv[0], cli, ...rest];
     process.stdout.write = () => true;
     process.on('exit', () => {
-      const m = /^VmHWM:\s*(\d+) kB/m.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));
+      const m = /^VmHWM:\\s*(\\d+) kB/m.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));
       require('fs').writeSync(3, m === null ? 'NaN' : m[1]);
     });
     import(require('url').pathToFileURL(cli).href);`;
