@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../lib/logger.js';
+import { createLogger } from '../lib/log/logger.js';
 import { csvSink } from '../sinks/csv.js';
 
 const MB = Number(process.env.BENCH_CSV_MB ?? 500);

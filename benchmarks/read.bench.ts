@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BGZF_EOF, BGZF_MAX_INPUT, bgzfMemberSync } from '../lib/bgzf.js';
+import { BGZF_EOF, BGZF_MAX_INPUT, bgzfMemberSync } from '../lib/format/bgzf.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 
 const ROWS = Number(process.env.BENCH_QUERY_ROWS ?? 200_000);

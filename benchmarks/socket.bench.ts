@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
-import { createLogger } from '../lib/logger.js';
+import { createLogger } from '../lib/log/logger.js';
 import { socketSink } from '../sinks/socket.js';
 
 const ROWS = Number(process.env.BENCH_SOCKET_ROWS ?? 200_000);

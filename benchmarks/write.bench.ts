@@ -25,8 +25,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import pino from 'pino';
-import { readWholeLines } from '../lib/bgzf.js';
-import { createLogger } from '../lib/logger.js';
+import { readWholeLines } from '../lib/format/bgzf.js';
+import { createLogger } from '../lib/log/logger.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
 const BIG_ROWS = Number(process.env.BENCH_BIG_ROWS ?? 2_000_000);

@@ -10,7 +10,7 @@
  * behaviour); `'error'` warns and writes the row without the new keys; `'ignore'` drops them
  * silently. The rewrite never runs inside `log.row()` beyond a small file's: until it is done,
  * rows carry the new keys as trailing fields named by the sidecar `<file>.columns`, and the file
- * is streamed into the new one in bounded steps (lib/csv-rewrite.ts explains why this keeps
+ * is streamed into the new one in bounded steps (sinks/csv-rewrite.ts explains why this keeps
  * every row exactly once whatever kills the process). Opening an existing file reads only its
  * header and its end: a torn last row is removed (W_TORN_ROW), temp files of an interrupted
  * rewrite are deleted, and a rewrite the sidecar says was under way resumes. Each row is turned into text through a per-file, per-table column plan that is
@@ -29,17 +29,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, leftovers, readHeader, tornTail, writeColumns } from '../lib/csv-rewrite.js';
-import type { Entry, FlatRow } from '../lib/entry.js';
-import { optionError } from '../lib/errors.js';
-import { FileSink } from '../lib/file-sink.js';
-import type { FileHandle, FileSinkOptions, RowFormat } from '../lib/file-sink.js';
-import { isEmfile } from '../lib/file-writer.js';
-import { compileCsvLine, csvLineGeneric, field } from '../lib/csv-line.js';
-import type { CsvEncoder } from '../lib/csv-line.js';
-import { COMPILE_AFTER, KeyOrder } from '../lib/format.js';
-import type { KeyLayout } from '../lib/format.js';
-import { WarningGate } from '../lib/warnings.js';
+import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, leftovers, readHeader, tornTail, writeColumns } from './csv-rewrite.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { optionError } from '../lib/core/errors.js';
+import { FileSink } from './file-sink.js';
+import type { FileHandle, FileSinkOptions, RowFormat } from './file-sink.js';
+import { isEmfile } from '../lib/io/file-writer.js';
+import { compileCsvLine, csvLineGeneric, field } from '../lib/format/csv-line.js';
+import type { CsvEncoder } from '../lib/format/csv-line.js';
+import { COMPILE_AFTER, KeyOrder } from '../lib/format/json-line.js';
+import type { KeyLayout } from '../lib/format/json-line.js';
+import { WarningGate } from '../lib/core/warnings.js';
 
 /** What {@link csvSink} does with a row holding keys its file's header lacks. */
 export type CsvNewKeys = 'rewrite' | 'error' | 'ignore';
@@ -145,7 +145,7 @@ class CsvFormat implements RowFormat {
     if (plan === undefined || plan.layout !== layout || plan.version !== f.version) plan = this.#plan(f, entry.table, layout, file);
     const head = f.head;
     f.head = '';
-    // Compiled once the keys are stable (lib/csv-line.ts); the generic loop for the first rows.
+    // Compiled once the keys are stable (lib/format/csv-line.ts); the generic loop for the first rows.
     if (plan.layout.hits >= COMPILE_AFTER) {
       if (plan.encode === undefined) plan.encode = compileCsvLine(plan.sources);
       if (plan.encode !== null) return `${head}${plan.encode(entry)}\n`;

@@ -1,11 +1,11 @@
 /**
  * jsonlSink: one JSON object per line (DESIGN §4), metadata columns first, data keys sorted,
- * NaN and ±Infinity as bare tokens. Batched, never blocking the caller (see lib/file-sink.ts).
+ * NaN and ±Infinity as bare tokens. Batched, never blocking the caller (see sinks/file-sink.ts).
  */
-import type { Entry, FlatRow } from '../lib/entry.js';
-import { FileSink } from '../lib/file-sink.js';
-import type { FileSinkOptions, RowFormat } from '../lib/file-sink.js';
-import { jsonLine, KeyOrder } from '../lib/format.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { FileSink } from './file-sink.js';
+import type { FileSinkOptions, RowFormat } from './file-sink.js';
+import { jsonLine, KeyOrder } from '../lib/format/json-line.js';
 
 /** Options of {@link jsonlSink}. */
 export interface JsonlSinkOptions extends FileSinkOptions {

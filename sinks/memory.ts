@@ -4,11 +4,11 @@
  * can read recent rows back without touching the disk: `sink.table('train').last(10)`.
  */
 import { Writable } from 'node:stream';
-import { isEntry } from '../lib/entry.js';
-import type { Entry, FlatRow, Scalar } from '../lib/entry.js';
-import { numberOption, optionError } from '../lib/errors.js';
-import { KeyOrder } from '../lib/format.js';
-import type { Sink } from '../lib/sink.js';
+import { isEntry } from '../lib/core/entry.js';
+import type { Entry, FlatRow, Scalar } from '../lib/core/entry.js';
+import { numberOption, optionError } from '../lib/core/errors.js';
+import { KeyOrder } from '../lib/format/json-line.js';
+import type { Sink } from '../lib/core/sink.js';
 
 /** A count of rows: an integer ≥ 0, or Infinity for all. */
 const COUNT = Object.freeze({ min: 0, integer: true, infinite: true });

@@ -12,14 +12,14 @@
  */
 import type { Writable as WritableStream } from 'node:stream';
 import { Writable } from 'node:stream';
-import { isEntry, META_KEYS } from '../lib/entry.js';
-import type { Entry, FlatRow } from '../lib/entry.js';
-import { numberOption, optionError } from '../lib/errors.js';
-import { scalarJson } from '../lib/format.js';
-import { levelName, toLevel } from '../lib/levels.js';
-import type { LevelLike } from '../lib/levels.js';
-import type { Sink } from '../lib/sink.js';
-import { LoopWatch } from '../lib/loop-watch.js';
+import { isEntry, META_KEYS } from '../lib/core/entry.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { numberOption, optionError } from '../lib/core/errors.js';
+import { scalarJson } from '../lib/format/json-line.js';
+import { levelName, toLevel } from '../lib/core/levels.js';
+import type { LevelLike } from '../lib/core/levels.js';
+import type { Sink } from '../lib/core/sink.js';
+import { LoopWatch } from '../lib/core/loop-watch.js';
 
 /** Options of {@link prettySink}. */
 export interface PrettySinkOptions {
@@ -105,7 +105,7 @@ export class PrettySink extends Writable implements Sink {
   /** The stream failed (or its reader went away): nothing more is written. */
   #broken = false;
   readonly #onStreamError = (err: NodeJS.ErrnoException) => this.#fail(err);
-  /** Whether the event loop turned since the last print (lib/loop-watch.ts). */
+  /** Whether the event loop turned since the last print (lib/core/loop-watch.ts). */
   readonly #loop = new LoopWatch();
 
   constructor(opts: PrettySinkOptions = {}) {

@@ -16,14 +16,14 @@
 import { hostname } from 'node:os';
 import net from 'node:net';
 import { Writable } from 'node:stream';
-import { isEntry, isValidName } from '../lib/entry.js';
-import type { Entry, FlatRow } from '../lib/entry.js';
-import { numberOption, optionError } from '../lib/errors.js';
-import { jsonLine, KeyOrder } from '../lib/format.js';
-import { acceptClient, checkListen, checkToken, listen, parseHostPort, RETRY_MAX_MS, RETRY_MIN_MS } from '../lib/listen.js';
-import type { ListenOptions } from '../lib/listen.js';
-import type { Sink } from '../lib/sink.js';
-import { WarningGate } from '../lib/warnings.js';
+import { isEntry, isValidName } from '../lib/core/entry.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { numberOption, optionError } from '../lib/core/errors.js';
+import { jsonLine, KeyOrder } from '../lib/format/json-line.js';
+import { acceptClient, checkListen, checkToken, listen, parseHostPort, RETRY_MAX_MS, RETRY_MIN_MS } from '../lib/io/listen.js';
+import type { ListenOptions } from '../lib/io/listen.js';
+import type { Sink } from '../lib/core/sink.js';
+import { WarningGate } from '../lib/core/warnings.js';
 
 /** Options of {@link socketSink}. Server mode takes `port`; push mode takes `connect`. */
 export interface SocketSinkOptions extends ListenOptions {

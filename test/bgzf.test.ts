@@ -15,7 +15,7 @@ import {
   gunzipTolerant,
   scanMembers,
   splitForMembers,
-} from '../lib/bgzf.js';
+} from '../lib/format/bgzf.js';
 import { have, run, tmpdir } from './helpers.js';
 
 /** A deterministic PRNG in [0, 1) (mulberry32), so the test data is the same on every run. */

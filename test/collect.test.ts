@@ -12,11 +12,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import type { Test } from 'tap';
-import { BGZF_EOF } from '../lib/bgzf.js';
-import { collect } from '../lib/collect.js';
-import type { CollectOptions, CollectWarning, Collector } from '../lib/collect.js';
-import { isRowlogError } from '../lib/errors.js';
-import { readLog } from '../lib/read-log.js';
+import { BGZF_EOF } from '../lib/format/bgzf.js';
+import { collect } from '../lib/net/collect.js';
+import type { CollectOptions, CollectWarning, Collector } from '../lib/net/collect.js';
+import { isRowlogError } from '../lib/core/errors.js';
+import { readLog } from '../lib/read/read-log.js';
 import { have, ROOT, run, tmpdir } from './helpers.js';
 
 type Row = Record<string, unknown>;

@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import t from 'tap';
-import type { Entry, FlatRow } from '../lib/entry.js';
-import type { RowlogWarning } from '../lib/errors.js';
-import type { FileSink } from '../lib/file-sink.js';
-import { readLog } from '../lib/read-log.js';
-import { createLogger } from '../lib/logger.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import type { RowlogWarning } from '../lib/core/errors.js';
+import type { FileSink } from '../sinks/file-sink.js';
+import { readLog } from '../lib/read/read-log.js';
+import { createLogger } from '../lib/log/logger.js';
 import { csvSink } from '../sinks/csv.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 

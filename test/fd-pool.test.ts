@@ -1,5 +1,5 @@
 /**
- * lib/fd-pool.ts through the file sinks: at most `maxOpenFiles` fds per sink, every row of
+ * lib/io/fd-pool.ts through the file sinks: at most `maxOpenFiles` fds per sink, every row of
  * every table still lands, and a CSV writer replaced by a rewrite leaves the pool clean.
  */
 import fs from 'node:fs';
@@ -7,9 +7,9 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import t from 'tap';
 import zlib from 'node:zlib';
-import type { Entry, FlatRow } from '../lib/entry.js';
-import { FileWriter } from '../lib/file-writer.js';
-import { GzipWriter } from '../lib/gzip-writer.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { FileWriter } from '../lib/io/file-writer.js';
+import { GzipWriter } from '../lib/io/gzip-writer.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { readJsonl, tmpdir } from './helpers.js';

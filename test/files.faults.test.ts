@@ -12,8 +12,8 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { Entry, FlatRow } from '../lib/entry.js';
-import type { FileSink } from '../lib/file-sink.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import type { FileSink } from '../sinks/file-sink.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { fillDisk, have, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { gunzipTolerant } from '../lib/bgzf.js';
+import { gunzipTolerant } from '../lib/format/bgzf.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 
 t.test('no await in the loop, kill -9: every epoch row logged a flush interval before is in .jsonl.gz and .csv; the console printed once a second', async (t) => {

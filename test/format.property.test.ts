@@ -1,5 +1,5 @@
 /**
- * The compiled row encoders (lib/format.ts, lib/csv-line.ts, issue 9) against the generic path
+ * The compiled row encoders (lib/format/json-line.ts, lib/format/csv-line.ts, issue 9) against the generic path
  * they shortcut: byte-identical JSONL and CSV lines for arbitrary keys and values (NaN,
  * ±Infinity, -0, strings needing JSON or CSV escapes, lone surrogates, booleans, null,
  * `__proto__` and integer-like keys), for metadata of any number, and through the sinks for
@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
-import type { Entry, Scalar } from '../lib/entry.js';
-import { compileCsvLine, csvLineGeneric } from '../lib/csv-line.js';
-import type { CsvSource } from '../lib/csv-line.js';
-import { COMPILE_AFTER, compileJsonLine, jsonLine, jsonLineGeneric, KeyOrder } from '../lib/format.js';
+import type { Entry, Scalar } from '../lib/core/entry.js';
+import { compileCsvLine, csvLineGeneric } from '../lib/format/csv-line.js';
+import type { CsvSource } from '../lib/format/csv-line.js';
+import { COMPILE_AFTER, compileJsonLine, jsonLine, jsonLineGeneric, KeyOrder } from '../lib/format/json-line.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 

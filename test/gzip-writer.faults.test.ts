@@ -5,7 +5,7 @@
  * alone and counted in W_ROWS_DROPPED; the batches after it are written.
  *
  * zlib cannot be made to fail from outside, so its two deflate functions are wrapped here,
- * before lib/bgzf.js binds them (hence the dynamic imports).
+ * before lib/format/bgzf.js binds them (hence the dynamic imports).
  */
 import fs from 'node:fs';
 import path from 'node:path';

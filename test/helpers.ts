@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import type { Test } from 'tap';
-import type { Entry, FlatRow } from '../lib/entry.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
 
 /** The repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

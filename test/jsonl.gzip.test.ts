@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { BGZF_EOF, scanMembers } from '../lib/bgzf.js';
+import { BGZF_EOF, scanMembers } from '../lib/format/bgzf.js';
 import { createLogger, jsonlSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
 import { have, ROOT, run, tmpdir } from './helpers.js';

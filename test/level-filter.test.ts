@@ -1,8 +1,8 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import t from 'tap';
-import type { Entry, FlatRow } from '../lib/entry.js';
-import { Level } from '../lib/levels.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { Level } from '../lib/core/levels.js';
 import { levelFilter } from '../transforms/level-filter.js';
 import type { LevelFilterOptions } from '../transforms/level-filter.js';
 import { collector } from './helpers.js';

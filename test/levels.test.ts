@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Level, levelName, registerLevel, toLevel } from '../lib/levels.js';
+import { Level, levelName, registerLevel, toLevel } from '../lib/core/levels.js';
 
 t.test('built-in levels have noko numbers', async (t) => {
   t.same({ ...Level }, { TRACE: 5, DEBUG: 10, INFO: 20, WARNING: 30, RESULTS: 35, ERROR: 40, CRITICAL: 50 });

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
-import type { Entry, FlatRow } from '../lib/entry.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { memorySink } from '../sinks/memory.js';
 import type { MemorySink, MemorySinkOptions } from '../sinks/memory.js';
 

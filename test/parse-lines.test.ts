@@ -1,9 +1,9 @@
 /** parseJsonLine and parseLines: JSONL text in any chunking → row objects, NaN/Infinity restored, bad lines numbered. */
 import { Readable } from 'node:stream';
 import t from 'tap';
-import { isRowlogError } from '../lib/errors.js';
-import { parseJsonLine, parseLines } from '../transforms/parse-lines.js';
-import type { ParseLinesOptions } from '../transforms/parse-lines.js';
+import { isRowlogError } from '../lib/core/errors.js';
+import { parseJsonLine, parseLines } from '../lib/format/parse-lines.js';
+import type { ParseLinesOptions } from '../lib/format/parse-lines.js';
 
 async function rowsOf(chunks: Array<string | Buffer>, opts?: ParseLinesOptions): Promise<unknown[]> {
   const rows: unknown[] = [];

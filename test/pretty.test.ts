@@ -4,7 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { Entry, FlatRow } from '../lib/entry.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { prettySink } from '../sinks/pretty.js';
 import type { PrettySink, PrettySinkOptions } from '../sinks/pretty.js';
 import { ROOT, run } from './helpers.js';

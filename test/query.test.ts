@@ -1,7 +1,7 @@
 /** query(): jq over JSONL text as a Duplex — chunking, bad lines, runtime errors, whole-input modes, workers. */
 import t from 'tap';
-import { isRowlogError } from '../lib/errors.js';
-import { query, type JqRuntimeError, type QueryOptions } from '../transforms/query.js';
+import { isRowlogError } from '../lib/core/errors.js';
+import { query, type JqRuntimeError, type QueryOptions } from '../lib/read/query.js';
 
 /** Runs `filter` over `text` written in pieces of `piece` characters; output text, bad lines and errors. */
 async function runQuery(filter: string, text: string, opts: QueryOptions = {}, piece = 1 << 16) {

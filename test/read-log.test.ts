@@ -7,11 +7,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { scanMembers } from '../lib/bgzf.js';
+import { scanMembers } from '../lib/format/bgzf.js';
 import { csvSink, isRowlogError, jsonlSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
-import { readLog } from '../lib/read-log.js';
-import type { LogReader, ReadLogOptions } from '../lib/read-log.js';
+import { readLog } from '../lib/read/read-log.js';
+import type { LogReader, ReadLogOptions } from '../lib/read/read-log.js';
 import { have, run, tmpdir } from './helpers.js';
 
 const entry = (i: number, data: FlatRow = { i, v: i / 7, s: `row ${i}` }): Entry<FlatRow> => ({ table: 't', level: 20, step: i, time: 1000 + i, data });

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { createLogger } from '../lib/logger.js';
-import { isRowlogError } from '../lib/errors.js';
-import type { RowlogWarning } from '../lib/errors.js';
+import { createLogger } from '../lib/log/logger.js';
+import { isRowlogError } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/errors.js';
 import { startChild } from './child.js';
 import { readJsonl, ROOT, run, tmpdir } from './helpers.js';
 

@@ -16,8 +16,8 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { createLogger, csvSink, jsonlSink, socketSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
-import { alignTail, serve } from '../lib/serve.js';
-import type { ServeHandle, ServeOptions } from '../lib/serve.js';
+import { alignTail, serve } from '../lib/serve/server.js';
+import type { ServeHandle, ServeOptions } from '../lib/serve/server.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 
 const MAIN = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');

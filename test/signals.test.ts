@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { createLogger } from '../lib/logger.js';
+import { createLogger } from '../lib/log/logger.js';
 import { startChild } from './child.js';
 import { readJsonl, ROOT, run, tmpdir } from './helpers.js';
 

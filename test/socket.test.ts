@@ -9,7 +9,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { connect, createLogger, isRowlogError, socketSink, SocketSink } from '../lib/index.js';
 import type { RowlogWarning } from '../lib/index.js';
-import { checkListen } from '../lib/listen.js';
+import { checkListen } from '../lib/io/listen.js';
 import { tmpdir } from './helpers.js';
 
 type Row = Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import t from 'tap';
-import type { Entry, FlatRow } from '../lib/entry.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { createSampler, isLogIndex, subsample } from '../transforms/subsample.js';
 import type { SubsampleOptions } from '../transforms/subsample.js';
 import { collector } from './helpers.js';

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import t from 'tap';
-import type { RowlogWarning } from '../lib/errors.js';
+import type { RowlogWarning } from '../lib/core/errors.js';
 import { declareSummarizer, summarize, summarizeRow, TableSteps } from '../transforms/summarize.js';
 import type { StatName, SummarizeOptions, SummarizeRowOptions } from '../transforms/summarize.js';
 import { collector } from './helpers.js';

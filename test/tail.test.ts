@@ -6,11 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { scanMembers } from '../lib/bgzf.js';
+import { scanMembers } from '../lib/format/bgzf.js';
 import { jsonlSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
-import { tail, tailLines } from '../lib/tail.js';
-import type { TailOptions } from '../lib/tail.js';
+import { tail, tailLines } from '../lib/read/tail.js';
+import type { TailOptions } from '../lib/read/tail.js';
 import { have, run, tmpdir } from './helpers.js';
 
 const entry = (i: number, data: FlatRow = { i, v: i / 7, s: `row ${i} ${'x'.repeat(i % 30)}` }): Entry<FlatRow> => ({

@@ -3,9 +3,9 @@
  * when `row.level >= sink.level`).
  */
 import { Transform } from 'node:stream';
-import type { Entry } from '../lib/entry.js';
-import { toLevel } from '../lib/levels.js';
-import type { LevelLike } from '../lib/levels.js';
+import type { Entry } from '../lib/core/entry.js';
+import { toLevel } from '../lib/core/levels.js';
+import type { LevelLike } from '../lib/core/levels.js';
 
 /** Options of {@link levelFilter}. */
 export interface LevelFilterOptions {

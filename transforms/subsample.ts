@@ -9,8 +9,8 @@
  * - `log: true` keeps rows whose 0-based index is 0 or 1, 2 or 5 × 10^k (0, 1, 2, 5, 10, 20, …).
  */
 import { Transform } from 'node:stream';
-import type { Entry } from '../lib/entry.js';
-import { numberOption, optionError } from '../lib/errors.js';
+import type { Entry } from '../lib/core/entry.js';
+import { numberOption, optionError } from '../lib/core/errors.js';
 
 /** Exactly one of the three rates. */
 export type SubsampleOptions =

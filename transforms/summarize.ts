@@ -10,13 +10,13 @@
  * that accepts Entries or plain rows.
  */
 import { Transform } from 'node:stream';
-import type { Entry, FlatRow, Scalar } from '../lib/entry.js';
-import { assertName, isEntry, META_KEYS } from '../lib/entry.js';
-import { numberOption, optionError } from '../lib/errors.js';
-import type { RowlogWarning } from '../lib/errors.js';
-import { Level, toLevel } from '../lib/levels.js';
-import type { LevelLike } from '../lib/levels.js';
-import { WarningGate } from '../lib/warnings.js';
+import type { Entry, FlatRow, Scalar } from '../lib/core/entry.js';
+import { assertName, isEntry, META_KEYS } from '../lib/core/entry.js';
+import { numberOption, optionError } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/errors.js';
+import { Level, toLevel } from '../lib/core/levels.js';
+import type { LevelLike } from '../lib/core/levels.js';
+import { WarningGate } from '../lib/core/warnings.js';
 
 /** Statistics that can be written for a numeric array. */
 export type StatName = 'mean' | 'min' | 'max' | 'std' | 'norm' | 'len' | 'nonfinite';

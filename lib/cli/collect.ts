@@ -8,8 +8,8 @@
  */
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { collect } from '../collect.js';
-import { isRowlogError } from '../errors.js';
+import { collect } from '../net/collect.js';
+import { isRowlogError } from '../core/errors.js';
 import { countArg, portArg, stopSignal } from './args.js';
 
 /** Adds the `collect` command to `program`. */

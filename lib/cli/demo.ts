@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
-import { readWholeLines } from '../bgzf.js';
-import { createLogger } from '../logger.js';
-import { defaultRunDir } from '../run-dir.js';
+import { readWholeLines } from '../format/bgzf.js';
+import { createLogger } from '../log/logger.js';
+import { defaultRunDir } from '../run/run-dir.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { readLog } from '../read-log.js';
+import { readLog } from '../read/read-log.js';
 
 /** Table file endings, in the order a table is read from. */
 const TABLE_EXTS = ['.jsonl.gz', '.jsonl', '.csv'] as const;

@@ -4,7 +4,7 @@
  * errors, with one clear line on stderr.
  */
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../version.js';
+import { VERSION } from '../core/version.js';
 import { countArg, portArg } from './args.js';
 import { registerCollect } from './collect.js';
 import { runDemo } from './demo.js';

@@ -10,8 +10,8 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import split2 from 'split2';
-import { createLogger } from '../logger.js';
-import { parseJsonLine } from '../../transforms/parse-lines.js';
+import { createLogger } from '../log/logger.js';
+import { parseJsonLine } from '../format/parse-lines.js';
 
 /** Options of {@link runPipe}. */
 export interface PipeOptions {

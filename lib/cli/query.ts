@@ -11,9 +11,9 @@ import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Command } from 'commander';
-import { isRowlogError } from '../errors.js';
-import { readLog } from '../read-log.js';
-import { jqReady, query, type QueryOptions, type QueryStream } from '../../transforms/query.js';
+import { isRowlogError } from '../core/errors.js';
+import { readLog } from '../read/read-log.js';
+import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 
 /** What the command line asked for. */
 interface QueryArgs {

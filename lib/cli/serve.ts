@@ -8,8 +8,8 @@
 import fs from 'node:fs';
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { isRowlogError } from '../errors.js';
-import { serve } from '../serve.js';
+import { isRowlogError } from '../core/errors.js';
+import { serve } from '../serve/server.js';
 import { portArg, stopSignal } from './args.js';
 
 /** The CLI's default port: next to TensorBoard's 6006. */

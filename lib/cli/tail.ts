@@ -15,9 +15,9 @@ import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { countArg } from './args.js';
 import { renderRow } from '../../sinks/pretty.js';
-import { parseRow, tailBatches } from '../tail.js';
-import { jqReady, query } from '../../transforms/query.js';
-import type { JqRuntimeError } from '../../transforms/query.js';
+import { parseRow, tailBatches } from '../read/tail.js';
+import { jqReady, query } from '../read/query.js';
+import type { JqRuntimeError } from '../read/query.js';
 
 /** Options of {@link runTail}. */
 export interface TailCliOptions {

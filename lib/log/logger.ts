@@ -15,33 +15,33 @@ import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Entry, FlatRow } from './entry.js';
-import { assertName } from './entry.js';
-import { optionError, RowlogError } from './errors.js';
-import type { RowlogWarning } from './errors.js';
+import type { Entry, FlatRow } from '../core/entry.js';
+import { assertName } from '../core/entry.js';
+import { optionError, RowlogError } from '../core/errors.js';
+import type { RowlogWarning } from '../core/errors.js';
 import { hookExit } from './exit-hooks.js';
 import type { ProcessEnd } from './exit-hooks.js';
-import { Level, toLevel } from './levels.js';
-import type { LevelLike } from './levels.js';
-import { defaultRunDir, RunDir } from './run-dir.js';
-import type { RunInfo, RunState } from './run-dir.js';
-import type { Sink } from './sink.js';
-import { isFlushable } from './sink.js';
-import { emitWarning, WarningGate } from './warnings.js';
-import { fanoutRow } from './format.js';
-import { FileSink } from './file-sink.js';
-import { csvSink } from '../sinks/csv.js';
-import { jsonlSink } from '../sinks/jsonl.js';
-import { MemorySink, memorySink } from '../sinks/memory.js';
-import type { TableView } from '../sinks/memory.js';
-import { prettySink } from '../sinks/pretty.js';
-import type { PrettySinkOptions } from '../sinks/pretty.js';
-import { SocketSink, socketSink } from '../sinks/socket.js';
-import type { SocketSinkOptions } from '../sinks/socket.js';
-import { badStepMessage, createEntryContext, isStep, summarizeRow, toEntry } from '../transforms/summarize.js';
-import type { EntryContext, SummarizeRowOptions, TableSteps } from '../transforms/summarize.js';
-import { createSampler } from '../transforms/subsample.js';
-import type { Sampler, SubsampleOptions } from '../transforms/subsample.js';
+import { Level, toLevel } from '../core/levels.js';
+import type { LevelLike } from '../core/levels.js';
+import { defaultRunDir, RunDir } from '../run/run-dir.js';
+import type { RunInfo, RunState } from '../run/run-dir.js';
+import type { Sink } from '../core/sink.js';
+import { isFlushable } from '../core/sink.js';
+import { emitWarning, WarningGate } from '../core/warnings.js';
+import { fanoutRow } from '../format/json-line.js';
+import { FileSink } from '../../sinks/file-sink.js';
+import { csvSink } from '../../sinks/csv.js';
+import { jsonlSink } from '../../sinks/jsonl.js';
+import { MemorySink, memorySink } from '../../sinks/memory.js';
+import type { TableView } from '../../sinks/memory.js';
+import { prettySink } from '../../sinks/pretty.js';
+import type { PrettySinkOptions } from '../../sinks/pretty.js';
+import { SocketSink, socketSink } from '../../sinks/socket.js';
+import type { SocketSinkOptions } from '../../sinks/socket.js';
+import { badStepMessage, createEntryContext, isStep, summarizeRow, toEntry } from '../../transforms/summarize.js';
+import type { EntryContext, SummarizeRowOptions, TableSteps } from '../../transforms/summarize.js';
+import { createSampler } from '../../transforms/subsample.js';
+import type { Sampler, SubsampleOptions } from '../../transforms/subsample.js';
 
 /** A sink with its own routing. */
 export interface SinkSpec {
@@ -303,7 +303,7 @@ export class Logger extends Writable {
 
   #fanout(entry: Entry<FlatRow>): void {
     if (entry.level < this.#minLevel) return this.#tooLow(entry.table);
-    // The sinks' key orders share one read of the row's keys (lib/format.ts, issue 9).
+    // The sinks' key orders share one read of the row's keys (lib/format/json-line.ts, issue 9).
     fanoutRow(entry.data, () => {
       for (const r of this.#routes) {
         if (r.broken || entry.level < r.min) continue;
@@ -385,7 +385,7 @@ export class Logger extends Writable {
   }
 
   /**
-   * The process is ending (lib/exit-hooks.ts): writes everything synchronously, records how the
+   * The process is ending (lib/log/exit-hooks.ts): writes everything synchronously, records how the
    * run ended unless it was closed, and gives the folder's lock up.
    */
   #exitSync(how: ProcessEnd): void {

@@ -18,7 +18,7 @@
  * (`--disallow-code-generation-from-strings`) use the generic path, which stays the reference:
  * test/format.property.test.ts checks both give the same bytes for arbitrary rows.
  */
-import type { Entry, Scalar } from './entry.js';
+import type { Entry, Scalar } from '../core/entry.js';
 
 /** JSON text of a Scalar, with bare non-finite tokens. Other values fall back to JSON. */
 export function scalarJson(v: unknown): string {
@@ -148,7 +148,7 @@ let canCompile: boolean | null = null;
 
 /**
  * Builds `fn` from generated `body` with `J` = {@link scalarJson} and the extra helpers, or
- * returns null when the runtime forbids code generation. Shared with lib/csv-line.ts.
+ * returns null when the runtime forbids code generation. Shared with lib/format/csv-line.ts.
  */
 export function compileEncoder<T>(body: string, helpers: Readonly<Record<string, unknown>> = {}): T | null {
   if (canCompile === false) return null;

@@ -27,12 +27,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { connect } from './connect.js';
-import { isValidName } from './entry.js';
-import { numberOption, optionError } from './errors.js';
-import { checkListen, checkToken, isLoopback, listen, parseHostPort } from './listen.js';
-import { readLog } from './read-log.js';
-import { parseRow, tailBatches } from './tail.js';
+import { connect } from '../net/connect.js';
+import { isValidName } from '../core/entry.js';
+import { numberOption, optionError } from '../core/errors.js';
+import { checkListen, checkToken, isLoopback, listen, parseHostPort } from '../io/listen.js';
+import { readLog } from '../read/read-log.js';
+import { parseRow, tailBatches } from '../read/tail.js';
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -388,10 +388,10 @@ class EventStream {
   }
 }
 
-/** The folder holding the page, next to lib/ (source) or dist/lib/ (built). */
+/** The folder holding the page, next to lib/ (this file is lib/serve/ in source, dist/lib/serve/ built). */
 function webDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, '..', 'web'), path.join(here, '..', '..', 'web')];
+  const candidates = [path.join(here, '..', '..', 'web'), path.join(here, '..', '..', '..', 'web')];
   return candidates.find((d) => fs.existsSync(path.join(d, 'index.html'))) ?? (candidates[0] as string);
 }
 

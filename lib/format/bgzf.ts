@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { optionError } from './errors.js';
+import { optionError } from '../core/errors.js';
 
 /** Largest input per member: htslib's 0xff00, so even incompressible input fits BSIZE (uint16). */
 export const BGZF_MAX_INPUT = 65280;

@@ -12,9 +12,9 @@
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import split2 from 'split2';
-import { numberOption, optionError, RowlogError } from './errors.js';
-import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from './listen.js';
-import { parseJsonLine } from '../transforms/parse-lines.js';
+import { numberOption, optionError, RowlogError } from '../core/errors.js';
+import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from '../io/listen.js';
+import { parseJsonLine } from '../format/parse-lines.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {

@@ -11,7 +11,7 @@
  * bytes at the same offset twice is harmless); this is what lets the exit hook flush without
  * waiting on the thread pool.
  *
- * The fd is a lease (issue 9, point 2; see lib/fd-pool.ts): it is opened when there is something
+ * The fd is a lease (issue 9, point 2; see lib/io/fd-pool.ts): it is opened when there is something
  * to write and a pool slot for it, and parked (closed) when idle and another file needs the slot;
  * the queue and the offset stay here. The directory is created at that first open too.
  *
@@ -44,7 +44,7 @@
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { RowlogError } from './errors.js';
+import { RowlogError } from '../core/errors.js';
 import type { FdPool, PoolMember } from './fd-pool.js';
 
 interface Chunk {

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { Worker } from 'node:worker_threads';
-import { numberOption, optionError, RowlogError } from '../lib/errors.js';
+import { numberOption, optionError, RowlogError } from '../core/errors.js';
 import { jqLoaded, loadJq, runJq, type JqJob, type JqResult } from './query-worker.js';
 
 /** Options of {@link query}. */

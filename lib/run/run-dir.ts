@@ -6,7 +6,7 @@
  * `resumedFrom`. Small JSON files are written atomically (temp file + rename).
  *
  * One writer at a time (issue 9): the folder's lock is taken right after the folder exists and
- * before anything in it is read or written (lib/run-lock.ts); then leftovers of a process that
+ * before anything in it is read or written (lib/run/run-lock.ts); then leftovers of a process that
  * died mid-write (`params.json.<pid>.tmp`) are removed, and each table's last step is the larger
  * of what `status.json` saved and what the table's files hold (a run killed before its first
  * status save must not repeat steps).
@@ -16,13 +16,13 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assertName } from './entry.js';
-import type { RowlogWarning } from './errors.js';
-import { scanMembers } from './bgzf.js';
+import { assertName } from '../core/entry.js';
+import type { RowlogWarning } from '../core/errors.js';
+import { scanMembers } from '../format/bgzf.js';
 import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
-import { VERSION } from './version.js';
-import { walkFiles } from './walk-files.js';
+import { VERSION } from '../core/version.js';
+import { walkFiles } from '../io/walk-files.js';
 
 /** What `run.json` holds. */
 export interface RunInfo {
@@ -80,7 +80,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
-/** A new table file's first chunk, before its rename into place (lib/file-writer.ts): `<file>.<pid>.new.tmp`. */
+/** A new table file's first chunk, before its rename into place (lib/io/file-writer.ts): `<file>.<pid>.new.tmp`. */
 const NEW_FILE_TMP = /^(.+)\.\d+\.new\.tmp$/;
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { Transform } from 'node:stream';
 import split2 from 'split2';
-import { RowlogError } from '../lib/errors.js';
+import { RowlogError } from '../core/errors.js';
 
 /** Control characters a NaN sentinel may start with: their `\u00XX` escapes are all digits, so case cannot hide one. */
 const SENTINEL_CHARS = [0, 1, 2, 3, 4, 5, 6, 7, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19];

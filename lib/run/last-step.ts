@@ -11,10 +11,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { scanMembers } from './bgzf.js';
-import { isValidName } from './entry.js';
-import { readAt } from './read-at.js';
-import { walkFiles } from './walk-files.js';
+import { scanMembers } from '../format/bgzf.js';
+import { isValidName } from '../core/entry.js';
+import { readAt } from '../io/read-at.js';
+import { walkFiles } from '../io/walk-files.js';
 
 /** Table file endings, longest first, and whether the table's rows are CSV. */
 const ENDINGS: ReadonlyArray<[string, boolean]> = [

@@ -15,11 +15,11 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
-import { gunzipTolerant, scanMembers } from './bgzf.js';
-import type { MemberScan } from './bgzf.js';
-import { numberOption } from './errors.js';
-import { parseJsonLine } from '../transforms/parse-lines.js';
-import { readAt } from './read-at.js';
+import { gunzipTolerant, scanMembers } from '../format/bgzf.js';
+import type { MemberScan } from '../format/bgzf.js';
+import { numberOption } from '../core/errors.js';
+import { parseJsonLine } from '../format/parse-lines.js';
+import { readAt } from '../io/read-at.js';
 
 /** Options of {@link tailLines} and {@link tail}. */
 export interface TailOptions {

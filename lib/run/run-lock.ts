@@ -18,8 +18,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RowlogError } from './errors.js';
-import type { RowlogWarning } from './errors.js';
+import { RowlogError } from '../core/errors.js';
+import type { RowlogWarning } from '../core/errors.js';
 
 /** The lock's file name inside a run folder. */
 export const LOCK_FILE = 'rowlog.lock';

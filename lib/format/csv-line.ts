@@ -3,12 +3,12 @@
  * Split out of sinks/csv.ts (issue 9) so the per-row build can be compiled: once a table's plan
  * (which data key or metadata field feeds each header column) has served {@link COMPILE_AFTER}
  * rows, `csvSink` builds its lines with a function generated for that plan, cells joined by
- * string literals and each value read by a named property load (`d["loss"]`); see lib/format.ts
+ * string literals and each value read by a named property load (`d["loss"]`); see lib/format/json-line.ts
  * for what it saves (little: number-to-text dominates) and why it is safe. {@link csvLineGeneric} stays the reference and the
  * path for odd rows; test/format.property.test.ts checks both give the same bytes.
  */
-import type { Entry, Scalar } from './entry.js';
-import { compileEncoder, MAX_COMPILED_KEYS, scalarJson } from './format.js';
+import type { Entry, Scalar } from '../core/entry.js';
+import { compileEncoder, MAX_COMPILED_KEYS, scalarJson } from './json-line.js';
 
 /** Where a column's cell comes from: a data key, a metadata field, or nowhere (empty cell). */
 export type CsvSource = string | { readonly meta: 'step' | 'time' | 'level' | 'table' } | null | undefined;

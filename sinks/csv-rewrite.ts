@@ -51,10 +51,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import zlib from 'node:zlib';
-import { gunzipTolerant, scanMembers } from './bgzf.js';
-import { field } from './csv-line.js';
-import { isBlank, scanRecords, unquote } from './csv-parse.js';
-import { isEmfile } from './file-writer.js';
+import { gunzipTolerant, scanMembers } from '../lib/format/bgzf.js';
+import { field } from '../lib/format/csv-line.js';
+import { isBlank, scanRecords, unquote } from '../lib/format/csv-parse.js';
+import { isEmfile } from '../lib/io/file-writer.js';
 
 /** Decoded bytes one asynchronous step of a rewrite reads at most (≈ 2–4 ms of work). */
 export const STEP_BYTES = 256 * 1024;

@@ -27,16 +27,16 @@ import path from 'node:path';
 import type { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import split2 from 'split2';
-import { isValidName } from './entry.js';
-import { isRowlogError, numberOption, optionError } from './errors.js';
-import type { RowlogWarning } from './errors.js';
-import { Level, toLevel } from './levels.js';
-import { acceptClient, checkListen, errorLine, listen } from './listen.js';
-import type { ListenOptions } from './listen.js';
-import { createLogger } from './logger.js';
-import type { Logger } from './logger.js';
-import { emitWarning, WarningGate } from './warnings.js';
-import { parseJsonLine } from '../transforms/parse-lines.js';
+import { isValidName } from '../core/entry.js';
+import { isRowlogError, numberOption, optionError } from '../core/errors.js';
+import type { RowlogWarning } from '../core/errors.js';
+import { Level, toLevel } from '../core/levels.js';
+import { acceptClient, checkListen, errorLine, listen } from '../io/listen.js';
+import type { ListenOptions } from '../io/listen.js';
+import { createLogger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
+import { emitWarning, WarningGate } from '../core/warnings.js';
+import { parseJsonLine } from '../format/parse-lines.js';
 
 /** Options of {@link collect}: where to listen (127.0.0.1 by default) and where to write. */
 export interface CollectOptions extends ListenOptions {

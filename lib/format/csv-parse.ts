@@ -7,9 +7,9 @@
  */
 import { Transform } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { badLineHandler } from '../transforms/parse-lines.js';
-import type { ParseLinesOptions } from '../transforms/parse-lines.js';
-import type { Scalar } from './entry.js';
+import { badLineHandler } from './parse-lines.js';
+import type { ParseLinesOptions } from './parse-lines.js';
+import type { Scalar } from '../core/entry.js';
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -141,7 +141,7 @@ function innerLineEnds(fields: readonly string[]): number {
 export interface ParseCsvOptions extends ParseLinesOptions {
   /**
    * Names of fields past the header's end for a given header: csvSink's extras during a rewrite,
-   * from the sidecar `<file>.columns` (lib/csv-rewrite.ts). A record may then hold up to that
+   * from the sidecar `<file>.columns` (sinks/csv-rewrite.ts). A record may then hold up to that
    * many more fields than the header. @default none
    */
   extras?: (header: readonly string[]) => readonly string[] | undefined;

@@ -10,9 +10,9 @@ import { Readable } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { parseLines } from '../transforms/parse-lines.js';
-import { parseCsv } from './csv-parse.js';
-import { extrasFor } from './csv-rewrite.js';
+import { parseLines } from '../format/parse-lines.js';
+import { parseCsv } from '../format/csv-parse.js';
+import { extrasFor } from '../../sinks/csv-rewrite.js';
 
 /** Options of {@link readLog}. */
 export interface ReadLogOptions {

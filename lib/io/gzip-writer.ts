@@ -27,10 +27,10 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { BGZF_EOF, bgzfMember, bgzfMemberSync, scanMembers, splitForMembers } from './bgzf.js';
-import type { RowlogWarning } from './errors.js';
+import { BGZF_EOF, bgzfMember, bgzfMemberSync, scanMembers, splitForMembers } from '../format/bgzf.js';
+import type { RowlogWarning } from '../core/errors.js';
 import type { FdPool } from './fd-pool.js';
-import type { Codec } from './file-sink.js';
+import type { Codec } from '../../sinks/file-sink.js';
 import { FileWriter } from './file-writer.js';
 
 interface Job {
@@ -76,7 +76,7 @@ export interface GzipWriterOptions {
   level?: number;
   /** fsync after each member. @default false */
   fsync?: boolean;
-  /** The sink's fd pool (see lib/fd-pool.ts). */
+  /** The sink's fd pool (see lib/io/fd-pool.ts). */
   pool?: FdPool;
   /** Gets `W_DAMAGED` when repair sets a damaged file aside. */
   onWarning?: (w: RowlogWarning) => void;

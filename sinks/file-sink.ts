@@ -12,7 +12,7 @@
  * synchronously (compressed and written: the flushSync path). An event loop that turns costs
  * one clock read per 64 rows.
  *
- * Faults are per file (issue 9, point 2). A sink holds at most `maxOpenFiles` fds (lib/fd-pool.ts);
+ * Faults are per file (issue 9, point 2). A sink holds at most `maxOpenFiles` fds (lib/io/fd-pool.ts);
  * an I/O error on one file (EMFILE, ENOSPC, EACCES, EIO) is warned once as `W_FILE_ERROR`, that
  * file keeps its bytes and retries with a backoff, and the other files keep writing. A failing
  * file may hold bytes only within `maxQueuedBytes`: past it its OLDEST batches are dropped with
@@ -47,18 +47,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { assertName, isValidName } from './entry.js';
-import type { Entry, FlatRow } from './entry.js';
-import { numberOption, optionError } from './errors.js';
-import { BGZF_MAX_INPUT } from './bgzf.js';
-import { FdPool } from './fd-pool.js';
-import { FileWriter, isEmfile, isSystemError } from './file-writer.js';
-import type { RowlogWarning } from './errors.js';
-import { LoopWatch } from './loop-watch.js';
-import { walkFiles } from './walk-files.js';
-import { WarningGate } from './warnings.js';
-import { gzipCodec } from './gzip-writer.js';
-import type { Sink } from './sink.js';
+import { assertName, isValidName } from '../lib/core/entry.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { numberOption, optionError } from '../lib/core/errors.js';
+import { BGZF_MAX_INPUT } from '../lib/format/bgzf.js';
+import { FdPool } from '../lib/io/fd-pool.js';
+import { FileWriter, isEmfile, isSystemError } from '../lib/io/file-writer.js';
+import type { RowlogWarning } from '../lib/core/errors.js';
+import { LoopWatch } from '../lib/core/loop-watch.js';
+import { walkFiles } from '../lib/io/walk-files.js';
+import { WarningGate } from '../lib/core/warnings.js';
+import { gzipCodec } from '../lib/io/gzip-writer.js';
+import type { Sink } from '../lib/core/sink.js';
 
 /** Options every file sink takes. */
 export interface FileSinkOptions {
@@ -529,7 +529,7 @@ export class FileSink extends Writable implements Sink {
       f.used += (f.batch as Buffer).write(line, f.used);
       f.rows++;
       if (this.#timer === undefined) this.#arm();
-      // The timer is due but has not fired: the event loop is not turning (lib/loop-watch.ts).
+      // The timer is due but has not fired: the event loop is not turning (lib/core/loop-watch.ts).
       else if (this.#loop.due() && performance.now() - this.#armedAt >= this.#flushIntervalMs) this.#writeAllSync();
     }
   }

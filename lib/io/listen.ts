@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
-import { numberOption, optionError, RowlogError } from './errors.js';
+import { numberOption, optionError, RowlogError } from '../core/errors.js';
 
 /** The address a server binds when none is given. */
 export const DEFAULT_HOST = '127.0.0.1';
