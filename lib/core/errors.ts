@@ -35,46 +35,9 @@ export function isRowlogError(err: unknown): err is RowlogError {
   );
 }
 
-/**
- * An invalid option, Node-style: a real `TypeError` (wrong type) or `RangeError` (bad value)
- * whose message starts with the option's name and whose `code` is `ERR_INVALID_OPTION`.
- */
-export function optionError(
-  kind: 'type' | 'range',
-  option: string,
-  message: string,
-): (TypeError | RangeError) & { code: 'ERR_INVALID_OPTION' } {
-  const err = kind === 'type' ? new TypeError(`${option}: ${message}`) : new RangeError(`${option}: ${message}`);
-  return Object.assign(err, { code: 'ERR_INVALID_OPTION' as const });
-}
-
-/** What {@link numberOption} accepts. */
-export interface NumberRange {
-  /** @default -Infinity */
-  min?: number;
-  /** @default Infinity (then only finite numbers) */
-  max?: number;
-  /** Whole numbers only. @default false */
-  integer?: boolean;
-  /** `Infinity` is also accepted (e.g. "keep all"). @default false */
-  infinite?: boolean;
-}
-
-/**
- * `v` when it is a number in `range`, else an option error naming `option` (Node's rule: not a
- * number → TypeError; out of range or not whole → RangeError).
- */
-export function numberOption(v: unknown, option: string, range: NumberRange = {}): number {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', option, `must be a number (got ${String(v)})`);
-  const { min = -Infinity, max = Infinity, integer = false, infinite = false } = range;
-  if (infinite && v === Infinity) return v;
-  if (v < min || v > max || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-    const what = integer ? 'an integer' : 'a finite number';
-    const bounds = max !== Infinity ? ` from ${min} to ${max}` : min !== -Infinity ? ` ≥ ${min}` : '';
-    throw optionError('range', option, `must be ${what}${bounds}${infinite ? ' or Infinity' : ''} (got ${v})`);
-  }
-  return v;
-}
+// The option checks live in ./options.ts; re-exported here until every importer names it.
+export { numberOption, optionError } from './options.js';
+export type { NumberRange } from './options.js';
 
 /** A non-fatal problem, reported once per distinct cause as a `'warning'` event. */
 export interface RowlogWarning {

@@ -20,8 +20,10 @@
 import os from 'node:os';
 import { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { Worker } from 'node:worker_threads';
-import { numberOption, optionError, RowlogError } from '../core/errors.js';
+import { RowlogError } from '../core/errors.js';
+import { booleanOption, functionOption, numberOption, objectOption, optionError, stringRecordOption } from '../core/options.js';
+import { compileMessage, defineUserFilter, JSON_MARK, MARK, streamingFilter, wholeFilter } from './jq-filter.js';
+import { WorkerPool } from './query-pool.js';
 import { jqLoaded, loadJq, runJq, type JqJob, type JqResult } from './query-worker.js';
 
 /** Options of {@link query}. */
@@ -82,99 +84,7 @@ export interface QueryStream extends Duplex {
   readonly errorCount: number;
 }
 
-const MARK = '\u0001ROWLOG:';
 const MAX_BAD_LINES_KEPT = 1000;
-/** The start of a marker string in jq source, and as jq prints it without `-r`. */
-const JSON_MARK = '"\\u0001ROWLOG:';
-const WRAP_PREFIX = 'def __rowlog_f: ';
-const errorMarker = `${JSON_MARK}E:\\(input_line_number):\\(tojson)"`;
-
-/** The user's filter as a def of its own line, so comments and defs in it stay harmless. */
-const defineUserFilter = (filter: string) => `${WRAP_PREFIX}${filter}\n;\n`;
-
-/** Streaming: each input is a raw line; bad lines and runtime errors become markers. */
-const streamingFilter = (filter: string) =>
-  `${defineUserFilter(filter)}(try fromjson catch ${JSON_MARK}B") as $__v | ` +
-  `if $__v == ${JSON_MARK}B" then (if test("^\\\\s*$") then empty else ${JSON_MARK}B:\\(input_line_number)" end) ` +
-  `else ($__v | try __rowlog_f catch ${errorMarker}) end`;
-
-/** Whole input: jq reads the (cleaned) JSON itself; runtime errors become markers. */
-const wholeFilter = (filter: string) => `${defineUserFilter(filter)}try __rowlog_f catch ${errorMarker}`;
-
-/** jq's compile error, with the wrapper taken out of the quoted source line. */
-function compileMessage(stderr: string): string {
-  return stderr
-    .split('\n')
-    .map((l) => l.replace(WRAP_PREFIX, '').trimEnd())
-    .filter((l) => l !== '')
-    .join('\n');
-}
-
-function recordOption(v: unknown, name: string): Record<string, string> {
-  if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw optionError('type', name, 'must be an object of strings');
-  for (const [k, s] of Object.entries(v)) {
-    if (typeof s !== 'string') throw optionError('type', `${name}.${k}`, `must be a string (got ${typeof s})`);
-  }
-  return v as Record<string, string>;
-}
-
-function boolOption(v: unknown, name: string, dflt: boolean): boolean {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw optionError('type', name, `must be a boolean (got ${typeof v})`);
-  return v;
-}
-
-function fnOption<F>(v: unknown, name: string): F | undefined {
-  if (v !== undefined && typeof v !== 'function') throw optionError('type', name, 'must be a function');
-  return v as F | undefined;
-}
-
-/** A job sent to a worker, waiting for its answer. */
-interface Pending {
-  id: number;
-  done: (r: JqResult) => void;
-  fail: (e: Error) => void;
-}
-
-/** A fixed pool of jq-web worker threads; each answers its jobs in order. */
-class WorkerPool {
-  readonly #workers: Array<{ w: Worker; pending: Pending[] }> = [];
-  #nextId = 0;
-
-  constructor(n: number) {
-    const self = import.meta.url;
-    const url = new URL(self.endsWith('.ts') ? './query-worker.ts' : './query-worker.js', self);
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(url, { workerData: { rowlogQuery: true } });
-      const slot = { w, pending: [] as Pending[] };
-      w.on('message', (msg: JqResult & { id: number }) => {
-        const p = slot.pending.shift();
-        if (p) p.done(msg);
-      });
-      w.on('error', (err) => {
-        for (const p of slot.pending.splice(0)) p.fail(err);
-      });
-      w.on('exit', (code) => {
-        for (const p of slot.pending.splice(0)) p.fail(new RowlogError('ERR_JQ', `a jq worker thread exited (code ${code})`));
-      });
-      this.#workers.push(slot);
-    }
-  }
-
-  run(job: JqJob): Promise<JqResult> {
-    const slot = this.#workers.reduce((a, b) => (b.pending.length < a.pending.length ? b : a));
-    const id = this.#nextId++;
-    return new Promise((done, fail) => {
-      slot.pending.push({ id, done, fail });
-      slot.w.postMessage({ id, ...job });
-    });
-  }
-
-  close(): void {
-    for (const { w } of this.#workers) void w.terminate();
-  }
-}
 
 /** One chunk in flight: its first line number and its jq result to come. */
 interface InFlight {
@@ -213,14 +123,14 @@ class Query extends Duplex implements QueryStream {
   constructor(filter: string, opts: QueryOptions) {
     super({ decodeStrings: true, readableHighWaterMark: 1 << 20 });
     if (typeof filter !== 'string') throw optionError('type', 'filter', 'must be a string');
-    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
-    const slurp = boolOption(opts.slurp, 'slurp', false);
-    const nullInput = boolOption(opts.nullInput, 'nullInput', false);
-    this.#raw = boolOption(opts.raw, 'raw', false);
-    this.#strict = boolOption(opts.strict, 'strict', false);
-    const compact = boolOption(opts.compact, 'compact', true);
-    const args = recordOption(opts.args, 'args');
-    const jsonArgs = recordOption(opts.jsonArgs, 'jsonArgs');
+    objectOption(opts);
+    const slurp = booleanOption(opts.slurp, 'slurp', false);
+    const nullInput = booleanOption(opts.nullInput, 'nullInput', false);
+    this.#raw = booleanOption(opts.raw, 'raw', false);
+    this.#strict = booleanOption(opts.strict, 'strict', false);
+    const compact = booleanOption(opts.compact, 'compact', true);
+    const args = stringRecordOption(opts.args, 'args');
+    const jsonArgs = stringRecordOption(opts.jsonArgs, 'jsonArgs');
     for (const [k, v] of Object.entries(jsonArgs)) {
       try {
         JSON.parse(v);
@@ -228,8 +138,8 @@ class Query extends Duplex implements QueryStream {
         throw optionError('range', `jsonArgs.${k}`, `must be JSON text (got ${v})`);
       }
     }
-    this.#onBadLine = fnOption(opts.onBadLine, 'onBadLine');
-    this.#onError = fnOption(opts.onError, 'onError');
+    this.#onBadLine = functionOption(opts.onBadLine, 'onBadLine');
+    this.#onError = functionOption(opts.onError, 'onError');
     this.#workers = opts.workers === undefined ? undefined : numberOption(opts.workers, 'workers', { min: 0, max: 64, integer: true });
     this.#chunkLines = numberOption(opts.chunkLines ?? 10_000, 'chunkLines', { min: 1, integer: true });
     this.#chunkChars = numberOption(opts.chunkChars ?? 1 << 20, 'chunkChars', { min: 1 });
