@@ -131,3 +131,18 @@ t.test('flags: -n --arg --argjson -r -s; EPIPE on stdout exits 0 quietly', async
   t.equal(pipe.stderr, '');
   t.equal(pipe.stdout, '{"step":0,"loss":1,"name":"r0"}\n');
 });
+
+t.test('gzip is known by its magic bytes, not by the name: a gzip .jsonl, a plain .gz, gzip on stdin', async (t) => {
+  const dir = tmpdir(t);
+  const gzipNamedJsonl = path.join(dir, 'renamed.jsonl');
+  const plainNamedGz = path.join(dir, 'plain.jsonl.gz');
+  fs.writeFileSync(gzipNamedJsonl, zlib.gzipSync(jsonl(3)));
+  fs.writeFileSync(plainNamedGz, jsonl(2));
+  const r = rowlog(['-c', '.step', gzipNamedJsonl, plainNamedGz]);
+  t.equal(r.stderr, '');
+  t.equal(r.status, 0);
+  t.equal(r.stdout, '0\n1\n2\n0\n1\n', 'both files read as what they are');
+  const stdin = run(process.execPath, [MAIN, 'query', '-c', '.name', '-'], { input: zlib.gzipSync(jsonl(2)) as unknown as string });
+  t.equal(stdin.stdout, '"r0"\n"r1"\n', 'gzip on stdin is inflated');
+  t.equal(stdin.status, 0);
+});

@@ -46,6 +46,12 @@ t.test('rowlog demo trains, logs every step, and prints the tables and a query t
   t.equal(quiet.status, 0, quiet.stderr);
   t.notMatch(quiet.stdout, /──/, '--quiet: no console rows');
   t.match(quiet.stdout, /32 steps in/);
+  for (const bad of ['-5', '0', '1.5', 'x']) {
+    const r = rowlog(['demo', '--dir', `runs/bad${bad}`, '--epochs', bad], cwd);
+    t.equal(r.status, 2, `--epochs ${bad} is a usage error`);
+    t.match(r.stderr, /--epochs <n>.*'.*' is invalid\. must be a whole number ≥ [01]\./, `--epochs ${bad}: the message says what is allowed`);
+    t.notOk(fs.existsSync(path.join(cwd, `runs/bad${bad}`)), `--epochs ${bad}: no run folder is made`);
+  }
 
   // The printed example is a real command: run it with the real jq.
   const example = /^ {2}(zcat .*)$/m.exec(r.stdout)?.[1];

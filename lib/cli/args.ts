@@ -8,6 +8,13 @@ export function countArg(v: string): number {
   return n;
 }
 
+/** A whole number ≥ 1 (`--epochs`). */
+export function positiveArg(v: string): number {
+  const n = countArg(v);
+  if (n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1.');
+  return n;
+}
+
 /** A TCP port, 0 to 65535 (0 picks a free one where a server listens). */
 export function portArg(v: string): number {
   const n = countArg(v);

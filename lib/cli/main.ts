@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
-import { countArg, portArg } from './args.js';
+import { countArg, portArg, positiveArg } from './args.js';
 import { registerCollect } from './collect.js';
 import { runDemo } from './demo.js';
 import { registerLs } from './ls.js';
@@ -24,7 +24,7 @@ program
   .command('demo')
   .description('train a small network for a few seconds, logging every step into runs/, then show what was logged')
   .option('--dir <dir>', 'run folder (default: runs/demo_<time>)')
-  .option('--epochs <n>', 'epochs to train', (v) => Number.parseInt(v, 10), 300)
+  .option('--epochs <n>', 'epochs to train', positiveArg, 300)
   .option('--quiet', 'print only the summary at the end')
   .option('--socket <port>', 'also serve the rows live on 127.0.0.1:<port>', portArg)
   .option('--pace <ms>', 'pause after each epoch, to watch the run live', countArg, 0)

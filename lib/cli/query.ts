@@ -8,10 +8,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { once } from 'node:events';
-import { PassThrough, type Readable } from 'node:stream';
-import zlib from 'node:zlib';
+import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { isRowlogError } from '../core/errors.js';
+import { decoded } from '../read/decode.js';
 import { readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 
@@ -88,24 +88,19 @@ function addFile(line: string, name: string): string {
 /** Inputs whose gzip ended inside a member (their torn last line is dropped, like readLog does). */
 const truncated = new WeakSet<Readable>();
 
-/** The decoded byte stream of one input: stdin, a file, or an inflated `.gz` (a truncated end is the end). */
+/**
+ * The decoded byte stream of one input: stdin or a file, inflated when it starts like gzip
+ * (magic bytes, as every reader decides: docs/DESIGN.md §6); a truncated gzip ends at its last
+ * whole line.
+ */
 function openInput(file: string, progress: { bytes: number }): Readable {
   const src = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 18 });
   src.on('data', (b: Buffer) => {
     progress.bytes += b.length;
   });
-  if (!file.endsWith('.gz')) return src;
-  const gunzip = zlib.createGunzip({ chunkSize: 1 << 18 }); // big chunks: fewer writes, decodes and splits
-  const out = new PassThrough();
-  src.on('error', (err: Error) => out.destroy(err));
-  gunzip.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'Z_BUF_ERROR') {
-      truncated.add(out);
-      out.end();
-    }
-    else out.destroy(err);
-  });
-  return src.pipe(gunzip).pipe(out);
+  // Big inflate chunks: fewer writes, decodes and splits downstream.
+  const out: Readable = Readable.from(decoded(src as AsyncIterable<Buffer>, () => truncated.add(out), 1 << 18), { objectMode: false });
+  return out;
 }
 
 /** Writes `text` to the query stream, honouring backpressure. */

@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
-import zlib from 'node:zlib';
 import { parseLines } from '../format/parse-lines.js';
 import { parseCsv } from '../format/csv-parse.js';
 import { extrasFor } from '../../sinks/csv-rewrite.js';
+import { decoded } from './decode.js';
 
 /** Options of {@link readLog}. */
 export interface ReadLogOptions {
@@ -30,73 +30,6 @@ export interface LogReader extends AsyncIterable<Record<string, unknown>> {
   readonly badLines: number[];
   /** True when the gzip input ended early (a file torn by a crash, or still being written). */
   readonly truncated: boolean;
-}
-
-/** True for bytes that start like gzip (magic bytes and deflate, as far as present: a file torn after 1 byte is gzip too). */
-function isGzip(head: Buffer): boolean {
-  return head[0] === 0x1f && (head.length < 2 || head[1] === 0x8b) && (head.length < 3 || head[2] === 8);
-}
-
-/** zlib's error for an input that ends inside a member. */
-function isTruncation(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'Z_BUF_ERROR';
-}
-
-/** The first bytes of `it` (at least 3 unless it ends sooner), and the iterator to read the rest from. */
-async function peek(it: AsyncIterator<Buffer | string>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  while (size < 3) {
-    const r = await it.next();
-    if (r.done === true) break;
-    const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-    parts.push(b);
-    size += b.length;
-  }
-  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-}
-
-/**
- * The decoded bytes of `input`: inflated when it is gzip, else as they come. `onTruncated` is
- * called when gzip input ends inside a member; then the bytes after the last line end are
- * dropped (a line cut short), and the text ends there.
- */
-async function* decoded(input: AsyncIterable<Buffer | string>, onTruncated: () => void): AsyncGenerator<Buffer> {
-  const it = input[Symbol.asyncIterator]();
-  const head = await peek(it);
-  const rest: AsyncIterable<Buffer | string> = { [Symbol.asyncIterator]: () => it };
-  if (!isGzip(head)) {
-    if (head.length > 0) yield head;
-    yield* rest as AsyncIterable<Buffer>;
-    return;
-  }
-  const gunzip = zlib.createGunzip();
-  pipeline(
-    Readable.from((async function* () {
-      yield head;
-      yield* rest;
-    })(), { objectMode: false }),
-    gunzip,
-    () => {}, // errors reach the loop below through gunzip
-  );
-  let carry: Buffer | undefined; // text after the last line end so far
-  try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-      const nl = chunk.lastIndexOf(10);
-      if (nl < 0) {
-        carry = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
-        continue;
-      }
-      if (carry !== undefined) yield carry;
-      yield chunk.subarray(0, nl + 1);
-      carry = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : undefined;
-    }
-  } catch (err) {
-    if (!isTruncation(err)) throw err;
-    onTruncated();
-    return;
-  }
-  if (carry !== undefined) yield carry;
 }
 
 /** The default format for a path. */
