@@ -19,19 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createLogger } from '../lib/log/logger.js';
 import { socketSink } from '../sinks/socket.js';
+import { makeRow } from './rows.js';
 
 const ROWS = Number(process.env.BENCH_SOCKET_ROWS ?? 200_000);
 const REPEAT = 3;
 const self = fileURLToPath(import.meta.url);
-
-const tensor = new Float32Array(1_000_000).map((_, i) => Math.sin(i));
-const KEYS = Array.from({ length: 27 }, (_, k) => `m${k}`);
-function makeRow(i: number): Record<string, unknown> {
-  const row: Record<string, unknown> = { epoch: Math.floor(i / 1000), loss: 1 / (i + 1), lr: 1e-3 };
-  for (let k = 0; k < 27; k++) row[KEYS[k] as string] = Math.sqrt(i + k) * 0.001;
-  if (i % 100 === 0) row.weights = tensor;
-  return row;
-}
 
 interface Reader {
   rows: number;

@@ -27,6 +27,7 @@ import zlib from 'node:zlib';
 import pino from 'pino';
 import { readWholeLines } from '../lib/format/bgzf.js';
 import { createLogger } from '../lib/log/logger.js';
+import { makeRow, peakRssMb, TENSOR } from './rows.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
 const BIG_ROWS = Number(process.env.BENCH_BIG_ROWS ?? 2_000_000);
@@ -50,18 +51,6 @@ interface Result {
   s99plain?: number;
   rssMB: number;
   bytes?: number;
-}
-
-const tensor = new Float32Array(1_000_000).map((_, i) => Math.sin(i));
-
-/** Metric names, made once: real training code has literal keys, not new strings every row. */
-const KEYS = Array.from({ length: 27 }, (_, k) => `m${k}`);
-
-function makeRow(i: number, withTensor: boolean): Record<string, unknown> {
-  const row: Record<string, unknown> = { epoch: Math.floor(i / 1000), loss: 1 / (i + 1), lr: 1e-3 };
-  for (let k = 0; k < 27; k++) row[KEYS[k] as string] = Math.sqrt(i + k) * 0.001;
-  if (withTensor && i % 100 === 0) row.weights = tensor;
-  return row;
 }
 
 /** What a hand-written logger does with the tensor: one plain loop for the four numbers. */
@@ -101,15 +90,6 @@ function countGzLines(file: string): number {
   return Number(out.trim());
 }
 
-/**
- * This process's own peak RSS in MB: `VmHWM` (Linux), not `ru_maxrss` (a child's starts at its
- * parent's RSS at fork). NaN where /proc has no VmHWM: no figure rather than a wrong one.
- */
-function rss(): number {
-  const m = /^VmHWM:\s*(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m === null ? NaN : Number(m[1]) / 1024;
-}
-
 /** CPU ms used by every thread of this process since `c0`. */
 function cpuSince(c0: NodeJS.CpuUsage): number {
   const c = process.cpuUsage(c0);
@@ -143,7 +123,7 @@ function baseline(dir: string): Result {
   const rate = ROWS / ((performance.now() - t0) / 1000);
   const cpuMs = cpuSince(c0);
   if (countGzLines(file) !== ROWS) throw new Error('baseline lost rows');
-  return { rows: ROWS, rate, cpuMs, rssMB: rss() };
+  return { rows: ROWS, rate, cpuMs, rssMB: peakRssMb() };
 }
 
 async function pinoRun(dir: string): Promise<Result> {
@@ -161,7 +141,7 @@ async function pinoRun(dir: string): Promise<Result> {
   const rate = ROWS / ((performance.now() - t0) / 1000);
   const cpuMs = cpuSince(c0);
   if (countLines(file) !== ROWS) throw new Error('pino lost rows');
-  return { rows: ROWS, rate, cpuMs, rssMB: rss() };
+  return { rows: ROWS, rate, cpuMs, rssMB: peakRssMb() };
 }
 
 async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency: boolean): Promise<Result> {
@@ -182,7 +162,7 @@ async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency
   await log.close();
   const rate = rows / ((performance.now() - t0) / 1000);
   const cpuMs = cpuSince(c0);
-  const rssMB = rss();
+  const rssMB = peakRssMb();
   const gz = countGzLines(path.join(dir, 'train.jsonl.gz'));
   const csvFile = path.join(dir, 'train.csv');
   const csv = fs.existsSync(csvFile) ? countLines(csvFile) - 1 : rows;
@@ -193,7 +173,7 @@ async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency
     // The yardstick: JSON.stringify of the same rows (the tensor reduced by hand beforehand, as
     // the baseline does), timed the same way in this process, after the logger is closed.
     // The tensor is the same every time: its hand summary is made once, not timed.
-    const stats = handSummary({ weights: tensor });
+    const stats = handSummary({ weights: TENSOR });
     let sink = 0;
     for (let i = 0; i < rows; i++) {
       const row = withTensor && i % 100 === 0 ? { ...makeRow(i, false), ...stats } : makeRow(i, false);
@@ -222,7 +202,7 @@ function levels(): Result & { l1ms: number; l6ms: number; l1: number; l6: number
   time(1);
   const a = time(1);
   const b = time(6);
-  return { rows: 50_000, rate: 0, rssMB: rss(), l1ms: a.ms, l6ms: b.ms, l1: a.size, l6: b.size };
+  return { rows: 50_000, rate: 0, rssMB: peakRssMb(), l1ms: a.ms, l6ms: b.ms, l1: a.size, l6: b.size };
 }
 
 const SCENARIOS: Record<string, (dir: string) => Result | Promise<Result>> = {
