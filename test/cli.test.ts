@@ -49,7 +49,7 @@ t.test('rowlog demo trains, logs every step, and prints the tables and a query t
   for (const bad of ['-5', '0', '1.5', 'x']) {
     const r = rowlog(['demo', '--dir', `runs/bad${bad}`, '--epochs', bad], cwd);
     t.equal(r.status, 2, `--epochs ${bad} is a usage error`);
-    t.match(r.stderr, /--epochs <n>.*'.*' is invalid\. must be a whole number ≥ [01]\./, `--epochs ${bad}: the message says what is allowed`);
+    t.match(r.stderr, /^rowlog: demo: option '--epochs <n>' argument '.*' is invalid\. must be a whole number ≥ 1\.\n$/, `--epochs ${bad}: the message says what is allowed`);
     t.notOk(fs.existsSync(path.join(cwd, `runs/bad${bad}`)), `--epochs ${bad}: no run folder is made`);
   }
 
@@ -78,6 +78,13 @@ t.test('rowlog --version prints the package version; usage errors exit 2 with on
   const badFlag = rowlog(['demo', '--bogus']);
   t.equal(badFlag.status, 2);
   t.match(badFlag.stderr, /unknown option '--bogus'/);
+  t.equal(bad.stderr, "rowlog: unknown command 'frobnicate'\n", 'one line, starting rowlog: ');
+  // Every command's usage errors are one line starting `rowlog: <command>: ` (docs/DESIGN.md §7).
+  for (const args of [['demo', '--bogus'], ['ls', '--bogus'], ['query', '--bogus', '.', 'x'], ['query'], ['tail', '-n', 'x', 'f'], ['pipe', '--bogus'], ['serve', '--port', 'x'], ['collect', '--bogus']]) {
+    const r = rowlog(args);
+    t.equal(r.status, 2, `${args.join(' ')}: exit 2`);
+    t.match(r.stderr, new RegExp(`^rowlog: ${args[0]}: [^\\n]+\\n$`), `${args.join(' ')}: one line starting rowlog: ${args[0]}: (${r.stderr.trim()})`);
+  }
 });
 
 t.test('rowlog demo --socket P --pace MS serves every row live to a subscriber', async (t) => {

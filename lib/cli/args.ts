@@ -1,5 +1,33 @@
-/** What several `rowlog` commands share: argument parsers (a bad value is a usage error, exit 2) and the stop signal. */
+/**
+ * What the `rowlog` commands share: argument parsers (a bad value is a usage error, exit 2), the
+ * one way a command reports a usage error or a failure (one line starting `rowlog: <command>: `,
+ * docs/DESIGN.md §7), and the stop signal.
+ */
 import { InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
+
+/** The one line every message of `command` starts with. */
+export function prefix(command: string): string {
+  return command === '' ? 'rowlog: ' : `rowlog: ${command}: `;
+}
+
+/** Reports a usage error of `command` (exit status 2): one line `rowlog: <command>: <message>`. */
+export function usageError(command: string, message: string): void {
+  process.stderr.write(`${prefix(command)}${message.replace(/\n+$/, '')}\n`);
+  process.exitCode = 2;
+}
+
+/**
+ * Makes commander's own messages (unknown option, missing argument, a parser's
+ * InvalidArgumentError) start `rowlog: <command>: ` instead of `error: `, for `program` and every
+ * command registered on it so far.
+ */
+export function prefixCommanderErrors(program: Command): void {
+  const set = (cmd: Command, name: string) =>
+    cmd.configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, prefix(name))) });
+  set(program, '');
+  for (const cmd of program.commands) set(cmd, cmd.name());
+}
 
 /** A whole number ≥ 0 (`--lines`, `--pace`). */
 export function countArg(v: string): number {
@@ -10,8 +38,8 @@ export function countArg(v: string): number {
 
 /** A whole number ≥ 1 (`--epochs`). */
 export function positiveArg(v: string): number {
-  const n = countArg(v);
-  if (n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1.');
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1.');
   return n;
 }
 

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
-import { countArg, portArg, positiveArg } from './args.js';
+import { countArg, portArg, positiveArg, prefix, prefixCommanderErrors } from './args.js';
 import { registerCollect } from './collect.js';
 import { runDemo } from './demo.js';
 import { registerLs } from './ls.js';
@@ -17,8 +17,7 @@ import { registerTail } from './tail.js';
 const program = new Command('rowlog')
   .description('Log first, ask questions later: numbers from machine-learning runs.')
   .version(VERSION)
-  .exitOverride()
-  .configureOutput({ outputError: (str, write) => write(str) });
+  .exitOverride();
 
 program
   .command('demo')
@@ -37,6 +36,7 @@ registerPipe(program);
 registerQuery(program);
 registerServe(program);
 registerTail(program);
+prefixCommanderErrors(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -44,7 +44,9 @@ try {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else {
-    process.stderr.write(`rowlog: ${(err as Error).message}\n`);
+    // A runtime failure: one line naming the command that failed (exit status 1).
+    const command = program.commands.find((c) => c.name() === process.argv[2])?.name() ?? '';
+    process.stderr.write(`${prefix(command)}${(err as Error).message.replace(`${command}: `, '')}\n`);
     process.exitCode = 1;
   }
 }

@@ -14,6 +14,7 @@ import { isRowlogError } from '../core/errors.js';
 import { decoded } from '../read/decode.js';
 import { readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
+import { prefix, usageError } from './args.js';
 
 /** What the command line asked for. */
 interface QueryArgs {
@@ -220,9 +221,9 @@ async function runQuery(cli: QueryArgs): Promise<number> {
       const n = /^line (\d+)/.exec(msg)?.[1];
       const at = n === undefined ? undefined : locate(Number(n));
       const where = strictBad || (at ? fileLine(at.file, at.line) : current.file);
-      process.stderr.write(`rowlog: bad line at ${where}: not valid JSON (--strict)\n`);
+      process.stderr.write(`${prefix('query')}bad line at ${where}: not valid JSON (--strict)\n`);
     } else {
-      process.stderr.write(`rowlog: ${msg}\n`);
+      process.stderr.write(`${prefix('query')}${msg}\n`);
     }
     return 1;
   } finally {
@@ -272,8 +273,7 @@ Options (as in jq):
         cli = parseQueryArgs(at === -1 ? cmd.args : raw.slice(at + 1));
       } catch (err) {
         if (!(err instanceof UsageError)) throw err;
-        process.stderr.write(`error: ${err.message}\n`);
-        process.exitCode = 2;
+        usageError('query', err.message);
         return;
       }
       process.exitCode = await runQuery(cli);

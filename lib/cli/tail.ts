@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
-import { countArg } from './args.js';
+import { countArg, usageError } from './args.js';
 import { renderRow } from '../../sinks/pretty.js';
 import { parseRow, tailBatches } from '../read/tail.js';
 import { jqReady, query } from '../read/query.js';
@@ -135,8 +135,7 @@ export function registerTail(program: Command): Command {
         try {
           query(filter); // a bad filter is a usage error: exit 2 before reading anything
         } catch (err) {
-          process.stderr.write(`${(err as Error).message}\n`);
-          process.exitCode = 2;
+          usageError('tail', (err as Error).message);
           return;
         }
         transform = (lines) => jqLines(filter, lines);
