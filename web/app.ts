@@ -1,46 +1,72 @@
-// rowlog serve: the page. A plain browser module (no build step). It lists the runs the server
-// sees, plots every numeric column of the chosen table against $step with uPlot (one chart per
-// column, one raw + one smoothed series per checked run), and follows new rows through one
-// EventSource (/api/events), redrawing with setData at most once per animation frame.
+// rowlog serve: the page (DESIGN §7). It lists the runs the server sees, plots every numeric
+// column of the chosen table against $step with uPlot (one chart per column, one raw + one
+// smoothed series per checked run), and follows new rows through one EventSource
+// (/api/events), redrawing with setData at most once per animation frame.
 //
-// Smoothing is TensorBoard's: a debiased exponential moving average over the points held.
-// The raw line is always drawn faint under the smoothed one (at 0 they are the same line).
-/* global uPlot */
+// TypeScript compiled by `npm run build` (web/tsconfig.json: the DOM lib, ES modules) to
+// dist/web/, served as /app.js and its sibling modules. The message types are the server's
+// (lib/serve/protocol.ts, type-only imports); the pure parts are modules with unit tests:
+// series.ts (what a run holds, and the striding it shares with the server through
+// lib/serve/decimate.ts), smooth.ts (TensorBoard's smoothing), format.ts (numbers for people).
+import type U from 'uplot';
+import type { ProblemEvent, RowsEvent, RunsBody, ServedRun, Snapshot } from '../lib/serve/protocol.js';
+import { ago, fmt, fmtTick } from './format.js';
+import { applyRows, fromSnapshot } from './series.js';
+import type { RunData } from './series.js';
+import { ema } from './smooth.js';
 
 const MAX_CHARTS = 100; // charts drawn at once; narrow the filter for the others
-const MAX_POINTS = 10_000; // points held per run before halving (the server strides the same way)
 const CHART_HEIGHT = 190;
 const LIVE_MS = 15_000; // a run whose files changed this recently is shown as being logged
 const PALETTE = ['#2563eb', '#dc2626', '#059669', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#4f46e5', '#b45309'];
 
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
-const el = (tag, cls, text) => {
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] => {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
 };
+/** The element `sel` finds inside `root` (the page's own markup: it is there). */
+const sub = <T extends HTMLElement = HTMLElement>(root: ParentNode, sel: string) => root.querySelector(sel) as T;
+
+/** One chart: a column of the checked runs. */
+interface Chart {
+  col: string;
+  card: HTMLElement;
+  value: HTMLElement;
+  plot: HTMLElement;
+  u: U;
+  /** New data not drawn yet. */
+  dirty: boolean;
+  /** On screen (or near it). */
+  visible: boolean;
+  /** The user zoomed in: new data keeps the x range. */
+  zoomed: boolean;
+  /** setData is running (its setScale is not the user's). */
+  updating: boolean;
+}
 
 /** Everything the page shows; `window.rowlog` for a look from the console (and the tests). */
 const state = {
   dir: '',
-  /** The server's listing: [{id, name, live, startTime, tables: [{name, file, format, size, mtime}]}]. */
-  runs: [],
+  /** The server's listing. */
+  runs: [] as ServedRun[],
   /** Server clock minus ours. */
   skew: 0,
   /** Checked run ids, in the order they were checked (their colours follow it). */
-  selected: [],
+  selected: [] as string[],
   table: '',
   /** The user has checked or unchecked a run: no more picking one for them. */
   touched: false,
   filter: '',
   smoothing: 0.6,
-  /** run id → {total, stride, followed, format, index: [], steps: [], cols: Map(name → values[]), tip: bool} */
-  data: new Map(),
+  /** run id → what the page holds of its table. */
+  data: new Map<string, RunData>(),
   /** column → chart */
-  charts: new Map(),
+  charts: new Map<string, Chart>(),
   /** The columns the filter shows, in order. */
-  shown: [],
+  shown: [] as string[],
   /** Columns matching the filter (shown or not), and all columns of the checked runs. */
   matching: 0,
   total: 0,
@@ -51,7 +77,7 @@ window.rowlog = state;
 // ---------------------------------------------------------------------------------------------
 // Settings in the address (#run=a&run=b&table=t&filter=loss&smooth=0.6): a reload keeps them.
 
-function readHash() {
+function readHash(): void {
   const p = new URLSearchParams(location.hash.slice(1));
   state.selected = p.getAll('run');
   state.table = p.get('table') ?? '';
@@ -60,7 +86,7 @@ function readHash() {
   if (p.has('smooth') && s >= 0 && s <= 0.99) state.smoothing = s;
 }
 
-function writeHash() {
+function writeHash(): void {
   const p = new URLSearchParams();
   for (const r of state.selected) p.append('run', r);
   if (state.table) p.set('table', state.table);
@@ -69,45 +95,18 @@ function writeHash() {
   history.replaceState(null, '', `#${p}`);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Formatting
-
 const nf = new Intl.NumberFormat('en-US');
 
-/** A value for people: 4 significant digits, exponent form when very large or small. */
-function fmt(v) {
-  if (v === null || v === undefined) return '–';
-  if (!Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
-  return String(Number(v.toPrecision(4)));
-}
-
-/** Tick labels: as short as they can be. */
-function fmtTick(v) {
-  if (v === null || v === undefined) return '';
-  const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(1);
-  return String(Number(v.toPrecision(6)));
-}
-
-function ago(ms) {
-  const s = Math.max(0, Math.round((Date.now() + state.skew - ms) / 1000));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} d ago`;
-}
-
-const runOf = (id) => state.runs.find((r) => r.id === id);
-const colorOf = (id) => PALETTE[Math.max(0, state.selected.indexOf(id)) % PALETTE.length];
-const lastChange = (run) => run.tables.reduce((m, t) => Math.max(m, t.mtime), 0);
-const isLive = (run) => Date.now() + state.skew - lastChange(run) < LIVE_MS;
+const runOf = (id: string | undefined) => state.runs.find((r) => r.id === id);
+const colorOf = (id: string) => PALETTE[Math.max(0, state.selected.indexOf(id)) % PALETTE.length] as string;
+const lastChange = (run: ServedRun) => run.tables.reduce((m, t) => Math.max(m, t.mtime), 0);
+const serverNow = () => Date.now() + state.skew;
+const isLive = (run: ServedRun) => serverNow() - lastChange(run) < LIVE_MS;
 
 // ---------------------------------------------------------------------------------------------
 // Run list and table picker
 
-function onRuns(body) {
+function onRuns(body: RunsBody): void {
   state.dir = body.dir;
   state.skew = body.now - Date.now();
   state.runs = body.runs;
@@ -128,7 +127,7 @@ function onRuns(body) {
   const tables = tableNames();
   if (!tables.includes(state.table) && tables.length > 0) {
     // Prefer the table changed last among the checked runs.
-    let best = tables[0];
+    let best = tables[0] as string;
     let bestTime = -1;
     for (const id of state.selected) {
       for (const t of runOf(id)?.tables ?? []) if (t.mtime > bestTime) (best = t.name), (bestTime = t.mtime);
@@ -145,13 +144,13 @@ function onRuns(body) {
 }
 
 /** Tables of the checked runs (all runs when none is). */
-function tableNames() {
-  const runs = state.selected.length > 0 ? state.selected.map(runOf).filter(Boolean) : state.runs;
+function tableNames(): string[] {
+  const runs = state.selected.length > 0 ? state.selected.map(runOf).filter((r) => r !== undefined) : state.runs;
   return [...new Set(runs.flatMap((r) => r.tables.map((t) => t.name)))].sort();
 }
 
-function renderTables() {
-  const select = /** @type {HTMLSelectElement} */ ($('table'));
+function renderTables(): void {
+  const select = $<HTMLSelectElement>('table');
   const names = tableNames();
   const current = [...select.options].map((o) => o.value);
   if (current.join('\n') !== names.join('\n')) {
@@ -161,11 +160,11 @@ function renderTables() {
   select.disabled = names.length === 0;
 }
 
-function renderRuns() {
+function renderRuns(): void {
   const list = $('runs');
   $('no-runs').hidden = state.runs.length > 0;
-  const items = new Map([...list.children].map((li) => [li.dataset.run, li]));
-  const order = [];
+  const items = new Map([...list.children].map((li) => [(li as HTMLElement).dataset.run, li as HTMLElement]));
+  const order: HTMLElement[] = [];
   for (const run of state.runs) {
     let li = items.get(run.id);
     if (!li) {
@@ -182,29 +181,28 @@ function renderRuns() {
     const checked = state.selected.includes(run.id);
     li.classList.toggle('checked', checked);
     li.classList.toggle('is-live', isLive(run));
-    li.querySelector('input').checked = checked;
-    li.querySelector('.swatch').style.background = checked ? colorOf(run.id) : 'transparent';
-    li.querySelector('.name').textContent = run.name;
-    li.querySelector('label').title = run.live ? `live rows from ${run.name}` : run.id === '.' ? state.dir : `${state.dir}/${run.id}`;
+    sub<HTMLInputElement>(li, 'input').checked = checked;
+    sub(li, '.swatch').style.background = checked ? colorOf(run.id) : 'transparent';
+    sub(li, '.name').textContent = run.name;
+    sub(li, 'label').title = run.live ? `live rows from ${run.name}` : run.id === '.' ? state.dir : `${state.dir}/${run.id}`;
     const n = run.tables.length;
-    const when = run.live ? 'socket' : lastChange(run) > 0 ? ago(lastChange(run)) : '';
-    li.querySelector('.meta').textContent = `${n} ${n === 1 ? 'table' : 'tables'}${when ? ` · ${when}` : ''}`;
-    li.querySelector('.count').textContent = checked ? countText(run) : '';
+    const when = run.live ? 'socket' : lastChange(run) > 0 ? ago(lastChange(run), serverNow()) : '';
+    sub(li, '.meta').textContent = `${n} ${n === 1 ? 'table' : 'tables'}${when ? ` · ${when}` : ''}`;
+    sub(li, '.count').textContent = checked ? countText(run) : '';
     order.push(li);
   }
   list.replaceChildren(...order);
 }
 
-function countText(run) {
+function countText(run: ServedRun): string {
   const d = state.data.get(run.id);
   if (!run.tables.some((t) => t.name === state.table)) return `no table ${state.table}`;
   if (!d) return 'loading…';
-  const steps = d.steps;
-  const last = steps.length > 0 ? steps[steps.length - 1] : undefined;
-  return `${nf.format(d.total)} rows${last !== undefined ? ` · step ${nf.format(last)}` : ''}`;
+  const last = d.steps[d.steps.length - 1];
+  return `${nf.format(d.total)} rows${last !== undefined && last !== null ? ` · step ${nf.format(last)}` : ''}`;
 }
 
-function toggleRun(id, on) {
+function toggleRun(id: string, on: boolean): void {
   state.touched = true;
   state.selected = state.selected.filter((r) => r !== id);
   if (on) state.selected.push(id);
@@ -216,76 +214,24 @@ function toggleRun(id, on) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Data held per run: what the server's snapshot and rows events carry.
+// Live connection: what the server's snapshot and rows events carry goes into state.data.
 
-/** Appends a block ({columns, index, data}) to a run's data; the last point may be an off-grid tip. */
-function appendBlock(d, block) {
-  if (d.tip) {
-    // The previous last row was only shown until the next one came: drop it.
-    d.index.pop();
-    d.steps.pop();
-    for (const ys of d.cols.values()) ys.pop();
-    d.tip = false;
-  }
-  const n0 = d.index.length;
-  const stepCol = block.columns.indexOf('$step');
-  block.columns.forEach((c, ci) => {
-    if (c === '$step') return;
-    let ys = d.cols.get(c);
-    if (!ys) d.cols.set(c, (ys = new Array(n0).fill(null)));
-    ys.push(...block.data[ci]);
-  });
-  d.index.push(...block.index);
-  d.steps.push(...(stepCol >= 0 ? block.data[stepCol] : block.index));
-  const n1 = d.index.length;
-  for (const ys of d.cols.values()) while (ys.length < n1) ys.push(null);
-  d.tip = n1 > 0 && d.index[n1 - 1] % d.stride !== 0;
-}
-
-/** Keeps only the points on the grid of `stride` (a coarser one, as the table grew). */
-function restride(d, stride) {
-  d.stride = stride;
-  const keep = [];
-  d.index.forEach((ix, k) => {
-    if (ix % stride === 0 || k === d.index.length - 1) keep.push(k);
-  });
-  if (keep.length === d.index.length) return;
-  const pick = (a) => keep.map((k) => a[k]);
-  d.index = pick(d.index);
-  d.steps = pick(d.steps);
-  for (const [c, ys] of d.cols) d.cols.set(c, pick(ys));
-}
-
-function onSnapshot(msg) {
-  const d = { total: msg.total, stride: msg.stride, followed: msg.followed, format: msg.format, index: [], steps: [], cols: new Map(), tip: false };
-  appendBlock(d, msg.block);
-  state.data.set(msg.run, d);
+function onSnapshot(msg: Snapshot): void {
+  state.data.set(msg.run, fromSnapshot(msg));
   dataChanged();
 }
 
-function onRows(msg) {
+function onRows(msg: RowsEvent): void {
   const d = state.data.get(msg.run);
   if (!d) return;
-  if (d.tip) {
-    d.index.pop();
-    d.steps.pop();
-    for (const ys of d.cols.values()) ys.pop();
-    d.tip = false;
-  }
-  if (msg.stride > d.stride) restride(d, msg.stride);
-  d.total = msg.total;
-  appendBlock(d, msg.block);
-  while (d.index.length > 2 * MAX_POINTS) restride(d, d.stride * 2);
+  applyRows(d, msg);
   pulse();
   dataChanged();
 }
 
-// ---------------------------------------------------------------------------------------------
-// Live connection
+let source: EventSource | null = null;
 
-let source = null;
-
-function reconnect() {
+function reconnect(): void {
   if (source) source.close();
   state.data.clear();
   const p = new URLSearchParams();
@@ -293,38 +239,39 @@ function reconnect() {
     for (const id of state.selected) if (runOf(id)?.tables.some((t) => t.name === state.table)) p.append('run', id);
     if (p.has('run')) p.set('table', state.table);
   }
-  source = new EventSource(`/api/events?${p}`);
+  const es = new EventSource(`/api/events?${p}`);
+  source = es;
   setConnection('connecting');
-  source.addEventListener('open', () => setConnection('live'));
-  source.addEventListener('error', () => {
-    if (source.readyState !== EventSource.CLOSED) return setConnection('reconnecting'); // the browser retries by itself
+  es.addEventListener('open', () => setConnection('live'));
+  es.addEventListener('error', () => {
+    if (es.readyState !== EventSource.CLOSED) return setConnection('reconnecting'); // the browser retries by itself
     // Refused (the run or table went away): read the listing again in a moment and start over.
     setConnection('offline');
     setTimeout(refetch, 3000);
   });
-  source.addEventListener('runs', (e) => onRuns(JSON.parse(e.data)));
-  source.addEventListener('snapshot', (e) => onSnapshot(JSON.parse(e.data)));
-  source.addEventListener('rows', (e) => onRows(JSON.parse(e.data)));
-  source.addEventListener('problem', (e) => showMessage(JSON.parse(e.data).message));
+  const on = <T>(name: string, handler: (data: T) => void) => es.addEventListener(name, (e) => handler(JSON.parse((e as MessageEvent<string>).data) as T));
+  on<RunsBody>('runs', onRuns);
+  on<Snapshot>('snapshot', onSnapshot);
+  on<RowsEvent>('rows', onRows);
+  on<ProblemEvent>('problem', (m) => showMessage(m.message));
   rebuildCharts();
 }
 
-function setConnection(s) {
+function setConnection(s: string): void {
   state.connection = s;
-  const live = $('live');
-  live.dataset.state = s;
+  $('live').dataset.state = s;
   $('live-text').textContent = s;
 }
 
 let pulseTimer = 0;
-function pulse() {
+function pulse(): void {
   const live = $('live');
   live.classList.add('pulse');
   clearTimeout(pulseTimer);
   pulseTimer = setTimeout(() => live.classList.remove('pulse'), 400);
 }
 
-function showMessage(text) {
+function showMessage(text: string): void {
   const m = $('message');
   m.textContent = text;
   m.hidden = !text;
@@ -333,9 +280,9 @@ function showMessage(text) {
 // ---------------------------------------------------------------------------------------------
 // Charts: one per shown column; rebuilt when the checked runs change, else updated with setData.
 
-function filterFn() {
+function filterFn(): (c: string) => boolean {
   const f = state.filter.trim();
-  const input = /** @type {HTMLInputElement} */ ($('filter'));
+  const input = $<HTMLInputElement>('filter');
   input.classList.remove('invalid');
   if (!f) return () => true;
   try {
@@ -350,8 +297,8 @@ function filterFn() {
 
 const collator = new Intl.Collator('en', { numeric: true });
 
-function columnsToShow() {
-  const all = new Set();
+function columnsToShow(): string[] {
+  const all = new Set<string>();
   for (const id of state.selected) for (const c of state.data.get(id)?.cols.keys() ?? []) all.add(c);
   const match = filterFn();
   const cols = [...all].filter(match).sort(collator.compare);
@@ -360,44 +307,25 @@ function columnsToShow() {
   return cols.slice(0, MAX_CHARTS);
 }
 
-/** Debiased EMA (TensorBoard's smoothing); null and undefined points are left as they are. */
-function ema(ys, w) {
-  if (w <= 0) return ys;
-  const out = new Array(ys.length);
-  let last = 0;
-  let n = 0;
-  for (let i = 0; i < ys.length; i++) {
-    const v = ys[i];
-    if (v === null || v === undefined) {
-      out[i] = v;
-      continue;
-    }
-    last = last * w + (1 - w) * v;
-    n++;
-    out[i] = last / (1 - w ** n);
-  }
-  return out;
-}
-
 /** The chart's data: step, then per checked run its raw and smoothed values, aligned on step. */
-function chartData(col) {
-  const tables = state.selected.map((id) => {
+function chartData(col: string): U.AlignedData {
+  const tables = state.selected.map((id): U.AlignedData => {
     const d = state.data.get(id);
     const ys = d?.cols.get(col) ?? [];
-    return [d?.steps ?? [], ys, ema(ys, state.smoothing)];
+    return [(d?.steps ?? []) as number[], ys, ema(ys, state.smoothing)];
   });
   if (tables.length === 0) return [[]];
   return uPlot.join(tables);
 }
 
-const axis = () => ({
+const axis = (): U.Axis => ({
   stroke: '#6b7280',
   font: '11px system-ui, sans-serif',
   grid: { stroke: '#eceef2', width: 1 },
   ticks: { stroke: '#e2e5ea', width: 1, size: 4 },
 });
 
-function makeChart(col, width) {
+function makeChart(col: string, width: number): Chart {
   const card = el('section', 'chart');
   card.dataset.column = col;
   const head = el('header');
@@ -407,14 +335,15 @@ function makeChart(col, width) {
   head.append(title, value);
   const plot = el('div', 'plot');
   card.append(head, plot);
-  const chart = { col, card, value, plot, u: null, dirty: true, visible: true, zoomed: false, updating: false };
-  const series = [{ label: 'step' }];
+  const series: U.Series[] = [{ label: 'step' }];
   for (const id of state.selected) {
     const c = colorOf(id);
     const name = runOf(id)?.name ?? id;
     series.push({ label: `${name} (raw)`, stroke: `${c}40`, width: 1, points: { show: false } });
     series.push({ label: name, stroke: c, width: 1.5 });
   }
+  const ticks = (_u: U, splits: number[]) => splits.map(fmtTick);
+  const chart: Chart = { col, card, value, plot, u: undefined as unknown as U, dirty: true, visible: true, zoomed: false, updating: false };
   chart.u = new uPlot(
     {
       width,
@@ -423,8 +352,8 @@ function makeChart(col, width) {
       cursor: { sync: { key: 'rowlog' }, drag: { x: true, y: false }, points: { size: 5 } },
       scales: { x: { time: false } },
       axes: [
-        { ...axis(), size: 32, values: (u, splits) => splits.map(fmtTick) },
-        { ...axis(), size: 54, values: (u, splits) => splits.map(fmtTick) },
+        { ...axis(), size: 32, values: ticks },
+        { ...axis(), size: 54, values: ticks },
       ],
       series,
       hooks: {
@@ -433,8 +362,8 @@ function makeChart(col, width) {
           (u, key) => {
             if (key !== 'x' || chart.updating) return;
             const xs = u.data[0];
-            const { min, max } = u.scales.x;
-            chart.zoomed = xs.length > 1 && (min > xs[0] || max < xs[xs.length - 1]);
+            const { min, max } = u.scales.x as U.Scale;
+            chart.zoomed = xs.length > 1 && ((min ?? -Infinity) > (xs[0] as number) || (max ?? Infinity) < (xs[xs.length - 1] as number));
           },
         ],
       },
@@ -448,22 +377,22 @@ function makeChart(col, width) {
 }
 
 /** The chart header: values at the cursor, else the last value of each run. */
-function showValue(chart, idx) {
+function showValue(chart: Chart, idx: number | null | undefined): void {
   const u = chart.u;
-  const parts = [];
+  const parts: Array<[string, string]> = [];
   if (idx !== null && idx !== undefined && u.data[0].length > 0) {
-    parts.push(['', `step ${nf.format(u.data[0][idx])}`]);
+    parts.push(['', `step ${nf.format(u.data[0][idx] as number)}`]);
     state.selected.forEach((id, k) => {
       if (state.data.has(id)) parts.push([colorOf(id), fmt(u.data[1 + 2 * k]?.[idx])]);
     });
   } else {
-    state.selected.forEach((id) => {
-      if (!state.data.has(id)) return; // no such table in that run (or not read yet)
+    for (const id of state.selected) {
+      if (!state.data.has(id)) continue; // no such table in that run (or not read yet)
       const ys = state.data.get(id)?.cols.get(chart.col);
-      let v;
+      let v: number | null | undefined;
       if (ys) for (let i = ys.length - 1; i >= 0 && v === undefined; i--) if (ys[i] !== null) v = ys[i];
       parts.push([colorOf(id), fmt(v)]);
-    });
+    }
   }
   chart.value.replaceChildren(
     ...parts.map(([c, t]) => {
@@ -474,16 +403,19 @@ function showValue(chart, idx) {
   );
 }
 
-const visibility = new IntersectionObserver((entries) => {
-  for (const e of entries) {
-    const chart = state.charts.get(/** @type {HTMLElement} */ (e.target).dataset.column);
-    if (!chart) continue;
-    chart.visible = e.isIntersecting;
-    if (chart.visible && chart.dirty) schedule();
-  }
-}, { rootMargin: '200px' });
+const visibility = new IntersectionObserver(
+  (entries) => {
+    for (const e of entries) {
+      const chart = state.charts.get((e.target as HTMLElement).dataset.column ?? '');
+      if (!chart) continue;
+      chart.visible = e.isIntersecting;
+      if (chart.visible && chart.dirty) schedule();
+    }
+  },
+  { rootMargin: '200px' },
+);
 
-function plotWidth() {
+function plotWidth(): number {
   const grid = $('charts');
   const first = grid.querySelector('.plot');
   if (first) return first.clientWidth;
@@ -493,7 +425,7 @@ function plotWidth() {
   return Math.floor((w - 12 * (cols - 1)) / cols) - 2 * 10;
 }
 
-function destroyCharts() {
+function destroyCharts(): void {
   for (const c of state.charts.values()) {
     visibility.unobserve(c.card);
     c.u.destroy();
@@ -503,13 +435,13 @@ function destroyCharts() {
 }
 
 /** New charts for the checked runs (series changed). */
-function rebuildCharts() {
+function rebuildCharts(): void {
   destroyCharts();
   syncCharts();
 }
 
 /** Adds and removes charts to match the shown columns, in order. */
-function syncCharts() {
+function syncCharts(): void {
   const cols = columnsToShow();
   state.shown = cols;
   const grid = $('charts');
@@ -537,9 +469,9 @@ function syncCharts() {
   renderStatus();
 }
 
-function renderStatus() {
+function renderStatus(): void {
   const status = $('status');
-  const parts = [];
+  const parts: HTMLElement[] = [];
   for (const id of state.selected) {
     const run = runOf(id);
     if (!run) continue;
@@ -554,20 +486,19 @@ function renderStatus() {
     parts.push(item);
   }
   const cols = el('span', 'columns muted');
-  const total = state.total ?? 0;
+  const total = state.total;
   if (state.runs.length === 0) cols.textContent = '';
   else if (state.selected.length === 0) cols.textContent = 'check a run to plot it';
   else if (!state.table) cols.textContent = 'no tables yet';
   else if (total > 0 || state.data.size > 0) {
-    cols.textContent =
-      state.matching === total ? `${total} ${total === 1 ? 'column' : 'columns'}` : `${state.matching} of ${total} columns match`;
+    cols.textContent = state.matching === total ? `${total} ${total === 1 ? 'column' : 'columns'}` : `${state.matching} of ${total} columns match`;
     if (state.matching > MAX_CHARTS) cols.textContent += ` · first ${MAX_CHARTS} shown, narrow the filter`;
   }
   parts.push(cols);
   status.replaceChildren(...parts);
   for (const li of $('runs').children) {
-    const run = runOf(li.dataset.run);
-    if (run) li.querySelector('.count').textContent = state.selected.includes(run.id) ? countText(run) : '';
+    const run = runOf((li as HTMLElement).dataset.run);
+    if (run) sub(li, '.count').textContent = state.selected.includes(run.id) ? countText(run) : '';
   }
 }
 
@@ -576,16 +507,16 @@ function renderStatus() {
 
 let frame = 0;
 
-function dataChanged() {
+function dataChanged(): void {
   for (const c of state.charts.values()) c.dirty = true;
   schedule();
 }
 
-function schedule() {
+function schedule(): void {
   if (!frame) frame = requestAnimationFrame(draw);
 }
 
-function draw() {
+function draw(): void {
   frame = 0;
   syncCharts(); // new columns may have come
   for (const c of state.charts.values()) {
@@ -601,11 +532,11 @@ function draw() {
 // ---------------------------------------------------------------------------------------------
 // Controls
 
-function setup() {
+function setup(): void {
   readHash();
-  const filter = /** @type {HTMLInputElement} */ ($('filter'));
-  const smoothing = /** @type {HTMLInputElement} */ ($('smoothing'));
-  const table = /** @type {HTMLSelectElement} */ ($('table'));
+  const filter = $<HTMLInputElement>('filter');
+  const smoothing = $<HTMLInputElement>('smoothing');
+  const table = $<HTMLSelectElement>('table');
   filter.value = state.filter;
   smoothing.value = String(state.smoothing);
   $('smoothing-value').textContent = state.smoothing.toFixed(2);
@@ -637,9 +568,9 @@ function setup() {
 }
 
 /** Reads the listing, then (re)opens the event stream for what is selected. */
-function refetch() {
+function refetch(): void {
   fetch('/api/runs')
-    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`/api/runs: HTTP ${r.status}`))))
+    .then((r) => (r.ok ? (r.json() as Promise<RunsBody>) : Promise.reject(new Error(`/api/runs: HTTP ${r.status}`))))
     .then((body) => {
       showMessage('');
       const before = JSON.stringify([state.selected, state.table]);
@@ -647,8 +578,8 @@ function refetch() {
       // onRuns reconnects when it picked something; otherwise connect for what the address said.
       if (JSON.stringify([state.selected, state.table]) === before) reconnect();
     })
-    .catch((err) => {
-      showMessage(`cannot read the run list (${err.message ?? err}); trying again`);
+    .catch((err: unknown) => {
+      showMessage(`cannot read the run list (${(err as Error).message ?? String(err)}); trying again`);
       setConnection('offline');
       setTimeout(refetch, 3000);
     });
