@@ -70,18 +70,23 @@ export function appendBlock(d: RunData, block: Block): void {
 export function restride(d: RunData, stride: number): void {
   d.stride = stride;
   const keep = onGrid(d.index, stride, true);
-  if (keep.length === d.index.length) return;
-  const pick = <T>(a: T[]) => keep.map((k) => a[k] as T);
-  d.index = pick(d.index);
-  d.steps = pick(d.steps);
-  for (const [c, ys] of d.cols) d.cols.set(c, pick(ys));
+  if (keep.length !== d.index.length) {
+    const pick = <T>(a: T[]) => keep.map((k) => a[k] as T);
+    d.index = pick(d.index);
+    d.steps = pick(d.steps);
+    for (const [c, ys] of d.cols) d.cols.set(c, pick(ys));
+  }
+  const n = d.index.length;
+  d.tip = n > 0 && (d.index[n - 1] as number) % stride !== 0;
 }
 
-/** Applies a `rows` event: the grid the server says, the new points, and at most 2 × maxPoints held. */
+/**
+ * Applies a `rows` event: the new points, then the grid the server says (it may have doubled
+ * while the rows came, so points of the block can be off it too), and at most 2 × maxPoints held.
+ */
 export function applyRows(d: RunData, msg: RowsEvent): void {
-  dropTip(d);
-  if (msg.stride > d.stride) restride(d, msg.stride);
   d.total = msg.total;
   appendBlock(d, msg.block);
+  if (msg.stride > d.stride) restride(d, msg.stride);
   while (d.index.length > 2 * d.maxPoints) restride(d, d.stride * 2);
 }

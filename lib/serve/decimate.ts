@@ -95,6 +95,18 @@ export class Decimator {
     return true;
   }
 
+  /**
+   * Adds rows appended to the table and returns what a client holding the grid needs of them:
+   * those on the grid as it is after the last one (it may have doubled meanwhile), and the last.
+   */
+  append(rows: readonly NumRow[]): IndexedRow[] {
+    const kept: IndexedRow[] = [];
+    for (const row of rows) if (this.push(row)) kept.push(this.last as IndexedRow);
+    const last = this.last;
+    if (last !== undefined && rows.length > 0 && kept[kept.length - 1] !== last) kept.push(last);
+    return kept.filter((k) => k.index % this.stride === 0 || k === last);
+  }
+
   /** Drops the kept rows that are off the current grid. */
   restride(): void {
     const keep = onGrid(

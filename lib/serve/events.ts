@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { parseRow, tailBatches } from '../read/tail.js';
 import { Decimator, numericRow, toBlock } from './decimate.js';
-import type { IndexedRow, NumRow } from './decimate.js';
+import type { NumRow } from './decimate.js';
 import type { LiveRun } from './live.js';
 import type { ServerEvents, Snapshot } from './protocol.js';
 import type { Resolved } from './runs.js';
@@ -98,12 +98,8 @@ export async function follow(es: EventStream, target: Resolved, ctx: FollowConte
   dec.stride = snap.stride;
   for (const c of snap.block.columns) dec.columns.add(c);
   const sendRows = (rows: NumRow[]) => {
-    const kept: IndexedRow[] = [];
-    for (const row of rows) if (dec.push(row)) kept.push(dec.last as IndexedRow);
-    const last = dec.last;
-    if (last !== undefined && kept[kept.length - 1] !== last) kept.push(last);
-    if (kept.length === 0) return;
-    es.send('rows', { run: run.id, table: table.name, total: dec.total, stride: dec.stride, block: toBlock(kept, [...dec.columns]) });
+    const kept = dec.append(rows);
+    if (kept.length > 0) es.send('rows', { run: run.id, table: table.name, total: dec.total, stride: dec.stride, block: toBlock(kept, [...dec.columns]) });
   };
 
   if (run.live) {
