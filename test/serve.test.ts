@@ -332,6 +332,7 @@ t.test('paths from the query string never leave DIR', async (t) => {
   t.equal((await get(`${h.url}../../etc/passwd`)).status, 404);
   t.equal((await get(`${h.url}%2e%2e/%2e%2e/etc/passwd`)).status, 404);
   t.equal((await get(`${h.url}web/app.js`)).status, 404, 'only the named assets');
+  t.equal((await get(`${h.url}lib/serve/server.js`)).status, 404, 'of the server modules, only decimate.js');
 });
 
 t.test('the page and its assets come from this server, with a strict CSP', async (t) => {
@@ -339,6 +340,8 @@ t.test('the page and its assets come from this server, with a strict CSP', async
   const want: Array<[string, RegExp]> = [
     ['', /^text\/html/],
     ['app.js', /^text\/javascript/],
+    ['series.js', /^text\/javascript/],
+    ['lib/serve/decimate.js', /^text\/javascript/],
     ['app.css', /^text\/css/],
     ['uplot.js', /^text\/javascript/],
     ['uplot.css', /^text\/css/],
