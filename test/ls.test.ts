@@ -1,9 +1,10 @@
 /** `rowlog ls [DIR]`: the runs under a folder and their tables, from the built CLI. */
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { createLogger } from '../lib/index.js';
+import { createLogger, serve } from '../lib/index.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 
 const rowlog = (args: string[], cwd: string) => run(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), ...args], { cwd });
@@ -53,4 +54,63 @@ t.test('ls on a missing folder: one line on stderr, exit 1', async (t) => {
   const other = rowlog(['ls', 'nowhere/else'], cwd);
   t.equal(other.status, 1);
   t.equal(other.stderr.split('\n').length, 2, 'one line');
+});
+
+/** `rowlog ls` output (run in `cwd`) as {id, tables}: each block's folder relative to `dir` (`.` for itself) and its table names. */
+function lsBlocks(out: string, dir: string, cwd: string): Array<{ id: string; tables: string[] }> {
+  const blocks: Array<{ id: string; tables: string[] }> = [];
+  for (const line of out.split('\n')) {
+    if (line === '') continue;
+    if (!line.startsWith(' ')) blocks.push({ id: path.relative(dir, path.resolve(cwd, (line.split('  ')[0] as string).replace(/\/$/, ''))) || '.', tables: [] });
+    else if (!line.startsWith('  TABLE ')) blocks[blocks.length - 1]?.tables.push(line.trim().split(/ +/)[0] as string);
+  }
+  return blocks;
+}
+
+async function apiRuns(dir: string): Promise<Array<{ id: string; tables: string[] }>> {
+  const h = await serve({ dir, onWarning: () => {} });
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get(`${h.url}api/runs`, (res) => {
+        let b = '';
+        res.setEncoding('utf8').on('data', (d: string) => (b += d));
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    const runs = (JSON.parse(body) as { runs: Array<{ id: string; tables: Array<{ name: string }> }> }).runs;
+    return runs.map((r) => ({ id: r.id, tables: r.tables.map((x) => x.name) }));
+  } finally {
+    await h.close();
+  }
+}
+
+t.test("ls and serve's /api/runs agree: nested tables are tables of their run, sub-runs are runs", async (t) => {
+  const cwd = tmpdir(t);
+  const exp1 = path.join(cwd, 'runs', 'exp1');
+  const log = createLogger({ dir: exp1, console: false, exitHooks: false });
+  log.row('train', { loss: 1 }, { step: 0 });
+  for (let i = 0; i < 2; i++) log.row('grad/layer1', { norm: i }, { step: i });
+  await log.close();
+  const rank0 = createLogger({ dir: path.join(exp1, 'rank0'), console: false, exitHooks: false });
+  rank0.row('train', { loss: 2 }, { step: 5 });
+  await rank0.close();
+
+  const all = rowlog(['ls', 'runs'], cwd);
+  t.equal(all.status, 0, all.stderr);
+  t.match(all.stdout, /\n {2}grad\/layer1 +2 +4 +0 +1 +\S+ +grad\/layer1\.jsonl\.gz \d+ B, grad\/layer1\.csv \d+ B\n/, 'ls runs: the nested table, with its files');
+  t.same(lsBlocks(all.stdout, path.join(cwd, 'runs'), cwd), [{ id: 'exp1', tables: ['grad/layer1', 'train'] }], 'ls runs: one run, its own tables');
+  t.same(await apiRuns(path.join(cwd, 'runs')), lsBlocks(all.stdout, path.join(cwd, 'runs'), cwd), '/api/runs says the same');
+
+  const one = rowlog(['ls', path.join('runs', 'exp1')], cwd);
+  t.equal(one.status, 0, one.stderr);
+  t.notMatch(one.stdout, /grad\/\s/, 'the table folder grad/ is no run');
+  t.same(
+    lsBlocks(one.stdout, exp1, cwd),
+    [
+      { id: '.', tables: ['grad/layer1', 'train'] },
+      { id: 'rank0', tables: ['train'] },
+    ],
+    'ls runs/exp1: the run itself, then its sub-run (a folder with run.json)',
+  );
+  t.same(await apiRuns(exp1), lsBlocks(one.stdout, exp1, cwd), '/api/runs says the same');
 });

@@ -16,7 +16,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { createLogger, csvSink, jsonlSink, socketSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
-import { alignTail, serve } from '../lib/serve/server.js';
+import { serve } from '../lib/serve/server.js';
 import type { ServeHandle, ServeOptions } from '../lib/serve/server.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 
@@ -278,18 +278,6 @@ t.test('a wide table gets a coarser stride: at most maxPoints × 400 values', as
   t.same(snap.block.index, [0, 4, 8, 12, 16, 19]);
 });
 
-t.test('alignTail: where the rows a tail starts with go past the snapshot', async (t) => {
-  const k = (s: string) => s.split('');
-  t.equal(alignTail(k('abcde'), k('abc')), 3, 'after the snapshot\'s last row');
-  t.equal(alignTail(k('abc'), k('abc')), 3, 'nothing new');
-  t.equal(alignTail(k('cde'), []), 0, 'an empty snapshot: all new');
-  t.equal(alignTail(k('abcd'), k('abcX')), 3, 'the snapshot read a last line the writer had not ended: after the one before');
-  t.equal(alignTail(k('abcXd'), k('abcX')), 4, 'and that line, ended since, is not sent twice');
-  t.equal(alignTail(k('abababab'), k('abab')), 8, 'identical repeated rows: the last match (none sent twice)');
-  t.equal(alignTail(k('zab'), k('xab')), 0, 'rows before the match differ: not the same place');
-  t.equal(alignTail(k('pqr'), k('abc')), 0, 'replaced file: all of them');
-});
-
 t.test('a table that cannot be read: 500 for /api/rows, a problem event for a page', async (t) => {
   const root = tmpdir(t);
   await logRun(path.join(root, 'r'), 2);
@@ -344,6 +332,7 @@ t.test('paths from the query string never leave DIR', async (t) => {
   t.equal((await get(`${h.url}../../etc/passwd`)).status, 404);
   t.equal((await get(`${h.url}%2e%2e/%2e%2e/etc/passwd`)).status, 404);
   t.equal((await get(`${h.url}web/app.js`)).status, 404, 'only the named assets');
+  t.equal((await get(`${h.url}lib/serve/server.js`)).status, 404, 'of the server modules, only decimate.js');
 });
 
 t.test('the page and its assets come from this server, with a strict CSP', async (t) => {
@@ -351,6 +340,8 @@ t.test('the page and its assets come from this server, with a strict CSP', async
   const want: Array<[string, RegExp]> = [
     ['', /^text\/html/],
     ['app.js', /^text\/javascript/],
+    ['series.js', /^text\/javascript/],
+    ['lib/serve/decimate.js', /^text\/javascript/],
     ['app.css', /^text\/css/],
     ['uplot.js', /^text\/javascript/],
     ['uplot.css', /^text\/css/],

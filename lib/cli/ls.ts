@@ -1,27 +1,28 @@
 /**
- * `rowlog ls [DIR]` (DESIGN §7): the run folders under DIR (default `runs`) and their tables.
- * A run folder holds `run.json` or at least one table file (`.jsonl`, `.jsonl.gz`, `.csv`);
- * DIR itself is listed too when it is one. For each table: rows, columns, first and last
- * `$step`, last `$time`, and the size of each of its files. Rows are counted by reading the
- * table through {@link readLog} (JSONL preferred over CSV, as it keeps every level).
+ * `rowlog ls [DIR]` (DESIGN §7): the run folders under DIR (default `runs`) and their tables,
+ * found by lib/run/layout.ts's scanner, the one serve's `/api/runs` uses (DIR itself when it is
+ * a run folder, then its sub-folders that are; nested tables such as `grad/layer1` included).
+ * For each table: rows, columns, first and last `$step`, last `$time`, and the size of each of
+ * its files. Rows are counted by reading the table's first file through {@link readLog}
+ * (JSONL preferred over CSV, as it keeps every level).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { readLog } from '../read/read-log.js';
-
-/** Table file endings, in the order a table is read from. */
-const TABLE_EXTS = ['.jsonl.gz', '.jsonl', '.csv'] as const;
+import { scanRuns } from '../run/layout.js';
+import type { RunTable } from '../run/layout.js';
 
 /** What `ls` shows of one table. */
 export interface TableListing {
+  /** `train`, `grad/layer1`. */
   name: string;
   rows: number;
   columns: number;
   firstStep: unknown;
   lastStep: unknown;
   lastTime: unknown;
-  /** File name and size in bytes, in {@link TABLE_EXTS} order. */
+  /** File (relative to the run folder) and size in bytes, in the order a table is read from (lib/run/layout.ts). */
   files: Array<{ file: string; size: number }>;
   /** Lines skipped as unreadable, and whether the file read was cut short. */
   badLines: number;
@@ -39,43 +40,10 @@ export interface RunListing {
   tables: TableListing[];
 }
 
-/** The table name of a file name, or undefined for other files. */
-function tableOf(file: string): string | undefined {
-  const ext = TABLE_EXTS.find((e) => file.endsWith(e) && file.length > e.length);
-  return ext === undefined ? undefined : file.slice(0, -ext.length);
-}
-
-/** The run folder at `dir`, or undefined when `dir` is no run folder. */
-async function listRun(dir: string): Promise<RunListing | undefined> {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return undefined;
-  }
-  const names = [...new Set(entries.filter((e) => e.isFile()).map((e) => tableOf(e.name)))].filter((n) => n !== undefined).sort();
-  const hasRunJson = entries.some((e) => e.isFile() && e.name === 'run.json');
-  if (names.length === 0 && !hasRunJson) return undefined;
-  const run: RunListing = { dir, tables: [] };
-  if (hasRunJson) {
-    try {
-      const info = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as { name?: unknown; startTime?: unknown };
-      if (typeof info.name === 'string') run.name = info.name;
-      if (typeof info.startTime === 'string') run.startTime = info.startTime;
-    } catch {
-      // an unreadable run.json: list the tables anyway
-    }
-  }
-  for (const name of names) run.tables.push(await listTable(dir, name));
-  return run;
-}
-
-/** Reads one table's first present file to count its rows and columns. */
-async function listTable(dir: string, name: string): Promise<TableListing> {
-  const files = TABLE_EXTS.map((ext) => `${name}${ext}`)
-    .filter((f) => fs.existsSync(path.join(dir, f)))
-    .map((file) => ({ file, size: fs.statSync(path.join(dir, file)).size }));
-  const t: TableListing = { name, rows: 0, columns: 0, firstStep: undefined, lastStep: undefined, lastTime: undefined, files, badLines: 0, truncated: false };
+/** Reads one table's first file to count its rows and columns. */
+async function listTable(dir: string, table: RunTable): Promise<TableListing> {
+  const files = table.files.map(({ file, size }) => ({ file, size }));
+  const t: TableListing = { name: table.name, rows: 0, columns: 0, firstStep: undefined, lastStep: undefined, lastTime: undefined, files, badLines: 0, truncated: false };
   const columns = new Set<string>();
   const reader = readLog(path.join(dir, (files[0] as { file: string }).file));
   try {
@@ -94,19 +62,15 @@ async function listTable(dir: string, name: string): Promise<TableListing> {
   return t;
 }
 
-/** The run folders of `dir`: itself when it is one, then its subfolders that are, by name. */
+/** The run folders of `dir` as lib/run/layout.ts finds them (as serve lists them), each table read. */
 export async function listRuns(dir: string): Promise<RunListing[]> {
   const runs: RunListing[] = [];
-  const self = await listRun(dir);
-  if (self !== undefined) runs.push(self);
-  const subdirs = fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort();
-  for (const sub of subdirs) {
-    const run = await listRun(path.join(dir, sub));
-    if (run !== undefined) runs.push(run);
+  for (const found of scanRuns(dir)) {
+    const run: RunListing = { dir: found.dir, tables: [] };
+    if (found.name !== undefined) run.name = found.name;
+    if (found.startTime !== undefined) run.startTime = found.startTime;
+    for (const table of found.tables) run.tables.push(await listTable(found.dir, table));
+    runs.push(run);
   }
   return runs;
 }

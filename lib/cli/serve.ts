@@ -1,7 +1,8 @@
 /**
  * `rowlog serve [DIR] [--port P] [--host H] [--connect host:port [--token T]]` (DESIGN §7):
  * live plots of the runs under DIR in the browser. Prints one line, `rowlog serve: URL`, on
- * stdout once listening, and stops cleanly on Ctrl-C / SIGTERM (exit 0; a second signal kills).
+ * stdout once listening, and stops cleanly on Ctrl-C / SIGTERM (exit 0; a second signal kills),
+ * or when the npm/npx process that started it ends (lib/cli/parent-watch.ts says why).
  * Bad flags and an insecure bind are usage errors (exit 2); a port in use is a runtime failure
  * (exit 1).
  */
@@ -11,6 +12,7 @@ import type { Command } from 'commander';
 import { isRowlogError } from '../core/errors.js';
 import { serve } from '../serve/server.js';
 import { portArg, stopSignal } from './args.js';
+import { parentGone } from './parent-watch.js';
 
 /** The CLI's default port: next to TensorBoard's 6006. */
 const DEFAULT_PORT = 6007;
@@ -58,9 +60,15 @@ export function registerServe(program: Command): void {
         throw new Error(`serve: cannot listen on ${o.host}:${o.port}: ${e.message}`);
       }
       const stopped = stopSignal();
+      const parent = parentGone();
       if (!fs.existsSync(dir)) process.stderr.write(`rowlog serve: ${dir} does not exist yet; runs will show up as they are created\n`);
       process.stdout.write(`rowlog serve: ${handle.url}\n`);
-      await stopped;
+      const orphaned = await Promise.race([stopped.then(() => false), parent.gone.then(() => true)]);
+      parent.cancel();
+      if (orphaned) {
+        process.stderr.on('error', () => {}); // whoever read it may have gone with the parent
+        process.stderr.write('rowlog serve: the process that started it (npm/npx) has ended; stopping\n');
+      }
       // Whatever might still hold the loop after close() (a read in flight) must not keep a stopped server alive.
       setTimeout(() => process.exit(), 3000).unref();
       await handle.close();

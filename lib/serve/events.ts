@@ -1,0 +1,150 @@
+/**
+ * `/api/events` (DESIGN §7): one server-sent event stream per open page, and what follows a
+ * table on it. For each run of the stream: one `snapshot` (the table strided, see
+ * lib/serve/snapshot.ts), then `rows` as rows are appended: a JSONL file is followed with
+ * `tailBatches`, a live table through its listeners (batched every `pollMs`), and a CSV-only
+ * table, which cannot be tailed (a new column rewrites the whole file), is sent again as a new
+ * `snapshot` when it changes. Rows of a `rows` event are on the grid the page holds, plus the
+ * last one; the grid only gets coarser.
+ *
+ * A page that falls behind is dropped rather than buffered without end: once more than
+ * MAX_SSE_BACKLOG is queued beyond its largest event it is closed, and the browser reconnects
+ * and starts again with a fresh snapshot.
+ */
+import fs from 'node:fs';
+import type http from 'node:http';
+import { parseRow, tailBatches } from '../read/tail.js';
+import { Decimator, numericRow, toBlock } from './decimate.js';
+import type { NumRow } from './decimate.js';
+import type { LiveRun } from './live.js';
+import type { ServerEvents, Snapshot } from './protocol.js';
+import type { Resolved } from './runs.js';
+import { alignTail } from './snapshot.js';
+
+/** An event stream whose client lags this far behind is dropped (its page reconnects and re-reads). */
+const MAX_SSE_BACKLOG = 16 << 20;
+/** A comment line keeps idle event streams (and proxies) open. */
+const HEARTBEAT_MS = 15_000;
+/** Rows read back from the end of a followed file to line up with the snapshot just sent. */
+const ALIGN_ROWS = 1000;
+
+/** Server-sent events to one page. */
+export class EventStream {
+  readonly abort = new AbortController();
+  /** Characters of the largest event sent. */
+  private largest = 0;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(readonly res: http.ServerResponse) {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    this.heartbeat = setInterval(() => this.comment('ping'), HEARTBEAT_MS);
+    this.heartbeat.unref();
+    res.on('close', () => this.close());
+  }
+
+  get closed(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  send<E extends keyof ServerEvents>(event: E, data: ServerEvents[E]): void {
+    if (this.closed) return;
+    const text = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    this.largest = Math.max(this.largest, text.length);
+    this.res.write(text);
+    // A page that lets more than MAX_SSE_BACKLOG pile up beyond its largest event (a wide table's
+    // snapshot may be bigger than that on its own) is not keeping up: it reconnects and re-reads.
+    if (this.res.writableLength > MAX_SSE_BACKLOG + this.largest) this.close();
+  }
+
+  comment(text: string): void {
+    if (!this.closed) this.res.write(`: ${text}\n\n`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.abort.abort();
+    clearInterval(this.heartbeat);
+    this.res.end();
+  }
+}
+
+/** What {@link follow} needs of the server. */
+export interface FollowContext {
+  maxPoints: number;
+  pollMs: number;
+  live: LiveRun | undefined;
+  snapshot(target: Resolved): Promise<{ snap: Snapshot; lastKeys: string[] }>;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+/** Sends the table `target` names to `es`: a snapshot, then rows as they are appended, until the page goes. */
+export async function follow(es: EventStream, target: Resolved, ctx: FollowContext): Promise<void> {
+  const { run, table, file } = target;
+  const signal = es.abort.signal;
+  const { snap, lastKeys } = await ctx.snapshot(target);
+  if (signal.aborted) return;
+  es.send('snapshot', snap);
+  // The page's grid: only counted here (the page holds the points), doubled as the table grows.
+  const dec = new Decimator(ctx.maxPoints, false);
+  dec.total = snap.total;
+  dec.stride = snap.stride;
+  for (const c of snap.block.columns) dec.columns.add(c);
+  const sendRows = (rows: NumRow[]) => {
+    const kept = dec.append(rows);
+    if (kept.length > 0) es.send('rows', { run: run.id, table: table.name, total: dec.total, stride: dec.stride, block: toBlock(kept, [...dec.columns]) });
+  };
+
+  if (run.live) {
+    const live = ctx.live?.tables.get(table.name);
+    if (live === undefined) return;
+    let pending: NumRow[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const listener = (row: NumRow) => {
+      pending.push(row);
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        const rows = pending;
+        pending = [];
+        sendRows(rows);
+      }, ctx.pollMs);
+    };
+    live.listeners.add(listener);
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    live.listeners.delete(listener);
+    clearTimeout(timer);
+    return;
+  }
+
+  if (!snap.followed) {
+    // CSV: read it again when it changes.
+    let seen = fs.statSync(file, { throwIfNoEntry: false });
+    while (!signal.aborted) {
+      await pause(Math.max(ctx.pollMs, 1000), signal);
+      const now = fs.statSync(file, { throwIfNoEntry: false });
+      if (signal.aborted || now === undefined || (seen !== undefined && now.mtimeMs === seen.mtimeMs && now.size === seen.size && now.ino === seen.ino)) continue;
+      seen = now;
+      const again = await ctx.snapshot(target);
+      es.send('snapshot', again.snap);
+    }
+    return;
+  }
+
+  let first = true;
+  let index = snap.total;
+  for await (const lines of tailBatches(file, { lines: ALIGN_ROWS, follow: true, pollMs: ctx.pollMs, signal })) {
+    let parsed = lines.map((l) => parseRow(l)).filter((r) => r !== undefined);
+    if (first) {
+      first = false;
+      parsed = parsed.slice(alignTail(parsed.map((r) => JSON.stringify(r)), lastKeys));
+    }
+    if (parsed.length > 0) sendRows(parsed.map((r) => numericRow(r, index++)));
+  }
+}

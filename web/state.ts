@@ -1,0 +1,74 @@
+/**
+ * What the page shows, in one object (`window.rowlog`, for a look from the console and for the
+ * browser test), and what is read off it by both the run list (app.ts) and the charts (charts.ts).
+ */
+import type U from 'uplot';
+import type { ServedRun } from '../lib/serve/protocol.js';
+import type { RunData } from './series.js';
+
+const LIVE_MS = 15_000; // a run whose files changed this recently is shown as being logged
+const PALETTE = ['#2563eb', '#dc2626', '#059669', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#4f46e5', '#b45309'];
+
+/** One chart: a column of the checked runs. */
+export interface Chart {
+  col: string;
+  card: HTMLElement;
+  value: HTMLElement;
+  plot: HTMLElement;
+  u: U;
+  /** New data not drawn yet. */
+  dirty: boolean;
+  /** On screen (or near it). */
+  visible: boolean;
+  /** The user zoomed in: new data keeps the x range. */
+  zoomed: boolean;
+  /** setData is running (its setScale is not the user's). */
+  updating: boolean;
+}
+
+/** Everything the page shows; `window.rowlog` for a look from the console (and the tests). */
+
+/** Everything the page shows. */
+export const state = {
+  dir: '',
+  /** The server's listing. */
+  runs: [] as ServedRun[],
+  /** Server clock minus ours. */
+  skew: 0,
+  /** Checked run ids, in the order they were checked (their colours follow it). */
+  selected: [] as string[],
+  table: '',
+  /** The user has checked or unchecked a run: no more picking one for them. */
+  touched: false,
+  filter: '',
+  smoothing: 0.6,
+  /** run id → what the page holds of its table. */
+  data: new Map<string, RunData>(),
+  /** column → chart */
+  charts: new Map<string, Chart>(),
+  /** The columns the filter shows, in order. */
+  shown: [] as string[],
+  /** Columns matching the filter (shown or not), and all columns of the checked runs. */
+  matching: 0,
+  total: 0,
+  connection: 'connecting',
+};
+window.rowlog = state;
+
+export const nf = new Intl.NumberFormat('en-US');
+
+export const runOf = (id: string | undefined) => state.runs.find((r) => r.id === id);
+/** A checked run's colour: by the order runs were checked. */
+export const colorOf = (id: string) => PALETTE[Math.max(0, state.selected.indexOf(id)) % PALETTE.length] as string;
+export const lastChange = (run: ServedRun) => run.tables.reduce((m, t) => Math.max(m, t.mtime), 0);
+export const serverNow = () => Date.now() + state.skew;
+export const isLive = (run: ServedRun) => serverNow() - lastChange(run) < LIVE_MS;
+
+/** A checked run's rows and last step, as the run list and the status bar show them. */
+export function countText(run: ServedRun): string {
+  const d = state.data.get(run.id);
+  if (!run.tables.some((t) => t.name === state.table)) return `no table ${state.table}`;
+  if (!d) return 'loading…';
+  const last = d.steps[d.steps.length - 1];
+  return `${nf.format(d.total)} rows${last !== undefined && last !== null ? ` · step ${nf.format(last)}` : ''}`;
+}
