@@ -1,8 +1,11 @@
 /** rowlog's public API: every export is named here (DESIGN §1). */
 export { createLogger, defaultLogger, logRow, Logger } from './log/logger.js';
 export type { LoggerOptions, RowOptions, SinkSpec } from './log/logger.js';
-export { summarize, summarizeRow, declareSummarizer } from '../transforms/summarize.js';
-export type { SummarizeOptions, SummarizeRowOptions, Summarizer, StatName } from '../transforms/summarize.js';
+export { summarize, summarizeRow } from '../transforms/summarize.js';
+export type { SummarizeOptions, SummarizeRowOptions } from '../transforms/summarize.js';
+export { declareSummarizer } from '../transforms/summarizers.js';
+export type { Summarizer } from '../transforms/summarizers.js';
+export type { StatName } from '../transforms/stats.js';
 export { levelFilter } from '../transforms/level-filter.js';
 export type { LevelFilterOptions } from '../transforms/level-filter.js';
 export { subsample } from '../transforms/subsample.js';

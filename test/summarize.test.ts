@@ -1,15 +1,17 @@
 /**
  * summarize (DESIGN §3): `summarizeRow` flattening rules, numeric statistics, safety limits
  * and hostile values, `declareSummarizer`, the `summarize()` Transform (Entries, plain rows,
- * `$`-metadata, warnings once per problem per table, option errors) and `TableSteps`.
+ * `$`-metadata, warnings once per problem per table, option errors). `TableSteps`: ingest.test.ts.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import t from 'tap';
 import type { RowlogWarning } from '../lib/core/errors.js';
-import { declareSummarizer, summarize, summarizeRow, TableSteps } from '../transforms/summarize.js';
-import type { StatName, SummarizeOptions, SummarizeRowOptions } from '../transforms/summarize.js';
+import type { StatName } from '../transforms/stats.js';
+import { declareSummarizer } from '../transforms/summarizers.js';
+import { summarize, summarizeRow } from '../transforms/summarize.js';
+import type { SummarizeOptions, SummarizeRowOptions } from '../transforms/summarize.js';
 import { collector } from './helpers.js';
 
 interface Seen {
@@ -697,24 +699,4 @@ t.test('with no listener a warning is one line on stderr', async (t) => {
   }
   t.strictSame(lines, ["rowlog warning W_CYCLE: 'cyclic/self' refers back to an object that contains it (a cycle) and was skipped in table 'quiet'\n"]);
   t.equal(sink.entries.length, 3);
-});
-
-// ---------------------------------------------------------------------------------------
-// TableSteps
-
-t.test('TableSteps counts per table, honours given steps, saves and restores', async (t) => {
-  const steps = new TableSteps();
-  t.strictSame([steps.next('a'), steps.next('a'), steps.next('b'), steps.next('a')], [0, 1, 0, 2]);
-  t.equal(steps.next('b', 10), 10, 'a given step is used');
-  t.equal(steps.next('b'), 11, 'and counting continues from it');
-  for (const [i, ignored] of [NaN, Infinity, '5', undefined, null].entries()) t.equal(steps.next('c', ignored), i, `${String(ignored)} is ignored`);
-  t.strictSame(steps.toJSON(), { a: 2, b: 11, c: 4 });
-  t.equal(JSON.stringify(steps), '{"a":2,"b":11,"c":4}');
-
-  const resumed = new TableSteps();
-  resumed.restore({ a: 5, bad: 'x', inf: Infinity, __proto__x: 1 });
-  t.equal(resumed.next('a'), 6);
-  t.equal(resumed.next('bad'), 0, 'a non-number is ignored');
-  t.equal(resumed.next('inf'), 0, 'a non-finite number is ignored');
-  t.equal(resumed.next('__proto__x'), 2);
 });

@@ -38,8 +38,10 @@ import { prettySink } from '../../sinks/pretty.js';
 import type { PrettySinkOptions } from '../../sinks/pretty.js';
 import { SocketSink, socketSink } from '../../sinks/socket.js';
 import type { SocketSinkOptions } from '../../sinks/socket.js';
-import { badStepMessage, createEntryContext, isStep, summarizeRow, toEntry } from '../../transforms/summarize.js';
-import type { EntryContext, SummarizeRowOptions, TableSteps } from '../../transforms/summarize.js';
+import { badStepMessage, createEntryContext, isStep } from '../core/ingest.js';
+import type { EntryContext, TableSteps } from '../core/ingest.js';
+import { entryRowOptions, summarizeEntry, summarizeRow } from '../../transforms/summarize.js';
+import type { SummarizeRowOptions } from '../../transforms/summarize.js';
 import { createSampler } from '../../transforms/subsample.js';
 import type { Sampler, SubsampleOptions } from '../../transforms/subsample.js';
 
@@ -161,6 +163,7 @@ export class Logger extends Writable {
   readonly #steps: TableSteps;
   readonly #gate: WarningGate;
   readonly #ctx: EntryContext;
+  readonly #rowOpts: SummarizeRowOptions;
   readonly #head: Writable | undefined;
   readonly #transformsDone: Promise<void> | undefined;
   readonly #transforms: readonly Duplex[];
@@ -177,7 +180,8 @@ export class Logger extends Writable {
       throw optionError('type', 'dir', `must be a non-empty string (got ${String(opts.dir)})`);
     }
     this.#gate = new WarningGate(this);
-    this.#ctx = createEntryContext(opts.table ?? 'main', opts.level ?? Level.INFO, opts.summarize, this.#gate);
+    this.#ctx = createEntryContext(opts.table ?? 'main', opts.level ?? Level.INFO, this.#gate);
+    this.#rowOpts = entryRowOptions(opts.summarize, this.#ctx);
     this.#level = this.#ctx.level;
     this.#steps = this.#ctx.steps;
 
@@ -282,13 +286,13 @@ export class Logger extends Writable {
       this.#tooLow(table);
       return; // no sink would write it: skip the summary too
     }
-    this.#ctx.onTable(table);
+    this.#ctx.current = table;
     this.#dispatch({
       table,
       level,
       step,
       time: opts?.time ?? Date.now(),
-      data: summarizeRow(data, this.#ctx.rowOpts),
+      data: summarizeRow(data, this.#rowOpts),
     });
   }
 
@@ -316,7 +320,7 @@ export class Logger extends Writable {
   override _write(chunk: unknown, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     let entry: Entry<FlatRow>;
     try {
-      entry = toEntry(chunk, this.#ctx);
+      entry = summarizeEntry(chunk, this.#ctx, this.#rowOpts);
     } catch (err) {
       callback(err as Error);
       return;
@@ -334,7 +338,7 @@ export class Logger extends Writable {
    */
   writeRow(row: unknown): void {
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', 'log.writeRow(): the logger is closed');
-    this.#dispatch(toEntry(row, this.#ctx, true));
+    this.#dispatch(summarizeEntry(row, this.#ctx, this.#rowOpts, true));
   }
 
   /**
