@@ -1,5 +1,6 @@
 /** rowlog's public API: every export is named here (DESIGN §1). */
-export { createLogger, defaultLogger, logRow, Logger } from './log/logger.js';
+export { createLogger, Logger } from './log/logger.js';
+export { defaultLogger, logRow } from './log/default-logger.js';
 export type { LoggerOptions, RowOptions, SinkSpec } from './log/logger.js';
 export { summarize, summarizeRow } from '../transforms/summarize.js';
 export type { SummarizeOptions, SummarizeRowOptions } from '../transforms/summarize.js';

@@ -38,6 +38,8 @@ export function isEntry(x: unknown): x is Entry {
 }
 
 const SEGMENT = /^[A-Za-z0-9_.-]+$/;
+/** A character a name may not hold. */
+const NOT_NAME_CHAR = /[^A-Za-z0-9_.-]/g;
 const valid = new Set<string>();
 
 /**
@@ -64,4 +66,14 @@ export function assertName(name: unknown, what = 'table'): asserts name is strin
     'ERR_INVALID_TABLE',
     `invalid ${what} name ${JSON.stringify(name)}: use [A-Za-z0-9_.-] segments joined by '/' (no empty, '.' or '..' segment)`,
   );
+}
+
+/**
+ * `text` made one valid name segment ({@link isValidName} with `oneSegment`), for names taken
+ * from elsewhere (a script's file name, a run name): each character outside `[A-Za-z0-9_.-]`
+ * becomes `_`, at most 255 characters are kept, and an empty, `.` or `..` result gets a leading `_`.
+ */
+export function nameSegment(text: string): string {
+  const s = text.replace(NOT_NAME_CHAR, '_').slice(0, 255);
+  return s === '' || s === '.' || s === '..' ? `_${s}`.slice(0, 255) : s;
 }

@@ -11,52 +11,37 @@
  * while the others keep every row. The Logger is itself a Writable of Entries or plain rows,
  * so it can end a `pipeline()`.
  */
-import type { Duplex } from 'node:stream';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Entry, FlatRow } from '../core/entry.js';
 import { assertName } from '../core/entry.js';
 import { optionError, RowlogError } from '../core/errors.js';
-import type { RowlogWarning } from '../core/errors.js';
-import { hookExit } from './exit-hooks.js';
-import type { ProcessEnd } from './exit-hooks.js';
-import { Level, toLevel } from '../core/levels.js';
-import type { LevelLike } from '../core/levels.js';
-import { defaultRunDir, RunDir } from '../run/run-dir.js';
-import type { RunInfo, RunState } from '../run/run-dir.js';
-import type { Sink } from '../core/sink.js';
-import { isFlushable } from '../core/sink.js';
-import { emitWarning, WarningGate } from '../core/warnings.js';
-import { fanoutRow } from '../format/json-line.js';
-import { FileSink } from '../../sinks/file-sink.js';
-import { csvSink } from '../../sinks/csv.js';
-import { jsonlSink } from '../../sinks/jsonl.js';
-import { MemorySink, memorySink } from '../../sinks/memory.js';
-import type { TableView } from '../../sinks/memory.js';
-import { prettySink } from '../../sinks/pretty.js';
-import type { PrettySinkOptions } from '../../sinks/pretty.js';
-import { SocketSink, socketSink } from '../../sinks/socket.js';
-import type { SocketSinkOptions } from '../../sinks/socket.js';
 import { badStepMessage, createEntryContext, isStep } from '../core/ingest.js';
 import type { EntryContext, TableSteps } from '../core/ingest.js';
+import { Level, toLevel } from '../core/levels.js';
+import type { LevelLike } from '../core/levels.js';
+import { WarningGate } from '../core/warnings.js';
+import { fanoutRow } from '../format/json-line.js';
+import { defaultRunDir, RunDir } from '../run/run-dir.js';
+import type { RunInfo, RunState } from '../run/run-dir.js';
+import { FileSink } from '../../sinks/file-sink.js';
+import { MemorySink } from '../../sinks/memory.js';
+import type { TableView } from '../../sinks/memory.js';
 import { entryRowOptions, summarizeEntry, summarizeRow } from '../../transforms/summarize.js';
 import type { SummarizeRowOptions } from '../../transforms/summarize.js';
-import { createSampler } from '../../transforms/subsample.js';
-import type { Sampler, SubsampleOptions } from '../../transforms/subsample.js';
+import { defaultSinks } from './defaults.js';
+import type { DefaultSinkOptions } from './defaults.js';
+import { hookExit } from './exit-hooks.js';
+import type { ProcessEnd } from './exit-hooks.js';
+import { createRoute, endRoute, flushRoutes, flushRoutesSync } from './routes.js';
+import type { Route, SinkSpec } from './routes.js';
 
-/** A sink with its own routing. */
-export interface SinkSpec {
-  /** An object-mode Writable of Entries (e.g. `jsonlSink(...)`). */
-  sink: Writable;
-  /** Lowest level this sink writes. @default 'TRACE' */
-  level?: LevelLike;
-  /** Keep only some rows of each table for this sink. @default every row */
-  subsample?: SubsampleOptions;
-}
+export type { SinkSpec } from './routes.js';
 
 /** Options of {@link createLogger}. */
-export interface LoggerOptions {
+export interface LoggerOptions extends DefaultSinkOptions {
   /**
    * Run folder, created with parents; an existing one is appended to. Holds `run.json`,
    * `params.json`, `status.json`, `artifacts/` and, without `sinks`, the default sinks.
@@ -71,21 +56,6 @@ export interface LoggerOptions {
    * above always), and a memory ring of the last `memory` rows per table for `log.table()`
    */
   sinks?: ReadonlyArray<Writable | SinkSpec>;
-  /**
-   * With the default sinks: also send every row over TCP, to subscribers (`{port}`, read them
-   * with `connect()` or `rowlog serve --connect`) or to a collector (`{connect: 'host:port'}`,
-   * `$source` defaulting to the run name). A {@link SocketSink} is used as is. @default none
-   */
-  socket?: SocketSinkOptions | SocketSink;
-  /** With the default sinks: the console sink's options, or `false` for none. @default {} */
-  console?: PrettySinkOptions | false;
-  /**
-   * With the default sinks: rows kept in memory per table for `log.table()`. Kept small on
-   * purpose: rows that stay longer are promoted to V8's old space, and at tens of thousands of
-   * rows a second a 1000-row ring costs ~18 MB of peak RSS where 100 costs nothing (measured).
-   * @default 100
-   */
-  memory?: number;
   /** Object-mode Transforms applied to every summarized Entry before the fan-out, in order. */
   transforms?: readonly Duplex[];
   /** Level of rows logged without one. @default 'INFO' */
@@ -101,17 +71,6 @@ export interface LoggerOptions {
    * either way. @default true
    */
   exitHooks?: boolean;
-  /**
-   * Bound on bytes each default sink holds for the disk; past it the sink writes synchronously
-   * (the caller slows down, no row is dropped). Sinks you pass take their own option.
-   * @default 2097152 (2 MiB)
-   */
-  maxQueuedBytes?: number;
-  /**
-   * With the default sinks: files each file sink keeps open at once (an LRU of fds; others are
-   * reopened to append when written). Sinks you pass take their own option. @default 128
-   */
-  maxOpenFiles?: number;
 }
 
 /** Per-call options of {@link Logger.row}. */
@@ -125,26 +84,6 @@ export interface RowOptions {
   step?: number;
   /** The row's time in ms since the epoch. @default Date.now() */
   time?: number;
-}
-
-interface Route {
-  sink: Writable;
-  name: string;
-  min: number;
-  keep: Sampler | undefined;
-  broken: boolean;
-}
-
-function sinkName(sink: Writable, i: number): string {
-  const p = (sink as { pathOf?: (t: string) => string }).pathOf;
-  if (typeof p === 'function') {
-    try {
-      return p.call(sink, '<table>');
-    } catch {
-      // fall through to the class name
-    }
-  }
-  return `${sink.constructor.name} #${i}`;
 }
 
 export class Logger extends Writable {
@@ -190,12 +129,10 @@ export class Logger extends Writable {
     // comes). If the folder cannot be had (ERR_RUN_LOCKED), the default sinks are destroyed.
     const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
     const absDir = dir === undefined ? undefined : path.resolve(dir);
-    const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts));
-    if (opts.sinks === undefined && absDir !== undefined && opts.socket !== undefined) {
-      specs.push(socketSpec(opts.name ?? path.basename(absDir), opts.socket)); // the run name RunDir will write
-    }
+    // The run name RunDir will write is the socket's default `$source`.
+    const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts.name ?? path.basename(absDir), opts));
     try {
-      this.#routes = specs.map((s, i) => this.#route(s, i));
+      this.#routes = specs.map((s, i) => createRoute(s, i, this.#gate, this));
       // Warned after createLogger returns, so a listener attached to it hears W_STALE_LOCK.
       this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name, (w) => process.nextTick(() => this.#gate.warn(w)));
     } catch (err) {
@@ -241,32 +178,6 @@ export class Logger extends Writable {
         exitSync: (how) => this.#exitSync(how),
       });
     }
-  }
-
-  #route(spec: Writable | SinkSpec, i: number): Route {
-    const s: SinkSpec = spec instanceof Writable ? { sink: spec } : spec;
-    if (!(s?.sink instanceof Writable)) throw optionError('type', `sinks[${i}]`, 'must be a Writable or {sink, level, subsample}');
-    const route: Route = {
-      sink: s.sink,
-      name: sinkName(s.sink, i),
-      min: toLevel(s.level ?? Level.TRACE, `sinks[${i}].level`),
-      keep: s.subsample === undefined ? undefined : createSampler(s.subsample),
-      broken: false,
-    };
-    const onError = (err: NodeJS.ErrnoException) => {
-      route.broken = true;
-      this.#gate.warn(
-        {
-          code: 'W_SINK_ERROR',
-          message: `sink ${route.name} failed${err.code ? ` (${err.code})` : ''}: ${err.message}; the other sinks keep writing`,
-        },
-        route.name,
-      );
-    };
-    s.sink.on('error', onError);
-    s.sink.on('warning', (w: RowlogWarning) => emitWarning(this, w)); // e.g. a CSV header grew
-    s.sink.once('close', () => (route.broken = true));
-    return route;
   }
 
   /**
@@ -377,15 +288,13 @@ export class Logger extends Writable {
   async flush(): Promise<void> {
     await this.#drainTransforms();
     this.#saveStatus({ state: 'running' });
-    await Promise.all(
-      this.#routes.filter((r) => !r.broken && isFlushable(r.sink)).map((r) => (r.sink as Sink).flush().catch(() => undefined)),
-    );
+    await flushRoutes(this.#routes);
   }
 
   /** Writes everything buffered synchronously. */
   flushSync(): void {
     this.#saveStatus({ state: this.writableFinished ? 'closed' : 'running' });
-    this.#flushSinksSync();
+    flushRoutesSync(this.#routes, this.#gate);
   }
 
   /**
@@ -395,27 +304,10 @@ export class Logger extends Writable {
   #exitSync(how: ProcessEnd): void {
     this.#unhook();
     if (!this.writableFinished && this.#exitFlush) {
-      this.#flushSinksSync();
+      flushRoutesSync(this.#routes, this.#gate);
       this.#saveStatus('signal' in how ? { state: 'interrupted', signal: how.signal } : { state: 'exited', exitCode: how.exitCode });
     }
     this.#runDir?.releaseLock();
-  }
-
-  #flushSinksSync(): void {
-    for (const r of this.#routes) {
-      if (r.broken || !isFlushable(r.sink)) continue;
-      try {
-        r.sink.flushSync();
-      } catch (err) {
-        // Failures are per file (a file sink warned W_FILE_ERROR and keeps that file's rows for a
-        // retry; its other files were written): the sink stays in the fan-out.
-        const code = (err as NodeJS.ErrnoException).code;
-        this.#gate.warn(
-          { code: 'W_SINK_ERROR', message: `sink ${r.name}: a synchronous flush failed${code ? ` (${code})` : ''}: ${(err as Error).message}` },
-          `${r.name}\0flushSync`,
-        );
-      }
-    }
   }
 
   /** Flushes, ends every sink, waits for them, and saves `status.json` as closed. */
@@ -441,7 +333,7 @@ export class Logger extends Writable {
       this.#head.end();
       await this.#transformsDone;
     }
-    await Promise.all(this.#routes.map((r) => endSink(r)));
+    await Promise.all(this.#routes.map((r) => endRoute(r)));
     this.#unhook();
     this.#saveStatus({ state: 'closed' });
     this.#runDir?.releaseLock();
@@ -464,54 +356,7 @@ export class Logger extends Writable {
   }
 }
 
-function endSink(r: Route): Promise<void> {
-  const s = r.sink;
-  if (r.broken || s.destroyed || s.writableFinished) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => resolve();
-    s.once('finish', done);
-    s.once('close', done);
-    s.once('error', done); // already reported as a warning
-    s.end();
-  });
-}
-
-/** The default sinks of a run folder (DESIGN §5), but the socket (see {@link socketSpec}). */
-function defaultSinks(dir: string, opts: LoggerOptions): SinkSpec[] {
-  const files = {
-    dir,
-    ...(opts.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: opts.maxQueuedBytes }),
-    ...(opts.maxOpenFiles === undefined ? {} : { maxOpenFiles: opts.maxOpenFiles }),
-  };
-  const specs: SinkSpec[] = [
-    { sink: jsonlSink({ ...files, ext: '.jsonl.gz' }), level: 'TRACE' },
-    { sink: csvSink(files), level: 'TRACE' },
-    { sink: memorySink({ maxlen: opts.memory ?? 100 }), level: 'TRACE' },
-  ];
-  if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
-  return specs;
-}
-
-/** `createLogger({socket})`'s sink: `source` (push mode only) is the run name made a valid `$source` segment. */
-function socketSpec(runName: string, sock: SocketSinkOptions | SocketSink): SinkSpec {
-  const sink = sock instanceof SocketSink ? sock : socketSink({ source: runName.replace(/[^A-Za-z0-9_.-]/g, '_'), ...sock });
-  return { sink, level: 'TRACE' };
-}
-
 /** Creates a Logger (see {@link LoggerOptions}). */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   return new Logger(opts);
-}
-
-let defaultLog: Logger | undefined;
-
-/** The logger `logRow()` uses, created on first use in `ROWLOG_DIR` or `runs/<script>_<time>`. */
-export function defaultLogger(): Logger {
-  if (defaultLog === undefined || defaultLog.writableEnded) defaultLog = createLogger();
-  return defaultLog;
-}
-
-/** Logs one row to the default logger (see {@link Logger.row}). */
-export function logRow(table: string, data: unknown, opts?: RowOptions): void {
-  defaultLogger().row(table, data, opts);
 }

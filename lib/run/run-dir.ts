@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assertName } from '../core/entry.js';
+import { assertName, nameSegment } from '../core/entry.js';
 import type { RowlogWarning } from '../core/errors.js';
 import { scanMembers } from '../format/bgzf.js';
 import { lastStepsInDir } from './last-step.js';
@@ -295,5 +295,5 @@ export function defaultRunDir(script = process.argv[1] ? path.basename(process.a
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
   const time = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
-  return path.join('runs', `${script.replace(/[^A-Za-z0-9_.-]/g, '_')}_${time}`);
+  return path.join('runs', nameSegment(`${script}_${time}`));
 }
