@@ -1,14 +1,16 @@
 /**
  * memorySink: Mímir's in-memory deque, per table. Keeps the last `maxlen` Entries of each table
- * in a ring buffer (O(1) per row, no shifting) so a notebook, a test or an early-stopping rule
- * can read recent rows back without touching the disk: `sink.table('train').last(10)`.
+ * in a ring buffer (lib/core/ring.ts: O(1) per row, no shifting) so a notebook, a test or an
+ * early-stopping rule can read recent rows back without touching the disk:
+ * `sink.table('train').last(10)`.
  */
 import { Writable } from 'node:stream';
 import { isEntry } from '../lib/core/entry.js';
 import type { Entry, FlatRow, Scalar } from '../lib/core/entry.js';
 import { numberOption, optionError } from '../lib/core/errors.js';
-import { KeyOrder } from '../lib/format/json-line.js';
+import { Ring } from '../lib/core/ring.js';
 import type { Sink } from '../lib/core/sink.js';
+import { KeyOrder } from '../lib/format/json-line.js';
 
 /** A count of rows: an integer ≥ 0, or Infinity for all. */
 const COUNT = Object.freeze({ min: 0, integer: true, infinite: true });
@@ -32,38 +34,10 @@ export interface TableView extends Iterable<Entry<FlatRow>> {
   rows(): MemoryRow[];
 }
 
-/** Fixed-capacity ring: grows by push until full, then overwrites the oldest slot. */
-class Ring {
-  readonly #cap: number;
-  readonly #buf: Array<Entry<FlatRow>> = [];
-  #head = 0; // index of the oldest Entry once full
-
-  constructor(cap: number) {
-    this.#cap = cap;
-  }
-
-  get length(): number {
-    return this.#buf.length;
-  }
-
-  push(e: Entry<FlatRow>): void {
-    if (this.#buf.length < this.#cap) this.#buf.push(e);
-    else if (this.#cap > 0) {
-      this.#buf[this.#head] = e;
-      this.#head = (this.#head + 1) % this.#cap;
-    }
-  }
-
-  /** The i-th kept Entry, 0 = oldest. */
-  at(i: number): Entry<FlatRow> {
-    return this.#buf[(this.#head + i) % this.#buf.length] as Entry<FlatRow>;
-  }
-}
-
 /** Keeps the last `maxlen` Entries of each table (see {@link memorySink}). */
 export class MemorySink extends Writable implements Sink {
   readonly #maxlen: number;
-  readonly #rings = new Map<string, Ring>();
+  readonly #rings = new Map<string, Ring<Entry<FlatRow>>>();
   readonly #order = new KeyOrder();
 
   constructor(opts: MemorySinkOptions = {}) {
@@ -78,7 +52,7 @@ export class MemorySink extends Writable implements Sink {
       return;
     }
     let ring = this.#rings.get(entry.table);
-    if (ring === undefined) this.#rings.set(entry.table, (ring = new Ring(this.#maxlen)));
+    if (ring === undefined) this.#rings.set(entry.table, (ring = new Ring<Entry<FlatRow>>(this.#maxlen)));
     ring.push(entry);
     callback();
   }
@@ -98,7 +72,7 @@ export class MemorySink extends Writable implements Sink {
       const r = ring();
       const len = length();
       const out: Array<Entry<FlatRow>> = [];
-      for (let i = Math.max(0, len - n); i < len; i++) out.push((r as Ring).at(i));
+      for (let i = Math.max(0, len - n); i < len; i++) out.push((r as Ring<Entry<FlatRow>>).at(i));
       return out;
     };
     return {
