@@ -1,8 +1,8 @@
-/** parseJsonLine and parseLines: JSONL text in any chunking → row objects, NaN/Infinity restored, bad lines numbered. */
+/** parseJsonLine, lineToRow and parseLines: JSONL text in any chunking → row objects, NaN/Infinity restored, bad lines numbered. */
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { isRowlogError } from '../lib/core/errors.js';
-import { parseJsonLine, parseLines } from '../lib/format/parse-lines.js';
+import { lineToRow, parseJsonLine, parseLines } from '../lib/format/parse-lines.js';
 import type { ParseLinesOptions } from '../lib/format/parse-lines.js';
 
 async function rowsOf(chunks: Array<string | Buffer>, opts?: ParseLinesOptions): Promise<unknown[]> {
@@ -50,4 +50,19 @@ t.test('parseLines skips bad lines and reports their 1-based numbers; strict err
   );
   t.ok(isRowlogError(err), 'a RowlogError');
   t.match(err, { code: 'ERR_BAD_LINE', message: /^line 2\b/ });
+});
+
+t.test('lineToRow: a JSON object line is a row; blank lines are silently none; others are told why', async (t) => {
+  const told: Array<[string, string]> = [];
+  const onBad = (err: SyntaxError, why: string) => told.push([why, err.name]);
+  t.same(lineToRow('{"a":1,"b":NaN}', onBad), { a: 1, b: NaN });
+  t.same(lineToRow('  {"a":1}\r', onBad), { a: 1 }, 'surrounding whitespace is fine');
+  for (const blank of ['', '   ', '\t\r']) t.equal(lineToRow(blank, onBad), undefined, JSON.stringify(blank));
+  t.strictSame(told, [], 'blank lines are not reported');
+  for (const other of ['plain text', '{"a":', '[1,2]', '3', 'null', '"s"', 'NaN']) t.equal(lineToRow(other, onBad), undefined, other);
+  t.strictSame(told, [
+    ['notJson', 'SyntaxError'], ['notJson', 'SyntaxError'],
+    ['notObject', 'SyntaxError'], ['notObject', 'SyntaxError'], ['notObject', 'SyntaxError'], ['notObject', 'SyntaxError'], ['notObject', 'SyntaxError'],
+  ]);
+  t.equal(lineToRow('plain text'), undefined, 'without onBad nothing is told');
 });

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import split2 from 'split2';
 import { createLogger } from '../log/logger.js';
-import { parseJsonLine } from '../format/parse-lines.js';
+import { lineToRow } from '../format/parse-lines.js';
 
 /** Options of {@link runPipe}. */
 export interface PipeOptions {
@@ -23,17 +23,6 @@ export interface PipeOptions {
   level?: string;
   /** Show rows on the console (stderr). @default true */
   console?: boolean;
-}
-
-function isObjectLine(line: string): Record<string, unknown> | undefined {
-  const c = line.trimStart()[0];
-  if (c !== '{') return undefined; // cheap test first: most plain text never reaches the parser
-  try {
-    const v = parseJsonLine(line);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Reads NDJSON from `input` into a logger on `opts.dir`; other lines go to `output`. */
@@ -52,7 +41,7 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
     new Writable({
       objectMode: true,
       write(line: string, _enc, cb) {
-        const row = isObjectLine(line);
+        const row = lineToRow(line);
         if (row !== undefined) log.writeRow(row); // never mistaken for an Entry
         else if (!outputGone) output.write(`${line}\n`);
         cb();

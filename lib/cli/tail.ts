@@ -15,7 +15,8 @@ import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { countArg, usageError } from './args.js';
 import { renderRow } from '../../sinks/pretty.js';
-import { parseRow, tailBatches } from '../read/tail.js';
+import { lineToRow } from '../format/parse-lines.js';
+import { tailBatches } from '../read/tail.js';
 import { jqReady, query } from '../read/query.js';
 import type { JqRuntimeError } from '../read/query.js';
 
@@ -39,7 +40,7 @@ export interface TailCliOptions {
 
 /** A row rendered like the console sink; lines that are not rows are printed as they are. */
 function pretty(line: string, table: string, color: boolean): string {
-  const row = parseRow(line);
+  const row = lineToRow(line);
   if (row === undefined) return `${line}\n`;
   const { $table, $step, $level } = row;
   return renderRow(

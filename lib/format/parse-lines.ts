@@ -102,17 +102,30 @@ export interface ParseLinesOptions {
   onBadLine?: (lineNumber: number, line: string, err: Error) => void;
 }
 
-/** The row of a non-empty line, or undefined for a blank one; throws for anything but a JSON object. */
-function parseRow(line: string): Record<string, unknown> | undefined {
+/** A row read back: the JSON object of one line. */
+export type Row = Record<string, unknown>;
+
+/** Why a non-blank line holds no row: it is not JSON, or it is JSON but not an object. */
+export type NotARow = 'notJson' | 'notObject';
+
+/**
+ * The one "line → row" rule of every reader (readLog, tail, connect, collect, `rowlog pipe`,
+ * serve): the row a line holds when it is a JSON object (NaN/±Infinity restored, see
+ * {@link parseJsonLine}), else `undefined`. A blank line is silently no row; any other line that
+ * is not an object is also told to `onBad` with a SyntaxError and why. What a caller does with
+ * such a line (skip it, count it, pass it through) is its own business.
+ */
+export function lineToRow(line: string, onBad?: (err: SyntaxError, why: NotARow) => void): Row | undefined {
   let v: unknown;
   try {
     v = parseJsonLine(line);
   } catch (err) {
-    if (line.trim() === '') return undefined;
-    throw err;
+    if (onBad !== undefined && line.trim() !== '') onBad(err as SyntaxError, 'notJson');
+    return undefined;
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SyntaxError('not a JSON object');
-  return v as Record<string, unknown>;
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Row;
+  onBad?.(new SyntaxError('not a JSON object'), 'notObject');
+  return undefined;
 }
 
 /**
@@ -136,14 +149,12 @@ export function badLineHandler(opts: ParseLinesOptions): (lineNumber: number, li
 export function parseLines(opts: ParseLinesOptions = {}): Transform {
   const bad = badLineHandler(opts);
   let lineNumber = 0;
+  let current = '';
+  const onBad = (err: Error) => bad(lineNumber, current, err);
   return split2((line: string) => {
     lineNumber++;
     if (line === '') return undefined;
-    try {
-      return parseRow(line);
-    } catch (err) {
-      bad(lineNumber, line, err as Error);
-      return undefined;
-    }
+    current = line;
+    return lineToRow(line, onBad);
   });
 }

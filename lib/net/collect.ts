@@ -36,7 +36,7 @@ import type { ListenOptions } from '../io/listen.js';
 import { createLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import { emitWarning, WarningGate } from '../core/warnings.js';
-import { parseJsonLine } from '../format/parse-lines.js';
+import { lineToRow } from '../format/parse-lines.js';
 
 /** Options of {@link collect}: where to listen (127.0.0.1 by default) and where to write. */
 export interface CollectOptions extends ListenOptions {
@@ -351,17 +351,12 @@ export class Collector extends EventEmitter {
       return;
     }
     if (line.length > this.#maxLine) return this.#tooLong(conn);
-    if (line.trim() === '') return;
-    let row: unknown;
-    try {
-      row = parseJsonLine(line);
-    } catch {
-      return this.#skip(conn, 'badLine', 'W_COLLECT_BAD_LINE', `skipped a line that is not JSON: ${JSON.stringify(line.slice(0, 40))}`);
-    }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      return this.#skip(conn, 'badLine', 'W_COLLECT_BAD_LINE', 'skipped a line that is not a JSON object');
-    }
-    const { $source, $seq, $table = 'main', $level, $step, $time, ...data } = row as Record<string, unknown>;
+    const row = lineToRow(line, (_err, why) => {
+      const what = why === 'notJson' ? `not JSON: ${JSON.stringify(line.slice(0, 40))}` : 'not a JSON object';
+      this.#skip(conn, 'badLine', 'W_COLLECT_BAD_LINE', `skipped a line that is ${what}`);
+    });
+    if (row === undefined) return; // blank, or skipped just now
+    const { $source, $seq, $table = 'main', $level, $step, $time, ...data } = row;
     if (!isValidName($source, true)) {
       const why = $source === undefined ? 'without a $source' : `whose $source ${JSON.stringify($source)} is not one [A-Za-z0-9_.-] path segment (not '.' or '..')`;
       return this.#skip(conn, 'badSource', 'W_COLLECT_BAD_SOURCE', `skipped a row ${why}`);

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import split2 from 'split2';
 import { numberOption, optionError, RowlogError } from '../core/errors.js';
 import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from '../io/listen.js';
-import { parseJsonLine } from '../format/parse-lines.js';
+import { lineToRow } from '../format/parse-lines.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -80,14 +80,8 @@ export function connect(opts: ConnectOptions): RowStream {
   Object.defineProperty(stream, 'lastSeq', { get: () => lastSeq });
 
   const onLine = (line: string) => {
-    let row: unknown;
-    try {
-      row = parseJsonLine(line);
-    } catch {
-      return; // a torn or foreign line: not a row
-    }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) return;
-    const r = row as Record<string, unknown>;
+    const r = lineToRow(line);
+    if (r === undefined) return; // a torn or foreign line: not a row
     if (typeof r.$error === 'string') {
       const code = r.$error === 'ERR_BAD_TOKEN' ? 'ERR_BAD_TOKEN' : 'ERR_SINK_IO';
       stream.destroy(new RowlogError(code, `${host}:${port}: ${String(r.message ?? r.$error)}`));

@@ -18,7 +18,7 @@ import zlib from 'node:zlib';
 import { gunzipTolerant, scanMembers } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
 import { numberOption } from '../core/errors.js';
-import { parseJsonLine } from '../format/parse-lines.js';
+import { lineToRow } from '../format/parse-lines.js';
 import { readAt } from '../io/read-at.js';
 
 /** Options of {@link tailLines} and {@link tail}. */
@@ -288,21 +288,10 @@ export async function* tailLines(path: string, opts: TailOptions = {}): AsyncGen
   for await (const batch of tailBatches(path, opts)) yield* batch;
 }
 
-/** A line as a row object (NaN/Infinity tokens restored), or undefined when it is not one. */
-export function parseRow(line: string): Record<string, unknown> | undefined {
-  let value: unknown;
-  try {
-    value = parseJsonLine(line);
-  } catch {
-    return undefined;
-  }
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
 /** {@link tailLines}, parsed into row objects (lines that are not JSON objects are skipped). */
 export async function* tail(path: string, opts: TailOptions = {}): AsyncGenerator<Record<string, unknown>> {
   for await (const line of tailLines(path, opts)) {
-    const row = parseRow(line);
+    const row = lineToRow(line);
     if (row !== undefined) yield row;
   }
 }

@@ -13,7 +13,8 @@
  */
 import fs from 'node:fs';
 import type http from 'node:http';
-import { parseRow, tailBatches } from '../read/tail.js';
+import { lineToRow } from '../format/parse-lines.js';
+import { tailBatches } from '../read/tail.js';
 import { Decimator, numericRow, toBlock } from './decimate.js';
 import type { NumRow } from './decimate.js';
 import type { LiveRun } from './live.js';
@@ -140,7 +141,7 @@ export async function follow(es: EventStream, target: Resolved, ctx: FollowConte
   let first = true;
   let index = snap.total;
   for await (const lines of tailBatches(file, { lines: ALIGN_ROWS, follow: true, pollMs: ctx.pollMs, signal })) {
-    let parsed = lines.map((l) => parseRow(l)).filter((r) => r !== undefined);
+    let parsed = lines.map((l) => lineToRow(l)).filter((r) => r !== undefined);
     if (first) {
       first = false;
       parsed = parsed.slice(alignTail(parsed.map((r) => JSON.stringify(r)), lastKeys));
