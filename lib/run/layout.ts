@@ -30,8 +30,6 @@ export const RUN_MARKERS = ['run.json', 'status.json'] as const;
 const SKIP_DIRS = new Set(['artifacts', 'node_modules']);
 /** How deep table sub-folders are looked for (`a/b/c/d/t` at most). */
 const MAX_TABLE_DEPTH = 4;
-/** One folder or file name that a table name or run id may contain. */
-const SEGMENT = /^[A-Za-z0-9_.-]+$/;
 
 /** One file of a table. */
 export interface TableFile {
@@ -69,7 +67,7 @@ export function tableFile(file: string): { name: string; format: TableFormat } |
   const ext = TABLE_EXTS.find((e) => file.endsWith(e) && file.length > e.length);
   if (ext === undefined) return undefined;
   const name = file.slice(0, -ext.length);
-  return SEGMENT.test(name) && name !== '.' && name !== '..' ? { name, format: ext.slice(1) as TableFormat } : undefined;
+  return isValidName(name, true) ? { name, format: ext.slice(1) as TableFormat } : undefined;
 }
 
 /** A folder's entries, or none when it cannot be read (gone, no permission). */
@@ -87,7 +85,7 @@ export function hasRunMarker(dir: string): boolean {
 }
 
 /** A folder name that may hold tables or be a run (no dot-folders, only name characters). */
-const enterable = (name: string) => SEGMENT.test(name) && !name.startsWith('.');
+const enterable = (name: string) => isValidName(name, true) && !name.startsWith('.');
 
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
