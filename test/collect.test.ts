@@ -409,7 +409,7 @@ t.test('rowlog collect with a token (ROWLOG_TOKEN or --token): pushers must send
   const { c, dir } = await start(t);
   const busy = run(process.execPath, [cli, 'collect', '--port', String(c.port), '--dir', dir]);
   t.equal(busy.status, 1);
-  t.match(busy.stderr, /^rowlog: listen EADDRINUSE.*\n$/);
+  t.match(busy.stderr, /^rowlog: collect: listen EADDRINUSE.*\n$/);
   // The token through the environment (ROWLOG_TOKEN), so it does not show in `ps`.
   const child = spawn(process.execPath, [cli, 'collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROWLOG_TOKEN: 'tk' } });
   let out = '';
