@@ -428,7 +428,7 @@ t.test('rowlog collect: usage errors exit 2 with one line', async (t) => {
   const dir = path.join(tmpdir(t), 'runs');
   const insecure = run(process.execPath, [cli, 'collect', '--port', '0', '--dir', dir, '--host', '0.0.0.0']);
   t.equal(insecure.status, 2);
-  t.match(insecure.stderr, /^error: collect: binding 0\.0\.0\.0 would let anyone on the network connect; pass a token .*\n$/);
+  t.match(insecure.stderr, /^rowlog: collect: binding 0\.0\.0\.0 would let anyone on the network connect; pass a token .*\n$/);
   t.equal(insecure.stdout, '');
   const port = run(process.execPath, [cli, 'collect', '--port', 'abc', '--dir', dir]);
   t.equal(port.status, 2);

@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
+import { parentGone } from './parent-watch.js';
 
 /** The one line every message of `command` starts with. */
 export function prefix(command: string): string {
@@ -50,15 +51,26 @@ export function portArg(v: string): number {
   return n;
 }
 
-/** Resolves on the first SIGINT or SIGTERM (a second one then has its default effect). */
-export function stopSignal(): Promise<void> {
+/**
+ * Resolves when a long-running command (`serve`, `collect`) should stop: on the first SIGINT or
+ * SIGTERM (a second one then has its default effect), or when the npm/npx wrapper that started
+ * it has died (lib/cli/parent-watch.ts says why), which is said in one line.
+ */
+export function stopSignal(command: string): Promise<void> {
+  const parent = parentGone();
   return new Promise((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      parent.cancel();
       resolve();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    void parent.gone.then(() => {
+      process.stderr.on('error', () => {}); // whoever read it may have gone with the parent
+      process.stderr.write(`${prefix(command)}the process that started it (npm/npx) has ended; stopping\n`);
+      stop();
+    });
   });
 }

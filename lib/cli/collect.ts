@@ -10,7 +10,7 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { collect } from '../net/collect.js';
 import { isRowlogError } from '../core/errors.js';
-import { countArg, portArg, stopSignal } from './args.js';
+import { countArg, portArg, stopSignal, usageError } from './args.js';
 
 /** Adds the `collect` command to `program`. */
 export function registerCollect(program: Command): void {
@@ -36,11 +36,10 @@ export function registerCollect(program: Command): void {
         });
       } catch (err) {
         if (!isRowlogError(err) && (err as { code?: unknown }).code !== 'ERR_INVALID_OPTION') throw err;
-        process.stderr.write(`error: ${(err as Error).message}\n`);
-        process.exitCode = 2;
+        usageError('collect', (err as Error).message.replace(/^collect: /, ''));
         return;
       }
-      const stopped = stopSignal();
+      const stopped = stopSignal('collect');
       process.stdout.write(`rowlog collect: listening on ${collector.address}, writing into ${o.dir}\n`);
       await stopped;
       await collector.close();

@@ -11,8 +11,7 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { isRowlogError } from '../core/errors.js';
 import { serve } from '../serve/server.js';
-import { portArg, stopSignal } from './args.js';
-import { parentGone } from './parent-watch.js';
+import { portArg, stopSignal, usageError } from './args.js';
 
 /** The CLI's default port: next to TensorBoard's 6006. */
 const DEFAULT_PORT = 6007;
@@ -51,24 +50,17 @@ export function registerServe(program: Command): void {
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         if (isRowlogError(err) || e.code === 'ERR_INVALID_OPTION') {
-          process.stderr.write(`rowlog: serve: ${e.message.replace(/^serve: /, '')}\n`);
-          process.exitCode = 2;
+          usageError('serve', e.message.replace(/^serve: /, ''));
           return;
         }
         if (e.syscall !== 'listen') throw err;
         if (e.code === 'EADDRINUSE') throw new Error(`serve: port ${o.port} is in use (another rowlog serve?); pass --port 0 for a free one`);
         throw new Error(`serve: cannot listen on ${o.host}:${o.port}: ${e.message}`);
       }
-      const stopped = stopSignal();
-      const parent = parentGone();
+      const stopped = stopSignal('serve');
       if (!fs.existsSync(dir)) process.stderr.write(`rowlog serve: ${dir} does not exist yet; runs will show up as they are created\n`);
       process.stdout.write(`rowlog serve: ${handle.url}\n`);
-      const orphaned = await Promise.race([stopped.then(() => false), parent.gone.then(() => true)]);
-      parent.cancel();
-      if (orphaned) {
-        process.stderr.on('error', () => {}); // whoever read it may have gone with the parent
-        process.stderr.write('rowlog serve: the process that started it (npm/npx) has ended; stopping\n');
-      }
+      await stopped;
       // Whatever might still hold the loop after close() (a read in flight) must not keep a stopped server alive.
       setTimeout(() => process.exit(), 3000).unref();
       await handle.close();
