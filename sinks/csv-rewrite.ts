@@ -54,7 +54,8 @@ import zlib from 'node:zlib';
 import { gunzipTolerant, scanMembers } from '../lib/format/bgzf.js';
 import { field } from '../lib/format/csv-line.js';
 import { isBlank, scanRecords, unquote } from '../lib/format/csv-parse.js';
-import { isEmfile } from '../lib/io/file-writer.js';
+import { writeFileAtomic } from '../lib/io/atomic.js';
+import { isEmfile } from '../lib/io/errno.js';
 
 /** Decoded bytes one asynchronous step of a rewrite reads at most (≈ 2–4 ms of work). */
 export const STEP_BYTES = 256 * 1024;
@@ -128,22 +129,14 @@ export function sameColumns(a: readonly string[], b: readonly string[]): boolean
   return a.length === b.length && a.every((c, i) => c === b[i]);
 }
 
-/** Writes the sidecar atomically (temp file, rename); no entries removes it. */
+/** Writes the sidecar atomically (lib/io/atomic.ts, temp file `<sidecar>.tmp`); no entries removes it. */
 export function writeColumns(file: string, entries: readonly ColumnsEntry[], fsync: boolean): void {
   const p = columnsPath(file);
   if (entries.length === 0) {
     fs.rmSync(p, { force: true });
     return;
   }
-  const tmp = `${p}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, `${JSON.stringify({ entries })}\n`);
-    if (fsync) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, p);
+  writeFileAtomic(p, `${JSON.stringify({ entries })}\n`, { fsync, tmp: `${p}.tmp` });
 }
 
 /** Temp files earlier rewrites of `file` left behind (a kill mid-rewrite), given its folder's names. */

@@ -34,7 +34,7 @@ import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { optionError } from '../lib/core/errors.js';
 import { FileSink } from './file-sink.js';
 import type { FileHandle, FileSinkOptions, RowFormat } from './file-sink.js';
-import { isEmfile } from '../lib/io/file-writer.js';
+import { isEmfile } from '../lib/io/errno.js';
 import { compileCsvLine, csvLineGeneric, field } from '../lib/format/csv-line.js';
 import type { CsvEncoder } from '../lib/format/csv-line.js';
 import { COMPILE_AFTER, KeyOrder } from '../lib/format/json-line.js';

@@ -50,9 +50,13 @@ import { Writable } from 'node:stream';
 import { assertName, isValidName } from '../lib/core/entry.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { numberOption, optionError } from '../lib/core/errors.js';
-import { BGZF_MAX_INPUT } from '../lib/format/bgzf.js';
+import { BGZF_MAX_INPUT, DEFAULT_GZIP_LEVEL } from '../lib/format/bgzf.js';
 import { FdPool } from '../lib/io/fd-pool.js';
-import { FileWriter, isEmfile, isSystemError } from '../lib/io/file-writer.js';
+import { renameOver } from '../lib/io/atomic.js';
+import { plainCodec } from '../lib/io/codec.js';
+import type { Codec } from '../lib/io/codec.js';
+import { isEmfile, isSystemError } from '../lib/io/errno.js';
+import type { FileWriter } from '../lib/io/file-writer.js';
 import type { RowlogWarning } from '../lib/core/errors.js';
 import { LoopWatch } from '../lib/core/loop-watch.js';
 import { walkFiles } from '../lib/io/walk-files.js';
@@ -83,8 +87,7 @@ export interface FileSinkOptions {
    */
   maxQueuedBytes?: number;
   /**
-   * zlib level of `.gz` output. Measured by `npm run bench` on its rows: level 1 compresses
-   * 5.8× faster than level 6 for a file 35 % larger (see README). @default 1
+   * zlib level of `.gz` output. @default DEFAULT_GZIP_LEVEL (1: lib/format/bgzf.ts says why)
    */
   gzipLevel?: number;
   /** `'flush'`: fsync after each batch (each gzip member), for power-loss safety. @default 'none' */
@@ -155,26 +158,6 @@ export interface FileHandle {
   replace(tmp: string): void;
 }
 
-/** How bytes reach a file: plain here; blocked gzip plugs in the same way. */
-export interface Codec {
-  /**
-   * A writer appending to `path`. It opens nothing yet: the fd is leased from the sink's pool
-   * when there is something to write, and a new file appears with its first whole chunk.
-   * `onError` hears each failed attempt of this file (it is retried); replacing a writer
-   * (flushSync, closeSync, open again on the same path) releases its pool slot cleanly.
-   */
-  open(path: string, onError: (err: Error) => void): FileWriter;
-  /** The bytes of a whole file's text. */
-  encode(text: string): Buffer;
-}
-
-function plainCodec(fsync: boolean, pool: FdPool): Codec {
-  return {
-    open: (p, onError) => new FileWriter(p, onError, { fsync, pool }),
-    encode: (text) => Buffer.from(text),
-  };
-}
-
 interface OpenFile extends FileHandle {
   writer: FileWriter;
   /**
@@ -207,15 +190,11 @@ const MIN_BATCH = 512;
 const DEFER_RETRY_MS = 20;
 const DEFER_CLOSE_TRIES = 250;
 
-
-/** From this size a replaced file is unlinked on the thread pool (freeing its blocks takes time). */
-const BIG_FILE = 16 * 1024 * 1024;
-
 const DEFAULTS = Object.freeze({
   flushBytes: BGZF_MAX_INPUT,
   flushIntervalMs: 250,
   maxQueuedBytes: 2 * 1024 * 1024,
-  gzipLevel: 1,
+  gzipLevel: DEFAULT_GZIP_LEVEL,
   maxOpenFiles: 128,
 });
 
@@ -376,25 +355,11 @@ export class FileSink extends Writable implements Sink {
       replace: (tmp) => {
         f.flushSync();
         f.writer.closeSync();
-        // A rename over a big file frees its blocks synchronously (≈ 0.2 s for 500 MB): keep a
-        // second link so the rename is cheap, and unlink that on the thread pool.
-        const old = `${p}.old.tmp`;
-        let linked = false;
         try {
-          if (fs.statSync(p).size >= BIG_FILE) {
-            fs.rmSync(old, { force: true });
-            fs.linkSync(p, old);
-            linked = true;
-          }
-        } catch {
-          // no hard links here: the rename frees the old file itself
-        }
-        try {
-          fs.renameSync(tmp, p);
+          renameOver(tmp, p, { fsync: this.#fsync, large: true }); // the caller fsync'ed tmp (durability 'flush')
         } finally {
           f.writer = this.#codec.open(p, onError); // the new file, or the old one if the rename failed
         }
-        if (linked) fs.unlink(old, () => {});
       },
     };
     return f;

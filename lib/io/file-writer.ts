@@ -45,6 +45,8 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import { RowlogError } from '../core/errors.js';
+import { renameOver } from './atomic.js';
+import { isEmfile, isSystemError } from './errno.js';
 import type { FdPool, PoolMember } from './fd-pool.js';
 
 interface Chunk {
@@ -74,17 +76,6 @@ export interface FileWriterOptions {
 }
 
 const RETRY_FIRST_MS = 500;
-
-/** An error of the system (it has an errno code), not of the program. */
-export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof RowlogError);
-}
-
-/** Out of file descriptors (the process's or the system's): a reason to wait, not a failure. */
-export function isEmfile(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-}
 const RETRY_MAX_MS = 30_000;
 const BARRIER_RETRY_MS = 20;
 
@@ -336,10 +327,10 @@ export class FileWriter implements PoolMember {
     }
   }
 
-  /** The first chunk is whole: the temp file becomes the file. */
+  /** The first chunk is whole (and fsync'ed with durability 'flush'): the temp file becomes the file. */
   #commitTmp(): void {
     if (this.#tmp === undefined) return;
-    fs.renameSync(this.#tmp, this.path);
+    renameOver(this.#tmp, this.path, { fsync: this.#fsync });
     this.#tmp = undefined;
   }
 

@@ -27,10 +27,10 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { BGZF_EOF, bgzfMember, bgzfMemberSync, scanMembers, splitForMembers } from '../format/bgzf.js';
+import { BGZF_EOF, bgzfMember, bgzfMemberSync, DEFAULT_GZIP_LEVEL, isGzip, scanMembers, splitForMembers } from '../format/bgzf.js';
 import type { RowlogWarning } from '../core/errors.js';
 import type { FdPool } from './fd-pool.js';
-import type { Codec } from '../../sinks/file-sink.js';
+import type { Codec } from './codec.js';
 import { FileWriter } from './file-writer.js';
 
 interface Job {
@@ -72,7 +72,7 @@ function compressionEnded(): void {
 
 /** Options of {@link GzipWriter}. */
 export interface GzipWriterOptions {
-  /** zlib level of each member. @default 1 */
+  /** zlib level of each member. @default DEFAULT_GZIP_LEVEL (lib/format/bgzf.ts) */
   level?: number;
   /** fsync after each member. @default false */
   fsync?: boolean;
@@ -106,7 +106,7 @@ function isBgzfHeaderAt(buf: Buffer, p: number): boolean {
  */
 function isTornTail(rest: Buffer): boolean {
   if (rest.length >= MAX_MEMBER) return false;
-  if (!(rest[0] === 0x1f && (rest.length < 2 || rest[1] === 0x8b) && (rest.length < 3 || rest[2] === 8))) return false;
+  if (!isGzip(rest)) return false;
   for (let p = rest.indexOf(0x1f, 1); p >= 0; p = rest.indexOf(0x1f, p + 1)) {
     if (isBgzfHeaderAt(rest, p)) return false; // a second member starts here: the first is damaged, not torn
   }
@@ -152,8 +152,7 @@ export function repairGzip(path: string, onWarning?: (w: RowlogWarning) => void)
     if (!scan.bgzf) {
       const magic = Buffer.alloc(3);
       const n = fs.readSync(fd, magic, 0, 3, scan.wholeEnd);
-      const looksGzip = magic[0] === 0x1f && (n < 2 || magic[1] === 0x8b);
-      if (scan.wholeEnd === 0 && !looksGzip) damagedAt = 0; // not gzip at all: appending would not give a gzip
+      if (scan.wholeEnd === 0 && !isGzip(magic.subarray(0, n))) damagedAt = 0; // not gzip at all: appending would not give a gzip
       if (damagedAt < 0) return { cut: 0 };
     } else {
       let end = scan.wholeEnd;
@@ -198,7 +197,7 @@ export class GzipWriter extends FileWriter {
   constructor(path: string, onError: (err: Error) => void, opts: GzipWriterOptions = {}) {
     const onWarning = opts.onWarning;
     super(path, onError, { fsync: opts.fsync === true, pool: opts.pool, prepare: () => void repairGzip(path, onWarning) });
-    this.#level = opts.level ?? 1;
+    this.#level = opts.level ?? DEFAULT_GZIP_LEVEL;
     this.#onWarning = onWarning;
   }
 
@@ -350,7 +349,7 @@ export class GzipWriter extends FileWriter {
 
 /** The blocked-gzip Codec of the file sinks. */
 export function gzipCodec(opts: GzipWriterOptions = {}): Codec {
-  const level = opts.level ?? 1;
+  const level = opts.level ?? DEFAULT_GZIP_LEVEL;
   return {
     open: (p, onError) => new GzipWriter(p, onError, opts),
     encode: (text) => Buffer.concat(splitForMembers(Buffer.from(text)).map((raw) => bgzfMemberSync(raw, level))),

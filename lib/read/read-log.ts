@@ -11,6 +11,7 @@ import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { parseLines } from '../format/parse-lines.js';
+import { isGzip } from '../format/bgzf.js';
 import { parseCsv } from '../format/csv-parse.js';
 import { extrasFor } from '../../sinks/csv-rewrite.js';
 
@@ -30,11 +31,6 @@ export interface LogReader extends AsyncIterable<Record<string, unknown>> {
   readonly badLines: number[];
   /** True when the gzip input ended early (a file torn by a crash, or still being written). */
   readonly truncated: boolean;
-}
-
-/** True for bytes that start like gzip (magic bytes and deflate, as far as present: a file torn after 1 byte is gzip too). */
-function isGzip(head: Buffer): boolean {
-  return head[0] === 0x1f && (head.length < 2 || head[1] === 0x8b) && (head.length < 3 || head[2] === 8);
 }
 
 /** zlib's error for an input that ends inside a member. */
