@@ -33,7 +33,8 @@ import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, leftovers, readHeader, 
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { optionError } from '../lib/core/errors.js';
 import { FileSink } from './file-sink.js';
-import type { FileHandle, FileSinkOptions, RowFormat } from './file-sink.js';
+import type { FileSinkOptions } from './file-sink-options.js';
+import type { FileHandle, RowFormat } from './row-format.js';
 import { isEmfile } from '../lib/io/errno.js';
 import { compileCsvLine, csvLineGeneric, field } from '../lib/format/csv-line.js';
 import type { CsvEncoder } from '../lib/format/csv-line.js';
