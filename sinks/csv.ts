@@ -29,7 +29,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CsvRewrite, extrasFor, FINAL_BYTES, headerLine, leftovers, readHeader, tornTail, writeColumns } from './csv-rewrite.js';
+import { headerLine, leftovers, readHeader, tornTail } from './csv-file.js';
+import { CsvRewrite, FINAL_BYTES } from './csv-rewrite.js';
+import { extrasFor, writeColumns } from './csv-sidecar.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { optionError } from '../lib/core/errors.js';
 import { FileSink } from './file-sink.js';

@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { parseLines } from '../format/parse-lines.js';
 import { isGzip } from '../format/bgzf.js';
 import { parseCsv } from '../format/csv-parse.js';
-import { extrasFor } from '../../sinks/csv-rewrite.js';
+import { extrasFor } from '../../sinks/csv-sidecar.js';
 
 /** Options of {@link readLog}. */
 export interface ReadLogOptions {
