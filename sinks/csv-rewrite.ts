@@ -49,6 +49,7 @@
  */
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
+import { Backoff } from '../lib/io/backoff.js';
 import { isEmfile } from '../lib/io/errno.js';
 import { headerLine, readChunk } from './csv-file.js';
 import { RecordRemap } from './csv-remap.js';
@@ -126,9 +127,7 @@ export class CsvRewrite {
   #settled: Promise<void>;
   #resolve: () => void = () => {};
   /** A postponed start or final step (see the module comment). */
-  #timer: NodeJS.Timeout | undefined;
-  #again: (() => void) | undefined;
-  #postponeMs = POSTPONE_FIRST_MS;
+  readonly #later = new Backoff(POSTPONE_FIRST_MS, POSTPONE_MAX_MS);
   /** The sink is closing: postponed work is tried often, a bounded number of times. */
   #hurry = false;
   #hurryTries = 0;
@@ -180,16 +179,13 @@ export class CsvRewrite {
 
   /** True while the job waits to start again (it met EMFILE, or the file was not on disk yet). */
   get postponed(): boolean {
-    return this.#timer !== undefined;
+    return this.#later.pending;
   }
 
   /** The sink is closing (settle): postponed work runs now, then every 20 ms, a bounded number of times. */
   hurry(): void {
     this.#hurry = true;
-    if (this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#again?.();
+    this.#later.runNow();
   }
 
   /** Runs `fn` later (see the module comment); gives up with `err` after HURRY_TRIES while closing. */
@@ -199,14 +195,8 @@ export class CsvRewrite {
       this.#fail(err);
       return;
     }
-    this.#again = fn;
-    const ms = this.#hurry ? 20 : this.#postponeMs;
-    this.#postponeMs = Math.min(this.#postponeMs * 2, POSTPONE_MAX_MS);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      fn();
-    }, ms);
-    if (!this.#hurry) this.#timer.unref(); // a run that ends without close() keeps the extras (named)
+    // Unref'd until closing: a run that ends without close() keeps the extras (named).
+    this.#later.schedule(fn, this.#hurry ? { ms: 20, ref: true } : {});
   }
 
   /** The last step, postponed while fds are short (its flush or the sidecar met EMFILE). */
@@ -238,8 +228,7 @@ export class CsvRewrite {
   /** Stops for good (the sink is destroyed): the temp file is removed. */
   abort(): void {
     if (this.#stopped) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#later.cancel();
     this.#stop();
     try {
       fs.rmSync(this.#tmp, { force: true });

@@ -46,6 +46,7 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { RowlogError } from '../core/errors.js';
 import { renameOver } from './atomic.js';
+import { Backoff } from './backoff.js';
 import { isEmfile, isSystemError } from './errno.js';
 import type { FdPool, PoolMember } from './fd-pool.js';
 
@@ -101,8 +102,8 @@ export class FileWriter implements PoolMember {
   #dead = false;
   /** Rows a dead non-positional file could not take (they cannot be kept for a retry). */
   #lostRows = 0;
-  #retryMs = RETRY_FIRST_MS;
-  #retryTimer: NodeJS.Timeout | undefined;
+  /** Retries of a failing file (RETRY_FIRST_MS doubling to RETRY_MAX_MS). */
+  readonly #retry = new Backoff(RETRY_FIRST_MS, RETRY_MAX_MS);
   /** A barrier met EMFILE: tried again soon (ref'd: close() may be waiting for it). */
   #barrierTimer: NodeJS.Timeout | undefined;
   readonly #retryBarrier = (): void => {
@@ -112,8 +113,6 @@ export class FileWriter implements PoolMember {
   readonly #prepare: (() => void) | undefined;
   /** `prepare` threw a system error at construction: it runs before the next open instead. */
   #prepareDue = false;
-  /** When the pending retry is due (performance.now()), while failing. */
-  #retryAt = 0;
   readonly #onError: (err: Error) => void;
   readonly #fsync: boolean;
   readonly #pool: FdPool | undefined;
@@ -191,7 +190,7 @@ export class FileWriter implements PoolMember {
    * has not let it fire): the sink may try it once more before dropping its rows.
    */
   get retryDue(): boolean {
-    return this.#error !== undefined && !this.#dead && !this.#closed && performance.now() >= this.#retryAt;
+    return this.#error !== undefined && !this.#dead && !this.#closed && this.#retry.due;
   }
 
   /** Rows this writer lost itself (beyond `queuedRows`): none here; a gzip writer's failed compressions. */
@@ -395,10 +394,8 @@ export class FileWriter implements PoolMember {
   }
 
   #succeeded(): void {
-    this.#retryMs = RETRY_FIRST_MS;
+    this.#retry.reset();
     this.#error = undefined;
-    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
   }
 
   /** This file failed for now: keep its bytes, tell the sink, retry after a backoff. */
@@ -408,17 +405,13 @@ export class FileWriter implements PoolMember {
     process.nextTick(() => this.#onError(err));
     if (this.#fd >= 0 && !this.#writing) this.park(); // e.g. EIO: a fresh fd may do better
     if (this.#dead || this.#closed) return;
-    if (this.#retryTimer !== undefined) {
-      if (performance.now() < this.#retryAt) return;
-      clearTimeout(this.#retryTimer); // due but not fired (a loop that never yields) and tried again: back off further
-    }
-    this.#retryAt = performance.now() + this.#retryMs;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
+    // A retry pending and not due yet stands; one due but not fired (a loop that never yields)
+    // and tried again meanwhile: back off further.
+    if (this.#retry.pending && !this.#retry.due) return;
+    this.#retry.schedule(() => {
       this.#error = undefined;
       this.#pump();
-    }, this.#retryMs).unref();
-    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+    });
   }
 
   /** Resolves when everything queued so far is written; rejects with the error if this file fails. */
@@ -521,8 +514,7 @@ export class FileWriter implements PoolMember {
    */
   closeSync(): void {
     if (this.#closed || this.#closing) return;
-    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#retry.cancel();
     if (this.#barrierTimer !== undefined) clearTimeout(this.#barrierTimer);
     this.#barrierTimer = undefined;
     if (this.#writing) this.#closing = true;
