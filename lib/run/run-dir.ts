@@ -67,7 +67,7 @@ export type RunState =
 /** Temp files of writeFileAtomic (lib/io/atomic.ts): `<name>.<pid>.tmp`. */
 const ATOMIC_TMP = /^.+\.\d+\.tmp$/;
 
-/** A new table file's first chunk, before its rename into place (lib/io/file-writer.ts): `<file>.<pid>.new.tmp`. */
+/** A new table file's first chunk, before its rename into place (lib/io/append-target.ts): `<file>.<pid>.new.tmp`. */
 const NEW_FILE_TMP = /^(.+)\.\d+\.new\.tmp$/;
 
 /**
