@@ -15,6 +15,9 @@ import zlib from 'node:zlib';
 import { gunzipTolerant, scanMembers } from '../lib/format/bgzf.js';
 import { field } from '../lib/format/csv-line.js';
 import { isBlank, scanRecords, unquote } from '../lib/format/csv-parse.js';
+import { extrasFor, writeColumns } from './csv-sidecar.js';
+import type { ColumnsEntry } from './csv-sidecar.js';
+import type { FileHandle } from './row-format.js';
 
 /** How much of a file's end is read to find a torn last row. */
 export const TAIL_BYTES = 1024 * 1024;
@@ -132,4 +135,43 @@ export function tornTail(file: string): { keep: number; size: number } | undefin
 /** The CSV header line of `columns` (each an RFC 4180 field, as csvSink writes them). */
 export function headerLine(columns: readonly string[]): string {
   return `${columns.map(field).join(',')}\n`;
+}
+
+/**
+ * Readies a table file a CSV sink opens for the first time: leftovers of an interrupted rewrite
+ * (`names`: the file's folder) are deleted; an existing file has a torn last row removed (plain
+ * CSV only: a `.gz` had its torn member cut by the gzip writer, and members hold whole lines;
+ * `onTorn` gets the W_TORN_ROW message), its header read and the sidecar entry for that header
+ * found; a stale sidecar is removed. Idempotent, so an EMFILE is retried from the start.
+ */
+export function reopenCsv(
+  file: FileHandle,
+  names: readonly string[],
+  onTorn: (message: string) => void,
+): { header: string[] | undefined; entry: ColumnsEntry | undefined } {
+  for (const p of leftovers(file.path, names)) {
+    try {
+      fs.rmSync(p, { force: true });
+    } catch {
+      // not a file (or not ours to remove): a rewrite that needs the name will say so
+    }
+  }
+  let header: string[] | undefined;
+  let entry: ColumnsEntry | undefined;
+  if (file.appended) {
+    if (!file.gz) repairTail(file, onTorn);
+    header = readHeader(file.path, file.gz);
+    if (header !== undefined) entry = extrasFor(file.path, header);
+  }
+  if (entry === undefined) writeColumns(file.path, [], false); // stale, if any (an unlink: no fd needed)
+  return { header, entry };
+}
+
+/** Removes a last row cut short (no line end; a crash or a full disk), with a warning. */
+function repairTail(file: FileHandle, onTorn: (message: string) => void): void {
+  const torn = tornTail(file.path);
+  if (torn === undefined) return;
+  file.truncate(torn.keep);
+  const n = torn.size - torn.keep;
+  onTorn(`${file.path}: removed a torn last row (${n} byte${n === 1 ? '' : 's'} at offset ${torn.keep} without a line end, cut by a crash or a full disk)`);
 }
