@@ -131,3 +131,20 @@ t.test('flags: -n --arg --argjson -r -s; EPIPE on stdout exits 0 quietly', async
   t.equal(pipe.stderr, '');
   t.equal(pipe.stdout, '{"step":0,"loss":1,"name":"r0"}\n');
 });
+
+t.test('gzip is told by its bytes, not its name: a .gz of plain text, gzip without .gz, gzip on stdin', async (t) => {
+  const dir = tmpdir(t);
+  const text = jsonl(3);
+  const plainNamedGz = path.join(dir, 'plain.jsonl.gz');
+  fs.writeFileSync(plainNamedGz, text);
+  const gzNamedPlain = path.join(dir, 'packed.jsonl');
+  fs.writeFileSync(gzNamedPlain, zlib.gzipSync(text));
+  const want = '0\n1\n2\n';
+  t.equal(rowlog(['-c', '.step', plainNamedGz]).stdout, want, 'plain text named .gz');
+  t.equal(rowlog(['-c', '.step', gzNamedPlain]).stdout, want, 'gzip not named .gz');
+  const stdin = run('bash', ['-c', `cat "${gzNamedPlain}" | "${process.execPath}" "${MAIN}" query -c .step -`]);
+  t.equal(stdin.stdout, want, 'gzip on stdin');
+  t.equal(rowlog(['-c', '.step', path.join(dir, 'empty.jsonl')], undefined).status, 1, 'a missing file still fails');
+  fs.writeFileSync(path.join(dir, 'empty.jsonl'), '');
+  t.equal(rowlog(['-c', '.step', path.join(dir, 'empty.jsonl')]).stdout, '', 'an empty file gives nothing');
+});

@@ -12,6 +12,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Command } from 'commander';
 import { isRowlogError } from '../core/errors.js';
+import { isGzip } from '../format/bgzf.js';
 import { readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 
@@ -88,24 +89,41 @@ function addFile(line: string, name: string): string {
 /** Inputs whose gzip ended inside a member (their torn last line is dropped, like readLog does). */
 const truncated = new WeakSet<Readable>();
 
-/** The decoded byte stream of one input: stdin, a file, or an inflated `.gz` (a truncated end is the end). */
+/**
+ * The decoded byte stream of one input (stdin or a file), inflated when it is gzip: told by its
+ * first bytes (isGzip, lib/format/bgzf.ts), as readLog does, never by a `.gz` name. A truncated
+ * gzip end is the end.
+ */
 function openInput(file: string, progress: { bytes: number }): Readable {
   const src = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 18 });
+  const out = new PassThrough();
+  src.on('error', (err: Error) => out.destroy(err));
   src.on('data', (b: Buffer) => {
     progress.bytes += b.length;
   });
-  if (!file.endsWith('.gz')) return src;
-  const gunzip = zlib.createGunzip({ chunkSize: 1 << 18 }); // big chunks: fewer writes, decodes and splits
-  const out = new PassThrough();
-  src.on('error', (err: Error) => out.destroy(err));
-  gunzip.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'Z_BUF_ERROR') {
-      truncated.add(out);
-      out.end();
+  let decided = false;
+  src.once('data', (first: Buffer) => {
+    decided = true;
+    src.pause();
+    let to: NodeJS.WritableStream = out;
+    if (isGzip(first)) {
+      const gunzip = zlib.createGunzip({ chunkSize: 1 << 18 }); // big chunks: fewer writes, decodes and splits
+      gunzip.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'Z_BUF_ERROR') {
+          truncated.add(out);
+          out.end();
+        } else out.destroy(err);
+      });
+      gunzip.pipe(out);
+      to = gunzip;
     }
-    else out.destroy(err);
+    to.write(first);
+    src.pipe(to);
   });
-  return src.pipe(gunzip).pipe(out);
+  src.once('end', () => {
+    if (!decided) out.end(); // empty input
+  });
+  return out;
 }
 
 /** Writes `text` to the query stream, honouring backpressure. */
