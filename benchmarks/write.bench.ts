@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import pino from 'pino';
-import { readWholeLines } from '../lib/format/bgzf.js';
+import { DEFAULT_GZIP_LEVEL, readWholeLines } from '../lib/format/bgzf.js';
 import { createLogger } from '../lib/log/logger.js';
 import { makeRow, peakRssMb, TENSOR } from './rows.js';
 
@@ -114,11 +114,11 @@ function baseline(dir: string): Result {
   for (let i = 0; i < ROWS; i++) {
     batch += `${JSON.stringify({ $step: i, $time: Date.now(), $level: 5, ...handSummary(makeRow(i, true)) })}\n`;
     if (batch.length >= 65536) {
-      fs.writeSync(fd, zlib.gzipSync(batch, { level: 1 }));
+      fs.writeSync(fd, zlib.gzipSync(batch, { level: DEFAULT_GZIP_LEVEL }));
       batch = '';
     }
   }
-  fs.writeSync(fd, zlib.gzipSync(batch, { level: 1 }));
+  fs.writeSync(fd, zlib.gzipSync(batch, { level: DEFAULT_GZIP_LEVEL }));
   fs.closeSync(fd);
   const rate = ROWS / ((performance.now() - t0) / 1000);
   const cpuMs = cpuSince(c0);

@@ -28,7 +28,7 @@ export type { CollectOptions } from './net/collect.js';
 export type { CollectWarning, CollectCounts, SkipReason } from './net/collect-report.js';
 export { serve } from './serve/server.js';
 export type { ServeOptions, ServeHandle, ServedRun, ServedTable } from './serve/server.js';
-export type { FileSinkOptions } from '../sinks/file-sink.js';
+export type { FileSinkOptions } from '../sinks/file-sink-options.js';
 export type { Sink } from './core/sink.js';
 export { readLog } from './read/read-log.js';
 export { tail, tailLines } from './read/tail.js';

@@ -1,6 +1,10 @@
 /**
  * Growing a CSV header without stopping the training loop (DESIGN §4, issue 9 points 3, 4, 7, 11).
  *
+ * Why ~390 lines (over the ~350 of docs/DESIGN.md): this comment is the design of the whole
+ * scheme (sidecar, extras, rewrite, reopen), and the job below is one state machine (start,
+ * async steps, postponement, the synchronous last step) over one pair of fds and one offset.
+ *
  * A CSV header is fixed once written, so a new key means rewriting the file under the union
  * header. Done synchronously inside `log.row()` that stalled training for seconds (21 s on a
  * 134 MB table) and, reading the file into one string, failed past 512 MB (ERR_STRING_TOO_LONG).
@@ -43,18 +47,17 @@
  * reads it; rowlog's reader names the extra fields from the sidecar; pandas needs the rewrite to
  * finish (it does within seconds, and at `close()`).
  *
- * Limit: the torn-row check reads the last {@link TAIL_BYTES} and assumes a record starts after
- * the first line end in that window; a quoted multi-line cell spanning that point could mislead
- * it (files of at most TAIL_BYTES are checked from their start, exactly).
+ * Where the parts are: the sidecar sinks/csv-sidecar.ts, the bounded reads of an existing file
+ * (header, torn tail, whole-member chunks, leftovers) sinks/csv-file.ts, the remapping of one
+ * record under the union header sinks/csv-remap.ts; sinks/csv.ts decides when a rewrite runs.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import zlib from 'node:zlib';
-import { gunzipTolerant, scanMembers } from '../lib/format/bgzf.js';
-import { field } from '../lib/format/csv-line.js';
-import { isBlank, scanRecords, unquote } from '../lib/format/csv-parse.js';
-import { isEmfile } from '../lib/io/file-writer.js';
+import { Backoff } from '../lib/io/backoff.js';
+import { isEmfile } from '../lib/io/errno.js';
+import { headerLine, readChunk } from './csv-file.js';
+import { RecordRemap } from './csv-remap.js';
+import type { RewritePlan } from './csv-remap.js';
 
 /** Decoded bytes one asynchronous step of a rewrite reads at most (≈ 2–4 ms of work). */
 export const STEP_BYTES = 256 * 1024;
@@ -62,8 +65,6 @@ export const STEP_BYTES = 256 * 1024;
 const SYNC_BYTES = 8 * 1024 * 1024;
 /** A rewrite finishes synchronously once at most this much of the file is left to copy. */
 export const FINAL_BYTES = 256 * 1024;
-/** How much of a file's end is read to find a torn last row. */
-export const TAIL_BYTES = 1024 * 1024;
 /**
  * One read of a step. Strings stay below V8's large-object size (~128 KiB): larger ones are
  * allocated in old space and soon force a full mark-compact, a pause of tens of ms in the
@@ -75,184 +76,8 @@ const POSTPONE_FIRST_MS = 100;
 const POSTPONE_MAX_MS = 2000;
 /** Tries of a postponed job once the sink is closing (every 20 ms), before it gives up (W_REWRITE_FAILED). */
 export const HURRY_TRIES = 250;
-/** Bound on the bytes read to find the header (a header longer than this is not looked for). */
-const MAX_HEADER_BYTES = 64 * 1024 * 1024;
-
-/** One sidecar entry: the extras of the file while its header is `base`. */
-export interface ColumnsEntry {
-  base: string[];
-  extras: string[];
-  /** File offset from which rows carry the extras. */
-  from: number;
-}
-
-/** The sidecar of table file `file`. */
-export const columnsPath = (file: string): string => `${file}.columns`;
 /** The temp file a rewrite of `file` writes. */
 export const rewriteTmpPath = (file: string): string => `${file}.rewrite.tmp`;
-
-/** The sidecar's entries (none when it is absent or unreadable). */
-export function readColumns(file: string): ColumnsEntry[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(columnsPath(file), 'utf8');
-  } catch (err) {
-    if (isEmfile(err)) throw err; // out of fds is not "no sidecar": the caller tries again
-    return [];
-  }
-  try {
-    const parsed = JSON.parse(text) as { entries?: unknown };
-    if (!Array.isArray(parsed.entries)) return [];
-    return parsed.entries.filter(
-      (e): e is ColumnsEntry =>
-        typeof e === 'object' &&
-        e !== null &&
-        isStrings((e as ColumnsEntry).base) &&
-        isStrings((e as ColumnsEntry).extras) &&
-        Number.isSafeInteger((e as ColumnsEntry).from),
-    );
-  } catch {
-    return [];
-  }
-}
-
-
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
-
-/** The extras the sidecar of `file` names for `header`, if any. */
-export function extrasFor(file: string, header: readonly string[]): ColumnsEntry | undefined {
-  return readColumns(file).find((e) => sameColumns(e.base, header));
-}
-
-export function sameColumns(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((c, i) => c === b[i]);
-}
-
-/** Writes the sidecar atomically (temp file, rename); no entries removes it. */
-export function writeColumns(file: string, entries: readonly ColumnsEntry[], fsync: boolean): void {
-  const p = columnsPath(file);
-  if (entries.length === 0) {
-    fs.rmSync(p, { force: true });
-    return;
-  }
-  const tmp = `${p}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, `${JSON.stringify({ entries })}\n`);
-    if (fsync) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, p);
-}
-
-/** Temp files earlier rewrites of `file` left behind (a kill mid-rewrite), given its folder's names. */
-export function leftovers(file: string, names: readonly string[]): string[] {
-  const base = path.basename(file);
-  return names
-    .filter((n) => n.startsWith(`${base}.`) && /^(?:\d+|rewrite|columns|old)\.tmp$/.test(n.slice(base.length + 1)))
-    .map((n) => path.join(path.dirname(file), n));
-}
-
-/**
- * Reads the decoded bytes of table file `fd` from raw offset `pos`, at most about `max` of them
- * and never past `end`: plain bytes, or whole BGZF members inflated (`.gz`). `next` is where the
- * next read starts (== pos: nothing whole to read yet). Plain bytes are read `into` a buffer
- * the caller reuses, when given.
- */
-export function readChunk(fd: number, pos: number, end: number, max: number, gz: boolean, into?: Buffer): { data: Buffer; next: number } {
-  if (pos >= end) return { data: Buffer.alloc(0), next: pos };
-  if (!gz) {
-    const want = Math.min(max, end - pos);
-    const buf = into !== undefined && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want);
-    const n = fs.readSync(fd, buf, 0, buf.length, pos);
-    return { data: buf.subarray(0, n), next: pos + n };
-  }
-  // BGZF members are ≤ 64 KiB and hold ≤ 65280 input bytes: ask for about `max` of input.
-  const scan = scanMembers(fd, Math.min(end, pos + Math.max(65536, Math.floor(max / 2))), pos);
-  if (scan.members.length === 0) {
-    if (scan.bgzf) return { data: Buffer.alloc(0), next: pos };
-    // A gzip not written by rowlog (no BSIZE): no member boundaries to step by, read the rest.
-    const raw = Buffer.allocUnsafe(end - pos);
-    fs.readSync(fd, raw, 0, raw.length, pos);
-    return { data: gunzipTolerant(raw).data, next: end };
-  }
-  const raw = Buffer.allocUnsafe(scan.wholeEnd - pos);
-  fs.readSync(fd, raw, 0, raw.length, pos);
-  return { data: zlib.gunzipSync(raw), next: scan.wholeEnd };
-}
-
-/**
- * The header of a table file: its first non-blank record, found by bounded reads from its start
- * (never the whole file). Undefined for an empty file or one of blank lines.
- */
-export function readHeader(file: string, gz: boolean): string[] | undefined {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    const decoder = new StringDecoder('utf8');
-    let text = '';
-    let pos = 0;
-    while (pos < size && text.length < MAX_HEADER_BYTES) {
-      const chunk = readChunk(fd, pos, size, 64 * 1024, gz);
-      if (chunk.next === pos) break;
-      pos = chunk.next;
-      text += decoder.write(chunk.data);
-      const header = firstRecord(text, pos >= size);
-      if (header !== undefined) return header;
-    }
-    return firstRecord(text + decoder.end(), true);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** The first non-blank record of `text` (a BOM skipped), unquoted; undefined until it is whole. */
-function firstRecord(text: string, final: boolean): string[] | undefined {
-  let header: string[] | undefined;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  // Skip blank lines first, so a file of blank lines is not scanned record by record.
-  while (text.charCodeAt(i) === 10 || text.charCodeAt(i) === 13) i++;
-  const lf = text.indexOf('\n', i);
-  const stop = text.indexOf('"', i) < 0 && lf >= 0 ? lf + 1 : text.length; // the usual header: one line
-  scanRecords(
-    text.slice(0, stop),
-    i,
-    (fields) => {
-      if (header === undefined && !isBlank(fields)) header = fields.map(unquote);
-    },
-    final || stop < text.length,
-  );
-  return header;
-}
-
-/**
- * A torn last row of a plain CSV: where the last whole record ends, when bytes follow it (a
- * crash or a full disk cut the last write). Reads at most {@link TAIL_BYTES} from the end.
- */
-export function tornTail(file: string): { keep: number; size: number } | undefined {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return undefined;
-    const start = Math.max(0, size - TAIL_BYTES);
-    const buf = Buffer.allocUnsafe(size - start);
-    fs.readSync(fd, buf, 0, buf.length, start);
-    let from = 0;
-    if (start > 0) {
-      from = buf.indexOf(10) + 1;
-      if (from === 0) return undefined; // one record longer than the window: leave it
-    }
-    const text = buf.subarray(from).toString('utf8');
-    const probe = text.endsWith('\r') ? `${text}\n` : text; // a CR-only line end is whole
-    const first = start === 0 && text.charCodeAt(0) === 0xfeff ? 1 : 0;
-    const rest = Math.min(scanRecords(probe, first, () => {}, false).rest, text.length);
-    if (rest >= text.length) return undefined;
-    return { keep: start + from + Buffer.byteLength(text.slice(0, rest)), size };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** The file a {@link CsvRewrite} rewrites, as the sink holds it. */
 export interface RewriteTarget {
@@ -267,17 +92,6 @@ export interface RewriteTarget {
   flushSync(): void;
   /** Runs `fn` (which opens fds of its own), parking idle files of the sink's pool on EMFILE. */
   withFd<T>(fn: () => T): T;
-}
-
-/** What a {@link CsvRewrite} is asked to do. */
-export interface RewritePlan {
-  /** The file's header now. */
-  base: readonly string[];
-  /** The extras rows carry from `from` on. */
-  extras: readonly string[];
-  from: number;
-  /** The header of the rewritten file: `base` and `extras`, in the sink's order. */
-  union: readonly string[];
 }
 
 /**
@@ -297,7 +111,7 @@ export class CsvRewrite {
   #pos = 0;
   #carry = '';
   #decoder = new StringDecoder('utf8');
-  #headerSeen = false;
+  readonly #remap: RecordRemap;
   #stopped = false;
   /** In an asynchronous step: output waits in #pending for one async write. */
   #async = false;
@@ -314,16 +128,10 @@ export class CsvRewrite {
   #outUsed = 0;
   /** Bytes written since the last fdatasync. */
   #unsynced = 0;
-  /** Header column → union column (-1: a duplicate name, kept as an unnamed trailing field). */
-  readonly #byBase: number[];
-  /** Extra → union column (the union holds every extra of the plan). */
-  readonly #byExtra: number[];
   #settled: Promise<void>;
   #resolve: () => void = () => {};
   /** A postponed start or final step (see the module comment). */
-  #timer: NodeJS.Timeout | undefined;
-  #again: (() => void) | undefined;
-  #postponeMs = POSTPONE_FIRST_MS;
+  readonly #later = new Backoff(POSTPONE_FIRST_MS, POSTPONE_MAX_MS);
   /** The sink is closing: postponed work is tried often, a bounded number of times. */
   #hurry = false;
   #hurryTries = 0;
@@ -334,15 +142,7 @@ export class CsvRewrite {
     this.#onFinal = onFinal;
     this.#onError = onError;
     this.#tmp = rewriteTmpPath(target.path);
-    const position = new Map(plan.union.map((c, i) => [c, i]));
-    const taken = new Set<number>();
-    this.#byBase = plan.base.map((c) => {
-      const k = position.get(c);
-      if (k === undefined || taken.has(k)) return -1;
-      taken.add(k);
-      return k;
-    });
-    this.#byExtra = plan.extras.map((c) => position.get(c) as number);
+    this.#remap = new RecordRemap(plan);
     this.#settled = new Promise((resolve) => (this.#resolve = resolve));
   }
 
@@ -383,16 +183,13 @@ export class CsvRewrite {
 
   /** True while the job waits to start again (it met EMFILE, or the file was not on disk yet). */
   get postponed(): boolean {
-    return this.#timer !== undefined;
+    return this.#later.pending;
   }
 
   /** The sink is closing (settle): postponed work runs now, then every 20 ms, a bounded number of times. */
   hurry(): void {
     this.#hurry = true;
-    if (this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#again?.();
+    this.#later.runNow();
   }
 
   /** Runs `fn` later (see the module comment); gives up with `err` after HURRY_TRIES while closing. */
@@ -402,14 +199,8 @@ export class CsvRewrite {
       this.#fail(err);
       return;
     }
-    this.#again = fn;
-    const ms = this.#hurry ? 20 : this.#postponeMs;
-    this.#postponeMs = Math.min(this.#postponeMs * 2, POSTPONE_MAX_MS);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      fn();
-    }, ms);
-    if (!this.#hurry) this.#timer.unref(); // a run that ends without close() keeps the extras (named)
+    // Unref'd until closing: a run that ends without close() keeps the extras (named).
+    this.#later.schedule(fn, this.#hurry ? { ms: 20, ref: true } : {});
   }
 
   /** The last step, postponed while fds are short (its flush or the sidecar met EMFILE). */
@@ -431,7 +222,7 @@ export class CsvRewrite {
     this.#pos = 0;
     this.#carry = '';
     this.#decoder = new StringDecoder('utf8');
-    this.#headerSeen = false;
+    this.#remap.reset();
     this.#pending.length = 0;
     this.#outStart = this.#outUsed = 0;
     this.#unsynced = 0;
@@ -441,8 +232,7 @@ export class CsvRewrite {
   /** Stops for good (the sink is destroyed): the temp file is removed. */
   abort(): void {
     if (this.#stopped) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#later.cancel();
     this.#stop();
     try {
       fs.rmSync(this.#tmp, { force: true });
@@ -559,46 +349,10 @@ export class CsvRewrite {
 
   /** Remaps the whole records of `text` into the temp file; returns where the unfinished one starts. */
   #records(text: string, final: boolean, withExtras: boolean): number {
-    const base = this.plan.base.length;
-    const width = this.plan.union.length;
-    let out = '';
-    let i = 0;
-    if (!this.#headerSeen && text.charCodeAt(0) === 0xfeff) i = 1;
-    const { rest } = scanRecords(
-      text,
-      i,
-      (fields) => {
-        if (isBlank(fields)) return;
-        if (!this.#headerSeen) {
-          this.#headerSeen = true; // the old header: the temp file has the union's
-          return;
-        }
-        const cells = new Array<string>(width).fill('');
-        const known = this.#byExtra.length;
-        let late = '';
-        let unnamed = '';
-        for (let j = 0; j < fields.length; j++) {
-          const raw = fields[j] as string;
-          if (j < base) {
-            const k = this.#byBase[j] as number;
-            if (k >= 0) cells[k] = raw;
-            else unnamed += `,${raw}`;
-          } else if (!withExtras) unnamed += `,${raw}`;
-          else if (j - base < known) cells[this.#byExtra[j - base] as number] = raw;
-          else late += `,${raw}`; // an extra the union lacks: kept in place for the next rewrite
-        }
-        const line = cells.join(',') + late;
-        out += `${line}${unnamed}\n`;
-        if (out.length >= READ_BYTES) {
-          this.#write(out);
-          out = '';
-        }
-      },
-      final,
-    );
-    if (out !== '') this.#write(out);
-    return rest;
+    return this.#remap.records(text, final, withExtras, this.#writeText, READ_BYTES);
   }
+
+  readonly #writeText = (text: string): void => this.#write(text);
 
   #write(text: string): void {
     if (this.#async && !this.#target.gz && text.length * 3 <= this.#outBuf.length - this.#outUsed) {
@@ -640,9 +394,4 @@ export class CsvRewrite {
     this.abort();
     this.#onError(err);
   }
-}
-
-/** The CSV header line of `columns` (each an RFC 4180 field, as csvSink writes them). */
-export function headerLine(columns: readonly string[]): string {
-  return `${columns.map(field).join(',')}\n`;
 }

@@ -27,197 +27,30 @@
  * with the file's error, which the logger reports as `W_SINK_ERROR`). Programming errors (a bad
  * table name, a malformed Entry) still fail the sink with `'error'`.
  *
- * A format may open fds of its own (CSV: the header and end of an existing file, the sidecar,
- * the rewrite's files). `FileHandle.withFd` runs such I/O and, on EMFILE, parks idle files of the
- * pool to make room. A format that still meets EMFILE in `line()` (this sink's pool holds no fd
- * to give up, the other sinks or the program hold them all) must not fail the sink: a failure
- * there used to fail it and lose every row it held (the chaos test's emfile fault). The row is
- * deferred instead, with every later row of that file behind it, in order (no warning: like a
- * writer waiting for a pool slot, nothing is wrong with the file), and formatted again every
- * 20 ms and at each hand-over; `flush()` waits for them (as a writer waits for a slot),
- * closing retries them for a bounded time, and what never found an fd is counted in
- * `W_ROWS_DROPPED`. Deferred rows are not in `queuedBytes`: they
- * only pile up while the process has no fd at all, when the writers cannot write either.
- *
- * Memory: a batch starts small (512 bytes, or what the table's last batch needed) and doubles up
- * to `flushBytes`, and a batch handed over mostly empty is copied to its size, so what the sink
- * holds stays within about twice `queuedBytes` plus 512 bytes per table being filled (a busy
- * table's full batches go as they are).
+ * Rows a format cannot format for lack of fds wait in order (sinks/deferred-rows.ts); the
+ * files, their batches and their loss counts are sinks/sink-file.ts; the seams a format plugs
+ * into are sinks/row-format.ts, the options sinks/file-sink-options.ts.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { assertName, isValidName } from '../lib/core/entry.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import { numberOption, optionError } from '../lib/core/errors.js';
-import { BGZF_MAX_INPUT } from '../lib/format/bgzf.js';
-import { FdPool } from '../lib/io/fd-pool.js';
-import { FileWriter, isEmfile, isSystemError } from '../lib/io/file-writer.js';
 import type { RowlogWarning } from '../lib/core/errors.js';
 import { LoopWatch } from '../lib/core/loop-watch.js';
-import { walkFiles } from '../lib/io/walk-files.js';
-import { WarningGate } from '../lib/core/warnings.js';
-import { gzipCodec } from '../lib/io/gzip-writer.js';
 import type { Sink } from '../lib/core/sink.js';
-
-/** Options every file sink takes. */
-export interface FileSinkOptions {
-  /** Write every Entry into this one file. Exactly one of `path` and `dir`. */
-  path?: string;
-  /** Write one file per table: `<dir>/<table><ext>` (a `/` in a table name makes a sub-folder). */
-  dir?: string;
-  /** File name ending in `dir` mode. @default the format's (`.jsonl`) */
-  ext?: string;
-  /**
-   * Size of a batch in bytes: a batch is handed to the disk before a row could take it past
-   * this (with `.gz`, each batch becomes one gzip member; BGZF members hold at most 65280
-   * bytes); a longer row goes alone. @default 65280
-   */
-  flushBytes?: number;
-  /** …or when its first row has waited this long (ms). @default 250 */
-  flushIntervalMs?: number;
-  /**
-   * Bound on bytes waiting for the disk. Past it the sink writes synchronously, so a training
-   * loop that never yields to the event loop slows down instead of filling memory; no row is
-   * dropped. @default 2097152 (2 MiB)
-   */
-  maxQueuedBytes?: number;
-  /**
-   * zlib level of `.gz` output. Measured by `npm run bench` on its rows: level 1 compresses
-   * 5.8× faster than level 6 for a file 35 % larger (see README). @default 1
-   */
-  gzipLevel?: number;
-  /** `'flush'`: fsync after each batch (each gzip member), for power-loss safety. @default 'none' */
-  durability?: 'none' | 'flush';
-  /**
-   * Most files this sink keeps open at once (`dir` mode writes one file per table). Files past
-   * it are closed when idle, least recently used first, and reopened to append; a file waiting
-   * for a slot keeps its rows queued (within `maxQueuedBytes`), never blocking `log.row()`.
-   * 128 lets the logger's two default file sinks (256 fds) and two more file sinks (TensorBoard,
-   * Parquet) fit Linux's default soft limit of 1,024 with half of it left to the program (data
-   * loaders, sockets, CUDA); any table count works, a run with more active tables than this
-   * reopens files more often. @default 128
-   */
-  maxOpenFiles?: number;
-}
-
-/** How a sink turns Entries into text. One instance per sink (it may keep state per file). */
-export interface RowFormat {
-  /** Default file name ending. */
-  readonly ext: string;
-  /** The text of one row, line end included. May read or replace what `file` holds first. */
-  line(entry: Entry<FlatRow>, file: FileHandle): string;
-  /** Work the format still runs on its files (a CSV rewrite) ends: awaited before the files close. */
-  settle?(): Promise<void>;
-  /** The sink is destroyed: stop such work now. */
-  abort?(): void;
-  /**
-   * Matches `x` of a file `<table file>.x` that says work on the table file was cut short (a
-   * CSV rewrite's sidecar or temp files): {@link FileSink.resume} opens such files at once.
-   */
-  readonly pending?: RegExp;
-  /** Takes up cut-short work on an existing file (see `pending`) before any row comes. */
-  resume?(file: FileHandle): void;
-}
-
-/**
- * What a {@link RowFormat} may do with the file a row goes to (CSV needs it for its header and
- * its rewrites, DESIGN §4). Nothing here reads a whole file.
- */
-export interface FileHandle {
-  readonly path: string;
-  /** The file held bytes before this sink opened it: the sink is appending to it. */
-  readonly appended: boolean;
-  /** The file is blocked gzip (`.gz`). */
-  readonly gz: boolean;
-  /** durability 'flush': fsync what replaces the file before it is renamed into place. */
-  readonly durable: boolean;
-  /** The bytes of whole-line text as this file stores them (BGZF members for `.gz`). */
-  encode(text: string): Buffer;
-  /** The size of the file when its current writer was made (where this sink began appending). */
-  readonly startSize: number;
-  /** Writes every row handed to the sink so far (batched ones included) into the file, synchronously. */
-  flushSync(): void;
-  /**
-   * Runs `fn`, which opens fds of its own (a sidecar, a rewrite's files) beyond the pool's. On
-   * EMFILE an idle file of the pool is parked (its fd closed) and `fn` runs again, until no idle
-   * file is left; then the EMFILE is thrown (the caller waits and tries later).
-   */
-  withFd<T>(fn: () => T): T;
-  /**
-   * Runs `fn` before any row handed from now on reaches the file (FileWriter.before): the rows
-   * wait behind it, within `maxQueuedBytes`, and it is retried while it meets EMFILE.
-   */
-  before(fn: () => void): void;
-  /** Cuts the file to `size` bytes (a torn tail) and appends after it. */
-  truncate(size: number): void;
-  /** Renames `tmp` over the file (atomic) and appends to the new file from now on. */
-  replace(tmp: string): void;
-}
-
-/** How bytes reach a file: plain here; blocked gzip plugs in the same way. */
-export interface Codec {
-  /**
-   * A writer appending to `path`. It opens nothing yet: the fd is leased from the sink's pool
-   * when there is something to write, and a new file appears with its first whole chunk.
-   * `onError` hears each failed attempt of this file (it is retried); replacing a writer
-   * (flushSync, closeSync, open again on the same path) releases its pool slot cleanly.
-   */
-  open(path: string, onError: (err: Error) => void): FileWriter;
-  /** The bytes of a whole file's text. */
-  encode(text: string): Buffer;
-}
-
-function plainCodec(fsync: boolean, pool: FdPool): Codec {
-  return {
-    open: (p, onError) => new FileWriter(p, onError, { fsync, pool }),
-    encode: (text) => Buffer.from(text),
-  };
-}
-
-interface OpenFile extends FileHandle {
-  writer: FileWriter;
-  /**
-   * The batch being filled: lines are encoded straight into it, so no long-lived string is
-   * built on the heap (that made V8's heap grow by tens of MB at high row rates). It starts at
-   * `cap` bytes and doubles up to `flushBytes` as rows come, so a table logging one small row
-   * does not hold 64 KiB (3,000 such tables held 300 MB while `queuedBytes` counted 0.3 MB).
-   */
-  batch: Buffer | undefined;
-  used: number;
-  /** Size the next batch starts at: what the last one needed (a busy table's is `flushBytes`). */
-  cap: number;
-  /** Rows in `batch`. */
-  rows: number;
-  /** Rows dropped so far (a failing file past the memory bound), and how many were reported. */
-  dropped: number;
-  /** Rows still held when the file was closed and the disk refused them. */
-  lost: number;
-  reported: number;
-  /** The file's last I/O error, while it fails. */
-  error: NodeJS.ErrnoException | undefined;
-  /** Rows whose text the format could not make yet (it met EMFILE reading the file), in order. */
-  deferred: Array<Entry<FlatRow>>;
-}
-
-/** Smallest batch allocation (Buffer.allocUnsafe takes this from its shared 8 KiB pool slabs). */
-const MIN_BATCH = 512;
-
-/** A deferred row (see _write) is formatted again after this; while closing, this many times at most. */
-const DEFER_RETRY_MS = 20;
-const DEFER_CLOSE_TRIES = 250;
-
-
-/** From this size a replaced file is unlinked on the thread pool (freeing its blocks takes time). */
-const BIG_FILE = 16 * 1024 * 1024;
-
-const DEFAULTS = Object.freeze({
-  flushBytes: BGZF_MAX_INPUT,
-  flushIntervalMs: 250,
-  maxQueuedBytes: 2 * 1024 * 1024,
-  gzipLevel: 1,
-  maxOpenFiles: 128,
-});
+import { WarningGate } from '../lib/core/warnings.js';
+import { plainCodec } from '../lib/io/codec.js';
+import { isEmfile, isSystemError } from '../lib/io/errno.js';
+import { FdPool } from '../lib/io/fd-pool.js';
+import { gzipCodec } from '../lib/io/gzip-writer.js';
+import { walkFiles } from '../lib/io/walk-files.js';
+import { DeferredRows } from './deferred-rows.js';
+import { enforceBound, queuedBytes, writeQueuedSync } from './queue-bound.js';
+import { resolveFileSinkOptions } from './file-sink-options.js';
+import type { FileSinkOptions } from './file-sink-options.js';
+import type { RowFormat } from './row-format.js';
+import { SinkFile } from './sink-file.js';
+import type { SinkFileContext } from './sink-file.js';
 
 export class FileSink extends Writable implements Sink {
   readonly #format: RowFormat;
@@ -227,53 +60,50 @@ export class FileSink extends Writable implements Sink {
   readonly #flushBytes: number;
   readonly #flushIntervalMs: number;
   readonly #maxQueuedBytes: number;
-  readonly #files = new Map<string, OpenFile>();
-  readonly #byTable = new Map<string, OpenFile>();
+  readonly #files = new Map<string, SinkFile>();
+  readonly #byTable = new Map<string, SinkFile>();
   #timer: NodeJS.Timeout | undefined;
   /** When the timer was armed (performance.now()), and whether the event loop turned since. */
   #armedAt = 0;
   readonly #loop = new LoopWatch();
   readonly #gate = new WarningGate(this);
   readonly #pool: FdPool;
-  /** Deferred rows in all files, their retry timer, and a guard against re-entry. */
-  #deferred = 0;
-  #deferTimer: NodeJS.Timeout | undefined;
-  #retrying = false;
-
-  readonly #codec: Codec;
-  readonly #gz: boolean;
-  readonly #fsync: boolean;
+  readonly #deferred: DeferredRows;
+  /** What every file of this sink shares (its codec, the pool's withFd, the warnings). */
+  readonly #ctx: SinkFileContext;
 
   constructor(opts: FileSinkOptions, format: RowFormat) {
     super({ objectMode: true });
-    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
-    if ((opts.path === undefined) === (opts.dir === undefined)) {
-      throw optionError('type', 'path', 'give exactly one of path (one file) and dir (one file per table)');
-    }
-    for (const k of ['path', 'dir', 'ext'] as const) {
-      if (opts[k] !== undefined && (typeof opts[k] !== 'string' || opts[k] === '')) {
-        throw optionError('type', k, `must be a non-empty string (got ${String(opts[k])})`);
-      }
-    }
+    const o = resolveFileSinkOptions(opts, format.ext);
     this.#format = format;
-    this.#path = opts.path;
-    this.#dir = opts.dir;
-    this.#ext = opts.ext ?? format.ext;
-    this.#flushBytes = numberOption(opts.flushBytes ?? DEFAULTS.flushBytes, 'flushBytes', { min: 1 });
-    this.#flushIntervalMs = numberOption(opts.flushIntervalMs ?? DEFAULTS.flushIntervalMs, 'flushIntervalMs', { min: 0 });
-    this.#maxQueuedBytes = numberOption(opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes, 'maxQueuedBytes', { min: 0 });
-    const level = numberOption(opts.gzipLevel ?? DEFAULTS.gzipLevel, 'gzipLevel', { min: 0, max: 9, integer: true });
-    const durability = opts.durability ?? 'none';
-    if (durability !== 'none' && durability !== 'flush') {
-      throw optionError('range', 'durability', `must be 'none' or 'flush' (got ${String(durability)})`);
-    }
-    const fsync = durability === 'flush';
-    this.#fsync = fsync;
-    this.#gz = (this.#path ?? this.#ext).endsWith('.gz');
-    this.#pool = new FdPool(numberOption(opts.maxOpenFiles ?? DEFAULTS.maxOpenFiles, 'maxOpenFiles', { min: 1, integer: true }));
+    this.#path = o.path;
+    this.#dir = o.dir;
+    this.#ext = o.ext;
+    this.#flushBytes = o.flushBytes;
+    this.#flushIntervalMs = o.flushIntervalMs;
+    this.#maxQueuedBytes = o.maxQueuedBytes;
+    this.#pool = new FdPool(o.maxOpenFiles);
     const pool = this.#pool;
     const onWarning = (w: RowlogWarning) => this.#gate.warn(w, w.message);
-    this.#codec = this.#gz ? gzipCodec({ level, fsync, pool, onWarning }) : plainCodec(fsync, pool);
+    const codec = o.gz ? gzipCodec({ level: o.gzipLevel, fsync: o.fsync, pool, onWarning }) : plainCodec(o.fsync, pool);
+    this.#ctx = {
+      codec,
+      gz: o.gz,
+      fsync: o.fsync,
+      flushBytes: o.flushBytes,
+      maxQueuedBytes: o.maxQueuedBytes,
+      gate: this.#gate,
+      withFd: (fn) => this.#withFd(fn),
+    };
+    this.#deferred = new DeferredRows({
+      files: () => this.#files.values(),
+      line: (entry, f) => this.#format.line(entry, f),
+      append: (f, line) => this.#append(f, line),
+      fail: (err) => {
+        if (!this.destroyed) this.destroy(err);
+      },
+      destroyed: () => this.destroyed,
+    });
   }
 
   /** The file an Entry of `table` goes to. */
@@ -307,96 +137,32 @@ export class FileSink extends Writable implements Sink {
     for (const file of files) {
       const table = this.#dir === undefined ? undefined : path.relative(this.#dir, file).split(path.sep).join('/').slice(0, -this.#ext.length);
       if (table !== undefined && !isValidName(table)) continue;
-      let f: OpenFile | undefined;
+      let f: SinkFile | undefined;
       try {
         f = table === undefined ? this.#openPath(this.#path as string) : this.#open(table);
         if (f.appended) this.#format.resume(f);
       } catch (err) {
         if (f === undefined || !isSystemError(err)) throw err;
-        this.#fileFailed(f, err as NodeJS.ErrnoException);
+        f.failed(err as NodeJS.ErrnoException);
       }
     }
   }
 
-  #openPath(p: string): OpenFile {
+  #openPath(p: string): SinkFile {
     let f = this.#files.get(p);
     if (f === undefined) {
-      f = this.#openFile(p);
+      f = new SinkFile(p, this.#ctx);
       this.#files.set(p, f);
     }
     return f;
   }
 
-  #open(table: string): OpenFile {
+  #open(table: string): SinkFile {
     let f = this.#byTable.get(table);
     if (f !== undefined) return f;
     if (this.#dir !== undefined) assertName(table); // a table becomes a path: it must not leave `dir`
     f = this.#openPath(this.pathOf(table)); // the folder is made by the writer's first open
     this.#byTable.set(table, f);
-    return f;
-  }
-
-  #openFile(p: string): OpenFile {
-    const onError = (err: Error) => this.#fileFailed(f, err);
-    const writer = this.#withFd(() => this.#codec.open(p, onError)); // gzip repair reads an existing file
-    const f: OpenFile = {
-      path: p,
-      appended: writer.startSize > 0,
-      gz: this.#gz,
-      durable: this.#fsync,
-      writer,
-      batch: undefined,
-      used: 0,
-      cap: Math.min(MIN_BATCH, this.#flushBytes),
-      rows: 0,
-      dropped: 0,
-      lost: 0,
-      reported: 0,
-      error: undefined,
-      deferred: [],
-      encode: (text) => this.#codec.encode(text),
-      get startSize() {
-        return f.writer.startSize;
-      },
-      withFd: (fn) => this.#withFd(fn),
-      before: (fn) => {
-        this.#hand(f);
-        f.writer.before(fn);
-      },
-      flushSync: () => {
-        this.#hand(f);
-        f.writer.flushSync();
-      },
-      truncate: (size) => {
-        f.flushSync();
-        this.#withFd(() => fs.truncateSync(p, size)); // opens the file: may meet EMFILE, the writer kept
-        f.writer.closeSync();
-        f.writer = this.#codec.open(p, onError);
-      },
-      replace: (tmp) => {
-        f.flushSync();
-        f.writer.closeSync();
-        // A rename over a big file frees its blocks synchronously (≈ 0.2 s for 500 MB): keep a
-        // second link so the rename is cheap, and unlink that on the thread pool.
-        const old = `${p}.old.tmp`;
-        let linked = false;
-        try {
-          if (fs.statSync(p).size >= BIG_FILE) {
-            fs.rmSync(old, { force: true });
-            fs.linkSync(p, old);
-            linked = true;
-          }
-        } catch {
-          // no hard links here: the rename frees the old file itself
-        }
-        try {
-          fs.renameSync(tmp, p);
-        } finally {
-          f.writer = this.#codec.open(p, onError); // the new file, or the old one if the rename failed
-        }
-        if (linked) fs.unlink(old, () => {});
-      },
-    };
     return f;
   }
 
@@ -410,26 +176,13 @@ export class FileSink extends Writable implements Sink {
     }
   }
 
-  /** One file failed (for now): warn once per file and code; the writer keeps its bytes and retries. */
-  #fileFailed(f: OpenFile, err: NodeJS.ErrnoException): void {
-    f.error = err;
-    const code = err.code ?? err.name;
-    this.#gate.warn(
-      {
-        code: 'W_FILE_ERROR',
-        message: `${f.path} cannot be written (${code}): ${err.message}; its rows are kept and retried, the other files keep writing`,
-      },
-      `${f.path}\0${code}`,
-    );
-  }
-
   override _write(entry: Entry<FlatRow>, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
-    let f: OpenFile | undefined;
+    let f: SinkFile | undefined;
     let line: string;
     try {
       f = this.#open(entry.table);
       if (f.deferred.length > 0) {
-        this.#defer(f, entry); // behind the rows already waiting, in order
+        this.#deferred.defer(f, entry); // behind the rows already waiting, in order
         callback();
         return;
       }
@@ -441,8 +194,8 @@ export class FileSink extends Writable implements Sink {
       }
       if (isEmfile(err)) {
         f.error = err as NodeJS.ErrnoException; // no warning: waiting for an fd, as in the pool
-        this.#defer(f, entry);
-      } else this.#unformattable(f, err);
+        this.#deferred.defer(f, entry);
+      } else f.unformattable(err);
       callback();
       return;
     }
@@ -450,84 +203,18 @@ export class FileSink extends Writable implements Sink {
     callback();
   }
 
-  /**
-   * The format could not read this file (a CSV header behind EACCES…): this file's fault only.
-   * The row cannot be turned into text without it, so it is counted as dropped.
-   */
-  #unformattable(f: OpenFile, err: unknown): void {
-    this.#fileFailed(f, err as NodeJS.ErrnoException);
-    this.#dropRows(f, 1, 'its rows cannot be formatted without reading it');
-  }
-
-  /** A row whose text the format could not make for lack of fds: kept, in order, and tried again soon. */
-  #defer(f: OpenFile, entry: Entry<FlatRow>): void {
-    f.deferred.push(entry);
-    this.#deferred++;
-    this.#deferTimer ??= setTimeout(() => {
-      this.#deferTimer = undefined;
-      this.#retryDeferred();
-    }, DEFER_RETRY_MS).unref();
-  }
-
-  /** Formats the deferred rows of every file again (each file's oldest first); true when none is left. */
-  #retryDeferred(): boolean {
-    if (this.#deferred === 0 || this.#retrying) return this.#deferred === 0;
-    this.#retrying = true;
-    try {
-      for (const f of this.#files.values()) {
-        while (f.deferred.length > 0) {
-          let line: string;
-          try {
-            line = this.#format.line(f.deferred[0] as Entry<FlatRow>, f);
-          } catch (err) {
-            if (isEmfile(err)) break; // still no fd for it: the next file, and this one again later
-            if (!isSystemError(err)) {
-              if (!this.destroyed) this.destroy(err as Error);
-              return false;
-            }
-            f.deferred.shift();
-            this.#deferred--;
-            this.#unformattable(f, err);
-            continue;
-          }
-          f.deferred.shift();
-          this.#deferred--;
-          this.#append(f, line);
-        }
-      }
-    } finally {
-      this.#retrying = false;
-    }
-    if (this.#deferred > 0 && !this.destroyed) {
-      this.#deferTimer ??= setTimeout(() => {
-        this.#deferTimer = undefined;
-        this.#retryDeferred();
-      }, DEFER_RETRY_MS).unref();
-    }
-    return this.#deferred === 0;
-  }
-
-  /** Closing: deferred rows are tried every DEFER_RETRY_MS (files closing free fds), for a bounded time. */
-  async #settleDeferred(): Promise<void> {
-    for (let k = 0; k < DEFER_CLOSE_TRIES && !this.#retryDeferred(); k++) {
-      await new Promise((r) => setTimeout(r, DEFER_RETRY_MS));
-    }
-  }
-
   /** The row's text goes into its file's batch (handed to the writer when full or due). */
-  #append(f: OpenFile, line: string): void {
+  #append(f: SinkFile, line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: hand the batch before a line could overflow it.
     if (line.length * 3 > this.#flushBytes - f.used) {
-      this.#hand(f);
-      this.#checkBound();
+      f.hand();
+      enforceBound(this.#files, this.#maxQueuedBytes);
     }
     if (line.length * 3 > this.#flushBytes) {
       f.writer.write(Buffer.from(line), 1); // longer than a batch: on its own
-      this.#checkBound();
+      enforceBound(this.#files, this.#maxQueuedBytes);
     } else {
-      if (f.batch === undefined || line.length * 3 > f.batch.length - f.used) this.#grow(f, f.used + line.length * 3);
-      f.used += (f.batch as Buffer).write(line, f.used);
-      f.rows++;
+      f.fill(line);
       if (this.#timer === undefined) this.#arm();
       // The timer is due but has not fired: the event loop is not turning (lib/core/loop-watch.ts).
       else if (this.#loop.due() && performance.now() - this.#armedAt >= this.#flushIntervalMs) this.#writeAllSync();
@@ -546,112 +233,7 @@ export class FileSink extends Writable implements Sink {
   /** Batches due while the event loop does not turn: compress and write them now. */
   #writeAllSync(): void {
     this.#handAll();
-    this.#writeQueuedSync();
-  }
-
-  /** A batch of at least `need` bytes (≤ flushBytes) holding what `f.batch` holds: doubled from `f.cap`. */
-  #grow(f: OpenFile, need: number): void {
-    let size = f.batch === undefined ? f.cap : f.batch.length * 2;
-    while (size < need) size *= 2;
-    size = Math.min(size, this.#flushBytes);
-    const next = Buffer.allocUnsafe(size);
-    if (f.batch !== undefined) f.batch.copy(next, 0, 0, f.used);
-    f.batch = next;
-    f.cap = size;
-  }
-
-  #hand(f: OpenFile): void {
-    if (f.used === 0 || f.batch === undefined) return;
-    // A batch mostly empty (a quiet table after a busy one) is copied, so the queue never holds
-    // much more memory than `queuedBytes` counts; a full batch goes as it is (the hot path).
-    const bytes = f.used * 2 < f.batch.length ? Buffer.from(f.batch.subarray(0, f.used)) : f.batch.subarray(0, f.used);
-    // The next batch starts at what this one needed (rounded up to a power of two).
-    let cap = MIN_BATCH;
-    while (cap < f.used) cap *= 2;
-    f.cap = Math.min(cap, this.#flushBytes);
-    const rows = f.rows;
-    f.batch = undefined;
-    f.used = 0;
-    f.rows = 0;
-    f.writer.write(bytes, rows);
-  }
-
-  /**
-   * Past `maxQueuedBytes`: write synchronously, and drop from failing files only what still does
-   * not fit. `drop` is false on the close path, where every file gets its last try first.
-   */
-  #checkBound(drop = true): void {
-    if (this.queuedBytes <= this.#maxQueuedBytes) return;
-    this.#writeQueuedSync();
-    if (!drop || this.queuedBytes <= this.#maxQueuedBytes) return;
-    // A failing file whose backoff has run out (its timer cannot fire in a loop that never
-    // yields) gets one more try before its rows are dropped: the disk may have room again.
-    for (const f of this.#files.values()) {
-      if (!f.writer.retryDue || f.writer.queuedBytes === 0) continue;
-      try {
-        f.writer.flushSync();
-      } catch {
-        // still failing: its backoff grows (W_FILE_ERROR was warned once)
-      }
-    }
-    const over = this.queuedBytes - this.#maxQueuedBytes;
-    if (over > 0) this.#dropFromFailing(over);
-  }
-
-  /**
-   * Memory bound reached or batches overdue (the event loop is not getting a turn): write
-   * everything now, except files in their retry backoff (trying them on every row would spin).
-   */
-  #writeQueuedSync(): void {
-    for (const f of this.#files.values()) {
-      if (f.writer.failing || f.writer.queuedBytes === 0) continue;
-      try {
-        f.writer.flushSync();
-      } catch {
-        // reported through onError (W_FILE_ERROR); the bytes stay queued for the retry
-      }
-    }
-  }
-
-  /** Past the memory bound with failing files holding the bytes: drop their oldest batches, loudly. */
-  #dropFromFailing(over: number): void {
-    for (const f of this.#files.values()) {
-      if (over <= 0) return;
-      if (!f.writer.failing) continue;
-      const r = f.writer.dropOldest(over);
-      over -= r.bytes;
-      if (r.rows === 0 && r.bytes === 0) continue;
-      this.#dropRows(f, r.rows);
-    }
-  }
-
-  /** `rows` of `f` are lost: the first loss of a file is warned now, the rest counted at close. */
-  #dropRows(f: OpenFile, rows: number, why = `its rows reached maxQueuedBytes (${this.#maxQueuedBytes})`): void {
-    f.dropped += rows;
-    if (f.reported !== 0) return;
-    f.reported = f.dropped;
-    this.#gate.warn(
-      {
-        code: 'W_ROWS_DROPPED',
-        message: `${f.path}: ${f.dropped} rows dropped, oldest first: the file cannot be written (${f.error?.code ?? 'error'}) and ${why}; further drops are counted when the sink closes`,
-      },
-      f.path,
-    );
-  }
-
-  /** Rows a file lost (dropped earlier, or still queued when it was closed): one warning with the count. */
-  #reportLost(f: OpenFile, lostNow: number): void {
-    f.lost += lostNow;
-    const total = f.dropped + f.lost + f.writer.lostRows;
-    if (total === f.reported) return;
-    f.reported = total;
-    this.#gate.warn(
-      {
-        code: 'W_ROWS_DROPPED',
-        message: `${f.path}: ${total} rows in all could not be written (${(f.writer.lastError ?? f.error)?.code ?? 'error'})`,
-      },
-      `${f.path}\0${total}`,
-    );
+    writeQueuedSync(this.#files);
   }
 
   #handAll(drop = true): void {
@@ -659,24 +241,22 @@ export class FileSink extends Writable implements Sink {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#deferred > 0) this.#retryDeferred();
-    for (const f of this.#files.values()) this.#hand(f);
-    this.#checkBound(drop);
+    if (this.#deferred.count > 0) this.#deferred.retry();
+    for (const f of this.#files.values()) f.hand();
+    enforceBound(this.#files, this.#maxQueuedBytes, drop);
   }
 
   /** Bytes waiting for the disk, batched or queued. */
   get queuedBytes(): number {
-    let n = 0;
-    for (const f of this.#files.values()) n += f.used + f.writer.queuedBytes;
-    return n;
+    return queuedBytes(this.#files);
   }
 
   /** Resolves when every file has written what it holds; rejects with a failing file's error. */
   async flush(): Promise<void> {
     this.#handAll();
     // Deferred rows (no fd to format them) are waited for, as a writer waits for a pool slot.
-    while (this.#deferred > 0 && !this.destroyed) {
-      await new Promise((r) => setTimeout(r, DEFER_RETRY_MS));
+    while (this.#deferred.count > 0 && !this.destroyed) {
+      await this.#deferred.pause();
       this.#handAll();
     }
     await Promise.all([...this.#files.values()].map((f) => f.writer.flush()));
@@ -720,17 +300,16 @@ export class FileSink extends Writable implements Sink {
         f.writer.flushSync();
         await f.writer.close();
       } catch (err) {
-        this.#reportLost(f, f.writer.queuedRows);
+        f.reportLost(f.writer.queuedRows);
         f.writer.closeSync();
         first ??= f.writer.lastError ?? f.error ?? (err as Error);
       }
     }
     for (const f of files) {
       // Rows never formatted (no fd to read the file with, all along): counted with the rest.
-      this.#reportLost(f, f.deferred.length);
+      f.reportLost(f.deferred.length);
       if (f.deferred.length > 0) first ??= f.error;
-      this.#deferred -= f.deferred.length;
-      f.deferred.length = 0;
+      this.#deferred.forget(f);
     }
     return first;
   }
@@ -738,7 +317,8 @@ export class FileSink extends Writable implements Sink {
   override _final(callback: (err?: Error | null) => void): void {
     // No file drops a row on the way out before #finishAll has given it its last try.
     this.#handAll(false);
-    this.#settleDeferred()
+    this.#deferred
+      .settle()
       .then(() => this.#format.settle?.())
       .then(() => {
         this.#handAll(false);
@@ -753,18 +333,17 @@ export class FileSink extends Writable implements Sink {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#deferTimer !== undefined) clearTimeout(this.#deferTimer);
-    this.#deferTimer = undefined;
-    this.#retryDeferred(); // once: what still finds no fd is counted below
+    this.#deferred.stop();
+    this.#deferred.retry(); // once: what still finds no fd is counted below
     this.#format.abort?.();
-    for (const f of this.#files.values()) this.#hand(f);
+    for (const f of this.#files.values()) f.hand();
     for (const f of this.#files.values()) {
       try {
         f.writer.flushSync(); // everything it holds, wherever the disk allows
       } catch {
-        this.#reportLost(f, f.writer.queuedRows);
+        f.reportLost(f.writer.queuedRows);
       }
-      if (f.deferred.length > 0) this.#reportLost(f, f.deferred.length);
+      if (f.deferred.length > 0) f.reportLost(f.deferred.length);
       f.writer.closeSync();
     }
     callback(err);

@@ -4,7 +4,8 @@
  */
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { FileSink } from './file-sink.js';
-import type { FileSinkOptions, RowFormat } from './file-sink.js';
+import type { FileSinkOptions } from './file-sink-options.js';
+import type { RowFormat } from './row-format.js';
 import { jsonLine, KeyOrder } from '../lib/format/json-line.js';
 
 /** Options of {@link jsonlSink}. */

@@ -46,7 +46,7 @@ t.test('3 malformed lines among 1,000: 997 results and one summary line', async 
 
   const strict = rowlog(['--strict', '-c', '.step', file]);
   t.equal(strict.status, 1);
-  t.match(strict.stderr, new RegExp(`^rowlog: query: bad line at ${file.replace(/[.]/g, '\\.')}:10: not valid JSON`));
+  t.match(strict.stderr, new RegExp(`^rowlog: bad line at ${file.replace(/[.]/g, '\\.')}:10: not valid JSON`));
   t.equal(strict.stdout.split('\n').length - 1, 9, 'the rows before it');
 
   const many = path.join(dir, 'many.jsonl');
@@ -110,7 +110,7 @@ t.test('several files in order: .jsonl, .gz (a truncated end is the end), .csv, 
   for (const name of ['nope.jsonl', 'nope.jsonl.gz']) {
     const missing = rowlog(['.', path.join(dir, name)]);
     t.equal(missing.status, 1);
-    t.match(missing.stderr, /^rowlog: query: ENOENT/);
+    t.match(missing.stderr, /^rowlog: ENOENT/);
   }
   const long = path.join(dir, 'long.jsonl');
   fs.writeFileSync(long, `{"s":"${'y'.repeat(300_000)}"}`);
@@ -132,17 +132,19 @@ t.test('flags: -n --arg --argjson -r -s; EPIPE on stdout exits 0 quietly', async
   t.equal(pipe.stdout, '{"step":0,"loss":1,"name":"r0"}\n');
 });
 
-t.test('gzip is known by its magic bytes, not by the name: a gzip .jsonl, a plain .gz, gzip on stdin', async (t) => {
+t.test('gzip is told by its bytes, not its name: a .gz of plain text, gzip without .gz, gzip on stdin', async (t) => {
   const dir = tmpdir(t);
-  const gzipNamedJsonl = path.join(dir, 'renamed.jsonl');
+  const text = jsonl(3);
   const plainNamedGz = path.join(dir, 'plain.jsonl.gz');
-  fs.writeFileSync(gzipNamedJsonl, zlib.gzipSync(jsonl(3)));
-  fs.writeFileSync(plainNamedGz, jsonl(2));
-  const r = rowlog(['-c', '.step', gzipNamedJsonl, plainNamedGz]);
-  t.equal(r.stderr, '');
-  t.equal(r.status, 0);
-  t.equal(r.stdout, '0\n1\n2\n0\n1\n', 'both files read as what they are');
-  const stdin = run(process.execPath, [MAIN, 'query', '-c', '.name', '-'], { input: zlib.gzipSync(jsonl(2)) as unknown as string });
-  t.equal(stdin.stdout, '"r0"\n"r1"\n', 'gzip on stdin is inflated');
-  t.equal(stdin.status, 0);
+  fs.writeFileSync(plainNamedGz, text);
+  const gzNamedPlain = path.join(dir, 'packed.jsonl');
+  fs.writeFileSync(gzNamedPlain, zlib.gzipSync(text));
+  const want = '0\n1\n2\n';
+  t.equal(rowlog(['-c', '.step', plainNamedGz]).stdout, want, 'plain text named .gz');
+  t.equal(rowlog(['-c', '.step', gzNamedPlain]).stdout, want, 'gzip not named .gz');
+  const stdin = run('bash', ['-c', `cat "${gzNamedPlain}" | "${process.execPath}" "${MAIN}" query -c .step -`]);
+  t.equal(stdin.stdout, want, 'gzip on stdin');
+  t.equal(rowlog(['-c', '.step', path.join(dir, 'empty.jsonl')], undefined).status, 1, 'a missing file still fails');
+  fs.writeFileSync(path.join(dir, 'empty.jsonl'), '');
+  t.equal(rowlog(['-c', '.step', path.join(dir, 'empty.jsonl')]).stdout, '', 'an empty file gives nothing');
 });

@@ -2,6 +2,11 @@
  * FileWriter: appends batches of bytes to one file without blocking the caller, in order,
  * and can finish everything synchronously at process exit.
  *
+ * Why ~500 lines (over the ~350 of docs/DESIGN.md): what is left here is one state machine (the
+ * write in flight, the fd lease, the failure and its retry, the synchronous flush) whose every
+ * method reads the same few fields; the parts that stand alone are out (chunk-queue,
+ * append-target, backoff, errno), and splitting the rest would pass those fields around.
+ *
  * Regular files: batches are queued and written with positional writes (the fd is opened
  * without O_APPEND). A chunk gets its file offset when it starts being written (the end of what
  * is on disk), not when it is queued, so a chunk that is retried or dropped never leaves a hole;
@@ -15,10 +20,9 @@
  * to write and a pool slot for it, and parked (closed) when idle and another file needs the slot;
  * the queue and the offset stay here. The directory is created at that first open too.
  *
- * A new file never appears empty or half-written (issue 9, point 9: a 0-byte `.jsonl.gz` fails
- * `gzip -t`): its first chunk goes to `<path>.<pid>.new.tmp`, which is renamed onto `path` once
- * that chunk is whole (the fd stays valid across the rename). So a `.gz` is never shorter than
- * one whole member and a CSV never lacks its header line.
+ * A new file never appears empty or half-written (issue 9, point 9): its first chunk goes to a
+ * temp file renamed onto `path` once whole (lib/io/append-target.ts). The queue of chunks and
+ * barriers is lib/io/chunk-queue.ts, the retry timer lib/io/backoff.ts.
  *
  * An I/O error (EMFILE on open, ENOSPC, EACCES, EIO on write) fails this file only, for now: the
  * bytes stay queued, `onError` is told (asynchronously), `flush()` waiters reject, and the write
@@ -43,21 +47,13 @@
  * reported asynchronously.
  */
 import fs from 'node:fs';
-import nodePath from 'node:path';
 import { RowlogError } from '../core/errors.js';
+import { AppendTarget } from './append-target.js';
+import { Backoff } from './backoff.js';
+import { ChunkQueue } from './chunk-queue.js';
+import type { Chunk } from './chunk-queue.js';
+import { isEmfile, isSystemError } from './errno.js';
 import type { FdPool, PoolMember } from './fd-pool.js';
-
-interface Chunk {
-  buf: Buffer;
-  /** Rows (lines) in `buf`, reported when the chunk has to be dropped. */
-  rows: number;
-  /** Offset of `buf[0]` in the file, fixed when its first write starts; -1 before. */
-  pos: number;
-  /** Bytes of `buf` confirmed on disk (a partial write); such a chunk is never dropped. */
-  written: number;
-  /** A barrier (`before()`, `buf` empty): runs before the chunks after it; never dropped. */
-  run?: () => void;
-}
 
 /** Options of {@link FileWriter}. */
 export interface FileWriterOptions {
@@ -74,17 +70,6 @@ export interface FileWriterOptions {
 }
 
 const RETRY_FIRST_MS = 500;
-
-/** An error of the system (it has an errno code), not of the program. */
-export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof RowlogError);
-}
-
-/** Out of file descriptors (the process's or the system's): a reason to wait, not a failure. */
-export function isEmfile(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-}
 const RETRY_MAX_MS = 30_000;
 const BARRIER_RETRY_MS = 20;
 
@@ -93,12 +78,10 @@ export class FileWriter implements PoolMember {
   /** The file's size when the writer was made (0 for a new or empty file). */
   readonly startSize: number;
   #fd = -1;
-  /** End of the bytes confirmed on disk; -1 until the first open. */
-  #pos = -1;
-  /** The first chunk goes to this temp file, renamed onto `path` when whole. */
-  #tmp: string | undefined;
+  /** The file (or a new file's temp file) and the end of the bytes confirmed on disk. */
+  readonly #target: AppendTarget;
   readonly #positional: boolean;
-  readonly #queue: Chunk[] = [];
+  readonly #queue = new ChunkQueue();
   #writing = false;
   /** closeSync() was called while a write was in flight: the fd is closed when it returns. */
   #closing = false;
@@ -110,8 +93,8 @@ export class FileWriter implements PoolMember {
   #dead = false;
   /** Rows a dead non-positional file could not take (they cannot be kept for a retry). */
   #lostRows = 0;
-  #retryMs = RETRY_FIRST_MS;
-  #retryTimer: NodeJS.Timeout | undefined;
+  /** Retries of a failing file (RETRY_FIRST_MS doubling to RETRY_MAX_MS). */
+  readonly #retry = new Backoff(RETRY_FIRST_MS, RETRY_MAX_MS);
   /** A barrier met EMFILE: tried again soon (ref'd: close() may be waiting for it). */
   #barrierTimer: NodeJS.Timeout | undefined;
   readonly #retryBarrier = (): void => {
@@ -121,8 +104,6 @@ export class FileWriter implements PoolMember {
   readonly #prepare: (() => void) | undefined;
   /** `prepare` threw a system error at construction: it runs before the next open instead. */
   #prepareDue = false;
-  /** When the pending retry is due (performance.now()), while failing. */
-  #retryAt = 0;
   readonly #onError: (err: Error) => void;
   readonly #fsync: boolean;
   readonly #pool: FdPool | undefined;
@@ -134,6 +115,7 @@ export class FileWriter implements PoolMember {
    */
   constructor(path: string, onError: (err: Error) => void, opts: FileWriterOptions = {}) {
     this.path = path;
+    this.#target = new AppendTarget(path);
     this.#onError = onError;
     this.#fsync = opts.fsync === true;
     this.#pool = opts.pool;
@@ -180,9 +162,7 @@ export class FileWriter implements PoolMember {
 
   /** Bytes queued and not yet confirmed on disk. */
   get queuedBytes(): number {
-    let n = 0;
-    for (const c of this.#queue) n += c.buf.length - c.written;
-    return n;
+    return this.#queue.bytes;
   }
 
   /** The error of the last failed attempt, while this file fails. */
@@ -200,7 +180,7 @@ export class FileWriter implements PoolMember {
    * has not let it fire): the sink may try it once more before dropping its rows.
    */
   get retryDue(): boolean {
-    return this.#error !== undefined && !this.#dead && !this.#closed && performance.now() >= this.#retryAt;
+    return this.#error !== undefined && !this.#dead && !this.#closed && this.#retry.due;
   }
 
   /** Rows this writer lost itself (beyond `queuedRows`): none here; a gzip writer's failed compressions. */
@@ -210,9 +190,7 @@ export class FileWriter implements PoolMember {
 
   /** Rows not confirmed on disk: in queued chunks (or lost by a dead FIFO-like file). */
   get queuedRows(): number {
-    let n = this.#lostRows;
-    for (const c of this.#queue) n += c.rows;
-    return n;
+    return this.#lostRows + this.#queue.rows;
   }
 
   /** Queues `buf` (`rows` lines) at the end of the file and starts writing it. */
@@ -229,7 +207,7 @@ export class FileWriter implements PoolMember {
       }
       return;
     }
-    this.#queue.push({ buf, rows, pos: -1, written: 0 });
+    this.#queue.push(buf, rows);
     this.#pump();
   }
 
@@ -240,7 +218,7 @@ export class FileWriter implements PoolMember {
       fn(); // written synchronously anyway: nothing is queued
       return;
     }
-    this.#queue.push({ buf: Buffer.alloc(0), rows: 0, pos: -1, written: 0, run: fn });
+    this.#queue.pushBarrier(fn);
     this.#pump();
   }
 
@@ -249,20 +227,7 @@ export class FileWriter implements PoolMember {
    * one in flight or partly written stays). Returns the rows and bytes dropped.
    */
   dropOldest(bytes: number): { rows: number; bytes: number } {
-    let rows = 0;
-    let freed = 0;
-    let i = 0;
-    while (freed < bytes && i < this.#queue.length) {
-      const c = this.#queue[i] as Chunk;
-      if (c.written > 0 || c.run !== undefined || (i === 0 && this.#writing)) {
-        i++;
-        continue;
-      }
-      this.#queue.splice(i, 1);
-      rows += c.rows;
-      freed += c.buf.length;
-    }
-    return { rows, bytes: freed };
+    return this.#queue.dropOldest(bytes, this.#writing);
   }
 
   #writeAllSync(buf: Buffer, pos: number | null): void {
@@ -272,44 +237,19 @@ export class FileWriter implements PoolMember {
     }
   }
 
-  /** Opens the fd (creating the folder; a new file as its temp file). Throws the system error. */
+  /** Opens the fd (lib/io/append-target.ts), after a `prepare` still due. Throws the system error. */
   #openFd(): number {
     if (this.#prepareDue) {
       (this.#prepare as () => void)(); // it failed at construction (EACCES…): again, before anything is written
       this.#prepareDue = false;
     }
-    if (this.#tmp !== undefined) return fs.openSync(this.#tmp, fs.constants.O_WRONLY); // its first chunk, resumed
-    if (this.#pos >= 0) {
-      try {
-        return fs.openSync(this.path, fs.constants.O_WRONLY); // a parked file, reopened
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        // removed meanwhile: start it again, the unconfirmed head chunk whole
-        const head = this.#queue[0];
-        if (head !== undefined) {
-          head.pos = -1;
-          head.written = 0;
-        }
-      }
+    const { fd, restarted } = this.#target.open();
+    const head = this.#queue.head;
+    if (restarted && head !== undefined) {
+      // removed meanwhile: started again, the unconfirmed head chunk whole
+      head.pos = -1;
+      head.written = 0;
     }
-    try {
-      const fd = fs.openSync(this.path, fs.constants.O_WRONLY);
-      try {
-        this.#pos = fs.fstatSync(fd).size;
-      } catch (err) {
-        fs.closeSync(fd);
-        throw err;
-      }
-      this.#tmp = undefined;
-      return fd;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    fs.mkdirSync(nodePath.dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.new.tmp`;
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
-    this.#tmp = tmp;
-    this.#pos = 0;
     return fd;
   }
 
@@ -336,16 +276,9 @@ export class FileWriter implements PoolMember {
     }
   }
 
-  /** The first chunk is whole: the temp file becomes the file. */
-  #commitTmp(): void {
-    if (this.#tmp === undefined) return;
-    fs.renameSync(this.#tmp, this.path);
-    this.#tmp = undefined;
-  }
-
   #pump(): void {
     if (this.#writing || this.#closed || this.#error !== undefined) return;
-    const chunk = this.#queue[0];
+    const chunk = this.#queue.head;
     if (chunk === undefined) {
       for (const w of this.#waiters.splice(0)) w();
       this.#pool?.yieldSlot(this);
@@ -365,12 +298,12 @@ export class FileWriter implements PoolMember {
       return;
     }
     if (!this.#ensureFd()) return;
-    if (chunk.pos < 0) chunk.pos = this.#pos;
+    if (chunk.pos < 0) chunk.pos = this.#target.pos;
     this.#writing = true;
     const fd = this.#fd;
     fs.write(fd, chunk.buf, chunk.written, chunk.buf.length - chunk.written, chunk.pos + chunk.written, (err, n) => {
       let whole = false;
-      if (this.#queue[0] !== chunk) {
+      if (this.#queue.head !== chunk) {
         // flushSync() already wrote it (and took it off the queue), or it was dropped at close
       } else if (err) {
         this.#failed(err);
@@ -378,7 +311,7 @@ export class FileWriter implements PoolMember {
         chunk.written += n;
         if (chunk.written === chunk.buf.length) {
           this.#queue.shift();
-          this.#pos = chunk.pos + chunk.buf.length;
+          this.#target.pos = chunk.pos + chunk.buf.length;
           whole = true;
         }
       }
@@ -393,7 +326,7 @@ export class FileWriter implements PoolMember {
       if (whole) {
         try {
           if (this.#fsync) fs.fsyncSync(fd);
-          this.#commitTmp();
+          this.#target.commit(this.#fsync);
           this.#succeeded();
         } catch (e) {
           this.#failed(e as Error);
@@ -404,10 +337,8 @@ export class FileWriter implements PoolMember {
   }
 
   #succeeded(): void {
-    this.#retryMs = RETRY_FIRST_MS;
+    this.#retry.reset();
     this.#error = undefined;
-    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
   }
 
   /** This file failed for now: keep its bytes, tell the sink, retry after a backoff. */
@@ -417,17 +348,13 @@ export class FileWriter implements PoolMember {
     process.nextTick(() => this.#onError(err));
     if (this.#fd >= 0 && !this.#writing) this.park(); // e.g. EIO: a fresh fd may do better
     if (this.#dead || this.#closed) return;
-    if (this.#retryTimer !== undefined) {
-      if (performance.now() < this.#retryAt) return;
-      clearTimeout(this.#retryTimer); // due but not fired (a loop that never yields) and tried again: back off further
-    }
-    this.#retryAt = performance.now() + this.#retryMs;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
+    // A retry pending and not due yet stands; one due but not fired (a loop that never yields)
+    // and tried again meanwhile: back off further.
+    if (this.#retry.pending && !this.#retry.due) return;
+    this.#retry.schedule(() => {
       this.#error = undefined;
       this.#pump();
-    }, this.#retryMs).unref();
-    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+    });
   }
 
   /** Resolves when everything queued so far is written; rejects with the error if this file fails. */
@@ -471,9 +398,9 @@ export class FileWriter implements PoolMember {
           throw err;
         }
       }
-      let pos = this.#pos;
+      let pos = this.#target.pos;
       while (this.#queue.length > 0) {
-        const c = this.#queue[0] as Chunk;
+        const c = this.#queue.head as Chunk;
         if (c.run !== undefined) {
           try {
             c.run();
@@ -488,11 +415,11 @@ export class FileWriter implements PoolMember {
         if (c.pos < 0) c.pos = pos;
         this.#writeAllSync(c.buf.subarray(c.written), c.pos + c.written);
         pos = c.pos + c.buf.length;
-        this.#pos = pos;
+        this.#target.pos = pos;
         this.#queue.shift();
       }
       if (this.#fsync) fs.fsyncSync(this.#fd);
-      this.#commitTmp();
+      this.#target.commit(this.#fsync);
       this.#succeeded();
       for (const w of this.#waiters.splice(0)) w();
     } catch (err) {
@@ -530,8 +457,7 @@ export class FileWriter implements PoolMember {
    */
   closeSync(): void {
     if (this.#closed || this.#closing) return;
-    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#retry.cancel();
     if (this.#barrierTimer !== undefined) clearTimeout(this.#barrierTimer);
     this.#barrierTimer = undefined;
     if (this.#writing) this.#closing = true;
@@ -542,12 +468,12 @@ export class FileWriter implements PoolMember {
     this.#closed = true;
     this.#closing = false;
     const lost = this.#queue.length > 0;
-    this.#queue.length = 0;
+    this.#queue.clear();
     const err = lost ? new RowlogError('ERR_SINK_CLOSED', `${this.path}: closed before every batch was written`) : undefined;
     for (const w of this.#waiters.splice(0)) w(this.#error ?? err);
     this.#closeFd();
     this.#pool?.release(this);
-    if (this.#tmp !== undefined) fs.rm(this.#tmp, { force: true }, () => undefined); // its chunk never became whole
+    this.#target.discard(); // a new file whose first chunk never became whole
   }
 
   #closeFd(): void {

@@ -17,21 +17,15 @@
  * counted in `lostRows`, which the sink adds to the count it reports at close. The writer keeps
  * writing the batches after it.
  *
- * Repair (issue 9, point 6) runs before the writer's first open of an existing file, and only
- * ever cuts a torn TAIL: bytes after the last whole member that are the prefix of one member
- * (they start with the gzip magic, are under 64 KiB, and hold no second member header), which
- * is what a crash or a full disk leaves. A trailing EOF member from an earlier clean close is
- * dropped too, so the file ends with one EOF member. Damage anywhere else (a bad member header
- * in the middle, bytes that are no gzip) deletes nothing: the file is renamed, byte for byte, to
- * `<file>.damaged-<time>`, new rows start a fresh file, and `W_DAMAGED` names both and the offset.
+ * Repair of an existing file (issue 9, point 6) runs before the writer's first open of it:
+ * lib/io/gzip-repair.ts.
  */
-import fs from 'node:fs';
-import zlib from 'node:zlib';
-import { BGZF_EOF, bgzfMember, bgzfMemberSync, scanMembers, splitForMembers } from '../format/bgzf.js';
+import { BGZF_EOF, bgzfMember, bgzfMemberSync, DEFAULT_GZIP_LEVEL, splitForMembers } from '../format/bgzf.js';
 import type { RowlogWarning } from '../core/errors.js';
 import type { FdPool } from './fd-pool.js';
-import type { Codec } from '../../sinks/file-sink.js';
+import type { Codec } from './codec.js';
 import { FileWriter } from './file-writer.js';
+import { repairGzip } from './gzip-repair.js';
 
 interface Job {
   raw: Buffer;
@@ -72,7 +66,7 @@ function compressionEnded(): void {
 
 /** Options of {@link GzipWriter}. */
 export interface GzipWriterOptions {
-  /** zlib level of each member. @default 1 */
+  /** zlib level of each member. @default DEFAULT_GZIP_LEVEL (lib/format/bgzf.ts) */
   level?: number;
   /** fsync after each member. @default false */
   fsync?: boolean;
@@ -89,103 +83,6 @@ function countLines(buf: Buffer): number {
   return n;
 }
 
-/** The largest BGZF member: BSIZE is a uint16 of (size − 1). */
-const MAX_MEMBER = 65536;
-
-/** The fixed start of a rowlog/bgzip member header: magic, CM, FLG=FEXTRA, …, XLEN 6, `BC`, SLEN 2. */
-function isBgzfHeaderAt(buf: Buffer, p: number): boolean {
-  return (
-    buf[p] === 0x1f && buf[p + 1] === 0x8b && buf[p + 2] === 8 && buf[p + 3] === 4 &&
-    buf[p + 10] === 6 && buf[p + 11] === 0 && buf[p + 12] === 66 && buf[p + 13] === 67 && buf[p + 14] === 2 && buf[p + 15] === 0
-  );
-}
-
-/**
- * True when `rest` (the bytes after the last whole member) is the prefix of ONE member: what a
- * crash mid-write leaves. Anything else is damage that must not be cut.
- */
-function isTornTail(rest: Buffer): boolean {
-  if (rest.length >= MAX_MEMBER) return false;
-  if (!(rest[0] === 0x1f && (rest.length < 2 || rest[1] === 0x8b) && (rest.length < 3 || rest[2] === 8))) return false;
-  for (let p = rest.indexOf(0x1f, 1); p >= 0; p = rest.indexOf(0x1f, p + 1)) {
-    if (isBgzfHeaderAt(rest, p)) return false; // a second member starts here: the first is damaged, not torn
-  }
-  try {
-    zlib.gunzipSync(rest);
-    return false; // a whole member whose header scanMembers could not read: damaged, its rows intact
-  } catch {
-    // does not inflate to its end: cut short (or damaged inside, and then no intact row is lost)
-  }
-  if (rest.length >= 18 && isBgzfHeaderAt(rest, 0)) return rest.readUInt16LE(16) + 1 > rest.length;
-  return rest.length < 18; // a header cut short
-}
-
-/** What {@link repairGzip} did. */
-export interface RepairResult {
-  /** Bytes cut from a torn tail (0 when none). */
-  cut: number;
-  /** Where the file was set aside because of damage before its tail (then a fresh file starts). */
-  setAside?: { to: string; offset: number; size: number };
-}
-
-/**
- * Prepares `path` for appending: truncates a torn tail and a trailing EOF member; sets a file
- * damaged before its tail aside (renamed, never changed). Files that are not BGZF throughout
- * but start as gzip (e.g. written by the `gzip` command) are left as they are: appending
- * members to any gzip still gives a valid multi-member gzip. `onWarning` gets `W_DAMAGED`.
- */
-export function repairGzip(path: string, onWarning?: (w: RowlogWarning) => void): RepairResult {
-  let fd: number;
-  try {
-    fd = fs.openSync(path, 'r+');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { cut: 0 };
-    throw err;
-  }
-  let damagedAt = -1;
-  let size = 0;
-  let cut = 0;
-  try {
-    size = fs.fstatSync(fd).size;
-    if (size === 0) return { cut: 0 };
-    const scan = scanMembers(fd, size);
-    if (!scan.bgzf) {
-      const magic = Buffer.alloc(3);
-      const n = fs.readSync(fd, magic, 0, 3, scan.wholeEnd);
-      const looksGzip = magic[0] === 0x1f && (n < 2 || magic[1] === 0x8b);
-      if (scan.wholeEnd === 0 && !looksGzip) damagedAt = 0; // not gzip at all: appending would not give a gzip
-      if (damagedAt < 0) return { cut: 0 };
-    } else {
-      let end = scan.wholeEnd;
-      if (end < size) {
-        const rest = Buffer.alloc(Math.min(size - end, MAX_MEMBER));
-        fs.readSync(fd, rest, 0, rest.length, end);
-        if (size - end < MAX_MEMBER && isTornTail(rest)) cut = size - end;
-        else damagedAt = end;
-      }
-      if (damagedAt < 0) {
-        const last = scan.members.at(-1);
-        if (last !== undefined && last.offset + last.size === end && last.size === BGZF_EOF.length) {
-          const tail = Buffer.alloc(BGZF_EOF.length);
-          fs.readSync(fd, tail, 0, tail.length, last.offset);
-          if (tail.equals(BGZF_EOF)) end = last.offset;
-        }
-        if (end < size) fs.ftruncateSync(fd, end);
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (damagedAt < 0) return { cut };
-  const to = `${path}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  fs.renameSync(path, to);
-  onWarning?.({
-    code: 'W_DAMAGED',
-    message: `${path}: damaged gzip data at byte ${damagedAt} of ${size}; the file was set aside untouched as ${to} and new rows go to a fresh ${path}`,
-  });
-  return { cut: 0, setAside: { to, offset: damagedAt, size } };
-}
-
 export class GzipWriter extends FileWriter {
   readonly #level: number;
   readonly #jobs: Job[] = [];
@@ -198,7 +95,7 @@ export class GzipWriter extends FileWriter {
   constructor(path: string, onError: (err: Error) => void, opts: GzipWriterOptions = {}) {
     const onWarning = opts.onWarning;
     super(path, onError, { fsync: opts.fsync === true, pool: opts.pool, prepare: () => void repairGzip(path, onWarning) });
-    this.#level = opts.level ?? 1;
+    this.#level = opts.level ?? DEFAULT_GZIP_LEVEL;
     this.#onWarning = onWarning;
   }
 
@@ -350,7 +247,7 @@ export class GzipWriter extends FileWriter {
 
 /** The blocked-gzip Codec of the file sinks. */
 export function gzipCodec(opts: GzipWriterOptions = {}): Codec {
-  const level = opts.level ?? 1;
+  const level = opts.level ?? DEFAULT_GZIP_LEVEL;
   return {
     open: (p, onError) => new GzipWriter(p, onError, opts),
     encode: (text) => Buffer.concat(splitForMembers(Buffer.from(text)).map((raw) => bgzfMemberSync(raw, level))),

@@ -7,11 +7,7 @@
  */
 import { pipeline, Readable } from 'node:stream';
 import zlib from 'node:zlib';
-
-/** True for bytes that start like gzip (magic bytes and deflate, as far as present: a file torn after 1 byte is gzip too). */
-function isGzip(head: Buffer): boolean {
-  return head[0] === 0x1f && (head.length < 2 || head[1] === 0x8b) && (head.length < 3 || head[2] === 8);
-}
+import { isGzip } from '../format/bgzf.js';
 
 /** zlib's error for an input that ends inside a member. */
 function isTruncation(err: unknown): boolean {

@@ -11,7 +11,7 @@ import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { parseLines } from '../format/parse-lines.js';
 import { parseCsv } from '../format/csv-parse.js';
-import { extrasFor } from '../../sinks/csv-rewrite.js';
+import { extrasFor } from '../../sinks/csv-sidecar.js';
 import { decoded } from './decode.js';
 
 /** Options of {@link readLog}. */

@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
-import { gunzipTolerant, scanMembers } from '../format/bgzf.js';
+import { gunzipTolerant, isGzip, scanMembers } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
 import { numberOption } from '../core/errors.js';
 import { lineToRow } from '../format/parse-lines.js';
@@ -93,7 +93,7 @@ function lastLines(buf: Buffer, n: number, fromStart: boolean): string[] {
 function detect(src: Source, size: number): Kind | undefined {
   if (src.kind !== undefined || size < 2) return src.kind; // one byte cannot be a whole line either
   const head = readAt(src.fd, 0, 2);
-  if (head[0] !== 0x1f || head[1] !== 0x8b) return (src.kind = 'plain');
+  if (!isGzip(head)) return (src.kind = 'plain');
   return (src.kind = scanMembers(src.fd, size).bgzf ? 'bgzf' : 'gzip');
 }
 

@@ -11,12 +11,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { scanMembers } from '../format/bgzf.js';
+import { isGzip, scanMembers } from '../format/bgzf.js';
 import { isValidName } from '../core/entry.js';
 import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
 
-/** Table file endings, longest first, and whether the table's rows are CSV. */
+/** Table file endings, longest first, and whether the table's rows are CSV (gzip or not is read from the bytes). */
 const ENDINGS: ReadonlyArray<[string, boolean]> = [
   ['.jsonl.gz', false],
   ['.csv.gz', true],
@@ -54,7 +54,7 @@ export function lastStepInFile(file: string): number | undefined {
   }
   try {
     const size = fs.fstatSync(fd).size;
-    const gz = ending[0].endsWith('.gz');
+    const gz = isGzip(readAt(fd, 0, 3)); // by content, as every reader (lib/format/bgzf.ts)
     // a CSV someone else wrote may start with another column: its first field is not a step
     if (csv && !gz && !readAt(fd, 0, 6).toString('latin1').startsWith('$step')) return undefined;
     if (!gz) return maxStep(readAt(fd, Math.max(0, size - TAIL_BYTES), size).toString('utf8'), csv);

@@ -3,7 +3,7 @@
  * from what code, `params.json` the hyper-parameters, `status.json` where training got to
  * (and each table's last step, so a resumed run continues counting), `artifacts/` the files.
  * Opening an existing folder appends to it: the new `run.json` names the old run in
- * `resumedFrom`. Small JSON files are written atomically (temp file + rename).
+ * `resumedFrom`. Small JSON files are written atomically (lib/io/atomic.ts: temp file + rename).
  *
  * One writer at a time (issue 9): the folder's lock is taken right after the folder exists and
  * before anything in it is read or written (lib/run/run-lock.ts); then leftovers of a process that
@@ -18,10 +18,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { assertName, nameSegment } from '../core/entry.js';
 import type { RowlogWarning } from '../core/errors.js';
-import { scanMembers } from '../format/bgzf.js';
+import { isGzip, scanMembers } from '../format/bgzf.js';
 import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from '../core/version.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
 
 /** What `run.json` holds. */
@@ -62,37 +64,22 @@ export type RunState =
   | { state: 'interrupted'; signal: string }
   | { state: 'exited'; exitCode: number };
 
-/** Temp files of {@link writeFileAtomic}: `<name>.<pid>.tmp`. */
+/** Temp files of writeFileAtomic (lib/io/atomic.ts): `<name>.<pid>.tmp`. */
 const ATOMIC_TMP = /^.+\.\d+\.tmp$/;
 
-/**
- * Writes `data` to `file` through a temp file and a rename, so readers never see half of it.
- * On failure (a full disk) the temp file is removed, so none is left behind.
- */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** A new table file's first chunk, before its rename into place (lib/io/file-writer.ts): `<file>.<pid>.new.tmp`. */
+/** A new table file's first chunk, before its rename into place (lib/io/append-target.ts): `<file>.<pid>.new.tmp`. */
 const NEW_FILE_TMP = /^(.+)\.\d+\.new\.tmp$/;
 
 /**
  * Cuts an unrenamed first chunk to what is whole (whole gzip members for `.gz`, whole lines
  * otherwise); false when nothing whole is left, so a file is never adopted torn or empty.
  */
-function keepWhole(file: string, gz: boolean): boolean {
+function keepWhole(file: string): boolean {
   const fd = fs.openSync(file, 'r+');
   try {
     const size = fs.fstatSync(fd).size;
     let keep: number;
-    if (gz) {
+    if (isGzip(readAt(fd, 0, 3))) {
       const scan = scanMembers(fd, size);
       keep = scan.bgzf ? scan.wholeEnd : 0;
     } else {
@@ -138,7 +125,7 @@ function removeLeftovers(dir: string): void {
     const fresh = NEW_FILE_TMP.exec(name);
     if (fresh !== null) {
       const target = path.join(path.dirname(p), fresh[1] as string);
-      if (!fs.existsSync(target) && keepWhole(p, target.endsWith('.gz'))) fs.renameSync(p, target);
+      if (!fs.existsSync(target) && keepWhole(p)) fs.renameSync(p, target);
       else fs.rmSync(p, { force: true });
     } else if ((ATOMIC_TMP.test(name) && name.includes('.json.')) || isLockLeftover(name, p)) fs.rmSync(p, { force: true });
   }, { artifacts: true });
