@@ -46,7 +46,7 @@ t.test('3 malformed lines among 1,000: 997 results and one summary line', async 
 
   const strict = rowlog(['--strict', '-c', '.step', file]);
   t.equal(strict.status, 1);
-  t.match(strict.stderr, new RegExp(`^rowlog: bad line at ${file.replace(/[.]/g, '\\.')}:10: not valid JSON`));
+  t.match(strict.stderr, new RegExp(`^rowlog: query: bad line at ${file.replace(/[.]/g, '\\.')}:10: not valid JSON`));
   t.equal(strict.stdout.split('\n').length - 1, 9, 'the rows before it');
 
   const many = path.join(dir, 'many.jsonl');
@@ -110,7 +110,7 @@ t.test('several files in order: .jsonl, .gz (a truncated end is the end), .csv, 
   for (const name of ['nope.jsonl', 'nope.jsonl.gz']) {
     const missing = rowlog(['.', path.join(dir, name)]);
     t.equal(missing.status, 1);
-    t.match(missing.stderr, /^rowlog: ENOENT/);
+    t.match(missing.stderr, /^rowlog: query: ENOENT/);
   }
   const long = path.join(dir, 'long.jsonl');
   fs.writeFileSync(long, `{"s":"${'y'.repeat(300_000)}"}`);
