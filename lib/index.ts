@@ -1,4 +1,4 @@
-/** rowlog's public API: every export is named here (DESIGN §1). */
+/** rowlog's public API: every export is named here (docs/DESIGN.md §1). */
 export { createLogger, Logger } from './log/logger.js';
 export { defaultLogger, logRow } from './log/default-logger.js';
 export type { LoggerOptions, RowOptions, SinkSpec } from './log/logger.js';
@@ -41,7 +41,8 @@ export type { ParseLinesOptions } from './format/parse-lines.js';
 export { Level, registerLevel, toLevel, levelName } from './core/levels.js';
 export type { LevelLike } from './core/levels.js';
 export { RowlogError, isRowlogError } from './core/errors.js';
-export type { RowlogErrorCode, RowlogWarning } from './core/errors.js';
+export type { RowlogErrorCode } from './core/errors.js';
+export type { RowlogWarning } from './core/warnings.js';
 export type { Entry, FlatRow, Scalar } from './core/entry.js';
 export type { RunInfo } from './run/run-dir.js';
 export { VERSION } from './core/version.js';

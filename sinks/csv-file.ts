@@ -1,5 +1,5 @@
 /**
- * Bounded reads of an existing CSV table file (DESIGN §4: reopening never reads a whole file):
+ * Bounded reads of an existing CSV table file (docs/DESIGN.md §4: reopening never reads a whole file):
  * its header (bounded reads until the first record ends), a torn last row (the last
  * {@link TAIL_BYTES}), decoded chunks (plain bytes, or whole BGZF members for `.csv.gz`), and the
  * temp files an interrupted rewrite left beside it. Also the header line the sink writes.

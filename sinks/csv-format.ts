@@ -1,5 +1,5 @@
 /**
- * CsvFormat: the RowFormat of csvSink (sinks/csv.ts; DESIGN §4). Each row is turned into text
+ * CsvFormat: the RowFormat of csvSink (sinks/csv.ts; docs/DESIGN.md §4). Each row is turned into text
  * through a per-file, per-table column plan that is rebuilt only when the row's keys or the
  * header change, so the common case is a string build. A row with keys the header lacks
  * follows `onNewKeys`; with `'rewrite'` the keys become extras named by the sidecar

@@ -1,5 +1,5 @@
 /**
- * One CSV record under a wider header (DESIGN §4; the copy step of sinks/csv-rewrite.ts): each
+ * One CSV record under a wider header (docs/DESIGN.md §4; the copy step of sinks/csv-rewrite.ts): each
  * field goes to the union column of its header name, each extra (a trailing field the sidecar
  * names) to its column by position, quoted fields copied raw, never unquoted and quoted again.
  * Fields it cannot name stay, in order, as unnamed trailing fields: a duplicate header name, the

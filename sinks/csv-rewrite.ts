@@ -1,5 +1,5 @@
 /**
- * Growing a CSV header without stopping the training loop (DESIGN §4, issue 9 points 3, 4, 7, 11).
+ * Growing a CSV header without stopping the training loop (docs/DESIGN.md §4, issue 9 points 3, 4, 7, 11).
  *
  * Why ~390 lines (over the ~350 of docs/DESIGN.md): this comment is the design of the whole
  * scheme (sidecar, extras, rewrite, reopen), and the job below is one state machine (start,

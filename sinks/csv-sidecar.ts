@@ -1,5 +1,5 @@
 /**
- * The sidecar `<table>.csv.columns` of a CSV table file (DESIGN §4; why it exists:
+ * The sidecar `<table>.csv.columns` of a CSV table file (docs/DESIGN.md §4; why it exists:
  * sinks/csv-rewrite.ts): JSON `{"entries": [{"base": <header>, "extras": [...], "from": <offset>}]}`
  * naming the trailing fields rows carry from file offset `from` while the file's header is `base`.
  * Written atomically (lib/io/atomic.ts) before any row carrying the extras reaches the file; read

@@ -1,5 +1,5 @@
 /**
- * csvSink: one CSV file per table (or one for every table), DESIGN §4. RFC 4180 quoting, `\n`
+ * csvSink: one CSV file per table (or one for every table), docs/DESIGN.md §4. RFC 4180 quoting, `\n`
  * line ends, header = `$step,$time,$level` (and `$table` when asked) then the data keys sorted;
  * `null` is an empty cell, booleans are `true`/`false`, numbers are written in shortest
  * round-trip form and non-finite ones as `NaN`, `Infinity`, `-Infinity`.
@@ -16,7 +16,7 @@
  * rewrite are deleted, and a rewrite the sidecar says was under way resumes. How rows become
  * text, and all of the above, is sinks/csv-format.ts; this file is the factory and its options.
  */
-import { optionError } from '../lib/core/errors.js';
+import { optionError } from '../lib/core/options.js';
 import { WarningGate } from '../lib/core/warnings.js';
 import { CsvFormat } from './csv-format.js';
 import type { CsvNewKeys } from './csv-format.js';

@@ -1,9 +1,9 @@
 /**
- * The options every file sink takes (DESIGN §4), their defaults, and their checks in the one
+ * The options every file sink takes (docs/DESIGN.md §4), their defaults, and their checks in the one
  * option-error vocabulary (lib/core/errors.ts): {@link resolveFileSinkOptions} turns what the
  * user gave into the values sinks/file-sink.ts runs on, or throws `ERR_OPTION_*` naming the option.
  */
-import { numberOption, optionError } from '../lib/core/options.js';
+import { numberOption, objectOption, optionError } from '../lib/core/options.js';
 import { BGZF_MAX_INPUT, DEFAULT_GZIP_LEVEL } from '../lib/format/bgzf.js';
 
 /** Options every file sink takes. */
@@ -72,7 +72,7 @@ export interface ResolvedFileSinkOptions {
 
 /** Checks `opts` (throwing the option error of the first bad one) and fills in the defaults; `ext` is the format's. */
 export function resolveFileSinkOptions(opts: FileSinkOptions, ext: string): ResolvedFileSinkOptions {
-  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+  objectOption(opts);
   if ((opts.path === undefined) === (opts.dir === undefined)) {
     throw optionError('type', 'path', 'give exactly one of path (one file) and dir (one file per table)');
   }

@@ -35,7 +35,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { assertName, isValidName } from '../lib/core/entry.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import type { RowlogWarning } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
 import { LoopWatch } from '../lib/core/loop-watch.js';
 import type { Sink } from '../lib/core/sink.js';
 import { WarningGate } from '../lib/core/warnings.js';
@@ -112,7 +112,7 @@ export class FileSink extends Writable implements Sink {
   }
 
   /**
-   * Takes up work a killed process left on this sink's files (DESIGN §4: a CSV rewrite cut short
+   * Takes up work a killed process left on this sink's files (docs/DESIGN.md §4: a CSV rewrite cut short
    * is finished, its temp files removed), for tables that get no row in this run as well. The
    * logger calls it once the run folder is locked; a sink used alone may call it itself. Reads
    * only file names, and the header and end of each file with such work. A file that cannot be

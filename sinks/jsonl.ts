@@ -1,5 +1,5 @@
 /**
- * jsonlSink: one JSON object per line (DESIGN §4), metadata columns first, data keys sorted,
+ * jsonlSink: one JSON object per line (docs/DESIGN.md §4), metadata columns first, data keys sorted,
  * NaN and ±Infinity as bare tokens. Batched, never blocking the caller (see sinks/file-sink.ts).
  */
 import type { Entry, FlatRow } from '../lib/core/entry.js';

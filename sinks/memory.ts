@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { isEntry } from '../lib/core/entry.js';
 import type { Entry, FlatRow, Scalar } from '../lib/core/entry.js';
-import { numberOption, optionError } from '../lib/core/errors.js';
+import { numberOption, objectOption } from '../lib/core/options.js';
 import { Ring } from '../lib/core/ring.js';
 import type { Sink } from '../lib/core/sink.js';
 import { KeyOrder } from '../lib/format/json-line.js';
@@ -42,7 +42,7 @@ export class MemorySink extends Writable implements Sink {
 
   constructor(opts: MemorySinkOptions = {}) {
     super({ objectMode: true });
-    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    objectOption(opts);
     this.#maxlen = numberOption(opts.maxlen ?? 1000, 'maxlen', COUNT);
   }
 

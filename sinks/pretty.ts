@@ -14,7 +14,7 @@ import type { Writable as WritableStream } from 'node:stream';
 import { Writable } from 'node:stream';
 import { isEntry, META_KEYS } from '../lib/core/entry.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import { numberOption, optionError } from '../lib/core/errors.js';
+import { numberOption, objectOption, optionError } from '../lib/core/options.js';
 import { scalarJson } from '../lib/format/json-line.js';
 import { levelName, toLevel } from '../lib/core/levels.js';
 import type { LevelLike } from '../lib/core/levels.js';
@@ -110,7 +110,7 @@ export class PrettySink extends Writable implements Sink {
 
   constructor(opts: PrettySinkOptions = {}) {
     super({ objectMode: true });
-    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    objectOption(opts);
     const stream = opts.stream ?? process.stdout;
     const { write, on } = stream as Partial<WritableStream>;
     if (typeof write !== 'function' || typeof on !== 'function') {

@@ -1,5 +1,5 @@
 /**
- * The memory bound of a file sink, `maxQueuedBytes` (DESIGN §4, issue 9 point 2): past it the
+ * The memory bound of a file sink, `maxQueuedBytes` (docs/DESIGN.md §4, issue 9 point 2): past it the
  * sink writes synchronously, so a training loop that never yields slows down instead of filling
  * memory; only a FAILING file that still holds too much loses rows, its oldest batches first,
  * with a `W_ROWS_DROPPED` warning (sinks/sink-file.ts counts them). Files in their retry backoff

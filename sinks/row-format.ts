@@ -1,5 +1,5 @@
 /**
- * The seams of the file sinks (DESIGN §4): a {@link RowFormat} turns Entries into text (JSONL in
+ * The seams of the file sinks (docs/DESIGN.md §4): a {@link RowFormat} turns Entries into text (JSONL in
  * sinks/jsonl.ts, CSV in sinks/csv.ts; later formats plug in the same way), and a
  * {@link FileHandle} is what a format may do with the file a row goes to. sinks/file-sink.ts
  * does the rest (batching, the fd pool, faults) for every format alike.
@@ -27,7 +27,7 @@ export interface RowFormat {
 
 /**
  * What a {@link RowFormat} may do with the file a row goes to (CSV needs it for its header and
- * its rewrites, DESIGN §4). Nothing here reads a whole file.
+ * its rewrites, docs/DESIGN.md §4). Nothing here reads a whole file.
  */
 export interface FileHandle {
   readonly path: string;

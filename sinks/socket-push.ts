@@ -1,5 +1,5 @@
 /**
- * The socket sink's push mode (`socketSink({connect, source})`, DESIGN §6, §9): the sink
+ * The socket sink's push mode (`socketSink({connect, source})`, docs/DESIGN.md §6, §9): the sink
  * connects to a collector (`rowlog collect`), sends the token first when there is one, and
  * writes every line (each carrying `$source`) through one outbox that outlives connections:
  * while the collector is away the lines wait there (the oldest dropped past `maxClientBytes`,

@@ -1,5 +1,5 @@
 /**
- * The socket sink's server mode (`socketSink({port})`, DESIGN §6, §9): subscribers connect
+ * The socket sink's server mode (`socketSink({port})`, docs/DESIGN.md §6, §9): subscribers connect
  * (sending the token first when there is one) and get the last `backlog` lines, then live ones.
  * Backlog and live lines come from one outbox per client, filled in the same synchronous step
  * (the sink's pending batch is handed out first, so those lines are in the backlog and reach the

@@ -1,5 +1,5 @@
 /**
- * socketSink: rows over TCP as NDJSON, for watching a run live (DESIGN §6, §9). Two modes share
+ * socketSink: rows over TCP as NDJSON, for watching a run live (docs/DESIGN.md §6, §9). Two modes share
  * this front: server mode (`port`, ./socket-server.ts) serves subscribers, each getting the last
  * `backlog` rows then live ones, every line carrying `$table` and a `$seq` that grows by one per
  * row over the sink's life; push mode (`connect`, ./socket-push.ts) sends every line, with
@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { isEntry, isValidName } from '../lib/core/entry.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import { numberOption, optionError } from '../lib/core/errors.js';
+import { numberOption, objectOption, optionError } from '../lib/core/options.js';
 import type { Sink } from '../lib/core/sink.js';
 import { WarningGate } from '../lib/core/warnings.js';
 import { jsonLine, KeyOrder } from '../lib/format/json-line.js';
@@ -60,7 +60,7 @@ export class SocketSink extends Writable implements Sink {
 
   constructor(opts: SocketSinkOptions) {
     super({ objectMode: true });
-    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    objectOption(opts);
     const maxClientBytes = numberOption(opts.maxClientBytes ?? 4 * 1024 * 1024, 'maxClientBytes', { min: 1024, integer: true });
     this.#batchMax = Math.min(MAX_BATCH, Math.floor(maxClientBytes / 4));
     if ((opts.connect === undefined) === (opts.port === undefined)) {

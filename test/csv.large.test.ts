@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import t from 'tap';
-import type { RowlogWarning } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
 import { csvSink } from '../sinks/csv.js';
 import { tmpdir } from './helpers.js';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import t from 'tap';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import type { RowlogWarning } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
 import type { FileSink } from '../sinks/file-sink.js';
 import { readLog } from '../lib/read/read-log.js';
 import { createLogger } from '../lib/log/logger.js';

@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import t from 'tap';
 import type { Test } from 'tap';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import type { RowlogWarning } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
 import type { FileSink } from '../sinks/file-sink.js';
 import { csvSink } from '../sinks/csv.js';
 import type { CsvSinkOptions } from '../sinks/csv.js';

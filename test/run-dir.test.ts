@@ -9,7 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 import { createLogger } from '../lib/log/logger.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import type { RowlogWarning } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
 import { readJsonl, tmpdir, tmpfs } from './helpers.js';
 
 t.test('reopening removes temp files a killed process left', async (t) => {

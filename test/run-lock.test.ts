@@ -9,7 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 import { createLogger } from '../lib/log/logger.js';
 import { isRowlogError } from '../lib/core/errors.js';
-import type { RowlogWarning } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
 import { startChild } from './child.js';
 import { readJsonl, ROOT, run, tmpdir } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import t from 'tap';
-import type { RowlogWarning } from '../lib/core/errors.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
 import type { StatName } from '../transforms/stats.js';
 import { declareSummarizer } from '../transforms/summarizers.js';
 import { summarize, summarizeRow } from '../transforms/summarize.js';

@@ -1,5 +1,5 @@
 /**
- * Flattening (DESIGN §3): turns whatever a training loop hands us (nested objects, Maps, typed
+ * Flattening (docs/DESIGN.md §3): turns whatever a training loop hands us (nested objects, Maps, typed
  * arrays, tensors, class instances, cycles, throwing getters) into one flat object of Scalars.
  * It runs synchronously inside `log.row()`, so it is written for the hot path: one pass over the
  * value, no intermediate objects for plain numbers, and the statistics of numeric arrays in
@@ -11,7 +11,7 @@
  */
 import type { FlatRow, Scalar } from '../lib/core/entry.js';
 import { META_KEYS } from '../lib/core/entry.js';
-import { numberOption } from '../lib/core/errors.js';
+import { numberOption } from '../lib/core/options.js';
 import { errText, ROW_META } from '../lib/core/ingest.js';
 import { putStats, statChoice } from './stats.js';
 import type { StatChoice, StatName } from './stats.js';
@@ -340,7 +340,7 @@ function isNumberArray(a: readonly unknown[]): a is number[] {
 }
 
 /**
- * Flattens `data` into one object of Scalars (DESIGN §3); never throws on content. A value that
+ * Flattens `data` into one object of Scalars (docs/DESIGN.md §3); never throws on content. A value that
  * is not an object (a number, a string, an array, a typed array, a Date …) is kept under the key
  * `value`. With `skipRowMeta`, the root's `$table`/`$step`/`$time`/`$level` keys are left out
  * (a plain row's metadata, read by lib/core/ingest.ts).

@@ -1,5 +1,5 @@
 /**
- * Statistics of a numeric array (DESIGN §3): what a tensor, a typed array or a plain array of
+ * Statistics of a numeric array (docs/DESIGN.md §3): what a tensor, a typed array or a plain array of
  * numbers of length ≥ 2 becomes in a summarized row (`key.mean`, `key.min`, `key.max`, `key.std`,
  * and on request `key.norm`, `key.len`, `key.nonfinite`).
  *
@@ -9,7 +9,7 @@
  * be there. The std is the population std (ddof 0), numerically stable for |mean| ≫ std.
  */
 import type { Scalar } from '../lib/core/entry.js';
-import { optionError } from '../lib/core/errors.js';
+import { optionError } from '../lib/core/options.js';
 
 /** Statistics that can be written for a numeric array. */
 export type StatName = 'mean' | 'min' | 'max' | 'std' | 'norm' | 'len' | 'nonfinite';

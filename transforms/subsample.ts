@@ -1,6 +1,6 @@
 /**
  * subsample: keeps some rows of each table so that one logger can write every step to one
- * sink and a readable summary to another (DESIGN §5). Counting is per table, over the rows
+ * sink and a readable summary to another (docs/DESIGN.md §5). Counting is per table, over the rows
  * that reach this stage.
  *
  * - `every: n` keeps the 1st, (n+1)th, (2n+1)th … row;
@@ -10,7 +10,7 @@
  */
 import { Transform } from 'node:stream';
 import type { Entry } from '../lib/core/entry.js';
-import { numberOption, optionError } from '../lib/core/errors.js';
+import { numberOption, objectOption, optionError } from '../lib/core/options.js';
 
 /** Exactly one of the three rates. */
 export type SubsampleOptions =
@@ -31,7 +31,7 @@ export function isLogIndex(i: number): boolean {
 
 /** Builds the per-table keep/drop decision of `opts` (validated here, naming the option). */
 export function createSampler(opts: SubsampleOptions): Sampler {
-  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'subsample', 'must be an object');
+  objectOption(opts, 'subsample');
   const given = (['every', 'intervalMs', 'log'] as const).filter((k) => opts[k] !== undefined);
   if (given.length !== 1) {
     throw optionError('type', 'subsample', `needs exactly one of every, intervalMs, log (got ${given.join(', ') || 'none'})`);

@@ -1,12 +1,12 @@
 /**
- * summarize (DESIGN §3): the public face of the flattening. `summarizeRow()` flattens one row
+ * summarize (docs/DESIGN.md §3): the public face of the flattening. `summarizeRow()` flattens one row
  * (./flatten.ts); the `summarize()` Transform turns Entries or plain rows into Entries whose data
  * is flat. Entry building (a plain row's `$table`/`$step`/`$time`/`$level`, W_BAD_META, the
  * per-table steps) is lib/core/ingest.ts, shared with the logger; this file only joins the two.
  */
 import { Transform } from 'node:stream';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import { optionError } from '../lib/core/errors.js';
+import { objectOption } from '../lib/core/options.js';
 import { createEntryContext, toEntry } from '../lib/core/ingest.js';
 import type { EntryContext } from '../lib/core/ingest.js';
 import { Level } from '../lib/core/levels.js';
@@ -26,7 +26,7 @@ export interface SummarizeOptions extends Omit<SummarizeRowOptions, 'onWarning'>
 }
 
 /**
- * Flattens `data` into one object of Scalars (DESIGN §3). Never throws on content; a value
+ * Flattens `data` into one object of Scalars (docs/DESIGN.md §3). Never throws on content; a value
  * that is not an object (a number, a string, an array, a typed array, a Date …) is kept under
  * the key `value`.
  */
@@ -64,7 +64,7 @@ export function entryRowOptions(opts: Omit<SummarizeRowOptions, 'onWarning'> | u
  * time are used. Emits `'warning'` once per distinct problem per table.
  */
 export function summarize(opts: SummarizeOptions = {}): Transform {
-  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+  objectOption(opts);
   const { table = 'main', level = Level.INFO, ...flat } = opts;
   let ctx: EntryContext | undefined;
   let rowOpts: SummarizeRowOptions | undefined;

@@ -1,9 +1,9 @@
 /**
- * Class summarizers (DESIGN §3): how instances of a class are summarized, declared once by the
+ * Class summarizers (docs/DESIGN.md §3): how instances of a class are summarized, declared once by the
  * program (`declareSummarizer(Complex, (v, p, dst) => { dst[`${p}.r`] = v.r; … })`) and matched
  * through the prototype chain by the flattening (./flatten.ts), before any built-in rule.
  */
-import { optionError } from '../lib/core/errors.js';
+import { optionError } from '../lib/core/options.js';
 
 /**
  * Writes the summary of `value` into `dst` under keys starting with `prefix` (e.g.

@@ -1,4 +1,4 @@
-// rowlog serve: the page (DESIGN §7). It lists the runs the server sees, plots every numeric
+// rowlog serve: the page (docs/DESIGN.md §7). It lists the runs the server sees, plots every numeric
 // column of the chosen table against $step with uPlot (one chart per column, one raw + one
 // smoothed series per checked run), and follows new rows through one EventSource
 // (/api/events), redrawing with setData at most once per animation frame.

@@ -1,5 +1,5 @@
 /**
- * What the page holds of one run's table, and how the server's events change it (DESIGN §7):
+ * What the page holds of one run's table, and how the server's events change it (docs/DESIGN.md §7):
  * a `snapshot` replaces it, a `rows` event appends to it. Points are kept on the server's grid
  * (every `stride`-th row by index, plus the last row, the "tip", shown only until the next row
  * comes); when the table grows past `maxPoints` the grid gets coarser and the points off it are

@@ -1,5 +1,5 @@
 /**
- * `rowlog collect --port P --dir D [--host H] [--token T] [--allow-insecure] [--max-connections N]` (DESIGN §7):
+ * `rowlog collect --port P --dir D [--host H] [--token T] [--allow-insecure] [--max-connections N]` (docs/DESIGN.md §7):
  * receives the rows trainers push with `socketSink({connect: 'host:P', source})` and writes each
  * source into its run folder `D/<source>`. Prints one line on stdout once listening; runs until
  * SIGINT or SIGTERM, then closes every run so its files are complete (a second signal kills).

@@ -1,5 +1,5 @@
 /**
- * `rowlog ls [DIR]` (DESIGN §7): the run folders under DIR (default `runs`) and their tables,
+ * `rowlog ls [DIR]` (docs/DESIGN.md §7): the run folders under DIR (default `runs`) and their tables,
  * found by lib/run/layout.ts's scanner, the one serve's `/api/runs` uses (DIR itself when it is
  * a run folder, then its sub-folders that are; nested tables such as `grad/layer1` included).
  * For each table: rows, columns, first and last `$step`, last `$time`, and the size of each of

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `rowlog` command (DESIGN §7). Exit 0 on success, 1 on runtime failure, 2 on usage
+ * The `rowlog` command (docs/DESIGN.md §7). Exit 0 on success, 1 on runtime failure, 2 on usage
  * errors, with one clear line on stderr.
  */
 import { Command, CommanderError } from 'commander';

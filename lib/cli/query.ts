@@ -1,5 +1,5 @@
 /**
- * `rowlog query FILTER FILE...` (DESIGN §7): jq over `.jsonl`, `.gz` and `.csv` files (or `-`
+ * `rowlog query FILTER FILE...` (docs/DESIGN.md §7): jq over `.jsonl`, `.gz` and `.csv` files (or `-`
  * for stdin), read in order as one stream. Exit 0 on success, 1 on a runtime failure (an
  * unreadable file, a bad line under `--strict`, a jq error on some input: the other inputs'
  * results still come out), 2 on usage errors (a bad filter prints jq's message, a bad flag).

@@ -1,5 +1,5 @@
 /**
- * `rowlog serve [DIR] [--port P] [--host H] [--connect host:port [--token T]]` (DESIGN §7):
+ * `rowlog serve [DIR] [--port P] [--host H] [--connect host:port [--token T]]` (docs/DESIGN.md §7):
  * live plots of the runs under DIR in the browser. Prints one line, `rowlog serve: URL`, on
  * stdout once listening, and stops cleanly on Ctrl-C / SIGTERM (exit 0; a second signal kills),
  * or when the npm/npx process that started it ends (lib/cli/parent-watch.ts says why).

@@ -1,5 +1,5 @@
 /**
- * `rowlog tail [-n N] [-f] [--pretty] FILE...` (DESIGN §7): the last N rows of each file as
+ * `rowlog tail [-n N] [-f] [--pretty] FILE...` (docs/DESIGN.md §7): the last N rows of each file as
  * JSONL, then (`-f`) rows as they are logged, through truncation and replacement.
  *
  * Several files: every output line starts with `FILE: ` (with `--pretty`, the header line of

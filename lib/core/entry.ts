@@ -1,5 +1,5 @@
 /**
- * The Entry that flows between stages (DESIGN §2), the Scalars a summarized row holds, and
+ * The Entry that flows between stages (docs/DESIGN.md §2), the Scalars a summarized row holds, and
  * the rule for table (and artifact) names, which become paths inside the run folder.
  */
 import { RowlogError } from './errors.js';
@@ -24,7 +24,7 @@ export interface Entry<D = Record<string, unknown>> {
   data: D;
 }
 
-/** Metadata column names, written first in every row (DESIGN §4). */
+/** Metadata column names, written first in every row (docs/DESIGN.md §4). */
 export const META_KEYS = Object.freeze(['$step', '$time', '$level', '$table', '$seq'] as const);
 
 /**

@@ -1,5 +1,5 @@
 /**
- * One error class for everything rowlog raises on purpose (DESIGN §8). Callers branch on
+ * One error class for everything rowlog raises on purpose (docs/DESIGN.md §8). Callers branch on
  * `code`, never on the message.
  */
 
@@ -33,18 +33,4 @@ export function isRowlogError(err: unknown): err is RowlogError {
     err instanceof RowlogError ||
     (err instanceof Error && err.name === 'RowlogError' && typeof (err as { code?: unknown }).code === 'string')
   );
-}
-
-// The option checks live in ./options.ts; re-exported here until every importer names it.
-export { numberOption, optionError } from './options.js';
-export type { NumberRange } from './options.js';
-
-/** A non-fatal problem, reported once per distinct cause as a `'warning'` event. */
-export interface RowlogWarning {
-  /** Stable identifier, e.g. `W_CYCLE`, `W_LOW_LEVEL`, `W_SINK_ERROR`. */
-  code: string;
-  /** One human-readable line. */
-  message: string;
-  /** The table the problem was seen in, when there is one. */
-  table?: string;
 }

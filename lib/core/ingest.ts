@@ -1,19 +1,19 @@
 /**
- * Entry building (DESIGN §2): what turns an incoming object, an Entry or a plain row, into an
+ * Entry building (docs/DESIGN.md §2): what turns an incoming object, an Entry or a plain row, into an
  * Entry's metadata. Plain rows may carry `$table`, `$step`, `$time` and `$level` (rows piped in
  * by `rowlog pipe`, written to `summarize()` or to the logger's writable side); a bad one warns
  * `W_BAD_META` once per table and key, and the default is used. A row without a step gets one
  * more than its table's last step.
  *
  * Why this sits in lib/core and not in lib/log: the `summarize()` Transform (transforms/, a
- * layer below lib/log) wraps plain rows too (DESIGN §2), so the rule it shares with the logger
+ * layer below lib/log) wraps plain rows too (docs/DESIGN.md §2), so the rule it shares with the logger
  * must live below both. How `data` is summarized is not known here: {@link toEntry} takes the
  * flattening function from its caller (transforms/summarize.ts `summarizeEntry`), so this layer
  * imports nothing above it.
  */
 import type { Entry } from './entry.js';
 import { assertName, isEntry } from './entry.js';
-import type { RowlogWarning } from './errors.js';
+import type { RowlogWarning } from './warnings.js';
 import { toLevel } from './levels.js';
 import type { LevelLike } from './levels.js';
 import type { WarningGate } from './warnings.js';

@@ -1,8 +1,8 @@
 /**
- * Named levels (noko's numbers, DESIGN §2). A level is a number; names are accepted anywhere
+ * Named levels (noko's numbers, docs/DESIGN.md §2). A level is a number; names are accepted anywhere
  * a level is, case-insensitively.
  */
-import { optionError } from './errors.js';
+import { optionError } from './options.js';
 
 /** The built-in levels. */
 export const Level = Object.freeze({

@@ -1,5 +1,5 @@
 /**
- * Whether the event loop is turning, asked cheaply from a hot path (issue 9 point 8, DESIGN §5).
+ * Whether the event loop is turning, asked cheaply from a hot path (issue 9 point 8, docs/DESIGN.md §5).
  *
  * A sink that waits on a timer (a file sink's flush interval, the console's print interval) is
  * never woken in a training loop that never yields: the timer cannot fire. Such a sink marks the

@@ -46,9 +46,8 @@ export function numberOption(v: unknown, option: string, range: NumberRange = {}
   return v;
 }
 
-/** `v` as an options object (`undefined` → `{}`), else a TypeError naming `option`. */
-export function objectOption<T extends object>(v: T | undefined, option = 'options'): T {
-  if (v === undefined) return {} as T;
+/** `v` when it is an options object (not null, not an array), else a TypeError naming `option`. */
+export function objectOption<T>(v: T, option = 'options'): T {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw optionError('type', option, `must be an object (got ${describe(v)})`);
   return v;
 }

@@ -1,5 +1,5 @@
 /**
- * The sink contract (DESIGN §5): a sink is an object-mode Writable of Entries whose `data` is
+ * The sink contract (docs/DESIGN.md §5): a sink is an object-mode Writable of Entries whose `data` is
  * flat. rowlog's own sinks also implement `flush()` and `flushSync()`; the logger uses them
  * when present and treats any other Writable as a plain one.
  */

@@ -1,9 +1,18 @@
 /**
- * Warnings are reported once per distinct problem per table (DESIGN §3), never once per row:
+ * Warnings are reported once per distinct problem per table (docs/DESIGN.md §3), never once per row:
  * a training loop that logs the same cyclic object a million times gets one line.
  */
 import type { EventEmitter } from 'node:events';
-import type { RowlogWarning } from './errors.js';
+
+/** A non-fatal problem, reported once per distinct cause as a `'warning'` event. */
+export interface RowlogWarning {
+  /** Stable identifier, e.g. `W_CYCLE`, `W_LOW_LEVEL`, `W_SINK_ERROR`. */
+  code: string;
+  /** One human-readable line. */
+  message: string;
+  /** The table the problem was seen in, when there is one. */
+  table?: string;
+}
 
 /** Emits `'warning'` on `emitter`, or prints one line to stderr when nobody listens. */
 export function emitWarning(emitter: EventEmitter, w: RowlogWarning): void {

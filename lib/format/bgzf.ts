@@ -1,5 +1,5 @@
 /**
- * Blocked gzip (BGZF, as in the SAM/BGZF spec and htslib's `bgzip`), DESIGN §4.
+ * Blocked gzip (BGZF, as in the SAM/BGZF spec and htslib's `bgzip`), docs/DESIGN.md §4.
  *
  * A `.gz` file written by rowlog is a series of complete gzip members. Each holds at most
  * {@link BGZF_MAX_INPUT} bytes of whole lines and its header carries the `BC` extra subfield,
@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { optionError } from '../core/errors.js';
+import { optionError } from '../core/options.js';
 
 /** Largest input per member: htslib's 0xff00, so even incompressible input fits BSIZE (uint16). */
 export const BGZF_MAX_INPUT = 65280;

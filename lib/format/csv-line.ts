@@ -1,5 +1,5 @@
 /**
- * One CSV data row (DESIGN §4): the cell text of values and the line built from a column plan.
+ * One CSV data row (docs/DESIGN.md §4): the cell text of values and the line built from a column plan.
  * Split out of sinks/csv.ts (issue 9) so the per-row build can be compiled: once a table's plan
  * (which data key or metadata field feeds each header column) has served {@link COMPILE_AFTER}
  * rows, `csvSink` builds its lines with a function generated for that plan, cells joined by

@@ -1,5 +1,5 @@
 /**
- * Reading CSV (RFC 4180, DESIGN §4, §6): a record scanner shared by csvSink's rewrites and by
+ * Reading CSV (RFC 4180, docs/DESIGN.md §4, §6): a record scanner shared by csvSink's rewrites and by
  * readLog, plus the streaming reader that turns CSV text into rows. Cells are typed the way
  * csvSink writes them: an empty cell is null, `true`/`false` are booleans, numbers (and the
  * tokens `NaN`, `Infinity`, `-Infinity`) are numbers, and a quoted cell always stays a string

@@ -1,5 +1,5 @@
 /**
- * Text forms shared by the file sinks (DESIGN §4): metadata columns first, data keys sorted,
+ * Text forms shared by the file sinks (docs/DESIGN.md §4): metadata columns first, data keys sorted,
  * numbers in shortest round-trip form, non-finite numbers as the bare tokens NaN, Infinity,
  * -Infinity. Sorting is cached per table: rows of one table almost always have the same keys,
  * so the common case is one comparison of key arrays, not a sort.

@@ -1,5 +1,5 @@
 /**
- * Reading JSONL (DESIGN §6): one row object per line. rowlog writes non-finite numbers as the
+ * Reading JSONL (docs/DESIGN.md §6): one row object per line. rowlog writes non-finite numbers as the
  * bare tokens `NaN`, `Infinity`, `-Infinity` (as Python's json does), which JSON.parse refuses,
  * so a line that fails JSON.parse is tried once more with those tokens restored. The fast path
  * is plain JSON.parse: lines without such tokens pay nothing.

@@ -1,6 +1,6 @@
 /**
  * Python's `repr` of a string, for messages that match noko's word for word (the CSV sink's
- * `Adding 2 new keys ['a', 'b'] to table 't'`, DESIGN §4): single quotes unless the string holds
+ * `Adding 2 new keys ['a', 'b'] to table 't'`, docs/DESIGN.md §4): single quotes unless the string holds
  * one and no double quote, backslash escapes for the quote, `\\`, `\n`, `\r`, `\t` and other
  * control characters.
  */

@@ -1,5 +1,5 @@
 /**
- * One atomic replace of a file (DESIGN §4): readers see the old file or the new one, never half
+ * One atomic replace of a file (docs/DESIGN.md §4): readers see the old file or the new one, never half
  * of either, whatever kills the process. The new bytes go to a temp file in the same folder
  * (a rename is atomic only within one file system), are fsync'ed when asked, and are renamed
  * over the file; then, when asked, the folder is fsync'ed too, because the rename lives in the

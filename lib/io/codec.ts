@@ -1,5 +1,5 @@
 /**
- * Codec: how bytes reach a table file, plain or blocked gzip (DESIGN §4). The file sinks
+ * Codec: how bytes reach a table file, plain or blocked gzip (docs/DESIGN.md §4). The file sinks
  * (sinks/file-sink.ts) hold one per sink; lib/io/gzip-writer.ts makes the blocked-gzip one.
  * It lives here, below both, so the writer does not import the sink (issue 10 §2: that import
  * was a cycle and pointed up the layers).

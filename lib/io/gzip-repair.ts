@@ -1,5 +1,5 @@
 /**
- * Repair of an existing gzip file before a GzipWriter appends to it (issue 9, point 6; DESIGN §4).
+ * Repair of an existing gzip file before a GzipWriter appends to it (issue 9, point 6; docs/DESIGN.md §4).
  *
  * It runs before the writer's first open of an existing file, and only ever cuts a torn TAIL:
  * bytes after the last whole member that are the prefix of one member (they start with the
@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import type { RowlogWarning } from '../core/errors.js';
+import type { RowlogWarning } from '../core/warnings.js';
 import { BGZF_EOF, isGzip, scanMembers } from '../format/bgzf.js';
 
 /** The largest BGZF member: BSIZE is a uint16 of (size − 1). */

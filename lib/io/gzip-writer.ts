@@ -1,5 +1,5 @@
 /**
- * GzipWriter: a FileWriter whose batches become blocked-gzip (BGZF) members (DESIGN §4).
+ * GzipWriter: a FileWriter whose batches become blocked-gzip (BGZF) members (docs/DESIGN.md §4).
  *
  * Each batch of whole lines is cut into ≤ 64 KiB pieces, each compressed on the libuv thread
  * pool into one complete gzip member, and members are appended strictly in the order their
@@ -21,7 +21,7 @@
  * lib/io/gzip-repair.ts.
  */
 import { BGZF_EOF, bgzfMember, bgzfMemberSync, DEFAULT_GZIP_LEVEL, splitForMembers } from '../format/bgzf.js';
-import type { RowlogWarning } from '../core/errors.js';
+import type { RowlogWarning } from '../core/warnings.js';
 import type { FdPool } from './fd-pool.js';
 import type { Codec } from './codec.js';
 import { FileWriter } from './file-writer.js';

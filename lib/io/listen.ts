@@ -1,12 +1,13 @@
 /**
- * What every rowlog TCP server shares (DESIGN §9): the socket sink's subscriber server and the
+ * What every rowlog TCP server shares (docs/DESIGN.md §9): the socket sink's subscriber server and the
  * collector. They bind 127.0.0.1 unless told otherwise; any other address needs a token (the
  * client's first line) or an explicit `allowInsecure`, else `ERR_INSECURE_BIND`. The token is
  * compared in constant time; a wrong or missing one gets one `{"$error":…}` line and the door.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
-import { numberOption, optionError, RowlogError } from '../core/errors.js';
+import { RowlogError } from '../core/errors.js';
+import { numberOption, optionError } from '../core/options.js';
 
 /** The address a server binds when none is given. */
 export const DEFAULT_HOST = '127.0.0.1';

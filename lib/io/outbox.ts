@@ -1,5 +1,5 @@
 /**
- * What is queued for one TCP connection of a socket sink (DESIGN §9): batches of whole lines,
+ * What is queued for one TCP connection of a socket sink (docs/DESIGN.md §9): batches of whole lines,
  * in order, at most `max` bytes of them. Past that the oldest batches are dropped and counted,
  * so a slow or stalled peer never blocks the logger and never grows memory past its bound; with
  * `markDrops` the peer then gets `{"$dropped":n}` before the next lines. Shared by both modes of

@@ -1,5 +1,5 @@
 /**
- * The process's default logger (DESIGN §5): what `logRow()` writes to, created on first use in
+ * The process's default logger (docs/DESIGN.md §5): what `logRow()` writes to, created on first use in
  * `ROWLOG_DIR` or `runs/<script>_<time>` with the default sinks. Its exit hooks flush it on
  * `beforeExit` and, synchronously, on `exit`, so a script that never closes it loses nothing.
  */

@@ -1,5 +1,5 @@
 /**
- * The default sinks of a run folder (DESIGN §5): what `createLogger({dir})` writes to when it is
+ * The default sinks of a run folder (docs/DESIGN.md §5): what `createLogger({dir})` writes to when it is
  * given no `sinks`. `<table>.jsonl.gz` and `<table>.csv` at TRACE, a memory ring for
  * `log.table()`, the console at INFO (one print per table per second, RESULTS and above
  * always), and on request a socket. The Logger (./logger.ts) routes rows to whatever list it
@@ -46,7 +46,7 @@ export interface DefaultSinkOptions {
 }
 
 /**
- * The default sinks of the run folder `dir` (absolute) named `runName` (DESIGN §5), built now:
+ * The default sinks of the run folder `dir` (absolute) named `runName` (docs/DESIGN.md §5), built now:
  * they touch no file until a row comes, so a logger that fails later leaves nothing behind.
  */
 export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOptions): SinkSpec[] {

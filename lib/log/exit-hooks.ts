@@ -1,5 +1,5 @@
 /**
- * What happens to open loggers when the process ends (issue 9 point 10, DESIGN §5).
+ * What happens to open loggers when the process ends (issue 9 point 10, docs/DESIGN.md §5).
  *
  * - `beforeExit` (the event loop ran dry): every logger flushes asynchronously.
  * - `exit`, and SIGINT, SIGTERM and SIGHUP when the program has no handler of its own: every

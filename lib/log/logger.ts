@@ -1,5 +1,5 @@
 /**
- * The Logger: what a training loop talks to (DESIGN §5).
+ * The Logger: what a training loop talks to (docs/DESIGN.md §5).
  *
  *   log.row(table, data, {level, step, time})        sync; summarizes at call time
  *     → Entry → [user transforms] → fan-out → per sink: level ≥ min → subsample → sink.write
@@ -17,7 +17,8 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Entry, FlatRow } from '../core/entry.js';
 import { assertName } from '../core/entry.js';
-import { optionError, RowlogError } from '../core/errors.js';
+import { RowlogError } from '../core/errors.js';
+import { objectOption, optionError } from '../core/options.js';
 import { badStepMessage, createEntryContext, isStep } from '../core/ingest.js';
 import type { EntryContext, TableSteps } from '../core/ingest.js';
 import { Level, toLevel } from '../core/levels.js';
@@ -112,7 +113,7 @@ export class Logger extends Writable {
 
   constructor(opts: LoggerOptions = {}) {
     super({ objectMode: true });
-    if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+    objectOption(opts);
     if (opts.sinks !== undefined && !Array.isArray(opts.sinks)) throw optionError('type', 'sinks', 'must be an array');
     if (opts.transforms !== undefined && !Array.isArray(opts.transforms)) throw optionError('type', 'transforms', 'must be an array');
     if (opts.dir !== undefined && (typeof opts.dir !== 'string' || opts.dir === '')) {
@@ -142,7 +143,7 @@ export class Logger extends Writable {
     this.dir = this.#runDir?.dir;
     this.run = this.#runDir?.info;
     // Work a killed writer left on the folder's files (a CSV rewrite cut short) is taken up now,
-    // for tables that get no row in this run too (DESIGN §4).
+    // for tables that get no row in this run too (docs/DESIGN.md §4).
     if (this.#runDir !== undefined) for (const r of this.#routes) if (r.sink instanceof FileSink) r.sink.resume();
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
@@ -266,7 +267,7 @@ export class Logger extends Writable {
 
   /** Merges `params` into `params.json` in the run folder. */
   params(params: Record<string, unknown>): void {
-    if (typeof params !== 'object' || params === null) throw optionError('type', 'params', 'must be an object');
+    objectOption(params, 'params');
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', 'log.params(): the logger is closed');
     this.#requireDir('params').params(params);
   }

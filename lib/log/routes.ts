@@ -1,12 +1,12 @@
 /**
- * The Logger's routes (DESIGN §5): one per sink, holding its minimum level, its sampler and
+ * The Logger's routes (docs/DESIGN.md §5): one per sink, holding its minimum level, its sampler and
  * whether it broke. The fan-out loop itself stays in ./logger.ts, on `log.row()`'s hot path;
  * this file builds routes and flushes and ends their sinks.
  */
 import type { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
-import { optionError } from '../core/errors.js';
-import type { RowlogWarning } from '../core/errors.js';
+import { optionError } from '../core/options.js';
+import type { RowlogWarning } from '../core/warnings.js';
 import { Level, toLevel } from '../core/levels.js';
 import type { LevelLike } from '../core/levels.js';
 import type { Sink } from '../core/sink.js';

@@ -5,7 +5,7 @@
  * garbage a million times gets one line.
  */
 import type { EventEmitter } from 'node:events';
-import type { RowlogWarning } from '../core/errors.js';
+import type { RowlogWarning } from '../core/warnings.js';
 import { emitWarning, WarningGate } from '../core/warnings.js';
 
 /** A warning of the collector: the source it concerns, when known. */

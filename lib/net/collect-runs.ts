@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { isRowlogError } from '../core/errors.js';
-import type { RowlogWarning } from '../core/errors.js';
+import type { RowlogWarning } from '../core/warnings.js';
 import { createLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import type { CollectReport, CollectWarning, Reporter } from './collect-report.js';

@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { numberOption, optionError } from '../core/errors.js';
+import { numberOption, objectOption, optionError } from '../core/options.js';
 import { acceptClient, checkListen, errorLine, listen } from '../io/listen.js';
 import type { ListenOptions } from '../io/listen.js';
 import { PushConnection } from './collect-conn.js';
@@ -234,7 +234,7 @@ export class Collector extends EventEmitter {
  * default file sinks (`<table>.jsonl.gz`, `<table>.csv`). Resolves once listening.
  */
 export async function collect(opts: CollectOptions): Promise<Collector> {
-  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+  objectOption(opts);
   if (typeof opts.dir !== 'string' || opts.dir === '') throw optionError('type', 'dir', `must be a non-empty string (got ${String(opts.dir)})`);
   const { host, port, token } = checkListen(opts, 'collect');
   const maxLine = numberOption(opts.maxLineLength ?? 4 * 1024 * 1024, 'maxLineLength', { min: 1, integer: true });

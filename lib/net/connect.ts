@@ -1,5 +1,5 @@
 /**
- * connect(): a Readable of the rows a socket sink serves (DESIGN §6). The server sends its
+ * connect(): a Readable of the rows a socket sink serves (docs/DESIGN.md §6). The server sends its
  * backlog, then live rows, each with a `$seq`; the client remembers the last `$seq` it passed
  * on, so with `reconnect: true` a dropped connection is retried (100 ms doubling to 2 s) and the
  * backlog the server sends again is skipped up to that row: no duplicates. Rows the server
@@ -12,7 +12,8 @@
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import split2 from 'split2';
-import { numberOption, optionError, RowlogError } from '../core/errors.js';
+import { RowlogError } from '../core/errors.js';
+import { numberOption, objectOption, optionError } from '../core/options.js';
 import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from '../io/listen.js';
 import { lineToRow } from '../format/parse-lines.js';
 
@@ -49,7 +50,7 @@ export interface RowStream extends Readable {
  * after reconnecting to a sink that restarted, `'restart'` (the last `$seq` of the old one).
  */
 export function connect(opts: ConnectOptions): RowStream {
-  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+  objectOption(opts);
   const port = numberOption(opts.port, 'port', { min: 1, max: 65535, integer: true });
   const host = opts.host ?? DEFAULT_HOST;
   if (typeof host !== 'string' || host === '') throw optionError('type', 'host', 'must be a non-empty string');

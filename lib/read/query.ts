@@ -1,5 +1,5 @@
 /**
- * query: jq over JSONL text (DESIGN §6), built on jq-web's synchronous `raw()`.
+ * query: jq over JSONL text (docs/DESIGN.md §6), built on jq-web's synchronous `raw()`.
  *
  * How it runs:
  * - **Streaming** (the default): input lines are cut into chunks of `chunkLines` lines and each

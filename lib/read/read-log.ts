@@ -1,5 +1,5 @@
 /**
- * readLog (DESIGN §6): the rows of a `.jsonl`, `.jsonl.gz` or `.csv` file, or of a stream of
+ * readLog (docs/DESIGN.md §6): the rows of a `.jsonl`, `.jsonl.gz` or `.csv` file, or of a stream of
  * such text, streamed (never the whole file in memory). Gzip is recognised by its magic bytes,
  * whatever the name, and may be anything gzip readers accept: one stream, many members (BGZF
  * or not), or cut short at the end by a crash or a writer still at work. A cut-short input ends
@@ -63,7 +63,7 @@ export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOpt
     },
     [Symbol.asyncIterator]() {
       const input = (typeof source === 'string' ? fs.createReadStream(source) : source) as AsyncIterable<Buffer | string>;
-      // A CSV that csvSink is rewriting holds trailing fields its sidecar names (DESIGN §4).
+      // A CSV that csvSink is rewriting holds trailing fields its sidecar names (docs/DESIGN.md §4).
       const extras = typeof source === 'string' ? (header: readonly string[]) => extrasFor(source, header)?.extras : undefined;
       const parser: Transform = format === 'csv' ? parseCsv({ ...parseOpts, extras }) : parseLines(parseOpts);
       const text = Readable.from(decoded(input, () => (truncated = true)), { objectMode: false });

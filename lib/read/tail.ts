@@ -1,5 +1,5 @@
 /**
- * `tail`: the last rows of a `.jsonl` or `.jsonl.gz`, then (follow) each new row (DESIGN §6).
+ * `tail`: the last rows of a `.jsonl` or `.jsonl.gz`, then (follow) each new row (docs/DESIGN.md §6).
  *
  * A blocked-gzip file (written by rowlog) is read from its end: {@link scanMembers} finds every
  * member boundary from the headers alone, and only the last members needed for N lines are
@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { gunzipTolerant, isGzip, scanMembers } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
-import { numberOption } from '../core/errors.js';
+import { numberOption } from '../core/options.js';
 import { lineToRow } from '../format/parse-lines.js';
 import { readAt } from '../io/read-at.js';
 

@@ -1,5 +1,5 @@
 /**
- * Each table's last step, read from the table's own files (issue 9 point 5, DESIGN §4).
+ * Each table's last step, read from the table's own files (issue 9 point 5, docs/DESIGN.md §4).
  *
  * `status.json` carries each table's last step, but it is saved on flush and close: a run
  * killed before its first save would restart its steps at 0 and repeat them. The files know

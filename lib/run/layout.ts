@@ -1,5 +1,5 @@
 /**
- * What a folder of runs looks like on disk (DESIGN §4), read in ONE place: `rowlog ls` and
+ * What a folder of runs looks like on disk (docs/DESIGN.md §4), read in ONE place: `rowlog ls` and
  * serve's `/api/runs` list runs and tables through {@link scanRuns}, so they cannot disagree.
  *
  * - A table `T` is the files `T.jsonl.gz`, `T.jsonl`, `T.csv` of a run folder, read in that

@@ -1,5 +1,5 @@
 /**
- * The run folder (DESIGN §4), after Skáld and Blocks: `run.json` says who wrote the run and
+ * The run folder (docs/DESIGN.md §4), after Skáld and Blocks: `run.json` says who wrote the run and
  * from what code, `params.json` the hyper-parameters, `status.json` where training got to
  * (and each table's last step, so a resumed run continues counting), `artifacts/` the files.
  * Opening an existing folder appends to it: the new `run.json` names the old run in
@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertName, nameSegment } from '../core/entry.js';
-import type { RowlogWarning } from '../core/errors.js';
+import type { RowlogWarning } from '../core/warnings.js';
 import { isGzip, scanMembers } from '../format/bgzf.js';
 import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
@@ -275,7 +275,7 @@ function lastSteps(dir: string, saved: Record<string, unknown>): Record<string, 
   return steps;
 }
 
-/** `ROWLOG_DIR`, else `runs/<script>_<local time>` (DESIGN §5). */
+/** `ROWLOG_DIR`, else `runs/<script>_<local time>` (docs/DESIGN.md §5). */
 export function defaultRunDir(script = process.argv[1] ? path.basename(process.argv[1]).replace(/\.[^.]*$/, '') : 'node'): string {
   const env = process.env.ROWLOG_DIR;
   if (env !== undefined && env !== '') return env;

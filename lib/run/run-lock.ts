@@ -1,5 +1,5 @@
 /**
- * One writer per run folder (issue 9, DESIGN §4). Two loggers appending to the same files at
+ * One writer per run folder (issue 9, docs/DESIGN.md §4). Two loggers appending to the same files at
  * offsets each fixed when it opened them interleave bytes: `zcat` stops early, `gzip -t` sees
  * trailing garbage, the CSV loses half its rows. So `createLogger({dir})` first takes
  * `rowlog.lock` in the folder, before it reads or writes anything else there.
@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RowlogError } from '../core/errors.js';
-import type { RowlogWarning } from '../core/errors.js';
+import type { RowlogWarning } from '../core/warnings.js';
 
 /** The lock's file name inside a run folder. */
 export const LOCK_FILE = 'rowlog.lock';

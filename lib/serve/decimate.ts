@@ -1,5 +1,5 @@
 /**
- * Striding (DESIGN §7): how serve keeps a 2M-row table down to a few thousand points, and how
+ * Striding (docs/DESIGN.md §7): how serve keeps a 2M-row table down to a few thousand points, and how
  * the page keeps what it holds on the same points as rows keep coming.
  *
  * The rule, in one place: a table of `total` rows is shown as the rows whose index is a multiple

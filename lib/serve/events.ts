@@ -1,5 +1,5 @@
 /**
- * `/api/events` (DESIGN §7): one server-sent event stream per open page, and what follows a
+ * `/api/events` (docs/DESIGN.md §7): one server-sent event stream per open page, and what follows a
  * table on it. For each run of the stream: one `snapshot` (the table strided, see
  * lib/serve/snapshot.ts), then `rows` as rows are appended: a JSONL file is followed with
  * `tailBatches`, a live table through its listeners (batched every `pollMs`), and a CSV-only

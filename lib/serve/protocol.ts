@@ -1,5 +1,5 @@
 /**
- * What serve's HTTP API sends (DESIGN §7): the JSON of `/api/runs` and `/api/rows`, and the
+ * What serve's HTTP API sends (docs/DESIGN.md §7): the JSON of `/api/runs` and `/api/rows`, and the
  * server-sent events of `/api/events`. Types only, and no Node import: the page (web/*.ts,
  * compiled against the DOM lib) imports them too, with `import type` (erased), so the server
  * and the page cannot drift apart. The README's "serve's HTTP API" section documents them.

@@ -1,5 +1,5 @@
 /**
- * `serve` (DESIGN §7, issue 5): live plots of the runs under a folder, in the browser.
+ * `serve` (docs/DESIGN.md §7, issue 5): live plots of the runs under a folder, in the browser.
  *
  * A small node:http server on 127.0.0.1 serves one page (web/, compiled to dist/web/), uPlot
  * from the installed package, and a JSON/SSE API over the run folders (the README's "serve's
@@ -26,7 +26,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { numberOption, optionError } from '../core/errors.js';
+import { numberOption, objectOption, optionError } from '../core/options.js';
 import { checkListen, checkToken, isLoopback, listen, parseHostPort } from '../io/listen.js';
 import { MAX_POINTS } from './decimate.js';
 import { EventStream, follow } from './events.js';
@@ -110,7 +110,7 @@ function hostName(header: string): string {
  * `ERR_INSECURE_BIND` for a non-loopback host without `allowInsecure`).
  */
 export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
-  if (typeof opts !== 'object' || opts === null) throw optionError('type', 'options', 'must be an object');
+  objectOption(opts);
   const dirOpt = opts.dir ?? 'runs';
   if (typeof dirOpt !== 'string' || dirOpt === '') throw optionError('type', 'dir', `must be a non-empty string (got ${String(dirOpt)})`);
   const root = path.resolve(dirOpt);
