@@ -14,6 +14,7 @@ t.test('tableFile: a table name and format from a file name', async (t) => {
   t.same(tableFile('train.jsonl.gz'), { name: 'train', format: 'jsonl.gz' });
   t.same(tableFile('train.jsonl'), { name: 'train', format: 'jsonl' });
   t.same(tableFile('m.csv'), { name: 'm', format: 'csv' });
+  t.same(tableFile('m.csv.gz'), { name: 'm', format: 'csv.gz' }, 'a csvSink({ext: ".csv.gz"}) table');
   t.equal(tableFile('.jsonl'), undefined);
   t.equal(tableFile('run.json'), undefined);
   t.equal(tableFile('a b.csv'), undefined, 'not a valid name');
@@ -27,7 +28,8 @@ t.test('a run: its tables, nested ones included, each file in reading order', as
   touch(path.join(dir, 'train.jsonl.gz'));
   touch(path.join(dir, 'grad', 'layer1.jsonl'));
   touch(path.join(dir, 'a', 'b', 'c', 'd', 't.jsonl'));
-  touch(path.join(dir, 'a', 'b', 'c', 'd', 'e', 'too-deep.jsonl'));
+  touch(path.join(dir, 'a', 'b', 'c', 'd', 'e', 'deep.csv.gz'));
+  touch(path.join(dir, ...'abcdefghijklmnopq'.split(''), 'too-deep.jsonl')); // 17 folders
   touch(path.join(dir, 'artifacts', 'x.jsonl'));
   touch(path.join(dir, '.hidden', 'x.jsonl'));
   touch(path.join(dir, 'rank0', 'status.json'), '{}');
@@ -42,13 +44,14 @@ t.test('a run: its tables, nested ones included, each file in reading order', as
   t.same(
     run?.tables.map((x) => [x.name, x.files.map((f) => f.file)]),
     [
+      ['a/b/c/d/e/deep', ['a/b/c/d/e/deep.csv.gz']],
       ['a/b/c/d/t', ['a/b/c/d/t.jsonl']],
       ['grad/layer1', ['grad/layer1.jsonl']],
       ['train', ['train.jsonl.gz', 'train.csv']],
     ],
-    'not artifacts/, dot-folders, sub-runs (rank0 has status.json), symbolic links, or deeper than 4 folders',
+    'not artifacts/, dot-folders, sub-runs (rank0 has status.json), symbolic links, or deeper than 16 folders (the file sinks\' own walk: lib/io/walk-files.ts)',
   );
-  t.match(run?.tables[2]?.files[1], { format: 'csv', size: 8, mtime: Number });
+  t.match(run?.tables[3]?.files[1], { format: 'csv', size: 8, mtime: Number });
 });
 
 t.test('runs under a root: itself when it is one, then the sub-folders that are', async (t) => {

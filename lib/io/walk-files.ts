@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** How deep table folders go: a table name has at most this many `/`-separated segments and then some. */
-const MAX_DEPTH = 16;
+/** How deep table folders are looked for, by every scanner of a run (this walk and lib/run/layout.ts). */
+export const MAX_TABLE_DEPTH = 16;
 
 /** What {@link walkFiles} looks at. */
 export interface WalkOptions {
@@ -21,7 +21,7 @@ export interface WalkOptions {
  * A folder that cannot be read is skipped.
  */
 export function walkFiles(dir: string, visit: (file: string, rel: string, name: string) => void, opts: WalkOptions = {}): void {
-  const { depth = MAX_DEPTH, artifacts = false } = opts;
+  const { depth = MAX_TABLE_DEPTH, artifacts = false } = opts;
   const walk = (sub: string, level: number): void => {
     let names: fs.Dirent[];
     try {

@@ -12,17 +12,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { isGzip, scanMembers } from '../format/bgzf.js';
-import { isValidName } from '../core/entry.js';
 import { readAt } from '../io/read-at.js';
-import { walkFiles } from '../io/walk-files.js';
+import { isCsvFormat, scanTables, tableFile } from './layout.js';
 
-/** Table file endings, longest first, and whether the table's rows are CSV (gzip or not is read from the bytes). */
-const ENDINGS: ReadonlyArray<[string, boolean]> = [
-  ['.jsonl.gz', false],
-  ['.csv.gz', true],
-  ['.jsonl', false],
-  ['.csv', true],
-];
 
 /** How far back from a plain file's end lines are looked for. */
 const TAIL_BYTES = 64 * 1024;
@@ -43,9 +35,9 @@ function maxStep(text: string, csv: boolean): number | undefined {
 
 /** The last `$step` in one table file, or undefined when it has none rowlog can read cheaply. */
 export function lastStepInFile(file: string): number | undefined {
-  const ending = ENDINGS.find(([e]) => file.endsWith(e));
-  if (ending === undefined) return undefined;
-  const csv = ending[1];
+  const table = tableFile(path.basename(file));
+  if (table === undefined) return undefined;
+  const csv = isCsvFormat(table.format); // gzip or not is read from the bytes
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -79,18 +71,16 @@ export function lastStepInFile(file: string): number | undefined {
 }
 
 /**
- * The last step of every table whose files are in run folder `dir` (nested tables included;
- * `artifacts/` left out): the largest over the table's files.
+ * The last step of every table of run folder `dir`, as lib/run/layout.ts finds its tables (nested
+ * tables included; `artifacts/` and runs of their own left out): the largest over the table's files.
  */
 export function lastStepsInDir(dir: string): Map<string, number> {
   const steps = new Map<string, number>();
-  walkFiles(dir, (file, rel, name) => {
-    const ending = ENDINGS.find(([e]) => name.endsWith(e));
-    if (ending === undefined) return;
-    const table = rel.slice(0, -ending[0].length);
-    if (!isValidName(table)) return;
-    const step = lastStepInFile(file);
-    if (step !== undefined && step > (steps.get(table) ?? -Infinity)) steps.set(table, step);
-  });
+  for (const table of scanTables(dir)) {
+    for (const f of table.files) {
+      const step = lastStepInFile(path.join(dir, f.file));
+      if (step !== undefined && step > (steps.get(table.name) ?? -Infinity)) steps.set(table.name, step);
+    }
+  }
   return steps;
 }

@@ -2,7 +2,7 @@
  * What a folder of runs looks like on disk (docs/DESIGN.md §4), read in ONE place: `rowlog ls` and
  * serve's `/api/runs` list runs and tables through {@link scanRuns}, so they cannot disagree.
  *
- * - A table `T` is the files `T.jsonl.gz`, `T.jsonl`, `T.csv` of a run folder, read in that
+ * - A table `T` is the files `T.jsonl.gz`, `T.jsonl`, `T.csv`, `T.csv.gz` of a run folder, read in that
  *   order of preference ({@link TABLE_EXTS}): JSONL keeps every level and every type, CSV is
  *   the spreadsheet copy. A nested table `grad/layer1` lives in the sub-folder `grad/`
  *   (table names are `[A-Za-z0-9_.-]` segments joined by `/`, lib/core/entry.ts).
@@ -19,17 +19,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isValidName } from '../core/entry.js';
+import { MAX_TABLE_DEPTH } from '../io/walk-files.js';
 
 /** Table file endings, in the order a table is read from. */
-export const TABLE_EXTS = ['.jsonl.gz', '.jsonl', '.csv'] as const;
+export const TABLE_EXTS = ['.jsonl.gz', '.jsonl', '.csv', '.csv.gz'] as const;
 /** A table file's format: its ending without the dot. */
-export type TableFormat = 'jsonl.gz' | 'jsonl' | 'csv';
+export type TableFormat = 'jsonl.gz' | 'jsonl' | 'csv' | 'csv.gz';
+
+/** True for the CSV formats (`.csv`, `.csv.gz`): rows with a header line, not one JSON object a line. */
+export const isCsvFormat = (format: TableFormat): boolean => format.startsWith('csv');
 /** Files whose presence makes a folder a run folder (written by lib/run/run-dir.ts). */
 export const RUN_MARKERS = ['run.json', 'status.json'] as const;
 /** Top-level sub-folders of a run that never hold tables. */
 const SKIP_DIRS = new Set(['artifacts', 'node_modules']);
-/** How deep table sub-folders are looked for (`a/b/c/d/t` at most). */
-const MAX_TABLE_DEPTH = 4;
 
 /** One file of a table. */
 export interface TableFile {

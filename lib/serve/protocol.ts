@@ -6,7 +6,7 @@
  */
 
 /** A table file's format (`live`: rows of a `connect` subscription, held in memory). */
-export type ServedFormat = 'jsonl.gz' | 'jsonl' | 'csv';
+export type ServedFormat = 'jsonl.gz' | 'jsonl' | 'csv' | 'csv.gz';
 
 /** One table of a run, as listed. */
 export interface ServedTable {

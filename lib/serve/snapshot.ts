@@ -6,6 +6,7 @@
  * the rows both saw are sent once.
  */
 import { readLog } from '../read/read-log.js';
+import { isCsvFormat } from '../run/layout.js';
 import { Decimator, numericRow } from './decimate.js';
 import type { LiveRun } from './live.js';
 import type { Snapshot } from './protocol.js';
@@ -33,7 +34,7 @@ export async function snapshotOf({ run, table, file }: Resolved, maxPoints: numb
   }
   const { dec, lastKeys } = await readSnapshot(file, maxPoints);
   const block = dec.block(); // first: it may make the stride coarser
-  const snap: Snapshot = { run: run.id, table: table.name, file: table.file, format: table.format, total: dec.total, stride: dec.stride, maxPoints, followed: table.format !== 'csv', block };
+  const snap: Snapshot = { run: run.id, table: table.name, file: table.file, format: table.format, total: dec.total, stride: dec.stride, maxPoints, followed: !isCsvFormat(table.format), block };
   return { snap, lastKeys };
 }
 
