@@ -9,10 +9,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import type { Command } from 'commander';
 import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
 import { readWholeLines } from '../format/bgzf.js';
 import { createLogger } from '../log/logger.js';
 import { defaultRunDir } from '../run/run-dir.js';
+import { countArg, portArg, positiveArg } from './args.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -202,4 +204,19 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   say('read it back, e.g. the loss every 500 steps (or open the .csv files in pandas):');
   say(`  zcat ${dir}/grad_step.jsonl.gz | jq -c 'select(."$step" % 500 == 0) | {step: ."$step", loss, "W1.std": ."weights/W1.std"}'`);
   return log.dir as string;
+}
+
+/** `rowlog demo`. */
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('train a small network for a few seconds, logging every step into runs/, then show what was logged')
+    .option('--dir <dir>', 'run folder (default: runs/demo_<time>)')
+    .option('--epochs <n>', 'epochs to train', positiveArg, 300)
+    .option('--quiet', 'print only the summary at the end')
+    .option('--socket <port>', 'also serve the rows live on 127.0.0.1:<port>', portArg)
+    .option('--pace <ms>', 'pause after each epoch, to watch the run live', countArg, 0)
+    .action(async (opts: { dir?: string; epochs: number; quiet?: boolean; socket?: number; pace: number }) => {
+      await runDemo({ dir: opts.dir, epochs: opts.epochs, quiet: opts.quiet === true, socket: opts.socket, pace: opts.pace });
+    });
 }

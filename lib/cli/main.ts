@@ -5,9 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
-import { countArg, portArg, positiveArg, prefix, prefixCommanderErrors } from './args.js';
+import { prefix, prefixCommanderErrors } from './args.js';
 import { registerCollect } from './collect.js';
-import { runDemo } from './demo.js';
+import { registerDemo } from './demo.js';
 import { registerLs } from './ls.js';
 import { registerPipe } from './pipe.js';
 import { registerQuery } from './query.js';
@@ -19,17 +19,7 @@ const program = new Command('rowlog')
   .version(VERSION)
   .exitOverride();
 
-program
-  .command('demo')
-  .description('train a small network for a few seconds, logging every step into runs/, then show what was logged')
-  .option('--dir <dir>', 'run folder (default: runs/demo_<time>)')
-  .option('--epochs <n>', 'epochs to train', positiveArg, 300)
-  .option('--quiet', 'print only the summary at the end')
-  .option('--socket <port>', 'also serve the rows live on 127.0.0.1:<port>', portArg)
-  .option('--pace <ms>', 'pause after each epoch, to watch the run live', countArg, 0)
-  .action(async (opts: { dir?: string; epochs: number; quiet?: boolean; socket?: number; pace: number }) => {
-    await runDemo({ dir: opts.dir, epochs: opts.epochs, quiet: opts.quiet === true, socket: opts.socket, pace: opts.pace });
-  });
+registerDemo(program);
 registerCollect(program);
 registerLs(program);
 registerPipe(program);
