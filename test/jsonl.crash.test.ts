@@ -1,12 +1,14 @@
 /**
- * Crash safety of blocked-gzip JSONL (DESIGN §4): a writer SIGKILLed at random moments leaves a
- * file that gzip and bgzip accept, holding exactly a prefix of the rows logged, losing at most
- * the rows after its last completed flush; reopening repairs a torn end and appends cleanly.
+ * Crash safety of blocked-gzip JSONL (docs/DESIGN.md §4): a writer SIGKILLed at random moments leaves a
+ * file that gzip and bgzip accept (or, when the kill landed inside a write, whose members before
+ * a torn last one they accept), holding exactly a prefix of the rows logged, losing at most the
+ * rows after its last completed flush; reopening repairs a torn end and appends cleanly.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { scanMembers } from '../lib/format/bgzf.js';
 import { have, ROOT, run, tmpdir } from './helpers.js';
 
 const fixture = path.join(ROOT, 'test', 'fixtures', 'crash-writer.mjs');
@@ -43,6 +45,24 @@ function zcatLines(file: string): string[] {
   return r.stdout.split('\n').filter((l) => l !== '');
 }
 
+/**
+ * A file SIGKILLed in the middle of writing a member: Linux may stop a write() of several pages
+ * between two pages when a fatal signal arrives while it waits (dirty-page throttling on a busy
+ * disk), so the last member can be cut short however the writer writes it (docs/DESIGN.md §4).
+ * What must still hold: only the LAST member is torn, and everything before it is whole gzip.
+ * Returns the file's whole-member prefix, or undefined when the damage is anything else.
+ */
+function tornTailPrefix(file: string): string | undefined {
+  const fd = fs.openSync(file, 'r');
+  const size = fs.fstatSync(fd).size;
+  const scan = scanMembers(fd, size);
+  fs.closeSync(fd);
+  if (!scan.torn || !scan.bgzf || scan.wholeEnd >= size) return undefined;
+  const prefix = `${file}.whole`;
+  fs.writeFileSync(prefix, fs.readFileSync(file).subarray(0, scan.wholeEnd));
+  return prefix;
+}
+
 t.test(`SIGKILL at ${KILLS} random moments: valid gzip, a prefix of the rows, nothing flushed lost`, async (t) => {
   t.ok(have('bgzip'), 'bgzip (Debian tabix) is installed');
   const dir = tmpdir(t);
@@ -50,9 +70,15 @@ t.test(`SIGKILL at ${KILLS} random moments: valid gzip, a prefix of the rows, no
     const file = path.join(dir, `run${k}.jsonl.gz`);
     const ms = Math.floor(Math.random() * 500);
     const flushed = await killAfter(file, ms);
-    const gz = run('gzip', ['-t', file]);
-    const bgz = run('bgzip', ['-t', file]);
-    const lines = zcatLines(file);
+    let gz = run('gzip', ['-t', file]);
+    // A torn last member (a kill inside a write) is cut on reopen; the members before it must be whole.
+    const whole = gz.status === 0 ? file : tornTailPrefix(file);
+    if (whole !== file) {
+      t.comment(`kill ${k} after ${ms} ms landed inside a write: the last member is torn (${whole === undefined ? 'and more is damaged' : 'only it'})`);
+      if (whole !== undefined) gz = run('gzip', ['-t', whole]);
+    }
+    const bgz = run('bgzip', ['-t', whole ?? file]);
+    const lines = zcatLines(whole ?? file);
     const rows = lines.map((l) => JSON.parse(l) as { i: number; $step: number });
     const prefix = rows.every((r, i) => r.i === i && r.$step === i);
     if (gz.status !== 0 || bgz.status !== 0 || !prefix || rows.length < flushed) {
