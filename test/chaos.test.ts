@@ -53,6 +53,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
 import { have, ROOT, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
 
 // Bounded: 30 trials take ~65 s loaded; a hung child is SIGKILLed by its 40 s watchdog.
 t.setTimeout(180_000);
@@ -67,7 +68,7 @@ type Counts = Record<string, number>;
 /** Per generation, the rows per table that must be on disk. */
 type Oracle = Map<number, Counts>;
 
-const HAVE_BGZIP = have('bgzip');
+const HAVE_BGZIP = peer('bgzip') !== undefined;
 const HAVE_PRLIMIT = have('prlimit');
 // The interpreter itself, not a version manager's shim (pyenv's costs ~0.2 s a call, 4 calls a trial).
 const PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout?.trim() || 'python3';
@@ -586,7 +587,7 @@ async function trialSecondWriter(dir: string, k: number): Promise<TrialResult> {
 t.test(`chaos: ${TRIALS} trials, one fault each, then a reopen`, async (t) => {
   const began = Date.now();
   const root = tmpdir(t, 'rowlog-chaos-');
-  if (!HAVE_BGZIP) t.comment('bgzip -t skipped: bgzip is not installed (Debian package tabix)');
+  needs(t, 'bgzip', 'bgzip -t on every .jsonl.gz of every trial');
 
   // One big folder, copied for the trials that need an existing run to reopen.
   const seed = path.join(root, 'seed');

@@ -42,13 +42,25 @@ export function readJsonl(file: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  uid?: number;
+  /** Kill the command after this many ms (default 5 minutes: a ceiling for a loaded machine, not a pace). */
+  timeout?: number;
+}
+
 /** Runs `cmd args` and returns {status, stdout, stderr}. */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; uid?: number } = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, maxBuffer: 1 << 30, ...opts });
+export function run(cmd: string, args: string[], opts: RunOptions = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 30, ...opts });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** True when `cmd` is on PATH. */
+/**
+ * True when `cmd` is on PATH. For tools the tests can do without (prlimit has a `ulimit`
+ * fallback); a system peer a test reads rowlog's files with goes through `needs` (peers.ts).
+ */
 export function have(cmd: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });

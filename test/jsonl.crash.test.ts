@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { have, ROOT, run, tmpdir } from './helpers.js';
+import { ROOT, run, tmpdir } from './helpers.js';
+import { needs } from './peers.js';
 
 const fixture = path.join(ROOT, 'test', 'fixtures', 'crash-writer.mjs');
 const KILLS = 20;
@@ -44,14 +45,14 @@ function zcatLines(file: string): string[] {
 }
 
 t.test(`SIGKILL at ${KILLS} random moments: valid gzip, a prefix of the rows, nothing flushed lost`, async (t) => {
-  t.ok(have('bgzip'), 'bgzip (Debian tabix) is installed');
+  const bgzip = needs(t, 'bgzip', 'bgzip -t after each kill');
   const dir = tmpdir(t);
   for (let k = 0; k < KILLS; k++) {
     const file = path.join(dir, `run${k}.jsonl.gz`);
     const ms = Math.floor(Math.random() * 500);
     const flushed = await killAfter(file, ms);
     const gz = run('gzip', ['-t', file]);
-    const bgz = run('bgzip', ['-t', file]);
+    const bgz = bgzip ? run('bgzip', ['-t', file]) : { status: 0, stderr: '' };
     const lines = zcatLines(file);
     const rows = lines.map((l) => JSON.parse(l) as { i: number; $step: number });
     const prefix = rows.every((r, i) => r.i === i && r.$step === i);
@@ -66,7 +67,7 @@ t.test(`SIGKILL at ${KILLS} random moments: valid gzip, a prefix of the rows, no
       const append = run(process.execPath, [fixture, file, 'append-one']);
       t.equal(append.status, 0, append.stderr);
       t.equal(run('gzip', ['-t', file]).status, 0, 'valid gzip after the append');
-      t.equal(run('bgzip', ['-t', file]).status, 0, 'valid BGZF after the append');
+      if (bgzip) t.equal(run('bgzip', ['-t', file]).status, 0, 'valid BGZF after the append');
       const after = zcatLines(file);
       t.same(after.slice(0, -1), lines, 'every recovered row is still there');
       t.match(JSON.parse(after.at(-1) ?? 'null'), { $step: -1, appended: true }, 'and the new row follows them');
