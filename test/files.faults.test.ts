@@ -16,6 +16,7 @@ import type { Entry, FlatRow } from '../lib/core/entry.js';
 import type { FileSink } from '../sinks/file-sink.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { fillDisk, have, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
+import { patient } from './wait.js';
 import { needs } from './peers.js';
 
 const fixtures = path.join(ROOT, 'test', 'fixtures');
@@ -24,9 +25,9 @@ function entry(table: string, step: number, data: FlatRow = { step }): Entry<Fla
   return { table, level: 20, step, time: 1_700_000_000_000 + step, data };
 }
 
-/** Polls `cond` every 20 ms for up to `ms`; true when it held. */
+/** Polls `cond` every 20 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
 async function eventually(cond: () => boolean, ms = 15_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) if (cond()) return true;
+  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(20)) if (cond()) return true;
   return cond();
 }
 

@@ -12,6 +12,7 @@ import { FileWriter } from '../lib/io/file-writer.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import type { JsonlSinkOptions } from '../sinks/jsonl.js';
 import { run, tmpdir } from './helpers.js';
+import { patient } from './wait.js';
 import { needs } from './peers.js';
 
 const T0 = 1_700_000_000_000;
@@ -65,9 +66,9 @@ async function errorsUntilClose(sink: FileSink): Promise<Array<string | undefine
   return errors.map((e) => e.code);
 }
 
-/** Polls `cond` every 10 ms for up to `ms`; true when it held. */
+/** Polls `cond` every 10 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
 async function eventually(cond: () => boolean, ms = 1000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (cond()) return true;
+  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(10)) if (cond()) return true;
   return cond();
 }
 
