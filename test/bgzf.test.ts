@@ -16,7 +16,9 @@ import {
   scanMembers,
   splitForMembers,
 } from '../lib/format/bgzf.js';
-import { have, run, tmpdir } from './helpers.js';
+import { run, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
+import type { Peer } from './peers.js';
 
 /** A deterministic PRNG in [0, 1) (mulberry32), so the test data is the same on every run. */
 function prng(seed: number): () => number {
@@ -74,8 +76,8 @@ function boundaries(members: Buffer[]): number[] {
 }
 
 /** Runs a command and returns its raw stdout (binary-safe), failing the test on a non-zero exit. */
-function output(t: Test, cmd: string, args: string[]): Buffer {
-  t.ok(have(cmd), `${cmd} is on PATH`);
+function output(t: Test, cmd: Peer, args: string[]): Buffer {
+  t.ok(peer(cmd) !== undefined, `${cmd} is on PATH`);
   const r = run(cmd, args);
   t.equal(r.status, 0, `${cmd} ${args.map((a) => path.basename(a)).join(' ')} exits 0`, { stderr: r.stderr });
   return Buffer.from(r.stdout, 'utf8');
@@ -96,7 +98,7 @@ t.test('BGZF_EOF is the spec block: an empty BGZF member that decodes to nothing
 });
 
 t.test('a file of members plus EOF is valid gzip for gzip, zcat, Python and bgzip, with the exact text', async (t) => {
-  t.ok(have('bgzip'), 'bgzip is on PATH (Debian package tabix)');
+  const bgzip = needs(t, 'bgzip', 'bgzip -t and bgzip -d');
   for (const level of [0, 1, 6, 9]) {
     const { file: buf, members } = await bgzf(TEXT, { level });
     t.ok(members.length >= 4, `level ${level}: several members`);
@@ -104,6 +106,7 @@ t.test('a file of members plus EOF is valid gzip for gzip, zcat, Python and bgzi
     output(t, 'gzip', ['-t', file]);
     t.equal(output(t, 'zcat', [file]).toString(), TEXT, `level ${level}: zcat gives the text`);
     t.equal(output(t, 'python3', ['-c', 'import gzip,sys; sys.stdout.write(gzip.open(sys.argv[1]).read().decode())', file]).toString(), TEXT);
+    if (!bgzip) continue;
     t.same(run('bgzip', ['-t', file]), { status: 0, stdout: '', stderr: '' }, 'bgzip -t: no complaint, EOF marker present');
     t.equal(output(t, 'bgzip', ['-d', '-c', file]).toString(), TEXT, `level ${level}: bgzip -d gives the text`);
   }
@@ -111,10 +114,11 @@ t.test('a file of members plus EOF is valid gzip for gzip, zcat, Python and bgzi
 
 t.test('after every member (no EOF yet) the file is already valid gzip', async (t) => {
   const { members, chunks } = await bgzf(TEXT, { eof: false });
+  const bgzip = needs(t, 'bgzip', 'bgzip -t');
   for (const n of [1, 2, members.length]) {
     const file = put(t, 'partial.gz', Buffer.concat(members.slice(0, n)));
     output(t, 'gzip', ['-t', file]);
-    output(t, 'bgzip', ['-t', file]);
+    if (bgzip) output(t, 'bgzip', ['-t', file]);
     t.equal(output(t, 'zcat', [file]).toString(), Buffer.concat(chunks.slice(0, n)).toString(), `${n} member(s)`);
   }
 });
@@ -262,7 +266,7 @@ t.test('repair: truncating a torn file to wholeEnd and appending gives a valid g
   fs.closeSync(fd);
   fs.appendFileSync(name, Buffer.concat([bgzfMemberSync(Buffer.from('{"after":"crash"}\n'), 6), BGZF_EOF]));
   output(t, 'gzip', ['-t', name]);
-  output(t, 'bgzip', ['-t', name]);
+  if (needs(t, 'bgzip', 'bgzip -t')) output(t, 'bgzip', ['-t', name]);
   t.equal(output(t, 'zcat', [name]).toString(), Buffer.concat(chunks.slice(0, 2)).toString() + '{"after":"crash"}\n');
 });
 
@@ -280,13 +284,15 @@ t.test('scanMembers: plain gzip, foreign files and trailing zeros', async (t) =>
 });
 
 t.test('scanMembers agrees with bgzip and finds BC among other subfields', async (t) => {
-  const src = put(t, 'b.txt', Buffer.from(TEXT));
-  output(t, 'bgzip', ['-f', src]);
-  const made = fs.readFileSync(`${src}.gz`);
-  const scan = scanBuf(t, made);
-  t.ok(scan.members.length >= 4, `${scan.members.length} members from bgzip`);
-  t.same([scan.wholeEnd, scan.torn, scan.bgzf], [made.length, false, true]);
-  t.equal(gunzipTolerant(made).data.toString(), TEXT);
+  if (needs(t, 'bgzip', 'a file made by bgzip')) {
+    const src = put(t, 'b.txt', Buffer.from(TEXT));
+    output(t, 'bgzip', ['-f', src]);
+    const made = fs.readFileSync(`${src}.gz`);
+    const scan = scanBuf(t, made);
+    t.ok(scan.members.length >= 4, `${scan.members.length} members from bgzip`);
+    t.same([scan.wholeEnd, scan.torn, scan.bgzf], [made.length, false, true]);
+    t.equal(gunzipTolerant(made).data.toString(), TEXT);
+  }
   // a member whose extra field holds another subfield before BC (XLEN 12)
   const m = bgzfMemberSync(Buffer.from('hi\n'), 6);
   const other = Buffer.concat([m.subarray(0, 10), Buffer.from([12, 0, 65, 66, 2, 0, 1, 2]), m.subarray(12, 16), Buffer.alloc(2), m.subarray(18)]);

@@ -11,7 +11,7 @@
  *   - `gzip -t` and `bgzip -t` pass on every .jsonl.gz; Python's csv module reads every .csv and
  *     every row has as many cells as the header, or, while a CSV rewrite was cut short by the
  *     fault (before the reopen), at most as many more as the sidecar `<t>.csv.columns` names for
- *     that header (DESIGN §4); after the reopen no sidecar is left;
+ *     that header (docs/DESIGN.md §4); after the reopen no sidecar is left;
  *   - no row (g, i) appears twice; `$step` values are unique per table and grow with (g, i), so
  *     a reopened folder continues the steps instead of repeating them;
  *   - every row of the oracle is there, and no row of a generation that had no logger;
@@ -52,10 +52,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { have, ROOT, tmpdir } from './helpers.js';
+import { ROOT, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
+import { patient } from './wait.js';
 
-// Bounded: 30 trials take ~65 s loaded; a hung child is SIGKILLed by its 40 s watchdog.
-t.setTimeout(180_000);
+// Bounded: 30 trials take ~65 s quiet, 135-185 s beside two busy loops and a second suite; a
+// hung child is SIGKILLed by its 40 s watchdog. The file's ceiling is patient (test/wait.ts).
+t.setTimeout(patient(60_000));
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'chaos-writer.mjs');
 const KEY_EVERY = 100; // as in the fixture
@@ -67,8 +70,8 @@ type Counts = Record<string, number>;
 /** Per generation, the rows per table that must be on disk. */
 type Oracle = Map<number, Counts>;
 
-const HAVE_BGZIP = have('bgzip');
-const HAVE_PRLIMIT = have('prlimit');
+const HAVE_BGZIP = peer('bgzip') !== undefined;
+const HAVE_PRLIMIT = peer('prlimit') !== undefined;
 // The interpreter itself, not a version manager's shim (pyenv's costs ~0.2 s a call, 4 calls a trial).
 const PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout?.trim() || 'python3';
 
@@ -586,7 +589,7 @@ async function trialSecondWriter(dir: string, k: number): Promise<TrialResult> {
 t.test(`chaos: ${TRIALS} trials, one fault each, then a reopen`, async (t) => {
   const began = Date.now();
   const root = tmpdir(t, 'rowlog-chaos-');
-  if (!HAVE_BGZIP) t.comment('bgzip -t skipped: bgzip is not installed (Debian package tabix)');
+  needs(t, 'bgzip', 'bgzip -t on every .jsonl.gz of every trial');
 
   // One big folder, copied for the trials that need an existing run to reopen.
   const seed = path.join(root, 'seed');

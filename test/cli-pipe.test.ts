@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { have, readJsonl, ROOT, run, tmpdir } from './helpers.js';
-
-const cli = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+import { CLI as cli, runCli } from './cli.js';
+import { readJsonl, run, tmpdir } from './helpers.js';
+import { needs } from './peers.js';
 
 const trainer = `
 import json, math, sys
@@ -20,7 +20,7 @@ sys.stdout.flush()
 `;
 
 t.test('a Python script printing JSON rows and text, piped into rowlog pipe', async (t) => {
-  t.ok(have('python3'), 'python3 is installed');
+  if (!needs(t, 'python3')) return;
   const tmp = tmpdir(t);
   const dir = path.join(tmp, 'run');
   const script = path.join(tmp, 'train.py');
@@ -42,14 +42,14 @@ t.test('a Python script printing JSON rows and text, piped into rowlog pipe', as
 
 t.test('rows show on stderr by default, never on stdout', async (t) => {
   const dir = path.join(tmpdir(t), 'run');
-  const r = run(process.execPath, [cli, 'pipe', '--dir', dir], { input: '{"acc": 1, "$level": "RESULTS"}\nhello\n' });
+  const r = runCli(['pipe', '--dir', dir], { input: '{"acc": 1, "$level": "RESULTS"}\nhello\n' });
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout, 'hello\n');
   t.match(r.stderr, /── main {2}step 0 {2}RESULTS ─+\nacc +1\n/);
 });
 
 t.test('pipe without --dir is a usage error', async (t) => {
-  const r = run(process.execPath, [cli, 'pipe'], { input: '' });
+  const r = runCli(['pipe'], { input: '' });
   t.equal(r.status, 2);
   t.match(r.stderr, /required option '--dir <dir>'/);
 });
@@ -58,7 +58,7 @@ t.test('rows shaped like Entries are plain rows: no crash, nothing misread, noth
   const tmp = tmpdir(t);
   const dir = path.join(tmp, 'run');
   const input = ['{"table":"../x","level":1,"data":{}}', '{"table":"t","level":1,"data":{"q":1},"a":1}', '{"$table":"../y","b":2}', '{"c":3}'].join('\n');
-  const r = run(process.execPath, [cli, 'pipe', '--dir', dir, '--table', 'main', '--no-console'], { input: `${input}\n` });
+  const r = runCli(['pipe', '--dir', dir, '--table', 'main', '--no-console'], { input: `${input}\n` });
   t.equal(r.status, 0, r.stderr);
   const rows = readJsonl(path.join(dir, 'main.jsonl.gz')).map(({ $time: _, ...rest }) => rest);
   t.same(rows, [

@@ -11,10 +11,11 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { jsonlSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
+import { CLI as MAIN, runCli, spawnCli } from './cli.js';
 import { ROOT, run, tmpdir } from './helpers.js';
+import { patient } from './wait.js';
 
-const MAIN = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
-const rowlog = (args: string[], cwd = ROOT) => run(process.execPath, [MAIN, ...args], { cwd });
+const rowlog = (args: string[], cwd = ROOT) => runCli(args, { cwd });
 const entry = (i: number, data: FlatRow = { i, loss: 1 / (i + 1) }): Entry<FlatRow> => ({ table: 't', level: 20, step: i, time: 1000 + i, data });
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
 
@@ -26,7 +27,7 @@ async function write(file: string, rows: Entry<FlatRow>[]): Promise<void> {
 
 /** `rowlog tail ARGS` running in the background: the lines it printed (with when), and a way to wait for more. */
 function follower(args: string[]) {
-  const child = spawn(process.execPath, [MAIN, 'tail', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnCli(['tail', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Array<{ line: string; at: number }> = [];
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -41,9 +42,9 @@ function follower(args: string[]) {
     lines,
     exit,
     stderr: () => stderr,
-    /** Resolves once `done()` holds for the lines printed so far; rejects after 20 s. */
+    /** Resolves once `done()` holds for the lines printed so far (re-checked on each line); rejects after patient(20 s). */
     async until(done: () => boolean, what: string): Promise<void> {
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + patient(20_000);
       while (!done()) {
         if (Date.now() > deadline) throw new Error(`rowlog tail never printed ${what}; stderr: ${stderr}`);
         await new Promise<void>((resolve) => {

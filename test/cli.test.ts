@@ -1,13 +1,15 @@
 /** The `rowlog` command: the demo a newcomer runs first, version and usage errors. */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { connect } from '../lib/index.js';
-import { have, readJsonl, ROOT, run, tmpdir } from './helpers.js';
+import { runCli, spawnCli } from './cli.js';
+import { readJsonl, ROOT, run, tmpdir } from './helpers.js';
+import { needs } from './peers.js';
+import { freePort } from './ports.js';
+import { patient } from './wait.js';
 
-const rowlog = (args: string[], cwd = ROOT) => run(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), ...args], { cwd });
+const rowlog = (args: string[], cwd = ROOT) => runCli(args, { cwd });
 
 t.test('rowlog demo trains, logs every step, and prints the tables and a query that works', async (t) => {
   const cwd = tmpdir(t);
@@ -56,14 +58,12 @@ t.test('rowlog demo trains, logs every step, and prints the tables and a query t
   // The printed example is a real command: run it with the real jq.
   const example = /^ {2}(zcat .*)$/m.exec(r.stdout)?.[1];
   t.ok(example, 'prints a jq example');
-  if (have('jq') && example) {
+  if (needs(t, 'jq', 'running the printed example with the real jq') && example) {
     const q = run('sh', ['-c', example], { cwd });
     t.equal(q.status, 0, q.stderr);
     const lines = q.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
     t.same(lines.map((l) => l.step), [0, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500]);
     t.type(lines[0]?.['W1.std'], 'number');
-  } else {
-    t.fail('jq is needed for this test (.ci/run installs it)');
   }
 });
 
@@ -88,16 +88,16 @@ t.test('rowlog --version prints the package version; usage errors exit 2 with on
 });
 
 t.test('rowlog demo --socket P --pace MS serves every row live to a subscriber', async (t) => {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const cwd = tmpdir(t);
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'demo', '--dir', 'live', '--epochs', '10', '--pace', '50', '--socket', String(port), '--quiet'], { cwd, stdio: 'ignore' });
+  const child = spawnCli(['demo', '--dir', 'live', '--epochs', '10', '--pace', '50', '--socket', String(port), '--quiet'], { cwd, stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
   t.teardown(() => child.kill());
   const rows: Array<Record<string, unknown>> = [];
-  for await (const row of connect({ port, reconnect: true })) {
+  const live = connect({ port, reconnect: true });
+  // If the demo ends before the last row arrives (it could not bind, say), end the wait with a failure, not a hang.
+  void exited.then(() => setTimeout(() => live.destroy(new Error(`the demo exited; ${rows.length} rows received`)), patient(2000)).unref());
+  for await (const row of live) {
     rows.push(row as Record<string, unknown>);
     if ((row as Record<string, unknown>).$table === 'eval') break; // the last row of the run
   }

@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import type { Test } from 'tap';
 import { BGZF_EOF } from '../lib/format/bgzf.js';
@@ -17,19 +16,15 @@ import { collect } from '../lib/net/collect.js';
 import type { CollectOptions, CollectWarning, Collector } from '../lib/net/collect.js';
 import { isRowlogError } from '../lib/core/errors.js';
 import { readLog } from '../lib/read/read-log.js';
-import { have, ROOT, run, tmpdir } from './helpers.js';
+import { CLI as cli, runCli, spawnCli } from './cli.js';
+import { ROOT, run, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
+import { until as waitUntil } from './wait.js';
 
 type Row = Record<string, unknown>;
-const cli = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 const pusher = path.join(ROOT, 'test', 'fixtures', 'collect-pusher.mjs');
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 10_000): Promise<void> => waitUntil(cond, what, ms);
 
 /** A collector on 127.0.0.1 writing into a fresh `<tmp>/runs`, closed when `t` ends; its warnings are kept. */
 async function start(t: Test, opts: Partial<CollectOptions> = {}) {
@@ -88,7 +83,7 @@ function files(dir: string): string[] {
 function endsCleanly(t: Test, file: string): void {
   const bytes = fs.readFileSync(file);
   t.ok(bytes.subarray(bytes.length - BGZF_EOF.length).equals(BGZF_EOF), `${path.basename(file)} ends with the BGZF EOF member`);
-  if (have('gzip')) t.equal(run('gzip', ['-t', file]).status, 0, `gzip -t ${path.basename(file)}`);
+  if (peer('gzip') !== undefined) t.equal(run('gzip', ['-t', file]).status, 0, `gzip -t ${path.basename(file)}`);
 }
 
 function state(runDir: string): unknown {
@@ -127,7 +122,7 @@ t.test('two sources pushing concurrently land in two run folders with exactly th
     t.equal(csv[0], '$step,$time,$level,i,loss,nan');
     t.equal(csv.length, 751, 'CSV: header and 750 rows');
     endsCleanly(t, path.join(runDir, 'train.jsonl.gz'));
-    if (have('zcat') && have('jq')) {
+    if (needs(t, ['zcat', 'jq'], 'zcat | jq on the collected file')) {
       const r = run('sh', ['-c', `zcat '${path.join(runDir, 'train.jsonl.gz')}' | jq -c 'select(.i == 500) | [."$step", .loss]'`]);
       t.equal(r.stdout, '[500,0.001996007984031936]\n', 'zcat | jq reads it');
     }
@@ -364,11 +359,15 @@ t.test('end to end: a collector restarted while a trainer pushes gets the rows l
   const { c, dir } = await start(t);
   const port = c.port;
   const child = spawn(process.execPath, [pusher, c.address, 'trainer-2', '1000', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let logged = 0; // the trainer's `logged <n>` lines
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    for (const m of s.matchAll(/logged (\d+)/g)) logged = Math.max(logged, Number(m[1]));
+  });
   const exited = new Promise((r) => child.once('exit', r));
   await until(() => c.counts.rows >= 200, 'the first 200 rows');
   await c.close();
   const first = c.counts.rows;
-  await sleep(500); // the trainer keeps logging (≈250 rows) into its buffer
+  await until(() => logged >= first + 200, 'the trainer to log 200 rows into its buffer'); // while the collector is away
   const c2 = await collect({ port, dir });
   t.teardown(() => c2.close());
   t.equal(await exited, 0);
@@ -381,7 +380,7 @@ t.test('end to end: a collector restarted while a trainer pushes gets the rows l
 
 t.test('rowlog collect: prints where it listens, writes pushed rows, and closes the files on SIGTERM', async (t) => {
   const dir = path.join(tmpdir(t), 'runs');
-  const child = spawn(process.execPath, [cli, 'collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnCli(['collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (s: Buffer) => (out += s));
@@ -407,11 +406,11 @@ t.test('rowlog collect: prints where it listens, writes pushed rows, and closes 
 
 t.test('rowlog collect with a token (ROWLOG_TOKEN or --token): pushers must send it first; a port in use is a runtime error (exit 1)', async (t) => {
   const { c, dir } = await start(t);
-  const busy = run(process.execPath, [cli, 'collect', '--port', String(c.port), '--dir', dir]);
+  const busy = runCli(['collect', '--port', String(c.port), '--dir', dir]);
   t.equal(busy.status, 1);
   t.match(busy.stderr, /^rowlog: collect: listen EADDRINUSE.*\n$/);
   // The token through the environment (ROWLOG_TOKEN), so it does not show in `ps`.
-  const child = spawn(process.execPath, [cli, 'collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROWLOG_TOKEN: 'tk' } });
+  const child = spawnCli(['collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROWLOG_TOKEN: 'tk' } });
   let out = '';
   child.stdout.on('data', (s: Buffer) => (out += s));
   const exited = new Promise<number | null>((r) => child.once('exit', r));
@@ -426,14 +425,14 @@ t.test('rowlog collect with a token (ROWLOG_TOKEN or --token): pushers must send
 
 t.test('rowlog collect: usage errors exit 2 with one line', async (t) => {
   const dir = path.join(tmpdir(t), 'runs');
-  const insecure = run(process.execPath, [cli, 'collect', '--port', '0', '--dir', dir, '--host', '0.0.0.0']);
+  const insecure = runCli(['collect', '--port', '0', '--dir', dir, '--host', '0.0.0.0']);
   t.equal(insecure.status, 2);
   t.match(insecure.stderr, /^rowlog: collect: binding 0\.0\.0\.0 would let anyone on the network connect; pass a token .*\n$/);
   t.equal(insecure.stdout, '');
-  const port = run(process.execPath, [cli, 'collect', '--port', 'abc', '--dir', dir]);
+  const port = runCli(['collect', '--port', 'abc', '--dir', dir]);
   t.equal(port.status, 2);
   t.match(port.stderr, /--port <port>' argument 'abc' is invalid/);
-  const noDir = run(process.execPath, [cli, 'collect', '--port', '0']);
+  const noDir = runCli(['collect', '--port', '0']);
   t.equal(noDir.status, 2);
   t.match(noDir.stderr, /required option '--dir <dir>'/);
   t.notOk(fs.existsSync(dir));
@@ -481,7 +480,7 @@ function idlers(port: number, n: number) {
 async function lowFdCollector(t: Test, nofile: number, extra: string[] = []) {
   const dir = path.join(tmpdir(t), 'runs');
   const argv = [cli, 'collect', '--port', '0', '--dir', dir, ...extra];
-  const child = have('prlimit')
+  const child = peer('prlimit') !== undefined
     ? spawn('prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn('sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -1,7 +1,7 @@
 /**
  * CSV files read back by real peers: Python's csv module (cells, quoting, multi-line fields,
  * rewrites) and pandas (NaN, ±Infinity restored as floats, late columns filled with NaN).
- * A missing peer fails these tests.
+ * A missing peer is a peer skip (test/peers.ts), a failure in CI.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import type { FileSink } from '../sinks/file-sink.js';
 import { csvSink } from '../sinks/csv.js';
 import type { CsvNewKeys, CsvSinkOptions } from '../sinks/csv.js';
 import { run, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
 
 const T0 = 1_700_000_000_000;
 const META = ['$step', '$time', '$level'];
@@ -31,11 +32,6 @@ async function writeAll(opts: CsvSinkOptions, es: Array<Entry<FlatRow>>): Promis
   sink.end();
   await finished(sink);
   return warnings;
-}
-
-/** The first python3 that can import `mod`: Debian's /usr/bin/python3 first (a pyenv python3 may not see dist-packages). */
-function pythonWith(mod: string): string | undefined {
-  return ['/usr/bin/python3', 'python3'].find((py) => run(py, ['-c', `import ${mod}`]).status === 0);
 }
 
 /** Python's csv module's view of a file: its records, as lists of strings. */
@@ -58,11 +54,11 @@ function cellText(v: Scalar | undefined): string {
   return String(v);
 }
 
-const py = pythonWith('csv');
-const pyPandas = pythonWith('pandas');
+const py = peer('python3');
+const pyPandas = peer('pandas');
 
 t.test('Python csv module reads back the same cells', async (t) => {
-  if (!t.ok(py, 'a python3 is on PATH') || py === undefined) return;
+  if (!needs(t, 'python3') || py === undefined) return;
   const file = path.join(tmpdir(t), 'cells.csv');
   const es = [
     entry({ s: 'a,b', q: 'say "hi"', nl: 'two\nlines', cr: 'x\r\ny', sp: ' lead', u: 'é漢😀', e: '', n: null, b: true, num: 0.1 }),
@@ -78,7 +74,7 @@ t.test('Python csv module reads back the same cells', async (t) => {
 });
 
 t.test('property: random rows, key sets, tables, modes and appends read back by Python csv', async (t) => {
-  if (!t.ok(py, 'a python3 is on PATH') || py === undefined) return;
+  if (!needs(t, 'python3') || py === undefined) return;
   const py3 = py;
   const dir = tmpdir(t);
   const chars = fc.constantFrom('a', 'b', 'é', '😀', ' ', ',', '"', '\n', '\r', '\t', '1', '.', '-', 'e');
@@ -124,7 +120,7 @@ t.test('property: random rows, key sets, tables, modes and appends read back by 
 });
 
 t.test('pandas.read_csv: NaN and ±Infinity are floats, a late column is NaN in old rows', async (t) => {
-  if (!t.ok(pyPandas, 'a python3 with pandas (Debian: python3-pandas)') || pyPandas === undefined) return;
+  if (!needs(t, 'pandas') || pyPandas === undefined) return;
   const file = path.join(tmpdir(t), 'pandas.csv');
   const es = [
     entry({ loss: 0.5, nan: NaN, pinf: Infinity, ninf: -Infinity, ok: true, name: 'a,b' }),

@@ -1,5 +1,5 @@
 /**
- * CSV new keys on big files (DESIGN §4, issue 9 points 3, 4, 7, 11): the union rewrite streams
+ * CSV new keys on big files (docs/DESIGN.md §4, issue 9 points 3, 4, 7, 11): the union rewrite streams
  * off the hot path, rows logged meanwhile land once and in order, several new keys during a
  * rewrite cost one more rewrite, a SIGKILL at any moment loses no flushed row, reopening reads
  * only the header and the end, and removes what an interrupted rewrite left.

@@ -1,4 +1,4 @@
-/** The name rule (lib/core/entry.ts, DESIGN §2): isValidName, assertName, and nameSegment for names taken from elsewhere. */
+/** The name rule (lib/core/entry.ts, docs/DESIGN.md §2): isValidName, assertName, and nameSegment for names taken from elsewhere. */
 import t from 'tap';
 import { assertName, isValidName, nameSegment } from '../lib/core/entry.js';
 

@@ -17,13 +17,15 @@ import { FileWriter } from '../lib/io/file-writer.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { fillDisk, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
+import { patient } from './wait.js';
+import { needs } from './peers.js';
 
 function entry(table: string, step: number, data: FlatRow = { step }): Entry<FlatRow> {
   return { table, level: 20, step, time: 1_700_000_000_000 + step, data };
 }
 
 async function eventually(cond: () => boolean, ms = 15_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) if (cond()) return true;
+  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(20)) if (cond()) return true;
   return cond();
 }
 
@@ -69,7 +71,7 @@ t.test('an existing .gz that cannot be opened for repair (EROFS) fails that file
   await finished(sink);
   t.same(readJsonl(a).map((r) => r.$step), Array.from({ length: 25 }, (_, i) => i), 'a: every row once');
   t.same(readJsonl(stuck).map((r) => r.$step), [0, 1], 'b: the old row and the kept one, once');
-  t.equal(run('bgzip', ['-t', stuck]).status, 0, 'bgzip -t passes (one EOF member: the repair ran before appending)');
+  if (needs(t, 'bgzip', 'bgzip -t')) t.equal(run('bgzip', ['-t', stuck]).status, 0, 'bgzip -t passes (one EOF member: the repair ran before appending)');
   t.same(warnings.map((w) => w.code), ['W_FILE_ERROR'], 'one warning in all');
 });
 

@@ -31,6 +31,7 @@ const realSync = zlib.deflateRawSync;
 
 const { jsonlSink } = await import('../sinks/jsonl.js');
 const { readJsonl, run, tmpdir } = await import('./helpers.js');
+const { needs } = await import('./peers.js');
 
 function entry(table: string, step: number) {
   return { table, level: 20, step, time: 1_700_000_000_000 + step, data: { step } };
@@ -55,7 +56,7 @@ t.test('every compression on the pool fails: the rows are compressed on this thr
   await finished(sink);
   t.same(warnings, []);
   t.same(readJsonl(file).map((r) => r.$step), Array.from({ length: 300 }, (_, i) => i), 'every row once, in order');
-  t.equal(run('bgzip', ['-t', file]).status, 0, 'bgzip -t passes');
+  if (needs(t, 'bgzip', 'bgzip -t')) t.equal(run('bgzip', ['-t', file]).status, 0, 'bgzip -t passes');
 });
 
 t.test('a batch that cannot be compressed at all: only its rows are lost, counted in W_ROWS_DROPPED; later rows land', async (t) => {
@@ -87,6 +88,6 @@ t.test('a batch that cannot be compressed at all: only its rows are lost, counte
   t.match(drops[0]?.message, /could not be compressed \(Z_MEM_ERROR/);
   const counted = Number(/(\d+) rows in all/.exec(drops.at(-1)?.message ?? '')?.[1]);
   t.equal(steps.length + counted, 320, `every row is in the file or counted (${counted} counted)`);
-  t.equal(run('bgzip', ['-t', file]).status, 0, 'bgzip -t passes');
+  if (needs(t, 'bgzip', 'bgzip -t')) t.equal(run('bgzip', ['-t', file]).status, 0, 'bgzip -t passes');
   t.ok(fs.statSync(file).size > 0);
 });

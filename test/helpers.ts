@@ -1,5 +1,5 @@
 /** Shared test helpers: temp dirs removed after each test, a sink that collects Entries, file readers. */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,20 +42,19 @@ export function readJsonl(file: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** Runs `cmd args` and returns {status, stdout, stderr}. */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; uid?: number } = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, maxBuffer: 1 << 30, ...opts });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  uid?: number;
+  /** Kill the command after this many ms (default 5 minutes: a ceiling for a loaded machine, not a pace). */
+  timeout?: number;
 }
 
-/** True when `cmd` is on PATH. */
-export function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+/** Runs `cmd args` and returns {status, stdout, stderr}. */
+export function run(cmd: string, args: string[], opts: RunOptions = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 30, ...opts });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** A tmpfs of `size` at a fresh folder (root only); undefined (and a comment) when not allowed. */

@@ -9,7 +9,8 @@ import t from 'tap';
 import { BGZF_EOF, scanMembers } from '../lib/format/bgzf.js';
 import { createLogger, jsonlSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
-import { have, ROOT, run, tmpdir } from './helpers.js';
+import { ROOT, run, tmpdir } from './helpers.js';
+import { needs } from './peers.js';
 
 const entry = (i: number, data: FlatRow = { i, v: i / 7, s: `row ${i}` }): Entry<FlatRow> => ({ table: 't', level: 20, step: i, time: 1000 + i, data });
 
@@ -28,21 +29,24 @@ function zcat(file: string): string {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 t.test('zcat, jq, bgzip -d and Python gzip+json read a .jsonl.gz; NaN/Infinity come back as floats', async (t) => {
-  for (const peer of ['zcat', 'jq', 'bgzip', 'python3']) t.ok(have(peer), `${peer} is installed`);
+  if (!needs(t, ['zcat', 'python3'])) return;
+  const bgzip = needs(t, 'bgzip', 'bgzip -t and bgzip -d');
+  const jq = needs(t, 'jq', 'zcat | jq');
   const file = path.join(tmpdir(t), 'train.jsonl.gz');
   const rows = range(20_000).map((i) => entry(i));
   rows.push(entry(20_000, { i: 20_000, nan: NaN, pinf: Infinity, ninf: -Infinity }));
   await writeGz(file, rows);
   t.equal(run('gzip', ['-t', file]).status, 0, 'gzip -t');
-  const bt = run('bgzip', ['-t', file]);
-  t.equal(bt.status, 0, 'bgzip -t');
-  t.equal(bt.stderr, '', 'bgzip sees the EOF member of a clean close');
+  if (bgzip) {
+    const bt = run('bgzip', ['-t', file]);
+    t.equal(bt.status, 0, 'bgzip -t');
+    t.equal(bt.stderr, '', 'bgzip sees the EOF member of a clean close');
+  }
   const text = zcat(file);
   t.equal(text.split('\n').length - 1, 20_001);
-  t.equal(run('bgzip', ['-dc', file]).stdout, text, 'bgzip -d gives the same text');
+  if (bgzip) t.equal(run('bgzip', ['-dc', file]).stdout, text, 'bgzip -d gives the same text');
   t.match(text.split('\n')[0], /^\{"\$step":0,"\$time":1000,"\$level":20,"i":0,"s":"row 0","v":0\}$/);
-  const jq = run('sh', ['-c', `zcat '${file}' | jq -c 'select(.i % 5000 == 0) | .i'`]);
-  t.equal(jq.stdout, '0\n5000\n10000\n15000\n20000\n');
+  if (jq) t.equal(run('sh', ['-c', `zcat '${file}' | jq -c 'select(.i % 5000 == 0) | .i'`]).stdout, '0\n5000\n10000\n15000\n20000\n');
   const py = run('python3', ['-c', `
 import gzip, json, math, sys
 rows = [json.loads(l) for l in gzip.open(sys.argv[1], 'rt')]
@@ -86,7 +90,7 @@ t.test('reopening a file torn by a crash truncates it to the last whole member, 
 
   await writeGz(file, [entry(99_999, { appended: true })]);
   t.equal(run('gzip', ['-t', file]).status, 0, 'valid gzip after reopening');
-  t.equal(run('bgzip', ['-t', file]).status, 0, 'valid BGZF after reopening');
+  if (needs(t, 'bgzip', 'bgzip -t')) t.equal(run('bgzip', ['-t', file]).status, 0, 'valid BGZF after reopening');
   const lines = zcat(file).split('\n').filter(Boolean);
   const rows = lines.map((l) => JSON.parse(l) as { i?: number; appended?: boolean });
   const kept = rows.slice(0, -1).map((r) => r.i);

@@ -5,9 +5,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
 import { createLogger, serve } from '../lib/index.js';
-import { ROOT, run, tmpdir } from './helpers.js';
+import { runCli } from './cli.js';
+import { tmpdir } from './helpers.js';
 
-const rowlog = (args: string[], cwd: string) => run(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), ...args], { cwd });
+const rowlog = (args: string[], cwd: string) => runCli(args, { cwd });
 
 t.test('ls lists each run made by createLogger with its tables, row counts, columns, steps, time and sizes', async (t) => {
   const cwd = tmpdir(t);

@@ -8,6 +8,7 @@ import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { prettySink } from '../sinks/pretty.js';
 import type { PrettySink, PrettySinkOptions } from '../sinks/pretty.js';
 import { ROOT, run } from './helpers.js';
+import { patient } from './wait.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -35,9 +36,9 @@ function screen(opts: PrettySinkOptions = {}, isTTY = false) {
   };
 }
 
-/** Polls `cond` every 10 ms for up to `ms`; true when it held. */
+/** Polls `cond` every 10 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
 async function eventually(cond: () => boolean, ms = 3000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (cond()) return true;
+  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(10)) if (cond()) return true;
   return cond();
 }
 

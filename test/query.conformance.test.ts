@@ -7,10 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { ROOT, run, tmpdir } from './helpers.js';
+import { runCli } from './cli.js';
+import { run, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
 
-const JQ = '/usr/bin/jq';
-const rowlog = (args: string[]) => run(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'query', ...args]);
+const JQ = peer('jq') ?? 'jq';
+const rowlog = (args: string[]) => runCli(['query', ...args]);
 
 /** Filters with their flags; `raw` cases are compared byte for byte. */
 const CASES: Array<{ flags: string[]; filter: string; raw?: boolean }> = [
@@ -51,10 +53,7 @@ function values(text: string): unknown[] {
 }
 
 t.test('rowlog query prints what jq prints, for JSONL and gzip inputs', async (t) => {
-  if (!fs.existsSync(JQ)) {
-    t.fail(`${JQ} is needed for this test (.ci/run installs it)`);
-    return;
-  }
+  if (!needs(t, 'jq')) return;
   t.ok(CASES.length >= 20);
   const dir = tmpdir(t);
   const names = ['alpha', 'beta', 'gamma', 'delta "q"'];

@@ -12,6 +12,7 @@ import { isRowlogError } from '../lib/core/errors.js';
 import type { RowlogWarning } from '../lib/core/warnings.js';
 import { startChild } from './child.js';
 import { readJsonl, ROOT, run, tmpdir } from './helpers.js';
+import { needs } from './peers.js';
 
 const holder = path.join(ROOT, 'test', 'fixtures', 'run-holder.mjs');
 
@@ -72,7 +73,7 @@ t.test('a second process on a held folder is refused with the holder named; the 
   await a.line(/^closed$/);
   t.equal((await a.exited).code, 0);
   t.equal(readJsonl(path.join(dir, 'train.jsonl.gz')).length, 1000);
-  t.equal(run('bgzip', ['-t', path.join(dir, 'train.jsonl.gz')]).status ?? 0, 0);
+  if (needs(t, 'bgzip', 'bgzip -t')) t.equal(run('bgzip', ['-t', path.join(dir, 'train.jsonl.gz')]).status ?? 0, 0);
 });
 
 t.test('two processes started together on a new folder: one writes, the other is refused', async (t) => {

@@ -18,9 +18,11 @@ import { createLogger, csvSink, jsonlSink, socketSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
 import { serve } from '../lib/serve/server.js';
 import type { ServeHandle, ServeOptions } from '../lib/serve/server.js';
-import { ROOT, run, tmpdir } from './helpers.js';
+import { runCli, spawnCli } from './cli.js';
+import { ROOT, tmpdir } from './helpers.js';
+import { listenLocal } from './ports.js';
+import { patient, until as waitUntil } from './wait.js';
 
-const MAIN = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 const WRITER = path.join(ROOT, 'test', 'fixtures', 'serve-writer.mjs');
 
 interface Block {
@@ -90,13 +92,13 @@ function eventStream(t: Test, url: string) {
     events,
     status: () => status,
     close: () => req.destroy(),
-    /** The first event (after `from`) named `name` for which `ok` holds; rejects after `ms`. */
+    /** The first event (after `from`) named `name` for which `ok` holds; rejects after patient(`ms`). */
     async next<T>(name: string, ok: (data: T) => boolean = () => true, ms = 10_000, from = 0): Promise<T> {
-      const deadline = Date.now() + ms;
+      const deadline = Date.now() + patient(ms);
       for (;;) {
         const hit = events.slice(from).find((e) => e.event === name && ok(e.data as T));
         if (hit) return hit.data as T;
-        if (Date.now() > deadline) throw new Error(`no '${name}' event within ${ms} ms; got: ${events.map((e) => e.event).join(', ')}`);
+        if (Date.now() > deadline) throw new Error(`no '${name}' event within ${patient(ms)} ms; got: ${events.map((e) => e.event).join(', ')}`);
         await new Promise<void>((resolve) => {
           wake.push(resolve);
           setTimeout(resolve, 100);
@@ -140,13 +142,7 @@ function fdsOn(file: string): number {
   return n;
 }
 
-async function until(ok: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (ok: () => boolean, what: string, ms = 5000): Promise<void> => waitUntil(ok, what, ms, 50);
 
 t.test('GET /api/runs lists the run folders and their tables, each from its preferred file', async (t) => {
   const root = tmpdir(t);
@@ -471,7 +467,7 @@ t.test('--connect: rows of a live socket sink are a run named after its address'
   t.teardown(() => h.close());
   const id = `live:127.0.0.1:${port}`;
   let listing: Listing = { dir: '', runs: [] };
-  for (let k = 0; k < 100; k++) {
+  for (const end = Date.now() + patient(5000); Date.now() < end; ) {
     listing = await getJson<Listing>(`${h.url}api/runs`);
     if (listing.runs[0]?.tables.length === 1) break;
     await new Promise((r) => setTimeout(r, 50));
@@ -522,7 +518,7 @@ t.test('options are checked; another host than loopback needs allowInsecure', as
 
 /** `rowlog serve ARGS` in the background: its stdout lines and exit. */
 function cli(t: Test, args: string[]) {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnCli(['serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   const lines: string[] = [];
   let stderr = '';
@@ -568,31 +564,30 @@ t.test('rowlog serve: a missing DIR is waited for; bad flags and an insecure bin
   t.equal(await s.exit, 0);
 
   for (const args of [['--port', '70000'], ['--port', 'abc'], ['--port', '-1'], ['--bogus']]) {
-    const r = run(process.execPath, [MAIN, 'serve', root, ...args]);
+    const r = runCli(['serve', root, ...args]);
     t.equal(r.status, 2, `${args.join(' ')}: exit 2`);
     t.equal(r.stdout, '');
     t.match(r.stderr, /\S/, `${args.join(' ')}: ${r.stderr.trim()}`);
   }
-  const insecure = run(process.execPath, [MAIN, 'serve', root, '--host', '0.0.0.0', '--port', '0']);
+  const insecure = runCli(['serve', root, '--host', '0.0.0.0', '--port', '0']);
   t.equal(insecure.status, 2, 'insecure bind: exit 2');
   t.equal(insecure.stdout, '');
   t.match(insecure.stderr, /^rowlog: serve: binding 0\.0\.0\.0 would let anyone on the network connect/);
   t.equal(insecure.stderr.trim().split('\n').length, 1, 'one line');
   const file = path.join(root, 'f');
   fs.writeFileSync(file, '');
-  const notDir = run(process.execPath, [MAIN, 'serve', file, '--port', '0']);
+  const notDir = runCli(['serve', file, '--port', '0']);
   t.equal(notDir.status, 2);
   t.match(notDir.stderr, /dir: is not a folder/);
 
-  const unbindable = run(process.execPath, [MAIN, 'serve', root, '--host', '192.0.2.1', '--allow-insecure', '--port', '0']);
+  const unbindable = runCli(['serve', root, '--host', '192.0.2.1', '--allow-insecure', '--port', '0']);
   t.equal(unbindable.status, 1, 'an address not on this machine (TEST-NET-1): exit 1');
   t.match(unbindable.stderr, /^rowlog: serve: cannot listen on 192\.0\.2\.1:0: .*EADDRNOTAVAIL/);
 
   const busy = net.createServer();
-  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const port = await listenLocal(busy);
   t.teardown(() => busy.close());
-  const port = (busy.address() as net.AddressInfo).port;
-  const inUse = run(process.execPath, [MAIN, 'serve', root, '--port', String(port)]);
+  const inUse = runCli(['serve', root, '--port', String(port)]);
   t.equal(inUse.status, 1);
   t.match(inUse.stderr, new RegExp(`port ${port} is in use`));
 });

@@ -1,5 +1,5 @@
 /**
- * summarize (DESIGN §3): `summarizeRow` flattening rules, numeric statistics, safety limits
+ * summarize (docs/DESIGN.md §3): `summarizeRow` flattening rules, numeric statistics, safety limits
  * and hostile values, `declareSummarizer`, the `summarize()` Transform (Entries, plain rows,
  * `$`-metadata, warnings once per problem per table, option errors). `TableSteps`: ingest.test.ts.
  */

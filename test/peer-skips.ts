@@ -1,0 +1,28 @@
+/**
+ * tap's `after` script (.taprc): prints how many tests this run skipped for a missing system
+ * peer, and which Debian packages would bring them, e.g.
+ * `peer skips: 3 (chromium ×1, tabix ×2) — apt-get install chromium tabix`. The skips were
+ * appended by test/peers.ts to a file named after the tap runner, this script's parent.
+ */
+import fs from 'node:fs';
+import { skipLog } from './peers.js';
+
+const log = skipLog(process.ppid);
+let lines: string[] = [];
+try {
+  lines = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+  fs.rmSync(log, { force: true });
+} catch {
+  // no skips this run
+}
+const byPackage = new Map<string, number>();
+for (const line of lines) {
+  const pkg = line.split('\t')[0] ?? '?';
+  byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + 1);
+}
+const pkgs = [...byPackage.keys()].sort();
+console.log(
+  lines.length === 0
+    ? 'peer skips: 0'
+    : `peer skips: ${lines.length} (${pkgs.map((p) => `${p} ×${byPackage.get(p)}`).join(', ')}) — apt-get install ${pkgs.join(' ')}`,
+);
