@@ -16,7 +16,7 @@ import type { Entry, FlatRow } from '../lib/core/entry.js';
 import type { FileSink } from '../sinks/file-sink.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { fillDisk, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
-import { patient } from './wait.js';
+import { eventually, patient } from './wait.js';
 import { needs } from './peers.js';
 
 const fixtures = path.join(ROOT, 'test', 'fixtures');
@@ -26,11 +26,6 @@ function entry(table: string, step: number, data: FlatRow = { step }): Entry<Fla
 }
 
 /** Polls `cond` every 20 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
-async function eventually(cond: () => boolean, ms = 15_000): Promise<boolean> {
-  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(20)) if (cond()) return true;
-  return cond();
-}
-
 /** Every row of every `.jsonl.gz` and `.csv` in `dir`, read by Python: {file: [rows as dicts]}. */
 function pythonRead(dir: string): Record<string, Array<Record<string, string | number>>> {
   const script = `

@@ -17,16 +17,11 @@ import { FileWriter } from '../lib/io/file-writer.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { fillDisk, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
-import { patient } from './wait.js';
+import { eventually, patient } from './wait.js';
 import { needs } from './peers.js';
 
 function entry(table: string, step: number, data: FlatRow = { step }): Entry<FlatRow> {
   return { table, level: 20, step, time: 1_700_000_000_000 + step, data };
-}
-
-async function eventually(cond: () => boolean, ms = 15_000): Promise<boolean> {
-  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(20)) if (cond()) return true;
-  return cond();
 }
 
 

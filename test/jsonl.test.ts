@@ -12,7 +12,7 @@ import { FileWriter } from '../lib/io/file-writer.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import type { JsonlSinkOptions } from '../sinks/jsonl.js';
 import { run, tmpdir } from './helpers.js';
-import { patient } from './wait.js';
+import { eventually, patient } from './wait.js';
 import { needs } from './peers.js';
 
 const T0 = 1_700_000_000_000;
@@ -67,11 +67,6 @@ async function errorsUntilClose(sink: FileSink): Promise<Array<string | undefine
 }
 
 /** Polls `cond` every 10 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
-async function eventually(cond: () => boolean, ms = 1000): Promise<boolean> {
-  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(10)) if (cond()) return true;
-  return cond();
-}
-
 t.test('line layout: $step, $time, $level first, then data keys sorted', async (t) => {
   const e = entry({ b: 2, a: 1.5, 'c/d': 'x', z: null, y: true, n: false, B: 0, 'a.mean': -0.25 }, { step: 3, level: 35 });
   t.equal(

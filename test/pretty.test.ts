@@ -8,7 +8,7 @@ import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { prettySink } from '../sinks/pretty.js';
 import type { PrettySink, PrettySinkOptions } from '../sinks/pretty.js';
 import { ROOT, run } from './helpers.js';
-import { patient } from './wait.js';
+import { eventually, patient } from './wait.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -37,11 +37,6 @@ function screen(opts: PrettySinkOptions = {}, isTTY = false) {
 }
 
 /** Polls `cond` every 10 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
-async function eventually(cond: () => boolean, ms = 3000): Promise<boolean> {
-  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(10)) if (cond()) return true;
-  return cond();
-}
-
 /** The codes of the sink's 'error' events until it closes. */
 async function errorsUntilClose(sink: PrettySink): Promise<Array<string | undefined>> {
   const errors: NodeJS.ErrnoException[] = [];

@@ -29,3 +29,12 @@ export async function until(cond: () => boolean, what: string, ms = 5000, pollMs
     await sleep(pollMs);
   }
 }
+
+/**
+ * True once `cond()` holds (re-checked every `pollMs`), false if it still does not after
+ * `patient(ms)`: for an assertion on the outcome, `t.ok(await eventually(() => …), 'what')`.
+ */
+export async function eventually(cond: () => boolean, ms = 5000, pollMs = 10): Promise<boolean> {
+  for (const end = Date.now() + patient(ms); Date.now() < end; await sleep(pollMs)) if (cond()) return true;
+  return cond();
+}
