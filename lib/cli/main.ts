@@ -36,7 +36,8 @@ try {
   } else {
     // A runtime failure: one line naming the command that failed (exit status 1).
     const command = program.commands.find((c) => c.name() === process.argv[2])?.name() ?? '';
-    process.stderr.write(`${prefix(command)}${(err as Error).message.replace(`${command}: `, '')}\n`);
+    const message = (err as Error).message;
+    process.stderr.write(`${prefix(command)}${message.startsWith(`${command}: `) ? message.slice(command.length + 2) : message}\n`);
     process.exitCode = 1;
   }
 }

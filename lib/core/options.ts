@@ -46,9 +46,9 @@ export function numberOption(v: unknown, option: string, range: NumberRange = {}
   return v;
 }
 
-/** `v` when it is an options object (not null, not an array), else a TypeError naming `option`. */
+/** `v` when it is an object (arrays included, as before this check was shared), else a TypeError naming `option`. */
 export function objectOption<T>(v: T, option = 'options'): T {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw optionError('type', option, `must be an object (got ${describe(v)})`);
+  if (typeof v !== 'object' || v === null) throw optionError('type', option, `must be an object (got ${describe(v)})`);
   return v;
 }
 

@@ -155,6 +155,14 @@ export interface MemberScan {
   bgzf: boolean;
 }
 
+/** The fixed start of a rowlog/bgzip member header: magic, CM, FLG=FEXTRA, …, XLEN 6, `BC`, SLEN 2. */
+export function isBgzfHeaderAt(buf: Buffer, p: number): boolean {
+  return (
+    buf[p] === 0x1f && buf[p + 1] === 0x8b && buf[p + 2] === 8 && buf[p + 3] === 4 &&
+    buf[p + 10] === 6 && buf[p + 11] === 0 && buf[p + 12] === 66 && buf[p + 13] === 67 && buf[p + 14] === 2 && buf[p + 15] === 0
+  );
+}
+
 /**
  * Walks member headers of the open file `fd` (of `size` bytes) from `start` (the start of the
  * file, or a member boundary found before: a follower rescans only what was appended) WITHOUT

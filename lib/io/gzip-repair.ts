@@ -12,24 +12,16 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import type { RowlogWarning } from '../core/warnings.js';
-import { BGZF_EOF, isGzip, scanMembers } from '../format/bgzf.js';
+import { BGZF_EOF, isBgzfHeaderAt, isGzip, scanMembers } from '../format/bgzf.js';
 
 /** The largest BGZF member: BSIZE is a uint16 of (size − 1). */
 const MAX_MEMBER = 65536;
-
-/** The fixed start of a rowlog/bgzip member header: magic, CM, FLG=FEXTRA, …, XLEN 6, `BC`, SLEN 2. */
-function isBgzfHeaderAt(buf: Buffer, p: number): boolean {
-  return (
-    buf[p] === 0x1f && buf[p + 1] === 0x8b && buf[p + 2] === 8 && buf[p + 3] === 4 &&
-    buf[p + 10] === 6 && buf[p + 11] === 0 && buf[p + 12] === 66 && buf[p + 13] === 67 && buf[p + 14] === 2 && buf[p + 15] === 0
-  );
-}
 
 /**
  * True when `rest` (the bytes after the last whole member) is the prefix of ONE member: what a
  * crash mid-write leaves. Anything else is damage that must not be cut.
  */
-function isTornTail(rest: Buffer): boolean {
+export function isTornTail(rest: Buffer): boolean {
   if (rest.length >= MAX_MEMBER) return false;
   if (!isGzip(rest)) return false;
   for (let p = rest.indexOf(0x1f, 1); p >= 0; p = rest.indexOf(0x1f, p + 1)) {
