@@ -9,7 +9,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import type { FileSink } from '../sinks/file-sink.js';
@@ -220,7 +219,7 @@ t.test('batches grow past their first size without losing bytes; a busy table ha
   const sink = jsonlSink({ path: file, flushBytes: 4000, flushIntervalMs: 5 });
   const long = 'é'.repeat(300); // 2 bytes each: more than the first batch size reserves
   for (let i = 0; i < 200; i++) sink.write(entry('t', i, { i, s: i % 7 === 0 ? long : 'x' }));
-  await sleep(20);
+  t.ok(await eventually(() => fs.existsSync(file) && fs.statSync(file).size > 0), 'the first batches are written');
   for (let i = 200; i < 210; i++) sink.write(entry('t', i, { i, s: 'y' }));
   sink.end();
   await finished(sink);

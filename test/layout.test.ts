@@ -44,14 +44,15 @@ t.test('a run: its tables, nested ones included, each file in reading order', as
   t.same(
     run?.tables.map((x) => [x.name, x.files.map((f) => f.file)]),
     [
+      ['.hidden/x', ['.hidden/x.jsonl']],
       ['a/b/c/d/e/deep', ['a/b/c/d/e/deep.csv.gz']],
       ['a/b/c/d/t', ['a/b/c/d/t.jsonl']],
       ['grad/layer1', ['grad/layer1.jsonl']],
       ['train', ['train.jsonl.gz', 'train.csv']],
     ],
-    'not artifacts/, dot-folders, sub-runs (rank0 has status.json), symbolic links, or deeper than 16 folders (the file sinks\' own walk: lib/io/walk-files.ts)',
+    'a table under a dot-folder (a valid name); not artifacts/, sub-runs (rank0 has status.json), symbolic links, or deeper than 16 folders (the file sinks\' own walk: lib/io/walk-files.ts)',
   );
-  t.match(run?.tables[3]?.files[1], { format: 'csv', size: 8, mtime: Number });
+  t.match(run?.tables[4]?.files[1], { format: 'csv', size: 8, mtime: Number });
 });
 
 t.test('runs under a root: itself when it is one, then the sub-folders that are', async (t) => {

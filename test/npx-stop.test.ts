@@ -10,6 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import t from 'tap';
 import { ROOT, run, tmpdir } from './helpers.js';
+import { patient } from './wait.js';
 
 /** Pids of processes whose command line mentions `marker` (this test's own temp folder). */
 function pidsWith(marker: string): number[] {
@@ -64,7 +65,7 @@ for (const command of ['serve', 'collect'] as const) {
 
     const stopped = Date.now();
     npx.kill('SIGTERM');
-    const ceiling = new Promise<'timeout'>((resolve) => setTimeout(resolve, 15_000, 'timeout').unref());
+    const ceiling = new Promise<'timeout'>((resolve) => setTimeout(resolve, patient(1500), 'timeout').unref());
     t.not(await Promise.race([closed, ceiling]), 'timeout', `the ${command} ended after its wrapper did`);
     t.comment(`stopped ${Date.now() - stopped} ms after SIGTERM`);
     t.ok(await refused(port), 'the port is free');

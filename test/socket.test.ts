@@ -3,6 +3,7 @@
  * backlog then live with no gap or duplicate, `$seq`, reconnect, slow clients, tokens,
  * insecure binds, churn of many clients, and the push side's buffering while a collector is away.
  */
+import dc from 'node:diagnostics_channel';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
@@ -39,6 +40,23 @@ function rawClient(port: number, first?: string): { socket: net.Socket; lines: s
 }
 
 const until = (cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> => waitUntil(cond, what, ms);
+
+/**
+ * Counts the connections this process's clients get refused on 127.0.0.1:`port` (sockets seen on
+ * Node's 'net.client.socket' diagnostics channel), so a test can wait for a client to have been
+ * refused and to have retried instead of sleeping.
+ */
+function refusals(t: Test, port: number): { count: number } {
+  const seen = { count: 0 };
+  const onSocket = (msg: unknown) => {
+    (msg as { socket: net.Socket }).socket.once('error', (err: NodeJS.ErrnoException & { port?: number }) => {
+      if (err.code === 'ECONNREFUSED' && err.port === port) seen.count++;
+    });
+  };
+  dc.subscribe('net.client.socket', onSocket);
+  t.teardown(() => void dc.unsubscribe('net.client.socket', onSocket));
+  return seen;
+}
 
 async function server(t: Test, opts: Parameters<typeof socketSink>[0] = {}) {
   const sink = socketSink({ port: 0, ...opts });
@@ -226,10 +244,11 @@ t.test('connect() without reconnect fails with the socket error; reconnect retri
   const err = await new Promise<NodeJS.ErrnoException>((resolve) => connect({ port }).on('error', resolve).resume());
   t.equal(err.code, 'ECONNREFUSED');
 
+  const refused = refusals(t, port);
   const c = connect({ port, reconnect: true });
   const rows: Row[] = [];
   c.on('data', (r: Row) => rows.push(r));
-  await sleep(300); // refused a few times
+  await until(() => refused.count >= 3, 5000, 'three refused dials'); // refused, retried, refused again
   const sink = socketSink({ port });
   await sink.address();
   sink.write({ table: 't', level: 20, step: 0, time: 1, data: { ok: true } });
@@ -470,11 +489,12 @@ t.test('push mode: lines carry $source and $seq; rows logged while the collector
   await until(() => received.length === 10);
   t.same(JSON.parse(received[0] as string), { $step: 0, $time: JSON.parse(received[0] as string).$time, $level: 20, $table: 't', $seq: 1, $source: 'run-1', i: 0 });
 
+  const refused = refusals(t, port);
   for (const s of sockets) s.destroy(); // the collector dies
   await new Promise((r) => srv.close(r));
-  await sleep(50);
+  await until(() => refused.count >= 1, 5000, 'the sink to find the collector gone');
   for (let i = 10; i < 20; i++) log.row('t', { i }); // logged while it is away
-  await sleep(300);
+  await until(() => refused.count >= 2, 5000, 'the sink to be refused with rows waiting');
   srv = collector();
   await listenLocal(srv, port);
   t.teardown(() => srv.close());

@@ -8,6 +8,10 @@
  *
  * The public entry points are in ./summarize.ts (`summarizeRow`, the `summarize()` Transform);
  * class summarizers are declared in ./summarizers.ts.
+ *
+ * Why one file of ~360 lines: the walk is one recursive function over one Flattener state (key
+ * buffer, clash counters, limits); splitting it would put a call between the hot loop and its
+ * state. The array statistics (stats.ts) and class summarizers (summarizers.ts) live apart.
  */
 import type { FlatRow, Scalar } from '../lib/core/entry.js';
 import { META_KEYS } from '../lib/core/entry.js';

@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
 import { readWholeLines } from '../format/bgzf.js';
 import { createLogger } from '../log/logger.js';
+import { scanTables, tableFile } from '../run/layout.js';
 import { defaultRunDir } from '../run/run-dir.js';
 import { countArg, portArg, positiveArg } from './args.js';
 
@@ -190,16 +191,16 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   say('');
   say(`${iteration} steps in ${seconds.toFixed(1)} s; test accuracy ${(evaluation.acc * 100).toFixed(1)} %`);
   say(`run folder: ${dir}/`);
-  const files = fs.readdirSync(log.dir as string).sort();
   const kb = (f: string) => `${(fs.statSync(path.join(log.dir as string, f)).size / 1024).toFixed(0)} KiB`;
-  for (const f of files.filter((n) => n.endsWith('.jsonl.gz'))) {
-    const table = f.slice(0, -'.jsonl.gz'.length);
-    const lines = readWholeLines(path.join(log.dir as string, f)).text.split('\n').filter((l) => l !== '');
+  for (const table of scanTables(log.dir as string)) {
+    const first = table.files[0];
+    if (first === undefined) continue;
+    const lines = readWholeLines(path.join(log.dir as string, first.file)).text.split('\n').filter((l) => l !== '');
     const cols = Object.keys(JSON.parse(lines[0] ?? '{}') as object).length;
     const rows = `${lines.length} ${lines.length === 1 ? 'row ' : 'rows'}`;
-    say(`  ${table.padEnd(10)} ${rows.padStart(10)} ${String(cols).padStart(4)} columns   ${f} (${kb(f)}), ${table}.csv (${kb(`${table}.csv`)})`);
+    say(`  ${table.name.padEnd(10)} ${rows.padStart(10)} ${String(cols).padStart(4)} columns   ${table.files.map((f) => `${f.file} (${kb(f.file)})`).join(', ')}`);
   }
-  say(`  ${files.filter((n) => !n.endsWith('.jsonl.gz') && !n.endsWith('.csv')).join('  ')}`);
+  say(`  ${fs.readdirSync(log.dir as string).sort().filter((n) => tableFile(n) === undefined).join('  ')}`);
   say('');
   say('read it back, e.g. the loss every 500 steps (or open the .csv files in pandas):');
   say(`  zcat ${dir}/grad_step.jsonl.gz | jq -c 'select(."$step" % 500 == 0) | {step: ."$step", loss, "W1.std": ."weights/W1.std"}'`);

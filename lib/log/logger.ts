@@ -10,6 +10,10 @@
  * and batch; a sink that fails (ENOSPC, EACCES) is dropped from the fan-out with one warning
  * while the others keep every row. The Logger is itself a Writable of Entries or plain rows,
  * so it can end a `pipeline()`.
+ *
+ * Why one file of ~360 lines: the Logger is one object whose methods share its private state
+ * (routes, tables, status, closing); `row()` keeps the fan-out inline for the hot path, and
+ * what can live apart already does (defaults.ts, routes.ts, default-logger.ts, ingest).
  */
 import path from 'node:path';
 import type { Duplex } from 'node:stream';

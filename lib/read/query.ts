@@ -16,6 +16,10 @@
  *   once, without `-R`, exactly as the jq command would. Limited to `maxInputBytes`.
  *
  * Known difference from the jq command: jq-web drops NUL characters from `raw` output.
+ *
+ * Why one file of ~380 lines: the Query stream is one state machine (chunks in flight, bad-line
+ * markers, whole-input mode, the worker pool's order) that every method reads; the jq wrappers
+ * (jq-filter.ts) and the worker pool (query-pool.ts) live apart.
  */
 import os from 'node:os';
 import { Duplex } from 'node:stream';

@@ -7,7 +7,8 @@
  *   the spreadsheet copy. A nested table `grad/layer1` lives in the sub-folder `grad/`
  *   (table names are `[A-Za-z0-9_.-]` segments joined by `/`, lib/core/entry.ts).
  * - A run folder holds `run.json` or `status.json` (what lib/run/run-dir.ts writes), or at
- *   least one table file at its top. `artifacts/` and dot-folders never hold tables.
+ *   least one table file at its top. `artifacts/` and `node_modules/` at a run's top never hold
+ *   tables; below a root, dot-folders are never runs.
  * - Under a root, the runs are the root itself when it is a run folder, then its direct
  *   sub-folders that are. Inside a run folder a sub-folder is a run of its own only when it has
  *   `run.json`/`status.json`; otherwise it is a table folder (so `runs/exp1/grad/` is the table
@@ -86,8 +87,11 @@ export function hasRunMarker(dir: string): boolean {
   return RUN_MARKERS.some((m) => fs.existsSync(path.join(dir, m)));
 }
 
-/** A folder name that may hold tables or be a run (no dot-folders, only name characters). */
-const enterable = (name: string) => isValidName(name, true) && !name.startsWith('.');
+/**
+ * A folder name that may be a run under a root: a name segment, not a dot-folder. Table folders
+ * are any name segment (dot-folders too): a table `.cache/t` is valid and must be found on resume.
+ */
+const runFolder = (name: string) => isValidName(name, true) && !name.startsWith('.');
 
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -98,7 +102,7 @@ export function scanTables(dir: string): RunTable[] {
     for (const e of readdir(path.join(dir, sub))) {
       const rel = sub === '' ? e.name : `${sub}/${e.name}`;
       if (e.isDirectory()) {
-        if (depth < MAX_TABLE_DEPTH && enterable(e.name) && !(depth === 0 && SKIP_DIRS.has(e.name)) && !hasRunMarker(path.join(dir, rel))) walk(rel, depth + 1);
+        if (depth < MAX_TABLE_DEPTH && isValidName(e.name, true) && !(depth === 0 && SKIP_DIRS.has(e.name)) && !hasRunMarker(path.join(dir, rel))) walk(rel, depth + 1);
         continue;
       }
       const t = e.isFile() ? tableFile(e.name) : undefined;
@@ -144,7 +148,7 @@ export function scanRuns(root: string): RunFolder[] {
   const self = scanRun(root, '.');
   if (self !== undefined) runs.push(self);
   const subdirs = readdir(root)
-    .filter((e) => e.isDirectory() && enterable(e.name))
+    .filter((e) => e.isDirectory() && runFolder(e.name))
     .map((e) => e.name)
     .sort();
   for (const sub of subdirs) {
