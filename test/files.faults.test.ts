@@ -15,7 +15,7 @@ import t from 'tap';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import type { FileSink } from '../sinks/file-sink.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { fillDisk, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
+import { fullTmpfs, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
 import { eventually, patient } from './wait.js';
 import { needs } from './peers.js';
 
@@ -69,11 +69,9 @@ t.test('2,000 tables under `ulimit -n 256`: every row of every table in both fil
 });
 
 t.test('a full disk under one table: one warning, the other files keep every row, the retried rows land once space returns', async (t) => {
-  const fs64 = tmpfs(t, '64k');
+  const fs64 = fullTmpfs(t);
   if (fs64 === undefined) return;
-  const { base, mnt } = fs64;
-  const filler = path.join(mnt, 'filler');
-  fillDisk(filler);
+  const { base, mnt, filler } = fs64;
   const sink: FileSink = jsonlSink({ dir: base, ext: '.jsonl.gz', flushIntervalMs: 20 });
   const warnings: Array<{ code: string; message: string }> = [];
   sink.on('warning', (w: { code: string; message: string }) => warnings.push(w));
@@ -105,11 +103,9 @@ t.test('a full disk under one table: one warning, the other files keep every row
 });
 
 t.test('a failing file past maxQueuedBytes drops its oldest batches with one W_ROWS_DROPPED; close writes what it holds', async (t) => {
-  const fs64 = tmpfs(t, '64k');
+  const fs64 = fullTmpfs(t);
   if (fs64 === undefined) return;
-  const { base, mnt } = fs64;
-  const filler = path.join(mnt, 'filler');
-  fillDisk(filler);
+  const { base, mnt, filler } = fs64;
   const sink: FileSink = jsonlSink({ dir: base, flushBytes: 1000, maxQueuedBytes: 20_000, flushIntervalMs: 10 });
   const warnings: Array<{ code: string; message: string }> = [];
   sink.on('warning', (w: { code: string; message: string }) => warnings.push(w));

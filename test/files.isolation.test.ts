@@ -15,7 +15,7 @@ import type { FileSink } from '../sinks/file-sink.js';
 import { FileWriter } from '../lib/io/file-writer.js';
 import { csvSink } from '../sinks/csv.js';
 import { jsonlSink } from '../sinks/jsonl.js';
-import { fillDisk, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
+import { fullTmpfs, readJsonl, ROOT, run, tmpdir, tmpfs } from './helpers.js';
 import { eventually, patient } from './wait.js';
 import { needs } from './peers.js';
 
@@ -117,11 +117,9 @@ t.test('a CSV on a read-only file system: rows wait, the sink lives, they land w
 });
 
 t.test('end() after a full disk got room again: every row the disk takes is written, no drop, no false failure', async (t) => {
-  const fsx = tmpfs(t, '64k');
+  const fsx = fullTmpfs(t);
   if (fsx === undefined) return;
-  const { mnt } = fsx;
-  const filler = path.join(mnt, 'filler');
-  fillDisk(filler);
+  const { mnt, filler } = fsx;
   const file = path.join(mnt, 't.csv');
   const sink = csvSink({ path: file, maxQueuedBytes: 20_000, flushIntervalMs: 50 });
   const { warnings, errors } = watch(sink);
@@ -144,11 +142,9 @@ t.test('end() after a full disk got room again: every row the disk takes is writ
 });
 
 t.test('a loop that never yields: a failing file whose backoff ran out is tried again before its rows are dropped', async (t) => {
-  const fsx = tmpfs(t, '64k');
+  const fsx = fullTmpfs(t);
   if (fsx === undefined) return;
-  const { mnt } = fsx;
-  const filler = path.join(mnt, 'filler');
-  fillDisk(filler);
+  const { mnt, filler } = fsx;
   const file = path.join(mnt, 'x.jsonl');
   const sink = jsonlSink({ path: file, flushBytes: 1000, maxQueuedBytes: 5000, flushIntervalMs: 10 });
   const { warnings, errors } = watch(sink);

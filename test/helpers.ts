@@ -75,7 +75,7 @@ export function tmpfs(t: Test, size: string): { base: string; mnt: string } | un
 }
 
 /** Fills the file system of `file` up: writes until ENOSPC. */
-export function fillDisk(file: string): void {
+function fillDisk(file: string): void {
   const fd = fs.openSync(file, 'w');
   try {
     for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
@@ -84,4 +84,17 @@ export function fillDisk(file: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * A tmpfs of `size` that is already full (root only): its `filler` file took every block, so the
+ * next write under `mnt` fails with ENOSPC until `filler` is removed. Undefined (and a comment)
+ * when mounts are not allowed, like {@link tmpfs}.
+ */
+export function fullTmpfs(t: Test, size = '64k'): { base: string; mnt: string; filler: string } | undefined {
+  const fsx = tmpfs(t, size);
+  if (fsx === undefined) return undefined;
+  const filler = path.join(fsx.mnt, 'filler');
+  fillDisk(filler);
+  return { ...fsx, filler };
 }
