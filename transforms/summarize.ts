@@ -8,7 +8,7 @@ import { Transform } from 'node:stream';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { objectOption } from '../lib/core/options.js';
 import { createEntryContext, toEntry } from '../lib/core/ingest.js';
-import type { EntryContext } from '../lib/core/ingest.js';
+import type { EntryContext, FlattenData } from '../lib/core/ingest.js';
 import { Level } from '../lib/core/levels.js';
 import type { LevelLike } from '../lib/core/levels.js';
 import { WarningGate } from '../lib/core/warnings.js';
@@ -35,12 +35,11 @@ export function summarizeRow(data: unknown, opts?: SummarizeRowOptions): FlatRow
 }
 
 /**
- * An Entry from an Entry or a plain row (lib/core/ingest.ts), its data flattened with `rowOpts`
- * (from {@link entryRowOptions}). With `plain`, `chunk` is a row even when it is shaped like an
- * Entry. Throws `ERR_INVALID_TABLE` only for an Entry whose table is invalid.
+ * The flattening that lib/core/ingest.ts's `toEntry` applies to an Entry's or a plain row's data,
+ * with `rowOpts` (from {@link entryRowOptions}); made once per logger or Transform, not per row.
  */
-export function summarizeEntry(chunk: unknown, ctx: EntryContext, rowOpts: SummarizeRowOptions, plain = false): Entry<FlatRow> {
-  return toEntry(chunk, ctx, (data, rowMeta) => flatten(data, rowOpts, rowMeta), plain);
+export function entryFlattener(rowOpts: SummarizeRowOptions): FlattenData<FlatRow> {
+  return (data, rowMeta) => flatten(data, rowOpts, rowMeta);
 }
 
 /**
@@ -67,13 +66,13 @@ export function summarize(opts: SummarizeOptions = {}): Transform {
   objectOption(opts);
   const { table = 'main', level = Level.INFO, ...flat } = opts;
   let ctx: EntryContext | undefined;
-  let rowOpts: SummarizeRowOptions | undefined;
+  let flattenData: FlattenData<FlatRow> | undefined;
   const stream = new Transform({
     objectMode: true,
     transform(chunk: unknown, _enc, callback) {
       let entry: Entry<FlatRow>;
       try {
-        entry = summarizeEntry(chunk, ctx as EntryContext, rowOpts as SummarizeRowOptions);
+        entry = toEntry(chunk, ctx as EntryContext, flattenData as FlattenData<FlatRow>);
       } catch (err) {
         callback(err as Error);
         return;
@@ -82,6 +81,6 @@ export function summarize(opts: SummarizeOptions = {}): Transform {
     },
   });
   ctx = createEntryContext(table, level, new WarningGate(stream));
-  rowOpts = entryRowOptions(flat, ctx);
+  flattenData = entryFlattener(entryRowOptions(flat, ctx));
   return stream;
 }

@@ -8,7 +8,7 @@
  * Why this sits in lib/core and not in lib/log: the `summarize()` Transform (transforms/, a
  * layer below lib/log) wraps plain rows too (docs/DESIGN.md §2), so the rule it shares with the logger
  * must live below both. How `data` is summarized is not known here: {@link toEntry} takes the
- * flattening function from its caller (transforms/summarize.ts `summarizeEntry`), so this layer
+ * flattening function from its caller (transforms/summarize.ts `entryFlattener`), so this layer
  * imports nothing above it.
  */
 import type { Entry } from './entry.js';

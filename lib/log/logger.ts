@@ -23,8 +23,8 @@ import type { Entry, FlatRow } from '../core/entry.js';
 import { assertName } from '../core/entry.js';
 import { RowlogError } from '../core/errors.js';
 import { objectOption, optionError } from '../core/options.js';
-import { badStepMessage, createEntryContext, isStep } from '../core/ingest.js';
-import type { EntryContext, TableSteps } from '../core/ingest.js';
+import { badStepMessage, createEntryContext, isStep, toEntry } from '../core/ingest.js';
+import type { EntryContext, FlattenData, TableSteps } from '../core/ingest.js';
 import { Level, toLevel } from '../core/levels.js';
 import type { LevelLike } from '../core/levels.js';
 import { WarningGate } from '../core/warnings.js';
@@ -34,7 +34,7 @@ import type { RunInfo, RunState } from '../run/run-dir.js';
 import { FileSink } from '../../sinks/file-sink.js';
 import { MemorySink } from '../../sinks/memory.js';
 import type { TableView } from '../../sinks/memory.js';
-import { entryRowOptions, summarizeEntry, summarizeRow } from '../../transforms/summarize.js';
+import { entryFlattener, entryRowOptions, summarizeRow } from '../../transforms/summarize.js';
 import type { SummarizeRowOptions } from '../../transforms/summarize.js';
 import { defaultSinks } from './defaults.js';
 import type { DefaultSinkOptions } from './defaults.js';
@@ -108,6 +108,8 @@ export class Logger extends Writable {
   readonly #gate: WarningGate;
   readonly #ctx: EntryContext;
   readonly #rowOpts: SummarizeRowOptions;
+  /** `#rowOpts` as the flattening of rows written to the logger as a stream (made once). */
+  readonly #flattenData: FlattenData<FlatRow>;
   readonly #head: Writable | undefined;
   readonly #transformsDone: Promise<void> | undefined;
   readonly #transforms: readonly Duplex[];
@@ -126,6 +128,7 @@ export class Logger extends Writable {
     this.#gate = new WarningGate(this);
     this.#ctx = createEntryContext(opts.table ?? 'main', opts.level ?? Level.INFO, this.#gate);
     this.#rowOpts = entryRowOptions(opts.summarize, this.#ctx);
+    this.#flattenData = entryFlattener(this.#rowOpts);
     this.#level = this.#ctx.level;
     this.#steps = this.#ctx.steps;
 
@@ -236,7 +239,7 @@ export class Logger extends Writable {
   override _write(chunk: unknown, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     let entry: Entry<FlatRow>;
     try {
-      entry = summarizeEntry(chunk, this.#ctx, this.#rowOpts);
+      entry = toEntry(chunk, this.#ctx, this.#flattenData);
     } catch (err) {
       callback(err as Error);
       return;
@@ -254,7 +257,7 @@ export class Logger extends Writable {
    */
   writeRow(row: unknown): void {
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', 'log.writeRow(): the logger is closed');
-    this.#dispatch(summarizeEntry(row, this.#ctx, this.#rowOpts, true));
+    this.#dispatch(toEntry(row, this.#ctx, this.#flattenData, true));
   }
 
   /**
