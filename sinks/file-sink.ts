@@ -44,6 +44,7 @@ import { isEmfile, isSystemError } from '../lib/io/errno.js';
 import { FdPool } from '../lib/io/fd-pool.js';
 import { gzipCodec } from '../lib/io/gzip-writer.js';
 import { walkFiles } from '../lib/io/walk-files.js';
+import { isTableFolder } from '../lib/run/layout.js';
 import { DeferredRows } from './deferred-rows.js';
 import { enforceBound, queuedBytes, writeQueuedSync } from './queue-bound.js';
 import { resolveFileSinkOptions } from './file-sink-options.js';
@@ -132,7 +133,7 @@ export class FileSink extends Writable implements Sink {
         const file = p.slice(0, at + this.#ext.length);
         if (this.#path === undefined || path.resolve(file) === path.resolve(this.#path)) files.add(file);
       },
-      this.#dir === undefined ? { depth: 0 } : {},
+      this.#dir === undefined ? { depth: 0 } : { enter: (rel, name, level) => isTableFolder(root, rel, name, level) },
     );
     for (const file of files) {
       const table = this.#dir === undefined ? undefined : path.relative(this.#dir, file).split(path.sep).join('/').slice(0, -this.#ext.length);

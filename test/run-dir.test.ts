@@ -117,3 +117,21 @@ t.test('a bad socket option leaves no folder and no lock behind', async (t) => {
   await log.close();
   t.ok(fs.existsSync(path.join(dir, 't.jsonl.gz')), 'the folder can be opened right after');
 });
+
+t.test("reopening a run leaves a run of its own inside it alone: its sidecars, temp files and torn rows are its writer's", async (t) => {
+  const dir = tmpdir(t);
+  const sub = path.join(dir, 'rank0');
+  fs.mkdirSync(sub, { recursive: true });
+  const files: Record<string, string> = {
+    'status.json': '{"$state":"running"}',
+    't.csv': '$step,$time,$level,a\n0,1,20,1\n1,2,20', // a torn last row, as its live writer may leave it mid-write
+    't.csv.columns': '{"entries":[]}',
+    't.csv.1.tmp': 'a rewrite in progress',
+    'params.json.123.tmp': '{}',
+  };
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(sub, name), text);
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  log.row('t', { a: 1 });
+  await log.close();
+  for (const [name, text] of Object.entries(files)) t.equal(fs.readFileSync(path.join(sub, name), 'utf8'), text, `rank0/${name} untouched`);
+});

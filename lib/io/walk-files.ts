@@ -14,6 +14,11 @@ export interface WalkOptions {
   depth?: number;
   /** Also enter `artifacts/` at the top (the user's files, not tables). @default false */
   artifacts?: boolean;
+  /**
+   * Which folders to enter besides (`rel` below `dir`, its `name`, its `level`, 0 at the top):
+   * lib/run/layout.ts's `isTableFolder` to walk only a run's table folders. @default every folder
+   */
+  enter?: (rel: string, name: string, level: number) => boolean;
 }
 
 /**
@@ -21,7 +26,7 @@ export interface WalkOptions {
  * A folder that cannot be read is skipped.
  */
 export function walkFiles(dir: string, visit: (file: string, rel: string, name: string) => void, opts: WalkOptions = {}): void {
-  const { depth = MAX_TABLE_DEPTH, artifacts = false } = opts;
+  const { depth = MAX_TABLE_DEPTH, artifacts = false, enter } = opts;
   const walk = (sub: string, level: number): void => {
     let names: fs.Dirent[];
     try {
@@ -32,7 +37,7 @@ export function walkFiles(dir: string, visit: (file: string, rel: string, name: 
     for (const d of names) {
       const rel = sub === '' ? d.name : `${sub}/${d.name}`;
       if (d.isDirectory()) {
-        if (level < depth && (artifacts || sub !== '' || d.name !== 'artifacts')) walk(rel, level + 1);
+        if (level < depth && (artifacts || sub !== '' || d.name !== 'artifacts') && (enter === undefined || enter(rel, d.name, level))) walk(rel, level + 1);
       } else if (d.isFile()) visit(path.join(dir, rel), rel, d.name);
     }
   };

@@ -95,6 +95,16 @@ const runFolder = (name: string) => isValidName(name, true) && !name.startsWith(
 
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+/**
+ * True when the folder `rel` (named `name`, `depth` levels below run folder `runDir`, 0 at its
+ * top) may hold tables of that run: a name segment, not `artifacts/`/`node_modules/` at the top,
+ * not a run of its own. The one folder rule of every walk over a run's tables (this scanner,
+ * a file sink's resume).
+ */
+export function isTableFolder(runDir: string, rel: string, name: string, depth: number): boolean {
+  return isValidName(name, true) && !(depth === 0 && SKIP_DIRS.has(name)) && !hasRunMarker(path.join(runDir, rel));
+}
+
 /** The tables of the run folder `dir`, nested ones included (sub-folders that are runs of their own excluded). */
 export function scanTables(dir: string): RunTable[] {
   const found = new Map<string, RunTable>();
@@ -102,7 +112,7 @@ export function scanTables(dir: string): RunTable[] {
     for (const e of readdir(path.join(dir, sub))) {
       const rel = sub === '' ? e.name : `${sub}/${e.name}`;
       if (e.isDirectory()) {
-        if (depth < MAX_TABLE_DEPTH && isValidName(e.name, true) && !(depth === 0 && SKIP_DIRS.has(e.name)) && !hasRunMarker(path.join(dir, rel))) walk(rel, depth + 1);
+        if (depth < MAX_TABLE_DEPTH && isTableFolder(dir, rel, e.name, depth)) walk(rel, depth + 1);
         continue;
       }
       const t = e.isFile() ? tableFile(e.name) : undefined;

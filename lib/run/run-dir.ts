@@ -19,6 +19,7 @@ import path from 'node:path';
 import { assertName, nameSegment } from '../core/entry.js';
 import type { RowlogWarning } from '../core/warnings.js';
 import { isGzip, scanMembers } from '../format/bgzf.js';
+import { isTableFolder } from './layout.js';
 import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from '../core/version.js';
@@ -128,7 +129,11 @@ function removeLeftovers(dir: string): void {
       if (!fs.existsSync(target) && keepWhole(p)) fs.renameSync(p, target);
       else fs.rmSync(p, { force: true });
     } else if ((ATOMIC_TMP.test(name) && name.includes('.json.')) || isLockLeftover(name, p)) fs.rmSync(p, { force: true });
-  }, { artifacts: true });
+  }, {
+    artifacts: true,
+    // artifacts/ (log.artifact's temp files) and the table folders, never a run of its own inside this one
+    enter: (rel, name, level) => (level === 0 && name === 'artifacts') || isTableFolder(dir, rel, name, level),
+  });
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
