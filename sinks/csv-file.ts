@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import zlib from 'node:zlib';
+import { readAt } from '../lib/io/read-at.js';
 import { gunzipTolerant, scanMembers } from '../lib/format/bgzf.js';
 import { field } from '../lib/format/csv-line.js';
 import { isBlank, scanRecords, unquote } from '../lib/format/csv-parse.js';
@@ -51,13 +52,9 @@ export function readChunk(fd: number, pos: number, end: number, max: number, gz:
   if (scan.members.length === 0) {
     if (scan.bgzf) return { data: Buffer.alloc(0), next: pos };
     // A gzip not written by rowlog (no BSIZE): no member boundaries to step by, read the rest.
-    const raw = Buffer.allocUnsafe(end - pos);
-    fs.readSync(fd, raw, 0, raw.length, pos);
-    return { data: gunzipTolerant(raw).data, next: end };
+    return { data: gunzipTolerant(readAt(fd, pos, end)).data, next: end };
   }
-  const raw = Buffer.allocUnsafe(scan.wholeEnd - pos);
-  fs.readSync(fd, raw, 0, raw.length, pos);
-  return { data: zlib.gunzipSync(raw), next: scan.wholeEnd };
+  return { data: zlib.gunzipSync(readAt(fd, pos, scan.wholeEnd)), next: scan.wholeEnd };
 }
 
 /**
@@ -114,8 +111,7 @@ export function tornTail(file: string): { keep: number; size: number } | undefin
     const size = fs.fstatSync(fd).size;
     if (size === 0) return undefined;
     const start = Math.max(0, size - TAIL_BYTES);
-    const buf = Buffer.allocUnsafe(size - start);
-    fs.readSync(fd, buf, 0, buf.length, start);
+    const buf = readAt(fd, start, size);
     let from = 0;
     if (start > 0) {
       from = buf.indexOf(10) + 1;

@@ -16,7 +16,7 @@
  * rewrite are deleted, and a rewrite the sidecar says was under way resumes. How rows become
  * text, and all of the above, is sinks/csv-format.ts; this file is the factory and its options.
  */
-import { optionError } from '../lib/core/options.js';
+import { booleanOption, optionError } from '../lib/core/options.js';
 import { WarningGate } from '../lib/core/warnings.js';
 import { CsvFormat } from './csv-format.js';
 import type { CsvNewKeys } from './csv-format.js';
@@ -52,8 +52,7 @@ export function csvSink(opts: CsvSinkOptions): FileSink {
     const kind = typeof onNewKeys === 'string' ? 'range' : 'type';
     throw optionError(kind, 'onNewKeys', `must be 'rewrite', 'error' or 'ignore' (got ${String(onNewKeys)})`);
   }
-  const withTable = opts?.withTable ?? false;
-  if (typeof withTable !== 'boolean') throw optionError('type', 'withTable', `must be a boolean (got ${String(withTable)})`);
+  const withTable = booleanOption(opts?.withTable, 'withTable', false);
   const format = new CsvFormat(withTable, onNewKeys);
   const sink = new FileSink(opts, format);
   format.warnings = new WarningGate(sink);

@@ -7,6 +7,7 @@ import { FileSink } from './file-sink.js';
 import type { FileSinkOptions } from './file-sink-options.js';
 import type { RowFormat } from './row-format.js';
 import { jsonLine, KeyOrder } from '../lib/format/json-line.js';
+import { booleanOption } from '../lib/core/options.js';
 
 /** Options of {@link jsonlSink}. */
 export interface JsonlSinkOptions extends FileSinkOptions {
@@ -20,7 +21,7 @@ export interface JsonlSinkOptions extends FileSinkOptions {
  */
 export function jsonlSink(opts: JsonlSinkOptions): FileSink {
   const order = new KeyOrder();
-  const withTable = opts?.withTable === true;
+  const withTable = booleanOption(opts?.withTable, 'withTable', false);
   const format: RowFormat = {
     ext: '.jsonl',
     line: (entry: Entry<FlatRow>) => jsonLine(entry, order, withTable),

@@ -14,7 +14,7 @@ import type { Writable as WritableStream } from 'node:stream';
 import { Writable } from 'node:stream';
 import { isEntry, META_KEYS } from '../lib/core/entry.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
-import { numberOption, objectOption, optionError } from '../lib/core/options.js';
+import { booleanOption, numberOption, objectOption, optionError } from '../lib/core/options.js';
 import { scalarJson } from '../lib/format/json-line.js';
 import { levelName, toLevel } from '../lib/core/levels.js';
 import type { LevelLike } from '../lib/core/levels.js';
@@ -121,10 +121,7 @@ export class PrettySink extends Writable implements Sink {
     this.#alwaysLevel = toLevel(opts.alwaysLevel ?? 'RESULTS', 'alwaysLevel');
     this.#maxKeys = numberOption(opts.maxKeys ?? 40, 'maxKeys', { min: 0, integer: true, infinite: true });
     this.#digits = numberOption(opts.digits ?? 6, 'digits', { min: 1, max: 21, integer: true });
-    if (opts.color !== undefined && typeof opts.color !== 'boolean') {
-      throw optionError('type', 'color', `must be a boolean (got ${String(opts.color)})`);
-    }
-    this.#color = opts.color ?? ((stream as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR);
+    this.#color = booleanOption(opts.color, 'color', (stream as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR);
     stream.on('error', this.#onStreamError);
   }
 

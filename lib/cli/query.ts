@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { isRowlogError } from '../core/errors.js';
 import { decoded } from '../read/decode.js';
-import { readLog } from '../read/read-log.js';
+import { formatOf, readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 import { prefix, usageError } from './args.js';
 
@@ -86,9 +86,6 @@ function addFile(line: string, name: string): string {
   return `${inner}${inner.endsWith('{') ? '' : ','}"$file":${name}}`;
 }
 
-/** Inputs whose gzip ended inside a member (their torn last line is dropped, like readLog does). */
-const truncated = new WeakSet<Readable>();
-
 /**
  * The decoded byte stream of one input: stdin or a file, inflated when it starts like gzip
  * (magic bytes, as every reader decides: docs/DESIGN.md §6); a truncated gzip ends at its last
@@ -100,8 +97,8 @@ function openInput(file: string, progress: { bytes: number }): Readable {
     progress.bytes += b.length;
   });
   // Big inflate chunks: fewer writes, decodes and splits downstream.
-  const out: Readable = Readable.from(decoded(src as AsyncIterable<Buffer>, () => truncated.add(out), 1 << 18), { objectMode: false });
-  return out;
+  // A gzip that ends inside a member ends at its last whole line (decoded drops the torn one).
+  return Readable.from(decoded(src as AsyncIterable<Buffer>, () => undefined, 1 << 18), { objectMode: false });
 }
 
 /** Writes `text` to the query stream, honouring backpressure. */
@@ -112,7 +109,7 @@ async function put(q: QueryStream, text: string | Buffer): Promise<void> {
 /** Feeds one file into `q`; returns its line count (a missing final newline is added). */
 async function feedFile(q: QueryStream, file: string, cli: QueryArgs, progress: { bytes: number }, csvBad: (n: number) => void): Promise<number> {
   const name = JSON.stringify(file);
-  if (/\.csv(\.gz)?$/.test(file)) {
+  if (formatOf(file) === 'csv') {
     let lines = 1;
     const reader = readLog(file, { format: 'csv', strict: cli.opts.strict === true, onBadLine: csvBad });
     for await (const row of reader) {
@@ -138,7 +135,7 @@ async function feedFile(q: QueryStream, file: string, cli: QueryArgs, progress: 
     tail = chunk.subarray(nl + 1);
     await put(q, lineText(whole));
   }
-  if (tail.length > 0 && !truncated.has(input)) {
+  if (tail.length > 0) {
     await put(q, lineText(Buffer.concat([tail, Buffer.from('\n')])));
     lines++;
   }

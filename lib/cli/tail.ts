@@ -19,6 +19,7 @@ import { lineToRow } from '../format/parse-lines.js';
 import { tailBatches } from '../read/tail.js';
 import { jqReady, query } from '../read/query.js';
 import type { JqRuntimeError } from '../read/query.js';
+import { tableFile } from '../run/layout.js';
 
 /** Options of {@link runTail}. */
 export interface TailCliOptions {
@@ -54,9 +55,9 @@ function pretty(line: string, table: string, color: boolean): string {
   );
 }
 
-/** The table a file holds, from its name (`train.jsonl.gz` → `train`). */
+/** The table a file holds, from its name (`train.jsonl.gz` → `train`; lib/run/layout.ts's rule), else the name. */
 function tableOf(file: string): string {
-  return path.basename(file).replace(/\.gz$/, '').replace(/\.jsonl$/, '');
+  return tableFile(path.basename(file))?.name ?? path.basename(file);
 }
 
 /** Prints the tails of `files` (see the module comment); resolves when done or stopped. */

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import type { RowlogWarning } from '../core/warnings.js';
 import { BGZF_EOF, isBgzfHeaderAt, isGzip, scanMembers } from '../format/bgzf.js';
+import { readAt } from './read-at.js';
 
 /** The largest BGZF member: BSIZE is a uint16 of (size − 1). */
 const MAX_MEMBER = 65536;
@@ -67,24 +68,19 @@ export function repairGzip(path: string, onWarning?: (w: RowlogWarning) => void)
     if (size === 0) return { cut: 0 };
     const scan = scanMembers(fd, size);
     if (!scan.bgzf) {
-      const magic = Buffer.alloc(3);
-      const n = fs.readSync(fd, magic, 0, 3, scan.wholeEnd);
-      if (scan.wholeEnd === 0 && !isGzip(magic.subarray(0, n))) damagedAt = 0; // not gzip at all: appending would not give a gzip
+      if (scan.wholeEnd === 0 && !isGzip(readAt(fd, 0, 3))) damagedAt = 0; // not gzip at all: appending would not give a gzip
       if (damagedAt < 0) return { cut: 0 };
     } else {
       let end = scan.wholeEnd;
       if (end < size) {
-        const rest = Buffer.alloc(Math.min(size - end, MAX_MEMBER));
-        fs.readSync(fd, rest, 0, rest.length, end);
+        const rest = readAt(fd, end, end + Math.min(size - end, MAX_MEMBER));
         if (size - end < MAX_MEMBER && isTornTail(rest)) cut = size - end;
         else damagedAt = end;
       }
       if (damagedAt < 0) {
         const last = scan.members.at(-1);
         if (last !== undefined && last.offset + last.size === end && last.size === BGZF_EOF.length) {
-          const tail = Buffer.alloc(BGZF_EOF.length);
-          fs.readSync(fd, tail, 0, tail.length, last.offset);
-          if (tail.equals(BGZF_EOF)) end = last.offset;
+          if (readAt(fd, last.offset, end).equals(BGZF_EOF)) end = last.offset;
         }
         if (end < size) fs.ftruncateSync(fd, end);
       }

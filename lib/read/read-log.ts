@@ -33,7 +33,7 @@ export interface LogReader extends AsyncIterable<Record<string, unknown>> {
 }
 
 /** The default format for a path. */
-function formatOf(source: string | NodeJS.ReadableStream): 'jsonl' | 'csv' {
+export function formatOf(source: string | NodeJS.ReadableStream): 'jsonl' | 'csv' {
   return typeof source === 'string' && /\.csv(?:\.gz)?$/i.test(source) ? 'csv' : 'jsonl';
 }
 

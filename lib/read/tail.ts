@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
-import { gunzipTolerant, isGzip, scanMembers } from '../format/bgzf.js';
+import { BGZF_EOF, gunzipTolerant, isGzip, scanMembers } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
 import { numberOption } from '../core/options.js';
 import { lineToRow } from '../format/parse-lines.js';
@@ -55,8 +55,6 @@ interface Source {
 
 /** Compressed bytes inflated per batch when reading a BGZF file forward. */
 const CHUNK = 4 << 20;
-/** The empty BGZF EOF member's size: a writer reopening the file replaces it, so it is never read past. */
-const EOF_SIZE = 28;
 
 function open(path: string): Source {
   const fd = fs.openSync(path, 'r');
@@ -67,7 +65,6 @@ function open(path: string): Source {
 function reset(src: Source): void {
   Object.assign(src, { kind: undefined, offset: 0, size: 0, textDone: 0, pending: Buffer.alloc(0) });
 }
-
 
 function countNewlines(buf: Buffer): number {
   let n = 0;
@@ -103,7 +100,7 @@ type Member = MemberScan['members'][number];
 function endAfter(members: Member[], j: number): number {
   const m = members[j - 1];
   if (m === undefined) return 0;
-  return j === members.length && m.size === EOF_SIZE ? m.offset : m.offset + m.size;
+  return j === members.length && m.size === BGZF_EOF.length ? m.offset : m.offset + m.size;
 }
 
 /** The decoded text of members [i, j) of the open file. */

@@ -84,9 +84,7 @@ function keepWhole(file: string): boolean {
       const scan = scanMembers(fd, size);
       keep = scan.bgzf ? scan.wholeEnd : 0;
     } else {
-      const buf = Buffer.allocUnsafe(size);
-      fs.readSync(fd, buf, 0, size, 0); // one batch at most (≤ flushBytes)
-      keep = buf.lastIndexOf(10) + 1;
+      keep = readAt(fd, 0, size).lastIndexOf(10) + 1; // one batch at most (≤ flushBytes)
     }
     if (keep > 0 && keep < size) fs.ftruncateSync(fd, keep);
     return keep > 0;

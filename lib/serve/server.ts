@@ -26,7 +26,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { numberOption, objectOption, optionError } from '../core/options.js';
+import { functionOption, numberOption, objectOption, optionError } from '../core/options.js';
 import { checkListen, checkToken, isLoopback, listen, parseHostPort } from '../io/listen.js';
 import { MAX_POINTS } from './decimate.js';
 import { EventStream, follow } from './events.js';
@@ -119,8 +119,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const maxPoints = numberOption(opts.maxPoints ?? MAX_POINTS, 'maxPoints', { min: 10, max: 1_000_000, integer: true });
   const pollMs = numberOption(opts.pollMs ?? 250, 'pollMs', { min: 1, max: 60_000 });
   const refreshMs = numberOption(opts.refreshMs ?? 2000, 'refreshMs', { min: 10, max: 3_600_000 });
-  if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function') throw optionError('type', 'onWarning', 'must be a function');
-  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`rowlog serve: ${m}\n`));
+  const warn = functionOption<(m: string) => void>(opts.onWarning, 'onWarning') ?? ((m: string) => process.stderr.write(`rowlog serve: ${m}\n`));
   let remote: { host: string; port: number } | undefined;
   if (opts.connect !== undefined) {
     if (typeof opts.connect !== 'string') throw optionError('type', 'connect', 'must be a host:port string');
