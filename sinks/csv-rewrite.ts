@@ -49,7 +49,7 @@
  *
  * Where the parts are: the sidecar sinks/csv-sidecar.ts, the bounded reads of an existing file
  * (header, torn tail, whole-member chunks, leftovers) sinks/csv-file.ts, the remapping of one
- * record under the union header sinks/csv-remap.ts; sinks/csv.ts decides when a rewrite runs.
+ * record under the union header sinks/csv-remap.ts; sinks/csv-format.ts decides when a rewrite runs.
  */
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';

@@ -1,7 +1,7 @@
 /**
  * The options every file sink takes (docs/DESIGN.md §4), their defaults, and their checks in the one
- * option-error vocabulary (lib/core/errors.ts): {@link resolveFileSinkOptions} turns what the
- * user gave into the values sinks/file-sink.ts runs on, or throws `ERR_OPTION_*` naming the option.
+ * option-error vocabulary (lib/core/options.ts): {@link resolveFileSinkOptions} turns what the
+ * user gave into the values sinks/file-sink.ts runs on, or throws `ERR_INVALID_OPTION` naming the option.
  */
 import { numberOption, objectOption, optionError } from '../lib/core/options.js';
 import { BGZF_MAX_INPUT, DEFAULT_GZIP_LEVEL } from '../lib/format/bgzf.js';

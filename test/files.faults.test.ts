@@ -25,7 +25,6 @@ function entry(table: string, step: number, data: FlatRow = { step }): Entry<Fla
   return { table, level: 20, step, time: 1_700_000_000_000 + step, data };
 }
 
-/** Polls `cond` every 20 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
 /** Every row of every `.jsonl.gz` and `.csv` in `dir`, read by Python: {file: [rows as dicts]}. */
 function pythonRead(dir: string): Record<string, Array<Record<string, string | number>>> {
   const script = `

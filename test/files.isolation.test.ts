@@ -23,8 +23,6 @@ function entry(table: string, step: number, data: FlatRow = { step }): Entry<Fla
   return { table, level: 20, step, time: 1_700_000_000_000 + step, data };
 }
 
-
-
 type Warning = { code: string; message: string };
 
 function watch(sink: FileSink): { warnings: Warning[]; errors: Error[] } {

@@ -66,7 +66,6 @@ async function errorsUntilClose(sink: FileSink): Promise<Array<string | undefine
   return errors.map((e) => e.code);
 }
 
-/** Polls `cond` every 10 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
 t.test('line layout: $step, $time, $level first, then data keys sorted', async (t) => {
   const e = entry({ b: 2, a: 1.5, 'c/d': 'x', z: null, y: true, n: false, B: 0, 'a.mean': -0.25 }, { step: 3, level: 35 });
   t.equal(

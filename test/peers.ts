@@ -1,6 +1,6 @@
 /**
  * System peers: the programs outside Node that some tests read rowlog's files with (jq, bgzip,
- * pandas, a real Chromium, …). Every test that needs one asks `needs(t, peer)` — the only place
+ * pandas, a real Chromium, prlimit, …). Every test that needs one asks `needs(t, peer)` — the only place
  * that probes for them.
  *
  * Why one helper: a fresh machine (Node 20 and python3, nothing else) must pass `npm test`, and a
@@ -59,8 +59,6 @@ const PEERS = {
   zcat: { pkg: 'gzip', find: () => onPath('zcat') },
   python3: { pkg: 'python3', find: () => pythonWith('json') },
   pandas: { pkg: 'python3-pandas', find: () => pythonWith('pandas') },
-  'redis-server': { pkg: 'redis-server', find: () => onPath('redis-server') },
-  gojq: { pkg: 'gojq', find: () => onPath('gojq') },
   prlimit: { pkg: 'util-linux', find: () => onPath('prlimit') },
 } satisfies Record<string, { pkg: string; find: () => string | undefined }>;
 

@@ -36,7 +36,6 @@ function screen(opts: PrettySinkOptions = {}, isTTY = false) {
   };
 }
 
-/** Polls `cond` every 10 ms for up to patient(`ms`) (test/wait.ts); true when it held. */
 /** The codes of the sink's 'error' events until it closes. */
 async function errorsUntilClose(sink: PrettySink): Promise<Array<string | undefined>> {
   const errors: NodeJS.ErrnoException[] = [];

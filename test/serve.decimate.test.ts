@@ -50,7 +50,7 @@ t.test('Decimator: every stride-th row, stride doubled past max, the last row ap
 
   const counting = new Decimator(10, false);
   t.ok(counting.push(numericRow({}, 0)), 'on the grid');
-  t.notOk(counting.push(numericRow({}, 1)) && counting.stride > 1, 'a counting decimator stores nothing');
+  t.ok(counting.push(numericRow({}, 1)), 'on the grid of 1 too');
   t.same(counting.kept, []);
 });
 

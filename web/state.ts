@@ -27,8 +27,6 @@ export interface Chart {
 }
 
 /** Everything the page shows; `window.rowlog` for a look from the console (and the tests). */
-
-/** Everything the page shows. */
 export const state = {
   dir: '',
   /** The server's listing. */
