@@ -11,6 +11,7 @@ import type { WarningGate } from '../lib/core/warnings.js';
 import { RETRY_MAX_MS, RETRY_MIN_MS } from '../lib/io/listen.js';
 import { CLOSE_GRACE_MS, drainOutboxes, Outbox } from '../lib/io/outbox.js';
 import type { Chunk } from '../lib/io/outbox.js';
+import { Backoff } from '../lib/io/backoff.js';
 
 /** What {@link SocketPush} is built from (checked by the sink). */
 export interface SocketPushOptions {
@@ -34,8 +35,8 @@ export class SocketPush {
 
   readonly #o: SocketPushOptions;
   readonly #box: Outbox;
-  #retryMs = RETRY_MIN_MS;
-  #retryTimer: NodeJS.Timeout | undefined;
+  /** Redials after a lost or refused connection: 100 ms doubling to 2 s (lib/io/backoff.ts). */
+  readonly #retry = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
   /** The connection being set up, until it connects or fails. */
   #dialing: net.Socket | undefined;
   #closing = false;
@@ -73,7 +74,7 @@ export class SocketPush {
     socket.setNoDelay(true);
     socket.once('connect', () => {
       if (this.#dialing === socket) this.#dialing = undefined;
-      this.#retryMs = RETRY_MIN_MS;
+      this.#retry.reset();
       if (this.#o.token !== undefined) socket.write(`${this.#o.token}\n`);
       box.attach(socket);
     });
@@ -92,16 +93,14 @@ export class SocketPush {
       if (this.#dialing === socket) this.#dialing = undefined;
       if (box.socket === socket) box.attach(undefined);
       if (this.#closing) return;
-      this.#retryTimer = setTimeout(() => this.#dial(), this.#retryMs);
-      this.#retryTimer.unref();
-      this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+      this.#retry.schedule(() => this.#dial());
     });
   }
 
   /** At the sink's end: delivers what is queued (within CLOSE_GRACE_MS per step) and closes. */
   async finish(): Promise<void> {
     this.#closing = true;
-    clearTimeout(this.#retryTimer);
+    this.#retry.cancel();
     const box = this.#box;
     if (box.socket === undefined && !box.empty) {
       // Not connected at close: a sink ended right after its first rows is usually still
@@ -140,7 +139,7 @@ export class SocketPush {
   /** The sink was destroyed: everything is cut off now. */
   destroy(): void {
     this.#closing = true;
-    clearTimeout(this.#retryTimer);
+    this.#retry.cancel();
     this.#box.socket?.destroy();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Backoff: one retry timer whose delay doubles up to a ceiling, for I/O that failed for now
  * (issue 9, point 2). A FileWriter retries a failing file with it (0.5 s doubling to 30 s), a
- * CSV rewrite a job postponed for lack of fds (0.1 s doubling to 2 s). The timer is unref'd
+ * CSV rewrite a job postponed for lack of fds (0.1 s doubling to 2 s), a push-mode socket sink
+ * and connect() a lost connection (0.1 s doubling to 2 s). The timer is unref'd
  * unless asked: a retry must not keep a process alive that is otherwise done.
  *
  * `due` reads the clock, not the timer: a training loop that never yields keeps the timer from

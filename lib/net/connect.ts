@@ -16,6 +16,7 @@ import { RowlogError } from '../core/errors.js';
 import { numberOption, objectOption, optionError } from '../core/options.js';
 import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from '../io/listen.js';
 import { lineToRow } from '../format/parse-lines.js';
+import { Backoff } from '../io/backoff.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -60,8 +61,8 @@ export function connect(opts: ConnectOptions): RowStream {
   const reconnect = opts.reconnect === true;
 
   let socket: net.Socket | undefined;
-  let retryMs = RETRY_MIN_MS;
-  let retryTimer: NodeJS.Timeout | undefined;
+  // Redials 100 ms doubling to 2 s; the timer keeps the process alive, as a reader waiting for rows expects.
+  const retry = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
   let resumed = false; // the first row passed on after a reconnection may show a gap
   let fresh = false; // the next row is the first of a reconnection
   let lastTime = -Infinity; // `$time` of the row with `$seq` lastSeq
@@ -73,7 +74,7 @@ export function connect(opts: ConnectOptions): RowStream {
       socket?.resume();
     },
     destroy(err, cb) {
-      clearTimeout(retryTimer);
+      retry.cancel();
       socket?.destroy();
       cb(err);
     },
@@ -119,7 +120,7 @@ export function connect(opts: ConnectOptions): RowStream {
     socket = s;
     s.setNoDelay(true);
     s.once('connect', () => {
-      retryMs = RETRY_MIN_MS;
+      retry.reset();
       if (token !== undefined) s.write(`${token}\n`);
     });
     let failure: Error | undefined;
@@ -137,8 +138,7 @@ export function connect(opts: ConnectOptions): RowStream {
       }
       resumed = true;
       fresh = true;
-      retryTimer = setTimeout(dial, retryMs);
-      retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+      retry.schedule(dial, { ref: true });
     });
   };
   dial();

@@ -26,6 +26,7 @@ import { VERSION } from '../core/version.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
+import { isStep } from '../core/ingest.js';
 
 /** What `run.json` holds. */
 export interface RunInfo {
@@ -273,7 +274,7 @@ export class RunDir {
 /** Each table's last step: the larger of `saved` (status.json) and what the table's files hold. */
 function lastSteps(dir: string, saved: Record<string, unknown>): Record<string, number> {
   const steps: Record<string, number> = {};
-  for (const [t, s] of Object.entries(saved)) if (typeof s === 'number' && Number.isSafeInteger(s)) steps[t] = s;
+  for (const [t, s] of Object.entries(saved)) if (isStep(s)) steps[t] = s;
   for (const [t, s] of lastStepsInDir(dir)) if (!(s <= (steps[t] ?? -Infinity))) steps[t] = s;
   return steps;
 }
