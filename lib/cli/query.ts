@@ -98,7 +98,7 @@ function openInput(file: string, progress: { bytes: number }): Readable {
   });
   // Big inflate chunks: fewer writes, decodes and splits downstream.
   // A gzip that ends inside a member ends at its last whole line (decoded drops the torn one).
-  return Readable.from(decoded(src as AsyncIterable<Buffer>, () => undefined, 1 << 18), { objectMode: false });
+  return Readable.from(decoded(src as AsyncIterable<Buffer>, { chunkSize: 1 << 18 }), { objectMode: false });
 }
 
 /** Writes `text` to the query stream, honouring backpressure. */

@@ -7,7 +7,8 @@
  */
 import { Transform } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { badLineHandler } from './parse-lines.js';
+import { badLineHandler, longLineError } from './parse-lines.js';
+import { maxLineBytesOption } from './line-split.js';
 import type { ParseLinesOptions } from './parse-lines.js';
 import type { Scalar } from '../core/entry.js';
 
@@ -156,8 +157,14 @@ export interface ParseCsvOptions extends ParseLinesOptions {
  */
 export function parseCsv(opts: ParseCsvOptions = {}): Transform {
   const bad = badLineHandler(opts);
+  const max = maxLineBytesOption(opts.maxLineBytes);
   const decoder = new StringDecoder('utf8');
   let tail = '';
+  /** Text after `tail` that holds no line end: scanned only once one comes (linear in long records). */
+  let waiting: string[] = [];
+  let waitingChars = 0;
+  /** The record being read grew past `max`: its text is dropped up to the next line end. */
+  let skipping = false;
   let started = false;
   let header: string[] | undefined;
   let extras: readonly string[] = [];
@@ -186,11 +193,39 @@ export function parseCsv(opts: ParseCsvOptions = {}): Transform {
     }
     tail = text.slice(scanRecords(text, 0, onRecord((row) => stream.push(row)), final).rest);
   };
+  const take = (stream: Transform, chunk: string): void => {
+    if (skipping) {
+      // A record over the bound ends at the next line end (a quoted line end inside it cannot be told apart).
+      const nl = chunk.search(/\r?\n|\r/);
+      if (nl === -1) return;
+      skipping = false;
+      const eol = chunk.startsWith('\r\n', nl) ? 2 : 1;
+      bad(line, '', longLineError(max));
+      line++;
+      chunk = chunk.slice(nl + eol);
+    }
+    if (!chunk.includes('\n') && !chunk.includes('\r')) {
+      waiting.push(chunk);
+      waitingChars += chunk.length;
+      // Characters ≤ bytes: the bound is checked in characters, at most 3× generous for non-ASCII text.
+      if (tail.length + waitingChars > max) {
+        skipping = true;
+        tail = '';
+        waiting = [];
+        waitingChars = 0;
+      }
+      return;
+    }
+    const text = tail + waiting.join('') + chunk;
+    waiting = [];
+    waitingChars = 0;
+    scan(stream, text, false);
+  };
   return new Transform({
     readableObjectMode: true,
     transform(chunk: Buffer | string, _enc, cb) {
       try {
-        scan(this, tail + (typeof chunk === 'string' ? chunk : decoder.write(chunk)), false);
+        take(this, typeof chunk === 'string' ? chunk : decoder.write(chunk));
         cb();
       } catch (err) {
         cb(err as Error);
@@ -198,7 +233,8 @@ export function parseCsv(opts: ParseCsvOptions = {}): Transform {
     },
     flush(cb) {
       try {
-        scan(this, tail + decoder.end(), true);
+        if (skipping) bad(line, '', longLineError(max));
+        else scan(this, tail + waiting.join('') + decoder.end(), true);
         cb();
       } catch (err) {
         cb(err as Error);

@@ -5,8 +5,8 @@
  * is plain JSON.parse: lines without such tokens pay nothing.
  */
 import type { Transform } from 'node:stream';
-import split2 from 'split2';
 import { RowlogError } from '../core/errors.js';
+import { lineTransform, maxLineBytesOption } from './line-split.js';
 
 /** Control characters a NaN sentinel may start with: their `\u00XX` escapes are all digits, so case cannot hide one. */
 const SENTINEL_CHARS = [0, 1, 2, 3, 4, 5, 6, 7, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19];
@@ -100,6 +100,11 @@ export interface ParseLinesOptions {
   strict?: boolean;
   /** Called for each skipped line with its 1-based number (not called when `strict`). */
   onBadLine?: (lineNumber: number, line: string, err: Error) => void;
+  /**
+   * A line longer than this many bytes is a bad line (skipped and reported, its text given as
+   * ''), and is never held whole: memory stays within this bound whatever the input. @default 256 MiB
+   */
+  maxLineBytes?: number;
 }
 
 /** A row read back: the JSON object of one line. */
@@ -140,21 +145,36 @@ export function badLineHandler(opts: ParseLinesOptions): (lineNumber: number, li
   };
 }
 
+/** The error of a line over `maxLineBytes`, as a bad line's reason. */
+export function longLineError(max: number, bytes?: number): SyntaxError {
+  return new SyntaxError(`line${bytes === undefined ? '' : ` of ${bytes} bytes`} is longer than maxLineBytes (${max})`);
+}
+
 /**
  * Object-mode Transform: text (Buffers/strings, any chunking) → one row object per non-empty
- * line (split2 inside; `\n` or `\r\n`). A bad line (not JSON, or JSON that is not an object) is
- * skipped and reported with its 1-based line number, or with `strict` the stream errors with
- * RowlogError `ERR_BAD_LINE` naming the line number.
+ * line (`\n` or `\r\n`; lib/format/line-split.ts, linear however long the lines). A bad line
+ * (not JSON, JSON that is not an object, or longer than `maxLineBytes`) is skipped and reported
+ * with its 1-based line number, or with `strict` the stream errors with RowlogError
+ * `ERR_BAD_LINE` naming the line number. `dropPartial()`, asked at the end, drops a last line
+ * without its `\n` (a torn end).
  */
-export function parseLines(opts: ParseLinesOptions = {}): Transform {
+export function parseLines(opts: ParseLinesOptions & { dropPartial?: () => boolean } = {}): Transform {
   const bad = badLineHandler(opts);
+  const max = maxLineBytesOption(opts.maxLineBytes);
   let lineNumber = 0;
   let current = '';
   const onBad = (err: Error) => bad(lineNumber, current, err);
-  return split2((line: string) => {
-    lineNumber++;
-    if (line === '') return undefined;
-    current = line;
-    return lineToRow(line, onBad);
-  });
+  return lineTransform(
+    (line, n) => {
+      if (line === '') return undefined;
+      lineNumber = n;
+      current = line;
+      return lineToRow(line, onBad);
+    },
+    {
+      maxLineBytes: max,
+      onLongLine: (n, bytes) => bad(n, '', longLineError(max, bytes)),
+      ...(opts.dropPartial && { dropPartial: opts.dropPartial }),
+    },
+  );
 }

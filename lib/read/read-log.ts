@@ -12,7 +12,8 @@ import { pipeline } from 'node:stream';
 import { parseLines } from '../format/parse-lines.js';
 import { parseCsv } from '../format/csv-parse.js';
 import { extrasFor } from '../../sinks/csv-sidecar.js';
-import { decoded } from './decode.js';
+import { decoded, type Damage } from './decode.js';
+import { maxLineBytesOption } from '../format/line-split.js';
 
 /** Options of {@link readLog}. */
 export interface ReadLogOptions {
@@ -22,6 +23,12 @@ export interface ReadLogOptions {
   format?: 'jsonl' | 'csv';
   /** Called for each skipped line with its 1-based number. */
   onBadLine?: (lineNumber: number, line: string, err: Error) => void;
+  /**
+   * A line longer than this many bytes is skipped and counted as a bad line (or fails with
+   * `ERR_BAD_LINE` under `strict`); memory stays within about this bound whatever the input.
+   * @default 268435456 (256 MiB)
+   */
+  maxLineBytes?: number;
 }
 
 /** The rows of a log, with what went wrong while reading them. */
@@ -30,6 +37,12 @@ export interface LogReader extends AsyncIterable<Record<string, unknown>> {
   readonly badLines: number[];
   /** True when the gzip input ended early (a file torn by a crash, or still being written). */
   readonly truncated: boolean;
+  /**
+   * Damaged stretches of gzip input, filled as reading goes: a damaged blocked-gzip member is
+   * skipped (every intact member is still read); a damaged plain gzip ends the rows where
+   * decoding stopped. Each with its offset in the file, its length and, where known, the rows lost.
+   */
+  readonly damaged: Damage[];
 }
 
 /** The default format for a path. */
@@ -47,10 +60,13 @@ export function formatOf(source: string | NodeJS.ReadableStream): 'jsonl' | 'csv
  */
 export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOptions = {}): LogReader {
   const badLines: number[] = [];
+  const damaged: Damage[] = [];
   let truncated = false;
   const format = opts.format ?? formatOf(source);
+  const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
   const parseOpts = {
     strict: opts.strict ?? false,
+    maxLineBytes,
     onBadLine: (lineNumber: number, line: string, err: Error) => {
       badLines.push(lineNumber);
       opts.onBadLine?.(lineNumber, line, err);
@@ -58,6 +74,7 @@ export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOpt
   };
   return {
     badLines,
+    damaged,
     get truncated() {
       return truncated;
     },
@@ -66,7 +83,10 @@ export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOpt
       // A CSV that csvSink is rewriting holds trailing fields its sidecar names (docs/DESIGN.md §4).
       const extras = typeof source === 'string' ? (header: readonly string[]) => extrasFor(source, header)?.extras : undefined;
       const parser: Transform = format === 'csv' ? parseCsv({ ...parseOpts, extras }) : parseLines(parseOpts);
-      const text = Readable.from(decoded(input, () => (truncated = true)), { objectMode: false });
+      const text = Readable.from(
+        decoded(input, { onTruncated: () => (truncated = true), onDamaged: (d) => damaged.push(d), maxLineBytes }),
+        { objectMode: false },
+      );
       pipeline(text, parser, () => {}); // errors reach the iteration through the parser
       return (parser as AsyncIterable<Record<string, unknown>>)[Symbol.asyncIterator]();
     },

@@ -1,0 +1,191 @@
+/**
+ * Cutting bytes into lines: the one splitter of every reader and of the collector (docs/DESIGN.md §6).
+ *
+ * A line is the bytes before a `\n` (a `\r` before it is dropped, as `\r?\n`); the bytes after the
+ * last `\n` are a line too when the input ends (or are dropped with {@link LineSplitter.discard}
+ * when the input was cut short). Each chunk is searched once, from where the last line ended,
+ * so the work is linear in the input however long its lines are; a partial line is held as a
+ * list of pieces and joined once, when its `\n` comes.
+ *
+ * A line longer than `maxLineBytes` is never held whole: once its bytes pass the bound they are
+ * dropped as they come, and when it ends it is reported to `onLongLine` with its number, so
+ * memory stays within the bound whatever the input (`/dev/zero`, a gzip bomb of one line, a
+ * flood of partial lines).
+ *
+ * Why not split2 (which rowlog used before): it appends each chunk to the partial line and
+ * splits the whole string again, so a line of n bytes costs O(n²/chunk) (a 40 MB line took
+ * 95 s), it decodes to a string before knowing where lines end (a pipe must pass bytes through
+ * untouched), and its overflow mode drops a long line without telling which one it was.
+ */
+import { Transform } from 'node:stream';
+import { numberOption } from '../core/options.js';
+
+/** The default bound on one line: generous for any row (a row of 1M numbers is ~20 MB). */
+export const DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024;
+
+/** Checks a `maxLineBytes` option: an integer ≥ 1. */
+export function maxLineBytesOption(value: unknown, name = 'maxLineBytes'): number {
+  return value === undefined ? DEFAULT_MAX_LINE_BYTES : numberOption(value, name, { min: 1, integer: true });
+}
+
+/** Where a splitter's lines go: as bytes (`Buffer`) or as UTF-8 text (`string`). */
+export interface LineSink<L extends Buffer | string = Buffer> {
+  /** One whole line (without `\r?\n`) and its 1-based number. A Buffer may be a view of the input: copy it to keep it. */
+  onLine(line: L, lineNumber: number): void;
+  /** A line longer than the bound (its bytes before the `\n`, a `\r` included), skipped: its number and length in bytes. */
+  onLongLine(lineNumber: number, bytes: number): void;
+}
+
+/** Splits a byte stream into lines in linear time, holding at most `maxLineBytes` of a partial line. */
+export class LineSplitter<L extends Buffer | string = Buffer> {
+  /** Lines ended so far (the number of the last line reported). */
+  lineNumber = 0;
+  readonly #sink: LineSink<L>;
+  readonly #max: number;
+  readonly #text: boolean;
+  /** Pieces of the partial line (copies: never a view that pins a whole input chunk). */
+  #parts: Buffer[] = [];
+  #held = 0;
+  /** The partial line passed the bound: its bytes so far, none of them held. */
+  #skipped: number | undefined;
+
+  /** `text`: lines reach the sink as strings (decoded as UTF-8), else as bytes. */
+  constructor(sink: LineSink<L>, opts: { maxLineBytes?: number | undefined; text?: L extends string ? true : false } = {}) {
+    this.#sink = sink;
+    this.#max = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.#text = opts.text === true;
+  }
+
+  /** Bytes of the partial line held in memory (≤ maxLineBytes). */
+  get pendingBytes(): number {
+    return this.#held;
+  }
+
+  /** True while a partial line is pending (held, or being skipped as too long). */
+  get partial(): boolean {
+    return this.#held > 0 || this.#skipped !== undefined;
+  }
+
+  /** Takes the next bytes of the input. */
+  write(chunk: Buffer): void {
+    const first = chunk.indexOf(10);
+    if (first === -1) {
+      if (chunk.length > 0) this.#hold(chunk, 0);
+      return;
+    }
+    this.#finish(chunk, 0, first);
+    const last = chunk.lastIndexOf(10);
+    if (this.#text && last > first && last - first - 1 <= this.#max) {
+      // The lines between the first and the last `\n` are whole and within the bound: decode
+      // them at once (one toString and one split beat one toString per line).
+      const lines = chunk.toString('utf8', first + 1, last).split('\n');
+      for (const l of lines) {
+        const n = ++this.lineNumber;
+        this.#sink.onLine((l.charCodeAt(l.length - 1) === 13 ? l.slice(0, -1) : l) as L, n);
+      }
+    } else {
+      let start = first + 1;
+      for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+        this.#finish(chunk, start, nl);
+        start = nl + 1;
+      }
+    }
+    if (last + 1 < chunk.length) this.#hold(chunk, last + 1);
+  }
+
+  /** The input ended: its bytes after the last `\n`, if any, are the last line. */
+  end(): void {
+    if (this.#skipped !== undefined || this.#held > 0) this.#finish(Buffer.alloc(0), 0, 0);
+  }
+
+  /** The input was cut short: drops the partial line. True if there was one. */
+  discard(): boolean {
+    const had = this.partial;
+    this.#parts = [];
+    this.#held = 0;
+    this.#skipped = undefined;
+    return had;
+  }
+
+  /** Ends the current line with `chunk[start, nl)`. */
+  #finish(chunk: Buffer, start: number, nl: number): void {
+    const n = ++this.lineNumber;
+    const bytes = (this.#skipped ?? this.#held) + nl - start;
+    if (this.#skipped !== undefined || bytes > this.#max) {
+      this.discard();
+      this.#sink.onLongLine(n, bytes);
+      return;
+    }
+    let line = chunk.subarray(start, nl);
+    if (this.#held > 0) {
+      this.#parts.push(line);
+      line = Buffer.concat(this.#parts, bytes);
+      this.#parts = [];
+      this.#held = 0;
+    }
+    if (line[line.length - 1] === 13) line = line.subarray(0, -1);
+    this.#sink.onLine((this.#text ? line.toString('utf8') : line) as L, n);
+  }
+
+  /** Keeps `chunk[start…]` as the partial line, or counts it once the line is too long. */
+  #hold(chunk: Buffer, start: number): void {
+    const len = chunk.length - start;
+    if (this.#skipped !== undefined) {
+      this.#skipped += len;
+    } else if (this.#held + len > this.#max) {
+      this.#skipped = this.#held + len;
+      this.#parts = [];
+      this.#held = 0;
+    } else {
+      this.#parts.push(Buffer.from(chunk.subarray(start)));
+      this.#held += len;
+    }
+  }
+}
+
+/**
+ * An object-mode Transform over a {@link LineSplitter}: bytes (or strings) in, `map(line, n)` of
+ * each line's text
+ * out (`undefined` pushes nothing). `onLongLine` hears of every line over the bound;
+ * a throw from `map` or `onLongLine` errors the stream. `dropPartial()`, asked when the input
+ * ends, says to drop a last line without its `\n` (a torn end) instead of mapping it.
+ */
+export function lineTransform(
+  map: (line: string, lineNumber: number) => unknown,
+  opts: { maxLineBytes?: number; onLongLine?: (lineNumber: number, bytes: number) => void; dropPartial?: () => boolean } = {},
+): Transform {
+  let out: Transform;
+  const splitter = new LineSplitter<string>(
+    {
+      onLine(line, n) {
+        const v = map(line, n);
+        if (v !== undefined) out.push(v);
+      },
+      onLongLine(n, bytes) {
+        opts.onLongLine?.(n, bytes);
+      },
+    },
+    { maxLineBytes: opts.maxLineBytes, text: true },
+  );
+  out = new Transform({
+    readableObjectMode: true,
+    transform(chunk: Buffer | string, _enc, cb) {
+      try {
+        splitter.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      } catch (err) {
+        return cb(err as Error);
+      }
+      cb();
+    },
+    flush(cb) {
+      try {
+        if (opts.dropPartial?.() === true) splitter.discard();
+        else splitter.end();
+      } catch (err) {
+        return cb(err as Error);
+      }
+      cb();
+    },
+  });
+  return out;
+}
