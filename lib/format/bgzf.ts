@@ -163,6 +163,36 @@ export function isBgzfHeaderAt(buf: Buffer, p: number): boolean {
   );
 }
 
+/** The size of the BGZF member at `p` of `buf` (its header must be there), from BSIZE. */
+export const memberSize = (buf: Buffer, p: number): number => buf.readUInt16LE(p + 16) + 1;
+
+/** The text of one BGZF member, or undefined when its data or CRC-32/ISIZE is wrong. */
+export function inflateMember(member: Buffer): Buffer | undefined {
+  if (member.length < HEADER + TRAILER) return undefined;
+  try {
+    const xlen = member.readUInt16LE(10);
+    const text = zlib.inflateRawSync(member.subarray(12 + xlen, member.length - TRAILER));
+    const ok = member.readUInt32LE(member.length - 8) === crc32(text) && member.readUInt32LE(member.length - 4) === text.length;
+    return ok ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where the next valid BGZF member starts in `buf` after `from`: a header whose BSIZE fits and
+ * whose member inflates with the right CRC (a header's 16 bytes can occur inside deflate data;
+ * the CRC cannot be fooled). -1 when there is none in `buf`.
+ */
+export function nextMember(buf: Buffer, from: number): number {
+  for (let p = buf.indexOf(0x1f, from); p !== -1 && p + HEADER <= buf.length; p = buf.indexOf(0x1f, p + 1)) {
+    if (!isBgzfHeaderAt(buf, p)) continue;
+    const size = memberSize(buf, p);
+    if (p + size <= buf.length && inflateMember(buf.subarray(p, p + size)) !== undefined) return p;
+  }
+  return -1;
+}
+
 /**
  * Walks member headers of the open file `fd` (of `size` bytes) from `start` (the start of the
  * file, or a member boundary found before: a follower rescans only what was appended) WITHOUT

@@ -25,7 +25,7 @@
 import { pipeline, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { crc32, isBgzfHeaderAt, isGzip } from '../format/bgzf.js';
+import { isBgzfHeaderAt, isGzip, memberSize, nextMember, inflateMember } from '../format/bgzf.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 
 /** A stretch of gzip input that could not be decoded, skipped by the reader. */
@@ -55,9 +55,8 @@ function isTruncation(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'Z_BUF_ERROR';
 }
 
-/** Bytes of a BGZF member header (through BSIZE), and of its trailer (CRC-32, ISIZE). */
+/** Bytes of a BGZF member header (through BSIZE). */
 const BGZF_HEADER = 18;
-const TRAILER = 8;
 /** Compressed bytes inflated per zlib call: ~16 members, a few hundred KB of text. */
 const BATCH = 1 << 20;
 
@@ -120,22 +119,6 @@ async function peek(it: AsyncIterator<Buffer | string>, n: number): Promise<Buff
   return q.bytes;
 }
 
-/** The size of the BGZF member at `p` of `buf` (its header must be there), from BSIZE. */
-const memberSize = (buf: Buffer, p: number): number => buf.readUInt16LE(p + 16) + 1;
-
-/** The text of one BGZF member, or undefined when its data or CRC-32/ISIZE is wrong. */
-function inflateMember(member: Buffer): Buffer | undefined {
-  if (member.length < BGZF_HEADER + TRAILER) return undefined;
-  try {
-    const xlen = member.readUInt16LE(10);
-    const text = zlib.inflateRawSync(member.subarray(12 + xlen, member.length - TRAILER));
-    const ok = member.readUInt32LE(member.length - 8) === crc32(text) && member.readUInt32LE(member.length - 4) === text.length;
-    return ok ? text : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Lines in what still inflates of damaged bytes that began as a BGZF member (header and all), if anything does. */
 function linesIn(damaged: Buffer): number | undefined {
   if (damaged.length <= BGZF_HEADER) return undefined;
@@ -148,20 +131,6 @@ function linesIn(damaged: Buffer): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Where the next valid BGZF member starts in `buf` after `from`: a header whose BSIZE fits and
- * whose member inflates with the right CRC (a header's 16 bytes can occur inside deflate data;
- * the CRC cannot be fooled). -1 when there is none in `buf`.
- */
-function nextMember(buf: Buffer, from: number): number {
-  for (let p = buf.indexOf(0x1f, from); p !== -1 && p + BGZF_HEADER <= buf.length; p = buf.indexOf(0x1f, p + 1)) {
-    if (!isBgzfHeaderAt(buf, p)) continue;
-    const size = memberSize(buf, p);
-    if (p + size <= buf.length && inflateMember(buf.subarray(p, p + size)) !== undefined) return p;
-  }
-  return -1;
 }
 
 /** The text of a blocked-gzip input, member by member (see the module comment). */
