@@ -220,6 +220,10 @@ export function parseCsv(opts: ParseCsvOptions = {}): Transform {
     waiting = [];
     waitingChars = 0;
     scan(stream, text, false);
+    if (tail.length > max) {
+      skipping = true;
+      tail = '';
+    }
   };
   return new Transform({
     readableObjectMode: true,

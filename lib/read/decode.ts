@@ -22,7 +22,6 @@
  * `maxLineBytes` (beyond it the line is too long for any reader and is passed on, to be skipped
  * and counted there).
  */
-import { pipeline, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { isBgzfHeaderAt, isGzip, memberSize, nextMember, inflateMember } from '../format/bgzf.js';
@@ -30,7 +29,10 @@ import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 
 /** A stretch of gzip input that could not be decoded, skipped by the reader. */
 export interface Damage {
-  /** Byte offset in the compressed input where the damage starts. */
+  /**
+   * Byte offset in the compressed input where the damage starts (for a plain gzip: where the
+   * last piece zlib was given starts, at most 64 KiB before the bad byte).
+   */
   offset: number;
   /** Compressed bytes skipped (for a plain gzip: every byte after `offset`). */
   length: number;
@@ -110,6 +112,12 @@ class ByteQueue {
     this.offset += n;
     return out;
   }
+
+  /** Puts bytes taken before back in front (they end where what is held starts). */
+  untake(bytes: Buffer): void {
+    this.#buf = this.#buf.length === 0 ? bytes : Buffer.concat([bytes, this.#buf]);
+    this.offset -= bytes.length;
+  }
 }
 
 /** The first bytes of `it` (at least `n` unless it ends sooner). */
@@ -135,29 +143,12 @@ function linesIn(damaged: Buffer): number | undefined {
 
 /** The text of a blocked-gzip input, member by member (see the module comment). */
 async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boolean) => void): AsyncGenerator<Buffer> {
-  let ahead: { members: Buffer; offset: number; text: Promise<Buffer> } | undefined; // inflating while the last batch is consumed
+  /** The batch being inflated while the one before is consumed. */
+  let ahead: { members: Buffer; text: Promise<Buffer> } | undefined;
   /** Damaged bytes already dropped while searching for the next member: reported with the rest. */
   let dropped: { offset: number; length: number } | undefined;
-
-  /** The text of the batch in flight; a batch that fails is gone through member by member. */
-  async function* settle(): AsyncGenerator<Buffer> {
-    if (ahead === undefined) return;
-    const { members, offset } = ahead;
-    const text = await ahead.text.catch(() => undefined);
-    ahead = undefined;
-    if (text !== undefined) {
-      if (text.length > 0) yield text;
-      return;
-    }
-    for (let p = 0; p < members.length; ) {
-      const size = memberSize(members, p);
-      const member = members.subarray(p, p + size);
-      const t = inflateMember(member);
-      if (t === undefined) report(offset + p, member);
-      else if (t.length > 0) yield t;
-      p += size;
-    }
-  }
+  /** The bytes at the queue's start are known not to be a valid member: resync first. */
+  let bad = false;
 
   /** Reports damaged bytes at `offset` (plus any dropped before them). */
   function report(offset: number, bytes: Buffer): void {
@@ -168,36 +159,74 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
     opts.onDamaged?.({ offset: start, length, ...(lost !== undefined && { rowsLost: lost }) });
   }
 
+  /**
+   * The text of the batch in flight. When a member of it fails, its members are gone through
+   * one by one; from the first bad one the rest goes back to the queue (a wrong BSIZE may have
+   * swallowed members that are whole), and `bad` says to resync from there.
+   */
+  async function* settle(): AsyncGenerator<Buffer, Buffer | undefined> {
+    if (ahead === undefined) return undefined;
+    const { members } = ahead;
+    const text = await ahead.text.catch(() => undefined);
+    ahead = undefined;
+    if (text !== undefined) {
+      if (text.length > 0) yield text;
+      return undefined;
+    }
+    for (let p = 0; p < members.length; p += memberSize(members, p)) {
+      const t = inflateMember(members.subarray(p, p + memberSize(members, p)));
+      if (t === undefined) return members.subarray(p);
+      if (t.length > 0) yield t;
+    }
+    return undefined;
+  }
+
   for (;;) {
-    await q.fill(BATCH + BGZF_HEADER);
-    // Whole members, up to BATCH bytes: inflated in one zlib call on its thread pool.
-    const buf = q.bytes;
-    let end = 0;
-    while (end < BATCH && end + BGZF_HEADER <= buf.length && isBgzfHeaderAt(buf, end)) {
-      const size = memberSize(buf, end);
-      if (end + size > buf.length) break;
-      end += size;
+    if (!bad) {
+      await q.fill(BATCH + BGZF_HEADER);
+      // Whole members, up to BATCH bytes: inflated in one zlib call on its thread pool.
+      const buf = q.bytes;
+      let end = 0;
+      while (end < BATCH && end + BGZF_HEADER <= buf.length && isBgzfHeaderAt(buf, end)) {
+        const size = memberSize(buf, end);
+        if (end + size > buf.length) break;
+        end += size;
+      }
+      if (end > 0) {
+        const members = q.take(end);
+        const rest = yield* settle();
+        if (rest !== undefined) {
+          q.untake(members);
+          q.untake(rest);
+          bad = true;
+          continue;
+        }
+        ahead = { members, text: gunzip(members) };
+        continue;
+      }
+      const rest = yield* settle();
+      if (rest !== undefined) {
+        q.untake(rest);
+        bad = true;
+        continue;
+      }
+      if (q.length === 0) return;
+      if (q.length < BGZF_HEADER && q.ended) return torn(); // a header cut short
+      if (!isBgzfHeaderAt(q.bytes, 0)) {
+        if (isGzip(q.bytes.subarray(0, 3)) && ((q.bytes[3] ?? 0) & 4) === 0 && nextMember(q.bytes, 1) === -1) {
+          // A plain gzip member after BGZF ones (files concatenated): the rest is read as any gzip.
+          yield* gzipText(q, opts, torn);
+          return;
+        }
+      } else if (nextMember(q.bytes, 1) === -1) {
+        // A member that runs past the end of the input, with no valid member inside it: torn.
+        return torn();
+      }
+      // Else a member that runs past the end but holds a valid one (its BSIZE was damaged).
     }
-    if (end > 0) {
-      const offset = q.offset;
-      const members = q.take(end);
-      yield* settle();
-      ahead = { members, offset, text: gunzip(members) };
-      continue;
-    }
-    yield* settle();
-    if (q.length === 0) return;
-    if (q.length < BGZF_HEADER && q.ended) return torn(); // a header cut short
-    if (isBgzfHeaderAt(q.bytes, 0)) {
-      // A member that runs past what the input holds: torn, unless a valid member starts
-      // inside it (then its BSIZE was damaged).
-      const next = nextMember(q.bytes, 1);
-      if (next === -1) return torn();
-      report(q.offset, q.take(next));
-      continue;
-    }
-    // Bytes that are no member: damage up to the next valid member. Memory stays bounded while
-    // searching: bytes with no member in them are dropped as the search goes on.
+    // Bytes at the start that are no valid member: damage up to the next valid member. Memory
+    // stays bounded while searching: bytes with no member in them are dropped as it goes on.
+    bad = false;
     let next = nextMember(q.bytes, 1);
     while (next === -1 && !q.ended) {
       if (q.length > 4 * BATCH) {
@@ -206,16 +235,12 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
         const n = q.take(q.length - keep).length;
         dropped = { offset: dropped?.offset ?? offset, length: (dropped?.length ?? 0) + n };
       }
-      await q.fill(q.length + BATCH);
-      next = nextMember(q.bytes, Math.max(1, q.length - BATCH - 65536 - BGZF_HEADER));
+      const had = q.length;
+      await q.fill(had + BATCH);
+      next = nextMember(q.bytes, Math.max(1, had - 65536 - BGZF_HEADER));
     }
     if (next === -1) {
-      // No valid member after these bytes. Any other gzip (files concatenated) is read as such;
-      // anything else is a torn end.
-      if (dropped === undefined && isGzip(q.bytes.subarray(0, 3)) && ((q.bytes[3] ?? 0) & 4) === 0) {
-        yield* gzipText(q, opts, torn);
-        return;
-      }
+      // Nothing valid after these bytes: the end of the file is torn (a crash mid-write).
       dropped = undefined;
       return torn();
     }
@@ -228,35 +253,71 @@ async function* gzipText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
   const start = q.offset;
   let fed = 0;
   const gz = zlib.createGunzip({ chunkSize: opts.chunkSize ?? 64 * 1024 });
-  pipeline(
-    Readable.from(
-      (async function* () {
-        while (q.length > 0 || !q.ended) {
-          await q.fill(1);
-          if (q.length === 0) return;
-          const b = q.take(q.length);
-          fed += b.length;
-          yield b;
-        }
-      })(),
-      { objectMode: false },
-    ),
-    gz,
-    () => {}, // errors reach the loop below through gz
-  );
+  // Output is taken from 'data' events, not an async iterator: those see every chunk zlib
+  // produced before an error, where an iterator would drop the ones still buffered.
+  const out: Buffer[] = [];
+  let failure: Error | undefined;
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    wake?.();
+    wake = undefined;
+  };
+  gz.on('data', (b: Buffer) => {
+    out.push(b);
+    if (out.length >= 16) gz.pause(); // the consumer resumes it: memory stays a few chunks
+    poke();
+  });
+  gz.on('error', (err) => {
+    failure = err;
+    poke();
+  });
+  gz.on('end', () => {
+    ended = true;
+    poke();
+  });
+  const feeding = (async () => {
+    while (failure === undefined) {
+      await q.fill(1);
+      if (q.length === 0) break;
+      // At most 64 KiB per write: zlib drops the output of a write that fails, so this bounds
+      // what decodes but is not returned before damage in a plain gzip.
+      const b = q.take(Math.min(q.length, 65536));
+      fed += b.length;
+      if (!gz.write(b)) await new Promise<void>((resolve) => {
+        const done = () => {
+          gz.off('drain', done);
+          gz.off('error', done);
+          gz.off('close', done);
+          resolve();
+        };
+        gz.on('drain', done).on('error', done).on('close', done);
+      });
+    }
+    if (failure === undefined) gz.end();
+  })();
   try {
-    for await (const chunk of gz as AsyncIterable<Buffer>) yield chunk;
-  } catch (err) {
-    if (isTruncation(err)) return torn();
+    for (;;) {
+      const b = out.shift();
+      if (b !== undefined) {
+        if (out.length < 4) gz.resume();
+        yield b;
+        continue;
+      }
+      if (failure !== undefined || ended) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+    await feeding;
+  } finally {
+    gz.destroy();
+  }
+  if (failure !== undefined) {
+    if (isTruncation(failure)) return torn();
     // Bad data: decoding stops here; zlib tells how far its input was used.
     opts.onDamaged?.({ offset: start + gz.bytesWritten, length: Math.max(0, fed - gz.bytesWritten) });
     return torn(false);
   }
   // zlib ends quietly at bytes after a member that are not gzip: that is damage too.
-  while (!q.ended) {
-    await q.fill(q.length + 65536);
-    fed += q.take(q.length).length;
-  }
   if (gz.bytesWritten < fed) {
     opts.onDamaged?.({ offset: start + gz.bytesWritten, length: fed - gz.bytesWritten });
     torn(false);
