@@ -143,7 +143,7 @@ function linesIn(damaged: Buffer): number | undefined {
 
 /** The text of a blocked-gzip input, member by member (see the module comment). */
 async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boolean) => void): AsyncGenerator<Buffer> {
-  /** The batch being inflated while the one before is consumed. */
+  /** The batch inflated last, whose text is handed on once the next batch is under way. */
   let ahead: { members: Buffer; text: Promise<Buffer> } | undefined;
   /** Damaged bytes already dropped while searching for the next member: reported with the rest. */
   let dropped: { offset: number; length: number } | undefined;
@@ -193,15 +193,18 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
         end += size;
       }
       if (end > 0) {
+        // Start this batch before the last one's text is handed on: zlib works meanwhile.
         const members = q.take(end);
+        const next = { members, text: gunzip(members, { chunkSize: 1 << 18 }) };
         const rest = yield* settle();
         if (rest !== undefined) {
+          next.text.catch(() => undefined); // its text is not wanted: the bytes go back to the queue
           q.untake(members);
           q.untake(rest);
           bad = true;
           continue;
         }
-        ahead = { members, text: gunzip(members) };
+        ahead = next;
         continue;
       }
       const rest = yield* settle();
