@@ -34,6 +34,7 @@ export { readLog } from './read/read-log.js';
 export { tail, tailLines } from './read/tail.js';
 export type { TailOptions } from './read/tail.js';
 export type { ReadLogOptions, LogReader } from './read/read-log.js';
+export type { Damage } from './read/decode.js';
 export { query, jqReady } from './read/query.js';
 export type { QueryOptions, QueryStream, JqRuntimeError } from './read/query.js';
 export { parseLines, parseJsonLine } from './format/parse-lines.js';
