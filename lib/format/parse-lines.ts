@@ -155,10 +155,9 @@ export function longLineError(max: number, bytes?: number): SyntaxError {
  * line (`\n` or `\r\n`; lib/format/line-split.ts, linear however long the lines). A bad line
  * (not JSON, JSON that is not an object, or longer than `maxLineBytes`) is skipped and reported
  * with its 1-based line number, or with `strict` the stream errors with RowlogError
- * `ERR_BAD_LINE` naming the line number. `dropPartial()`, asked at the end, drops a last line
- * without its `\n` (a torn end).
+ * `ERR_BAD_LINE` naming the line number.
  */
-export function parseLines(opts: ParseLinesOptions & { dropPartial?: () => boolean } = {}): Transform {
+export function parseLines(opts: ParseLinesOptions = {}): Transform {
   const bad = badLineHandler(opts);
   const max = maxLineBytesOption(opts.maxLineBytes);
   let lineNumber = 0;
@@ -171,10 +170,6 @@ export function parseLines(opts: ParseLinesOptions & { dropPartial?: () => boole
       current = line;
       return lineToRow(line, onBad);
     },
-    {
-      maxLineBytes: max,
-      onLongLine: (n, bytes) => bad(n, '', longLineError(max, bytes)),
-      ...(opts.dropPartial && { dropPartial: opts.dropPartial }),
-    },
+    { maxLineBytes: max, onLongLine: (n, bytes) => bad(n, '', longLineError(max, bytes)) },
   );
 }
