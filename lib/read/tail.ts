@@ -96,11 +96,13 @@ interface Ctx {
  */
 class Lines {
   fragment = false;
+  /** While set (a first read keeping the last lines), a line too long is this call instead of a notice. */
+  onLong: (() => void) | undefined;
   #out: string[] = [];
   readonly #split: LineSplitter<string>;
 
   constructor(ctx: Ctx) {
-    const long = () => ctx.notify({ type: 'long-line', limit: ctx.limit });
+    const long = () => (this.onLong ? this.onLong() : ctx.notify({ type: 'long-line', limit: ctx.limit }));
     this.#split = new LineSplitter<string>(
       {
         onLine: (line) => {
@@ -301,7 +303,12 @@ async function readLast(src: Source, size: number, ctx: Ctx): Promise<string[]> 
   const { n, limit } = ctx;
   if (kind === 'gzip') {
     const last = new LastLines(n, limit);
-    for await (const lines of gzipBatches(src, size, ctx)) last.push(lines);
+    src.lines.onLong = () => last.clear();
+    try {
+      for await (const lines of gzipBatches(src, size, ctx)) last.push(lines);
+    } finally {
+      src.lines.onLong = undefined;
+    }
     const shown = last.lines;
     if (n > 0 && shown.length < n && last.cut) ctx.notify({ type: 'lookback', limit, shown: shown.length });
     return shown;
@@ -419,6 +426,7 @@ async function* streamBatches(path: string, follow: boolean, ctx: Ctx): AsyncGen
   ctx.signal?.addEventListener('abort', stop);
   const lines = new Lines(ctx);
   const last = new LastLines(ctx.n, ctx.limit);
+  if (!follow) lines.onLong = () => last.clear();
   const chunks = async function* (): AsyncGenerator<Buffer> {
     const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const first = await it.next();
