@@ -50,19 +50,19 @@ export interface TailCliOptions {
 
 /** A row rendered like the console sink; lines that are not rows are printed as they are. `esc`: make control characters visible (a TTY). */
 function pretty(line: string, table: string, color: boolean, esc: boolean): string {
-  let row = lineToRow(line);
+  const row = lineToRow(line);
   if (row === undefined) return `${esc ? visible(line) : line}\n`;
-  if (esc) row = Object.fromEntries(Object.entries(row).map(([k, v]) => [visible(k), typeof v === 'string' ? visible(v) : v]));
   const { $table, $step, $level } = row;
-  return renderRow(
+  const text = renderRow(
     {
-      table: typeof $table === 'string' ? $table : esc ? visible(table) : table,
+      table: typeof $table === 'string' ? $table : table,
       step: typeof $step === 'number' ? $step : '?',
       level: typeof $level === 'number' ? $level : '?',
       data: row,
     },
     { maxKeys: 40, digits: 6, color },
   );
+  return esc ? visible(text, { keepSgr: true }) : text;
 }
 
 /** The table a file holds, from its name (`train.jsonl.gz` → `train`; lib/run/layout.ts's rule), else the name. */

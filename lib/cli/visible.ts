@@ -16,8 +16,17 @@ function show(c: string): string {
   return `<U+${code.toString(16).toUpperCase().padStart(4, '0')}>`;
 }
 
-/** `text` with every control character but tab (and a `\n` too) made visible. */
-export function visible(text: string): string {
-  return text.replace(CONTROL, show);
+// eslint-disable-next-line no-control-regex
+const CONTROL_BUT_SGR = /\u001b\[[0-9;]*m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * `text` with every control character but tab (and a `\n` too) made visible. `keepSgr`: colour
+ * sequences (`ESC [ … m`) and line ends stay, for text of several lines whose only raw ESCs are
+ * its renderer's own colours (the console renderer JSON-quotes a value holding C0 controls, but
+ * passes C1 and DEL).
+ */
+export function visible(text: string, opts: { keepSgr?: boolean } = {}): string {
+  if (opts.keepSgr !== true) return text.replace(CONTROL, show);
+  return text.replace(CONTROL_BUT_SGR, (m) => (m.length > 1 ? m : show(m)));
 }
 
