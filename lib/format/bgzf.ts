@@ -448,3 +448,16 @@ export function scanMembersResync(fd: number, size: number, start = 0): ResyncSc
   }
   return { members, damaged, wholeEnd: pos, torn, bgzf: true };
 }
+
+/** How far into a file that does not start like gzip {@link startsDamagedBgzf} looks for a member. */
+const DAMAGED_START_SEARCH = 256 << 10;
+
+/**
+ * True when the open file `fd` does not start like gzip but a valid BGZF member (CRC-proved)
+ * follows within its first 256 KiB: blocked gzip whose first member is damaged, not text. Readers
+ * that choose by the first bytes (tail, ls) ask this before reading such a file as text.
+ */
+export function startsDamagedBgzf(fd: number, size: number): boolean {
+  const head = readRange(fd, 0, 3);
+  return !isGzip(head) && nextMemberInFile(fd, Math.min(size, DAMAGED_START_SEARCH), 1) !== -1;
+}

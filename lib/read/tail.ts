@@ -30,7 +30,7 @@
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BGZF_EOF, inflateMemberBounded, isGzip, nextMemberInFile, scanMembersResync } from '../format/bgzf.js';
+import { BGZF_EOF, inflateMemberBounded, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
 import { booleanOption, functionOption, numberOption } from '../core/options.js';
 import { LineSplitter } from '../format/line-split.js';
@@ -201,8 +201,6 @@ interface Source {
 const CHUNK = 1 << 20;
 /** Plain bytes read per batch when reading forward. */
 const PLAIN_CHUNK = 4 << 20;
-/** How far into a file that does not start like gzip a BGZF member is looked for (a damaged first member). */
-const DAMAGED_START_SEARCH = 256 << 10;
 
 function open(path: string, ctx: Ctx): Source {
   const fd = fs.openSync(path, 'r');
@@ -231,7 +229,7 @@ function detect(src: Source, size: number): Kind | undefined {
   if (src.kind !== undefined || size < 2) return src.kind; // one byte cannot be a whole line either
   const head = readAt(src.fd, 0, 2);
   if (isGzip(head)) return (src.kind = scanMembersResync(src.fd, size).bgzf ? 'bgzf' : 'gzip');
-  if (head[0] !== 0x7b && nextMemberInFile(src.fd, Math.min(size, DAMAGED_START_SEARCH), 1) !== -1) return (src.kind = 'bgzf');
+  if (startsDamagedBgzf(src.fd, size)) return (src.kind = 'bgzf');
   return (src.kind = 'plain');
 }
 
