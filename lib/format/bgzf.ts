@@ -461,3 +461,32 @@ export function startsDamagedBgzf(fd: number, size: number): boolean {
   const head = readRange(fd, 0, 3);
   return !isGzip(head) && nextMemberInFile(fd, Math.min(size, DAMAGED_START_SEARCH), 1) !== -1;
 }
+
+/**
+ * {@link inflateMemberBounded} for a member too large to hold whole: its text is handed to
+ * `onPiece` in pieces of at most `pieceBytes` as it inflates (never more than ISIZE in all), and
+ * the promise says whether the CRC-32 and ISIZE matched at the end, so a caller that must not
+ * use a damaged member's text keeps only what it needs until then (tail keeps its last bytes).
+ */
+export async function inflateMemberPieces(member: Buffer, onPiece: (piece: Buffer) => void, pieceBytes = 1 << 20): Promise<boolean> {
+  if (member.length < HEADER + TRAILER) return false;
+  const isize = member.readUInt32LE(member.length - 4);
+  if (isize > BGZF_MAX_MEMBER_TEXT) return false;
+  const inflate = zlib.createInflateRaw({ chunkSize: pieceBytes });
+  let crc = 0;
+  let length = 0;
+  try {
+    inflate.end(member.subarray(12 + member.readUInt16LE(10), member.length - TRAILER));
+    for await (const piece of inflate as AsyncIterable<Buffer>) {
+      length += piece.length;
+      if (length > isize) return false;
+      crc = crc32(piece, crc);
+      onPiece(piece);
+    }
+  } catch {
+    return false;
+  } finally {
+    inflate.destroy();
+  }
+  return length === isize && crc === member.readUInt32LE(member.length - 8);
+}

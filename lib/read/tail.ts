@@ -30,7 +30,7 @@
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BGZF_EOF, inflateMemberBounded, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
+import { BGZF_EOF, inflateMemberBounded, inflateMemberPieces, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
 import { booleanOption, functionOption, numberOption } from '../core/options.js';
 import { LineSplitter } from '../format/line-split.js';
@@ -259,9 +259,10 @@ function setMark(src: Source, members: Member[]): void {
 function fromWindow(src: Source, buf: Buffer, fromStart: boolean, ctx: Ctx): string[] {
   const cut = buf.lastIndexOf(10);
   let lines: string[] = [];
-  if (cut >= 0) {
-    lines = buf.toString('utf8', 0, cut).split('\n');
-    if (!fromStart) lines.shift();
+  // the first piece is decoded only when it is a whole line (a long one's end is never decoded)
+  const start = fromStart ? 0 : buf.indexOf(10) + 1;
+  if (cut >= 0 && start <= cut) {
+    lines = buf.toString('utf8', start, cut).split('\n');
     lines = lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   }
   src.lines.fragment = cut < 0 && !fromStart;
@@ -269,6 +270,41 @@ function fromWindow(src: Source, buf: Buffer, fromStart: boolean, ctx: Ctx): str
   const shown = lines.slice(Math.max(0, lines.length - ctx.n));
   if (ctx.n > 0 && shown.length < ctx.n && !fromStart) ctx.notify({ type: 'lookback', limit: ctx.limit, shown: shown.length });
   return shown;
+}
+
+/** Members whose text (ISIZE) is larger than this are inflated in pieces, never held whole. */
+const WHOLE_MEMBER_TEXT = 4 << 20;
+
+/** ISIZE: the text length a member says it holds. */
+const textSize = (member: Buffer): number => (member.length >= 4 ? member.readUInt32LE(member.length - 4) : 0);
+
+/** The last `keep` bytes of a member's text (all of it when shorter), or undefined when it is damaged. */
+async function memberTail(member: Buffer, keep: number): Promise<Buffer | undefined> {
+  if (textSize(member) <= WHOLE_MEMBER_TEXT) {
+    const text = inflateMemberBounded(member);
+    return text === undefined || text.length <= keep ? text : Buffer.from(text.subarray(text.length - keep));
+  }
+  let pieces: Buffer[] = [];
+  let held = 0;
+  const ok = await inflateMemberPieces(member, (piece) => {
+    pieces.push(piece);
+    held += piece.length;
+    while (pieces.length > 1 && held - (pieces[0] as Buffer).length >= keep) held -= (pieces.shift() as Buffer).length;
+  });
+  if (!ok) return undefined;
+  const text = Buffer.concat(pieces, held);
+  pieces = [];
+  return text.length <= keep ? text : Buffer.from(text.subarray(text.length - keep));
+}
+
+/** A member's text into `lines`: whole when small, else in pieces as it inflates (then a damaged one may have given some). False when damaged. */
+async function memberInto(member: Buffer, lines: Lines): Promise<boolean> {
+  if (textSize(member) <= WHOLE_MEMBER_TEXT) {
+    const text = inflateMemberBounded(member);
+    if (text !== undefined) lines.write(text);
+    return text !== undefined;
+  }
+  return inflateMemberPieces(member, (piece) => lines.write(piece));
 }
 
 /** Chunks of the open file's bytes `[start, end)`. */
@@ -337,15 +373,14 @@ async function readLast(src: Source, size: number, ctx: Ctx): Promise<string[]> 
     let i = members.length;
     while (i > 0 && newlines <= n && bytes < limit) {
       const m = members[--i] as Member;
-      const text = inflateMemberBounded(readAt(src.fd, m.offset, m.offset + m.size));
-      if (text === undefined) {
+      const member = readAt(src.fd, m.offset, m.offset + m.size);
+      // only what the look-back allows (a large member is inflated in pieces, its last ones kept)
+      const part = await memberTail(member, limit - bytes);
+      if (part === undefined) {
         damaged(ctx, m.offset, m.size);
         continue;
       }
-      const keep = limit - bytes;
-      // keep only what the look-back allows (a copy, so the member's whole text is freed)
-      const part = text.length > keep ? Buffer.from(text.subarray(text.length - keep)) : text;
-      if (part !== text) whole = false;
+      if (part.length < textSize(member)) whole = false;
       texts.unshift(part);
       bytes += part.length;
       newlines += countNewlines(part);
@@ -391,9 +426,7 @@ async function* readNew(src: Source, size: number, ctx: Ctx): AsyncGenerator<str
       const buf = readAt(src.fd, first.offset, last.offset + last.size);
       for (let k = i; k < j; k++) {
         const m = members[k] as Member;
-        const text = inflateMemberBounded(buf.subarray(m.offset - first.offset, m.offset - first.offset + m.size));
-        if (text === undefined) damaged(ctx, m.offset, m.size);
-        else src.lines.write(text);
+        if (!(await memberInto(buf.subarray(m.offset - first.offset, m.offset - first.offset + m.size), src.lines))) damaged(ctx, m.offset, m.size);
       }
       src.offset = endAfter(members, j);
       setMark(src, members);
