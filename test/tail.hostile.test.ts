@@ -238,6 +238,37 @@ t.test('tail FIFO reads a named pipe: the last rows when its writer closes; with
   t.equal(err, '');
 });
 
+/** True once a thread of process `pid` waits in the kernel for a FIFO's other end (Linux's wchan `wait_for_partner`). */
+function inFifoOpen(pid: number): boolean {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).some((task) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/task/${task}/wchan`, 'utf8') === 'wait_for_partner';
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+t.test('Ctrl-C ends tail on a FIFO that no writer has opened yet, following or not', async (t) => {
+  const fifo = path.join(tmpdir(t), 'idle.jsonl');
+  t.equal(run('mkfifo', [fifo]).status, 0);
+  for (const args of [['-f', fifo], [fifo]]) {
+    const child = spawnCli(['tail', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.teardown(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await until(() => inFifoOpen(child.pid!), 'tail to wait in open() for a writer');
+    child.kill('SIGINT');
+    t.equal(await exit, 0, `tail ${args.join(' ')}: exit 0`);
+    t.equal(stderr, '');
+  }
+});
+
 t.test('tail -f on a file that does not exist yet waits for it, then shows its rows from the start', async (t) => {
   const dir = tmpdir(t);
   const file = path.join(dir, 'run', 'late.jsonl.gz');

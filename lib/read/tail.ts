@@ -453,7 +453,19 @@ function statPath(path: string): fs.Stats | undefined {
 async function* streamBatches(path: string, follow: boolean, ctx: Ctx): AsyncGenerator<string[]> {
   if (follow) yield [];
   const stream = fs.createReadStream(path, { highWaterMark: 1 << 20 });
-  const stop = () => stream.destroy();
+  const stop = () => {
+    if (stream.pending) {
+      // Still in open(), which waits for a writer on a thread of libuv's pool and would keep the
+      // process alive: open the FIFO for writing ourselves (non-blocking: a reader is waiting), so
+      // that open returns, then let the stream close.
+      try {
+        fs.closeSync(fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+      } catch {
+        // not a FIFO, or the open just finished
+      }
+    }
+    stream.destroy();
+  };
   ctx.signal?.addEventListener('abort', stop);
   const lines = new Lines(ctx);
   const last = new LastLines(ctx.n, ctx.limit);
