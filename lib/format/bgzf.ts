@@ -325,15 +325,7 @@ export function readWholeLines(path: string): { text: string; truncated: boolean
   try {
     const size = fs.fstatSync(fd).size;
     const scan = scanMembers(fd, size);
-    const end = scan.bgzf ? scan.wholeEnd : size;
-    const buf = Buffer.allocUnsafe(end);
-    let off = 0;
-    while (off < end) {
-      const n = fs.readSync(fd, buf, off, end - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    const { data, truncated } = gunzipTolerant(buf.subarray(0, off));
+    const { data, truncated } = gunzipTolerant(readRange(fd, 0, scan.bgzf ? scan.wholeEnd : size));
     const cut = data.lastIndexOf(10) + 1;
     return { text: data.subarray(0, cut).toString('utf8'), truncated: truncated || scan.torn || cut < data.length };
   } finally {
@@ -367,7 +359,10 @@ export function inflateMemberBounded(member: Buffer): Buffer | undefined {
   }
 }
 
-/** The bytes `[start, end)` of the open file `fd` (fewer where it ends). */
+/**
+ * The bytes `[start, end)` of the open file `fd` (fewer where it ends): lib/io/read-at.ts's
+ * readAt, which format/ cannot import (layers point down); bgzf is format/'s one reader of files.
+ */
 function readRange(fd: number, start: number, end: number): Buffer {
   const buf = Buffer.allocUnsafe(Math.max(0, end - start));
   let off = 0;
