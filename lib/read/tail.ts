@@ -545,16 +545,20 @@ export async function* tailBatches(path: string, opts: TailOptions = {}): AsyncG
     // As `tail -F`: wait for the file, then read it from its start.
     yield [];
     ctx.notify({ type: 'waiting' });
-    while (st === undefined) {
-      if (!(await pause())) return;
-      st = statPath(path);
+    let opened: Source | undefined;
+    while (opened === undefined) {
+      while (st === undefined) {
+        if (!(await pause())) return;
+        st = statPath(path);
+      }
+      if (!st.isFile()) return yield* streamBatches(path, true, ctx);
+      try {
+        opened = open(path, ctx);
+      } catch {
+        st = undefined; // gone again between stat and open: wait again
+      }
     }
-    if (!st.isFile()) return yield* streamBatches(path, true, ctx);
-    try {
-      src = open(path, ctx);
-    } catch {
-      return yield* tailBatches(path, opts); // gone again: wait again
-    }
+    src = opened;
     appeared = true;
   } else if (st !== undefined && !st.isFile() && !st.isDirectory()) {
     return yield* streamBatches(path, follow, ctx);
