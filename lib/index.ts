@@ -32,7 +32,7 @@ export type { FileSinkOptions } from '../sinks/file-sink-options.js';
 export type { Sink } from './core/sink.js';
 export { readLog } from './read/read-log.js';
 export { tail, tailLines } from './read/tail.js';
-export type { TailOptions } from './read/tail.js';
+export type { TailNotice, TailOptions } from './read/tail.js';
 export type { ReadLogOptions, LogReader } from './read/read-log.js';
 export type { Damage } from './read/decode.js';
 export { query, jqReady } from './read/query.js';

@@ -26,7 +26,7 @@ t.test('ls lists each run made by createLogger with its tables, row counts, colu
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stderr, '');
   const out = r.stdout;
-  t.match(out, /^runs\/alpha\/ {2}\(started \d{4}-\d\d-\d\dT[\d:.]+Z\)\n/, 'the run folder first, with its start time');
+  t.match(out, /^runs\/alpha\/ {2}\(started \d{4}-\d\d-\d\dT[\d:.]+Z, closed\)\n/, "the run folder first, with its start time and status.json's state");
   t.match(out, /\n {2}TABLE +ROWS +COLS +FIRST STEP +LAST STEP +LAST TIME +FILES\n/);
   t.match(out, /\n {2}eval +3 +4 +0 +200 +2026-01-02T00:00:00\.000Z +eval\.jsonl\.gz \d+(\.\d)? (B|KiB), eval\.csv \d+(\.\d)? (B|KiB)\n/);
   t.match(out, /\n {2}train +250 +5 +0 +249 +2026-01-02T03:04:05\.249Z +train\.jsonl\.gz \d+(\.\d)? (B|KiB), train\.csv \d+\.\d KiB\n/);
@@ -114,4 +114,34 @@ t.test("ls and serve's /api/runs agree: nested tables are tables of their run, s
     'ls runs/exp1: the run itself, then its sub-run (a folder with run.json)',
   );
   t.same(await apiRuns(exp1), lsBlocks(one.stdout, exp1, cwd), '/api/runs says the same');
+});
+
+t.test('ls on a large run reads the ends of its files only: a damaged first member does not stop it; rows are estimated', async (t) => {
+  const cwd = tmpdir(t);
+  const dir = path.join(cwd, 'runs', 'big');
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  for (let i = 0; i < 100_000; i++) log.row('train', { loss: 1 / (i + 1), lr: 1e-3, acc: i / 1e5, grad: Math.sqrt(i) }, { step: i, time: Date.UTC(2026, 0, 1) + i });
+  await log.close();
+  const gz = path.join(dir, 'train.jsonl.gz');
+  t.ok(fs.statSync(gz).size > 1 << 20, 'over 1 MiB: read at its ends');
+  // Damage the first member (its magic byte): reading the whole file would have to resync; ls never gets there.
+  const bytes = fs.readFileSync(gz);
+  const second = 18 + bytes.readUInt16LE(16) - 17; // first member's size: BSIZE + 1
+  const firstIntact = (JSON.parse(zlib.gunzipSync(bytes.subarray(second, second + bytes.readUInt16LE(second + 16) + 1)).toString('utf8').split('\n')[0]!) as { $step: number }).$step;
+  bytes[0] = 0;
+  fs.writeFileSync(gz, bytes);
+  const csvOnly = path.join(cwd, 'runs', 'sheet');
+  fs.mkdirSync(csvOnly);
+  fs.copyFileSync(path.join(dir, 'train.csv'), path.join(csvOnly, 'train.csv'));
+
+  const r = rowlog(['ls'], cwd);
+  t.equal(r.status, 0, r.stderr);
+  const train = /\n {2}train +~(\d+)k +7 +(\d+) +99999 +2026-01-01T00:01:39\.999Z +train\.jsonl\.gz [\d.]+ MiB, train\.csv [\d.]+ MiB {2}\[1 damaged member skipped\]\n/.exec(r.stdout);
+  t.ok(train, "the big table's line: estimate, steps, time, files and the damage", { stdout: r.stdout });
+  t.ok(Math.abs(Number(train?.[1]) - 100) <= 10, `~${train?.[1]}k rows: within 10 % of 100k`);
+  t.equal(Number(train?.[2]), firstIntact, 'the first step of the first intact member');
+  const sheet = /\nruns\/sheet\/\n {2}TABLE.*\n {2}train +~(\d+)k +7 +0 +99999 +2026-01-01T00:01:39\.999Z +train\.csv [\d.]+ MiB\n/.exec(r.stdout);
+  t.ok(sheet, 'a large CSV: its header and last rows');
+  t.ok(Math.abs(Number(sheet?.[1]) - 100) <= 10, `~${sheet?.[1]}k rows`);
+  t.match(r.stdout, /\n~ rows: estimated from the size of a file over 1\.0 MiB, read at its ends only \(rowlog query -s length FILE counts them\)\n$/, 'what ~ means, once at the end');
 });

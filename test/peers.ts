@@ -60,6 +60,7 @@ const PEERS = {
   python3: { pkg: 'python3', find: () => pythonWith('json') },
   pandas: { pkg: 'python3-pandas', find: () => pythonWith('pandas') },
   prlimit: { pkg: 'util-linux', find: () => onPath('prlimit') },
+  tmux: { pkg: 'tmux', find: () => onPath('tmux') },
 } satisfies Record<string, { pkg: string; find: () => string | undefined }>;
 
 export type Peer = keyof typeof PEERS;

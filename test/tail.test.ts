@@ -247,3 +247,27 @@ t.test('an empty file is waited for; aborting ends the iteration; a missing file
   await t.rejects(collect(path.join(dir, 'missing.jsonl')), { code: 'ENOENT' });
   await t.rejects(collect(file, { lines: -1 }), { code: 'ERR_INVALID_OPTION' });
 });
+
+t.test('tail() options: maxLookbackBytes bounds the first read and is noticed; bad options are ERR_INVALID_OPTION', async (t) => {
+  const file = path.join(tmpdir(t), 'long.jsonl');
+  fs.writeFileSync(file, `{"a":1}\n{"b":"${'x'.repeat(5000)}"}\n{"c":3}\n`);
+  const notices: unknown[] = [];
+  t.equal(await collect(file, { lines: 3, maxLookbackBytes: 100, onNotice: (n) => notices.push(n) }), '{"c":3}\n', 'only what fits in 100 bytes');
+  t.same(notices, [{ type: 'lookback', limit: 100, shown: 1 }]);
+  notices.length = 0;
+  t.equal(await collect(file, { lines: 3, maxLookbackBytes: 10_000, onNotice: (n) => notices.push(n) }), fs.readFileSync(file, 'utf8'), 'all of it within 10,000');
+  t.same(notices, []);
+
+  // Following: a line over the bound is skipped and noticed, the next one shown.
+  const seen: string[] = [];
+  await follow(file, { lines: 1, maxLookbackBytes: 100, onNotice: (n) => notices.push(n) }, (line) => {
+    seen.push(line);
+    if (line === '{"c":3}') fs.appendFileSync(file, `{"d":"${'y'.repeat(500)}"}\n{"e":5}\n`);
+    return line === '{"e":5}';
+  });
+  t.same(seen, ['{"c":3}', '{"e":5}']);
+  t.same(notices, [{ type: 'long-line', limit: 100 }]);
+
+  await t.rejects(collect(file, { maxLookbackBytes: 0 }), { code: 'ERR_INVALID_OPTION', message: /^maxLookbackBytes/ });
+  await t.rejects(collect(file, { onNotice: 'loud' as never }), { code: 'ERR_INVALID_OPTION', message: /^onNotice/ });
+});

@@ -6,17 +6,22 @@
  * each row's block), so interleaved rows from following several files stay attributable and
  * `grep`-able; the first rows of each file are printed in the order the files were given.
  * Ctrl-C and a reader that goes away (`| head`, EPIPE) end quietly with exit 0; a missing file
- * is one line on stderr and exit 1.
+ * is one line on stderr and exit 1, except with `-f`, which waits for it (as `tail -F`) and
+ * says so on stderr. What lib/read/tail.ts notices (a damaged member skipped, a line longer than
+ * the look-back) is one line on stderr each, `rowlog: tail: FILE: …`. On a terminal, control
+ * characters in rows are shown as `less` shows them (lib/cli/visible.ts); a pipe gets the bytes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
-import { countArg, usageError } from './args.js';
+import { countArg, positiveArg, prefix, usageError } from './args.js';
+import { visible } from './visible.js';
 import { renderRow } from '../../sinks/pretty.js';
 import { lineToRow } from '../format/parse-lines.js';
-import { tailBatches } from '../read/tail.js';
+import { DEFAULT_MAX_LOOKBACK_BYTES, tailBatches } from '../read/tail.js';
+import type { TailNotice } from '../read/tail.js';
 import { jqReady, query } from '../read/query.js';
 import type { JqRuntimeError } from '../read/query.js';
 import { tableFile } from '../run/layout.js';
@@ -31,6 +36,10 @@ export interface TailCliOptions {
   pretty?: boolean;
   /** Poll interval when following (ms). @default 100 */
   pollMs?: number;
+  /** Decoded bytes looked back through for the first rows, and the longest row followed (lib/read/tail.ts). @default 32 MiB */
+  maxLookbackBytes?: number;
+  /** Where notices go (one line each). @default process.stderr */
+  err?: Writable;
   /** Applied to each batch of lines before printing (e.g. a jq filter): input lines → output lines. */
   transform?: (lines: string[]) => Promise<string[]>;
   /** Where rows go. @default process.stdout */
@@ -39,12 +48,12 @@ export interface TailCliOptions {
   signal?: AbortSignal;
 }
 
-/** A row rendered like the console sink; lines that are not rows are printed as they are. */
-function pretty(line: string, table: string, color: boolean): string {
+/** A row rendered like the console sink; lines that are not rows are printed as they are. `esc`: make control characters visible (a TTY). */
+function pretty(line: string, table: string, color: boolean, esc: boolean): string {
   const row = lineToRow(line);
-  if (row === undefined) return `${line}\n`;
+  if (row === undefined) return `${esc ? visible(line) : line}\n`;
   const { $table, $step, $level } = row;
-  return renderRow(
+  const text = renderRow(
     {
       table: typeof $table === 'string' ? $table : table,
       step: typeof $step === 'number' ? $step : '?',
@@ -53,11 +62,29 @@ function pretty(line: string, table: string, color: boolean): string {
     },
     { maxKeys: 40, digits: 6, color },
   );
+  return esc ? visible(text, { keepSgr: true }) : text;
 }
 
 /** The table a file holds, from its name (`train.jsonl.gz` → `train`; lib/run/layout.ts's rule), else the name. */
 function tableOf(file: string): string {
   return tableFile(path.basename(file))?.name ?? path.basename(file);
+}
+
+/** One line of stderr for what tail noticed in `file`. */
+function noticeLine(file: string, n: TailNotice): string {
+  const where = `${prefix('tail')}${file}: `;
+  switch (n.type) {
+    case 'damaged':
+      return `${where}a damaged member at byte ${n.offset} was skipped (${n.length} bytes)`;
+    case 'lookback':
+      return n.shown === 0
+        ? `${where}the last line is longer than ${n.limit} bytes; not shown`
+        : `${where}only the last ${n.shown} ${n.shown === 1 ? 'line fits' : 'lines fit'} in ${n.limit} bytes; the lines before are not shown`;
+    case 'long-line':
+      return `${where}a line longer than ${n.limit} bytes was skipped`;
+    case 'waiting':
+      return `${prefix('tail')}waiting for ${file} to appear`;
+  }
 }
 
 /** Prints the tails of `files` (see the module comment); resolves when done or stopped. */
@@ -67,11 +94,14 @@ export async function runTail(files: string[], opts: TailCliOptions = {}): Promi
       fs.accessSync(file, fs.constants.R_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && opts.follow === true) continue; // waited for (tail -F)
       throw new Error(`tail: cannot open '${file}': ${code === 'ENOENT' ? 'no such file' : code}`);
     }
   }
   const out = opts.out ?? process.stdout;
-  const color = opts.pretty === true && (out as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR;
+  const err = opts.err ?? process.stderr;
+  const tty = (out as { isTTY?: boolean }).isTTY === true;
+  const color = opts.pretty === true && tty && !process.env.NO_COLOR;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort);
@@ -84,10 +114,10 @@ export async function runTail(files: string[], opts: TailCliOptions = {}): Promi
   out.on('error', onError);
 
   const print = async (lines: string[], file: string): Promise<void> => {
-    const prefix = files.length > 1 ? `${file}: ` : '';
+    const label = files.length > 1 ? `${file}: ` : '';
     let text = '';
     for (const shown of opts.transform && lines.length > 0 ? await opts.transform(lines) : lines) {
-      text += prefix + (opts.pretty === true ? pretty(shown, tableOf(file), color) : `${shown}\n`);
+      text += (tty ? visible(label) : label) + (opts.pretty === true ? pretty(shown, tableOf(file), color, tty) : `${tty ? visible(shown) : shown}\n`);
     }
     if (text === '' || stop.signal.aborted) return;
     if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve).once('error', () => resolve()));
@@ -95,7 +125,15 @@ export async function runTail(files: string[], opts: TailCliOptions = {}): Promi
 
   const tails = files.map((file) => ({
     file,
-    it: tailBatches(file, { lines: opts.lines ?? 10, follow: opts.follow === true, pollMs: opts.pollMs ?? 100, signal: stop.signal }),
+    it: tailBatches(file, {
+      lines: opts.lines ?? 10,
+      follow: opts.follow === true,
+      waitForFile: true,
+      pollMs: opts.pollMs ?? 100,
+      maxLookbackBytes: opts.maxLookbackBytes ?? DEFAULT_MAX_LOOKBACK_BYTES,
+      onNotice: (n) => err.write(`${tty ? visible(noticeLine(file, n)) : noticeLine(file, n)}\n`),
+      signal: stop.signal,
+    }),
   }));
   try {
     // The first batch of each file comes at once (possibly empty): print them in the order given.
@@ -126,10 +164,11 @@ export function registerTail(program: Command): Command {
     .description('print the last rows of .jsonl / .jsonl.gz files (a rowlog .gz is read from its end), and follow them with -f')
     .argument('<file...>', 'files to read; with several, each line starts with "FILE: "')
     .option('-n, --lines <n>', 'rows to show from the end of each file first', countArg, 10)
-    .option('-f, --follow', 'keep printing rows as they are logged; survives truncation and replacement of the file')
+    .option('-f, --follow', 'keep printing rows as they are logged; survives truncation and replacement of the file, and waits for a file that does not exist yet')
     .option('--pretty', 'render each row like the console sink instead of JSONL')
+    .option('--max-lookback <bytes>', 'decoded bytes looked back through for the last rows (a longer row is not shown, and said so)', positiveArg, DEFAULT_MAX_LOOKBACK_BYTES)
     .option('--filter <jq>', 'a jq filter applied to every row (e.g. \'select(.loss < 0.1) | {step: ."$step", loss}\')')
-    .action(async (files: string[], o: { lines: number; follow?: boolean; pretty?: boolean; filter?: string }) => {
+    .action(async (files: string[], o: { lines: number; follow?: boolean; pretty?: boolean; filter?: string; maxLookback: number }) => {
       let transform: TailCliOptions['transform'];
       if (o.filter !== undefined) {
         const filter = o.filter;
@@ -142,7 +181,7 @@ export function registerTail(program: Command): Command {
         }
         transform = (lines) => jqLines(filter, lines);
       }
-      await runTail(files, { lines: o.lines, follow: o.follow === true, pretty: o.pretty === true, ...(transform ? { transform } : {}) });
+      await runTail(files, { lines: o.lines, follow: o.follow === true, pretty: o.pretty === true, maxLookbackBytes: o.maxLookback, ...(transform ? { transform } : {}) });
     });
 }
 

@@ -325,18 +325,163 @@ export function readWholeLines(path: string): { text: string; truncated: boolean
   try {
     const size = fs.fstatSync(fd).size;
     const scan = scanMembers(fd, size);
-    const end = scan.bgzf ? scan.wholeEnd : size;
-    const buf = Buffer.allocUnsafe(end);
-    let off = 0;
-    while (off < end) {
-      const n = fs.readSync(fd, buf, off, end - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    const { data, truncated } = gunzipTolerant(buf.subarray(0, off));
+    const { data, truncated } = gunzipTolerant(readRange(fd, 0, scan.bgzf ? scan.wholeEnd : size));
     const cut = data.lastIndexOf(10) + 1;
     return { text: data.subarray(0, cut).toString('utf8'), truncated: truncated || scan.torn || cut < data.length };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The most text one BGZF member can hold: BSIZE caps a member at 64 KiB and deflate's best
+ * ratio is 1032:1, so ~67 MB. rowlog writes at most {@link BGZF_MAX_INPUT}; a member claiming
+ * more (ISIZE) is damaged. Bounds what inflating one member may allocate (issue 11 §1).
+ */
+export const BGZF_MAX_MEMBER_TEXT = BGZF_MAX_MEMBER * 1032;
+
+/**
+ * The text of one BGZF member with its allocation bounded: zlib's `maxOutputLength` is the
+ * member's own ISIZE (at most {@link BGZF_MAX_MEMBER_TEXT}), so a member cannot inflate to
+ * more than it says. Undefined when its data, CRC-32 or ISIZE is wrong (damage).
+ */
+export function inflateMemberBounded(member: Buffer): Buffer | undefined {
+  if (member.length < HEADER + TRAILER) return undefined;
+  const isize = member.readUInt32LE(member.length - 4);
+  if (isize > BGZF_MAX_MEMBER_TEXT) return undefined;
+  if (isize === 0) return member.length === BGZF_EOF.length || inflateMember(member) !== undefined ? Buffer.alloc(0) : undefined;
+  try {
+    const xlen = member.readUInt16LE(10);
+    const text = zlib.inflateRawSync(member.subarray(12 + xlen, member.length - TRAILER), { maxOutputLength: isize });
+    return text.length === isize && member.readUInt32LE(member.length - 8) === crc32(text) ? text : undefined;
+  } catch {
+    return undefined; // bad data, or more text than ISIZE says (ERR_BUFFER_TOO_LARGE)
+  }
+}
+
+/**
+ * The bytes `[start, end)` of the open file `fd` (fewer where it ends): lib/io/read-at.ts's
+ * readAt, which format/ cannot import (layers point down); bgzf is format/'s one reader of files.
+ */
+function readRange(fd: number, start: number, end: number): Buffer {
+  const buf = Buffer.allocUnsafe(Math.max(0, end - start));
+  let off = 0;
+  while (off < buf.length) {
+    const n = fs.readSync(fd, buf, off, buf.length - off, start + off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off);
+}
+
+/** Bytes searched per read by {@link nextMemberInFile}; windows overlap by one largest member. */
+const SEARCH_WINDOW = 1 << 20;
+
+/**
+ * {@link nextMember} over the open file `fd` (of `size` bytes): where the first valid BGZF member
+ * at or after `from` starts (header, BSIZE and CRC all right), or -1 when none is whole before
+ * `size`. Reads overlapping windows of 1 MiB, so memory stays bounded however far it searches.
+ */
+export function nextMemberInFile(fd: number, size: number, from: number): number {
+  for (let pos = from; pos < size; pos += SEARCH_WINDOW) {
+    const end = Math.min(size, pos + SEARCH_WINDOW + BGZF_MAX_MEMBER + HEADER);
+    const p = nextMember(readRange(fd, pos, end), 0);
+    if (p !== -1) return pos + p;
+    if (end === size) return -1;
+  }
+  return -1;
+}
+
+/** Result of {@link scanMembersResync}: {@link MemberScan} plus the damage skipped. */
+export interface ResyncScan extends MemberScan {
+  /** Stretches between members that hold no valid member (a damaged header or BSIZE), in order. */
+  damaged: Array<{ offset: number; length: number }>;
+}
+
+/**
+ * {@link scanMembers} for readers: the same header walk (no inflating), but bytes that are no
+ * member header are **damage** when a valid member follows them. The walk resyncs there with
+ * {@link nextMemberInFile} (searching from just after the previous member's start, so a
+ * previous member whose BSIZE was damaged to point too far is found out and dropped too).
+ * Bytes after the last member that hold no valid member are a torn end (`torn`, `wholeEnd`),
+ * as in scanMembers. A member whose header is intact but whose data is not is found only when it
+ * is inflated ({@link inflateMemberBounded}). `bgzf` is false only when the bytes at `start` are
+ * a plain gzip member (no `BC` subfield). The writer's repair keeps using scanMembers, which
+ * never skips anything (docs/DESIGN.md §4).
+ */
+export function scanMembersResync(fd: number, size: number, start = 0): ResyncScan {
+  const members: MemberScan['members'] = [];
+  const damaged: ResyncScan['damaged'] = [];
+  let pos = start;
+  let torn = false;
+  while (pos < size) {
+    const head = readRange(fd, pos, Math.min(size, pos + HEADER));
+    if (head.length === HEADER && isBgzfHeaderAt(head, 0)) {
+      const s = memberSize(head, 0);
+      if (s >= HEADER + TRAILER && pos + s <= size) {
+        members.push({ offset: pos, size: s });
+        pos += s;
+        continue;
+      }
+    } else if (pos === start && isGzip(head) && head.length >= 4 && (head[3]! & 4) === 0) {
+      return { members, damaged, wholeEnd: pos, torn: false, bgzf: false }; // a plain gzip
+    }
+    const prev = members.at(-1);
+    const adjacent = prev !== undefined && prev.offset + prev.size === pos;
+    const next = nextMemberInFile(fd, size, adjacent ? prev.offset + 1 : pos + 1);
+    if (next === -1) {
+      torn = true;
+      break;
+    }
+    if (adjacent && next < pos) {
+      members.pop(); // its BSIZE pointed past the next member: it is damaged too
+      damaged.push({ offset: prev.offset, length: next - prev.offset });
+    } else {
+      damaged.push({ offset: pos, length: next - pos });
+    }
+    pos = next;
+  }
+  return { members, damaged, wholeEnd: pos, torn, bgzf: true };
+}
+
+/** How far into a file that does not start like gzip {@link startsDamagedBgzf} looks for a member. */
+const DAMAGED_START_SEARCH = 256 << 10;
+
+/**
+ * True when the open file `fd` does not start like gzip but a valid BGZF member (CRC-proved)
+ * follows within its first 256 KiB: blocked gzip whose first member is damaged, not text. Readers
+ * that choose by the first bytes (tail, ls) ask this before reading such a file as text.
+ */
+export function startsDamagedBgzf(fd: number, size: number): boolean {
+  const head = readRange(fd, 0, 3);
+  return !isGzip(head) && nextMemberInFile(fd, Math.min(size, DAMAGED_START_SEARCH), 1) !== -1;
+}
+
+/**
+ * {@link inflateMemberBounded} for a member too large to hold whole: its text is handed to
+ * `onPiece` in pieces of at most `pieceBytes` as it inflates (never more than ISIZE in all), and
+ * the promise says whether the CRC-32 and ISIZE matched at the end, so a caller that must not
+ * use a damaged member's text keeps only what it needs until then (tail keeps its last bytes).
+ */
+export async function inflateMemberPieces(member: Buffer, onPiece: (piece: Buffer) => void, pieceBytes = 1 << 20): Promise<boolean> {
+  if (member.length < HEADER + TRAILER) return false;
+  const isize = member.readUInt32LE(member.length - 4);
+  if (isize > BGZF_MAX_MEMBER_TEXT) return false;
+  const inflate = zlib.createInflateRaw({ chunkSize: pieceBytes });
+  let crc = 0;
+  let length = 0;
+  try {
+    inflate.end(member.subarray(12 + member.readUInt16LE(10), member.length - TRAILER));
+    for await (const piece of inflate as AsyncIterable<Buffer>) {
+      length += piece.length;
+      if (length > isize) return false;
+      crc = crc32(piece, crc);
+      onPiece(piece);
+    }
+  } catch {
+    return false;
+  } finally {
+    inflate.destroy();
+  }
+  return length === isize && crc === member.readUInt32LE(member.length - 8);
 }
