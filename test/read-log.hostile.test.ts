@@ -138,6 +138,29 @@ t.test('a gzip bomb of one 1 GiB line and 1 GiB of zeros: memory stays bounded b
   t.ok(z.peakMb < 300, `peak RSS ${z.peakMb.toFixed(0)} MB < 300 MB`);
 });
 
+/** A BGZF member holding `text` whatever its size (BSIZE bounds the compressed bytes only: a bomb's member). */
+function bombMember(text: Buffer): Buffer {
+  const deflated = zlib.deflateRawSync(text, { level: 9 });
+  const head = Buffer.from(BGZF_EOF.subarray(0, 18));
+  head.writeUInt16LE(18 + deflated.length + 8 - 1, 16);
+  const tail = Buffer.alloc(8);
+  tail.writeUInt32LE(zlib.crc32(text), 0);
+  tail.writeUInt32LE(text.length, 4);
+  return Buffer.concat([head, deflated, tail]);
+}
+
+t.test('a blocked-gzip bomb (40 members of 63 MB of one line each, 2.5 MB on disk): bounded memory, the row after it read', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'bomb.jsonl.gz');
+  const member = bombMember(Buffer.alloc(63 << 20, 0x61));
+  t.ok(member.length <= 65536, `one member is ${member.length} bytes`);
+  const row = bombMember(Buffer.from(`\n${text(0, 1)}`));
+  fs.writeFileSync(file, Buffer.concat([...Array.from({ length: 40 }, () => member), row, BGZF_EOF]));
+  const r = readInChild(file, 64 << 20);
+  t.match(JSON.parse(r.out), { rows: 1, bad: [1], truncated: false });
+  t.ok(r.peakMb < 300, `peak RSS ${r.peakMb.toFixed(0)} MB < 300 MB`);
+});
+
 t.test('a damaged middle member of blocked gzip: every other row, and the damage reported', async (t) => {
   const dir = tmpdir(t);
   const cases: Array<[string, (buf: Buffer, m: { offset: number; size: number }) => void]> = [

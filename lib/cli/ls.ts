@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { inflateMemberBounded, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
+import { inflateMember, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
 import { readAt } from '../io/read-at.js';
 import { readLog } from '../read/read-log.js';
@@ -102,7 +102,7 @@ function readEnds(fd: number, size: number): Ends | undefined {
   let textBytes = 0;
   for (const m of scan.members) textBytes += readAt(fd, m.offset + m.size - 4, m.offset + m.size).readUInt32LE(0);
   const text = (m: MemberScan['members'][number]): Buffer | undefined => {
-    const t = inflateMemberBounded(readAt(fd, m.offset, m.offset + m.size));
+    const t = inflateMember(readAt(fd, m.offset, m.offset + m.size));
     if (t === undefined) damaged++;
     return t;
   };

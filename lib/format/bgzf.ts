@@ -166,19 +166,6 @@ export function isBgzfHeaderAt(buf: Buffer, p: number): boolean {
 /** The size of the BGZF member at `p` of `buf` (its header must be there), from BSIZE. */
 export const memberSize = (buf: Buffer, p: number): number => buf.readUInt16LE(p + 16) + 1;
 
-/** The text of one BGZF member, or undefined when its data or CRC-32/ISIZE is wrong. */
-export function inflateMember(member: Buffer): Buffer | undefined {
-  if (member.length < HEADER + TRAILER) return undefined;
-  try {
-    const xlen = member.readUInt16LE(10);
-    const text = zlib.inflateRawSync(member.subarray(12 + xlen, member.length - TRAILER));
-    const ok = member.readUInt32LE(member.length - 8) === crc32(text) && member.readUInt32LE(member.length - 4) === text.length;
-    return ok ? text : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Where the next valid BGZF member starts in `buf` after `from`: a header whose BSIZE fits and
  * whose member inflates with the right CRC (a header's 16 bytes can occur inside deflate data;
@@ -341,21 +328,32 @@ export function readWholeLines(path: string): { text: string; truncated: boolean
 export const BGZF_MAX_MEMBER_TEXT = BGZF_MAX_MEMBER * 1032;
 
 /**
- * The text of one BGZF member with its allocation bounded: zlib's `maxOutputLength` is the
- * member's own ISIZE (at most {@link BGZF_MAX_MEMBER_TEXT}), so a member cannot inflate to
- * more than it says. Undefined when its data, CRC-32 or ISIZE is wrong (damage).
+ * The text of one BGZF member, its allocation bounded: zlib's `maxOutputLength` is the member's
+ * own ISIZE (at most {@link BGZF_MAX_MEMBER_TEXT}), so a member cannot inflate to more than it
+ * says. Undefined when its data, CRC-32 or ISIZE is wrong (damage).
  */
-export function inflateMemberBounded(member: Buffer): Buffer | undefined {
+export function inflateMember(member: Buffer): Buffer | undefined {
   if (member.length < HEADER + TRAILER) return undefined;
   const isize = member.readUInt32LE(member.length - 4);
   if (isize > BGZF_MAX_MEMBER_TEXT) return undefined;
-  if (isize === 0) return member.length === BGZF_EOF.length || inflateMember(member) !== undefined ? Buffer.alloc(0) : undefined;
+  if (isize === 0) return member.equals(BGZF_EOF) || emptyMemberOk(member) ? Buffer.alloc(0) : undefined;
   try {
     const xlen = member.readUInt16LE(10);
     const text = zlib.inflateRawSync(member.subarray(12 + xlen, member.length - TRAILER), { maxOutputLength: isize });
     return text.length === isize && member.readUInt32LE(member.length - 8) === crc32(text) ? text : undefined;
   } catch {
     return undefined; // bad data, or more text than ISIZE says (ERR_BUFFER_TOO_LARGE)
+  }
+}
+
+/** An empty member other than the EOF member's exact bytes: its data must inflate to nothing, CRC 0. */
+function emptyMemberOk(member: Buffer): boolean {
+  try {
+    const xlen = member.readUInt16LE(10);
+    const text = zlib.inflateRawSync(member.subarray(12 + xlen, member.length - TRAILER), { maxOutputLength: 1 });
+    return text.length === 0 && member.readUInt32LE(member.length - 8) === 0;
+  } catch {
+    return false;
   }
 }
 
@@ -405,7 +403,7 @@ export interface ResyncScan extends MemberScan {
  * previous member whose BSIZE was damaged to point too far is found out and dropped too).
  * Bytes after the last member that hold no valid member are a torn end (`torn`, `wholeEnd`),
  * as in scanMembers. A member whose header is intact but whose data is not is found only when it
- * is inflated ({@link inflateMemberBounded}). `bgzf` is false only when the bytes at `start` are
+ * is inflated ({@link inflateMember}). `bgzf` is false only when the bytes at `start` are
  * a plain gzip member (no `BC` subfield). The writer's repair keeps using scanMembers, which
  * never skips anything (docs/DESIGN.md §4).
  */
@@ -458,12 +456,12 @@ export function startsDamagedBgzf(fd: number, size: number): boolean {
 }
 
 /**
- * {@link inflateMemberBounded} for a member too large to hold whole: its text is handed to
- * `onPiece` in pieces of at most `pieceBytes` as it inflates (never more than ISIZE in all), and
- * the promise says whether the CRC-32 and ISIZE matched at the end, so a caller that must not
- * use a damaged member's text keeps only what it needs until then (tail keeps its last bytes).
+ * {@link inflateMember} for a member too large to hold whole: its text in pieces of at most
+ * `pieceBytes` as it inflates (never more than ISIZE in all); the generator's return value says
+ * whether the CRC-32 and ISIZE matched at the end, so a caller that must not use a damaged
+ * member's text keeps only what it needs until then (tail keeps its last bytes).
  */
-export async function inflateMemberPieces(member: Buffer, onPiece: (piece: Buffer) => void, pieceBytes = 1 << 20): Promise<boolean> {
+export async function* memberPieces(member: Buffer, pieceBytes = 1 << 20): AsyncGenerator<Buffer, boolean> {
   if (member.length < HEADER + TRAILER) return false;
   const isize = member.readUInt32LE(member.length - 4);
   if (isize > BGZF_MAX_MEMBER_TEXT) return false;
@@ -476,7 +474,7 @@ export async function inflateMemberPieces(member: Buffer, onPiece: (piece: Buffe
       length += piece.length;
       if (length > isize) return false;
       crc = crc32(piece, crc);
-      onPiece(piece);
+      yield piece;
     }
   } catch {
     return false;
@@ -484,4 +482,14 @@ export async function inflateMemberPieces(member: Buffer, onPiece: (piece: Buffe
     inflate.destroy();
   }
   return length === isize && crc === member.readUInt32LE(member.length - 8);
+}
+
+/** {@link memberPieces} with each piece handed to `onPiece`; resolves to whether the member was intact. */
+export async function inflateMemberPieces(member: Buffer, onPiece: (piece: Buffer) => void, pieceBytes = 1 << 20): Promise<boolean> {
+  const pieces = memberPieces(member, pieceBytes);
+  for (;;) {
+    const r = await pieces.next();
+    if (r.done === true) return r.value;
+    onPiece(r.value);
+  }
 }

@@ -158,6 +158,11 @@ export function longLineError(max: number, bytes?: number): SyntaxError {
  * `ERR_BAD_LINE` naming the line number.
  */
 export function parseLines(opts: ParseLinesOptions = {}): Transform {
+  return jsonlParser(opts, () => false);
+}
+
+/** {@link parseLines}, dropping a last line without its `\n` when `dropPartial()` says the input was cut short. */
+export function jsonlParser(opts: ParseLinesOptions, dropPartial: () => boolean): Transform {
   const bad = badLineHandler(opts);
   const max = maxLineBytesOption(opts.maxLineBytes);
   let lineNumber = 0;
@@ -170,6 +175,6 @@ export function parseLines(opts: ParseLinesOptions = {}): Transform {
       current = line;
       return lineToRow(line, onBad);
     },
-    { maxLineBytes: max, onLongLine: (n, bytes) => bad(n, '', longLineError(max, bytes)) },
+    { maxLineBytes: max, onLongLine: (n, bytes) => bad(n, '', longLineError(max, bytes)), dropPartial },
   );
 }

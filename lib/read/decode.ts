@@ -24,7 +24,7 @@
  */
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { isBgzfHeaderAt, isGzip, memberSize, nextMember, inflateMember } from '../format/bgzf.js';
+import { isBgzfHeaderAt, isGzip, memberPieces, memberSize, nextMember, inflateMember } from '../format/bgzf.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 
 /** A stretch of gzip input that could not be decoded, skipped by the reader. */
@@ -50,6 +50,14 @@ export interface DecodeOptions {
   chunkSize?: number;
   /** The bytes after the last `\n` are held at most this long to drop them if the input is torn. @default 256 MiB */
   maxLineBytes?: number;
+  /**
+   * For a caller that splits lines itself (and so need not hold them twice): nothing is held
+   * back, and when the text ends early (torn, or at damage that stops the decoding) `onCut` is
+   * called before it ends, so the caller drops its last line if that has no `\n`. @default false
+   */
+  keepTornLine?: boolean;
+  /** With `keepTornLine`: the text ends early; its last line, if it has no `\n`, is not whole. */
+  onCut?: () => void;
 }
 
 /** zlib's error for an input that ends inside a member. */
@@ -61,6 +69,8 @@ function isTruncation(err: unknown): boolean {
 const BGZF_HEADER = 18;
 /** Compressed bytes inflated per zlib call: ~16 members, a few hundred KB of text. */
 const BATCH = 1 << 20;
+/** Text per zlib call at most (but one member, whose text BGZF bounds at ~67 MB). */
+const BATCH_TEXT = 8 << 20;
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -141,6 +151,15 @@ function linesIn(damaged: Buffer): number | undefined {
   }
 }
 
+/** Whether a member inflates to its ISIZE with its CRC-32, its text not kept. */
+async function intact(member: Buffer): Promise<boolean> {
+  const pieces = memberPieces(member);
+  for (;;) {
+    const r = await pieces.next();
+    if (r.done === true) return r.value;
+  }
+}
+
 /** The text of a blocked-gzip input, member by member (see the module comment). */
 async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boolean) => void): AsyncGenerator<Buffer> {
   /** The batch inflated last, whose text is handed on once the next batch is under way. */
@@ -185,17 +204,44 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
     if (!bad) {
       await q.fill(BATCH + BGZF_HEADER);
       // Whole members, up to BATCH bytes: inflated in one zlib call on its thread pool.
+      // Their text is bounded by what their ISIZE fields say (a member of a gzip bomb says
+      // ~63 MB), and zlib may not produce more than that.
       const buf = q.bytes;
       let end = 0;
-      while (end < BATCH && end + BGZF_HEADER <= buf.length && isBgzfHeaderAt(buf, end)) {
+      let out = 0;
+      while (end < BATCH && out < BATCH_TEXT && end + BGZF_HEADER <= buf.length && isBgzfHeaderAt(buf, end)) {
         const size = memberSize(buf, end);
-        if (end + size > buf.length) break;
+        if (end + size > buf.length || size < BGZF_HEADER + 8) break;
+        const isize = buf.readUInt32LE(end + size - 4);
+        if (end > 0 && out + isize > BATCH_TEXT) break; // a member of a huge text goes alone
         end += size;
+        out += isize;
       }
       if (end > 0) {
-        // Start this batch before the last one's text is handed on: zlib works meanwhile.
+        // Start this batch before the last one's text is handed on: zlib works meanwhile. Not
+        // a member of a huge text (a bomb's): then one at a time, to bound memory.
+        if (out > BATCH_TEXT) {
+          const rest = yield* settle();
+          if (rest !== undefined) {
+            q.untake(rest);
+            bad = true;
+            continue;
+          }
+          // Not a member rowlog or bgzip writes (their text is ≤ 64 KiB): a bomb's, or a foreign
+          // writer's. It is proved by its CRC first, inflating without keeping the text, then
+          // its text goes on in pieces as it inflates again: never held whole.
+          const member = q.bytes.subarray(0, end);
+          if (!(await intact(member))) {
+            bad = true; // a wrong BSIZE or ISIZE: resync from here
+            continue;
+          }
+          q.take(end);
+          const pieces = memberPieces(member);
+          for (let r = await pieces.next(); r.done !== true; r = await pieces.next()) yield r.value;
+          continue;
+        }
         const members = q.take(end);
-        const next = { members, text: gunzip(members, { chunkSize: 1 << 18 }) };
+        const next = { members, text: gunzip(members, { chunkSize: 1 << 18, maxOutputLength: Math.max(1, out) }) };
         const rest = yield* settle();
         if (rest !== undefined) {
           next.text.catch(() => undefined); // its text is not wanted: the bytes go back to the queue
@@ -349,6 +395,12 @@ export async function* decoded(input: AsyncIterable<Buffer | string>, opts: Deco
     if (tornEnd) truncated = true;
   };
   const text = isBgzfHeaderAt(head, 0) ? bgzfText(q, opts, torn) : gzipText(q, opts, torn);
+  if (opts.keepTornLine === true) {
+    yield* text;
+    if (cut) opts.onCut?.();
+    if (truncated) opts.onTruncated?.();
+    return;
+  }
   // Hold the bytes since the last `\n` (up to maxLineBytes) so a cut-short last line can be dropped.
   const max = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   let held: Buffer[] = [];

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
-import { parseLines } from '../format/parse-lines.js';
+import { jsonlParser } from '../format/parse-lines.js';
 import { parseCsv } from '../format/csv-parse.js';
 import { extrasFor } from '../../sinks/csv-sidecar.js';
 import { decoded, type Damage } from './decode.js';
@@ -82,9 +82,18 @@ export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOpt
       const input = (typeof source === 'string' ? fs.createReadStream(source) : source) as AsyncIterable<Buffer | string>;
       // A CSV that csvSink is rewriting holds trailing fields its sidecar names (docs/DESIGN.md §4).
       const extras = typeof source === 'string' ? (header: readonly string[]) => extrasFor(source, header)?.extras : undefined;
-      const parser: Transform = format === 'csv' ? parseCsv({ ...parseOpts, extras }) : parseLines(parseOpts);
+      // JSONL: the line splitter drops a torn last line itself, so decode holds nothing back.
+      let cut = false;
+      const csv = format === 'csv';
+      const parser: Transform = csv ? parseCsv({ ...parseOpts, extras }) : jsonlParser(parseOpts, () => cut);
       const text = Readable.from(
-        decoded(input, { onTruncated: () => (truncated = true), onDamaged: (d) => damaged.push(d), maxLineBytes }),
+        decoded(input, {
+          onTruncated: () => (truncated = true),
+          onDamaged: (d) => damaged.push(d),
+          maxLineBytes,
+          keepTornLine: !csv,
+          onCut: () => (cut = true),
+        }),
         { objectMode: false },
       );
       pipeline(text, parser, () => {}); // errors reach the iteration through the parser

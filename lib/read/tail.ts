@@ -11,7 +11,7 @@
  * `maxLookbackBytes` of decoded text (32 MiB by default) for its lines: when fewer than N lines
  * fit, the lines that fit are shown and `onNotice` hears `lookback` (the CLI says the last line
  * is too long). One member is inflated at a time with zlib's `maxOutputLength` set to what the
- * member says it holds (lib/format/bgzf.ts {@link inflateMemberBounded}), so even a member of
+ * member says it holds (lib/format/bgzf.ts {@link inflateMember}), so even a member of
  * repeated bytes (64 KiB inflating to 63 MB) cannot allocate past its ~67 MB ceiling. Following
  * splits new text with lib/format/line-split.ts's LineSplitter under the same bound: a longer
  * line is skipped and reported (`long-line`), never held.
@@ -30,7 +30,7 @@
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BGZF_EOF, inflateMemberBounded, inflateMemberPieces, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
+import { BGZF_EOF, inflateMember, inflateMemberPieces, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
 import type { MemberScan } from '../format/bgzf.js';
 import { booleanOption, functionOption, numberOption } from '../core/options.js';
 import { LineSplitter } from '../format/line-split.js';
@@ -281,7 +281,7 @@ const textSize = (member: Buffer): number => (member.length >= 4 ? member.readUI
 /** The last `keep` bytes of a member's text (all of it when shorter), or undefined when it is damaged. */
 async function memberTail(member: Buffer, keep: number): Promise<Buffer | undefined> {
   if (textSize(member) <= WHOLE_MEMBER_TEXT) {
-    const text = inflateMemberBounded(member);
+    const text = inflateMember(member);
     return text === undefined || text.length <= keep ? text : Buffer.from(text.subarray(text.length - keep));
   }
   let pieces: Buffer[] = [];
@@ -300,7 +300,7 @@ async function memberTail(member: Buffer, keep: number): Promise<Buffer | undefi
 /** A member's text into `lines`: whole when small, else in pieces as it inflates (then a damaged one may have given some). False when damaged. */
 async function memberInto(member: Buffer, lines: Lines): Promise<boolean> {
   if (textSize(member) <= WHOLE_MEMBER_TEXT) {
-    const text = inflateMemberBounded(member);
+    const text = inflateMember(member);
     if (text !== undefined) lines.write(text);
     return text !== undefined;
   }
