@@ -247,3 +247,15 @@ t.test('gzip -t and zcat agree the damaged file is damaged (the reader is not al
   t.ok(steps.length > 4000 && steps.at(-1) === 4999, 'readLog reads past it');
   t.equal(reader.damaged.length, 1);
 });
+
+t.test("resume's last step reads past a damaged middle member to the true last one", async (t) => {
+  const { lastStepInFile } = await import('../lib/run/last-step.js');
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  const members = bgzfFile(file, 20_000);
+  t.equal(lastStepInFile(file), 19_999);
+  const buf = fs.readFileSync(file);
+  buf[(members[3] as { offset: number }).offset] = 0;
+  fs.writeFileSync(file, buf);
+  t.equal(lastStepInFile(file), 19_999, 'not the step before the damage (then steps would repeat)');
+});

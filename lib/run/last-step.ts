@@ -10,8 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
-import { isGzip, scanMembers } from '../format/bgzf.js';
+import { inflateMember, isGzip, scanMembersResync } from '../format/bgzf.js';
 import { readAt } from '../io/read-at.js';
 import { isCsvFormat, scanTables, tableFile } from './layout.js';
 
@@ -50,17 +49,14 @@ export function lastStepInFile(file: string): number | undefined {
     // a CSV someone else wrote may start with another column: its first field is not a step
     if (csv && !gz && !readAt(fd, 0, 6).toString('latin1').startsWith('$step')) return undefined;
     if (!gz) return maxStep(readAt(fd, Math.max(0, size - TAIL_BYTES), size).toString('utf8'), csv);
-    const { members, bgzf } = scanMembers(fd, size);
+    // The readers' walk: past a damaged member in the middle to the true last members.
+    const { members, bgzf } = scanMembersResync(fd, size);
     if (!bgzf) return undefined;
     // Members hold whole lines; the last ones may be empty (the EOF member).
     for (let i = members.length - 1; i >= 0 && i >= members.length - 4; i--) {
       const m = members[i] as { offset: number; size: number };
-      let text: string;
-      try {
-        text = zlib.gunzipSync(readAt(fd, m.offset, m.offset + m.size)).toString('utf8');
-      } catch {
-        continue; // a damaged member: look at the one before
-      }
+      const text = inflateMember(readAt(fd, m.offset, m.offset + m.size))?.toString('utf8');
+      if (text === undefined) continue; // a damaged member: look at the one before
       const step = maxStep(text, csv);
       if (step !== undefined) return step;
     }
