@@ -97,6 +97,11 @@ export class LineSplitter<L extends Buffer | string = Buffer> {
     return this.#held > 0 || this.#skipped !== undefined;
   }
 
+  /** True while the partial line is longer than the bound (being skipped, or streamed to `onLongPart`). */
+  get overLong(): boolean {
+    return this.#skipped !== undefined;
+  }
+
   /** Takes the next bytes of the input. */
   write(chunk: Buffer): void {
     const first = chunk.indexOf(10);

@@ -15,6 +15,10 @@
  * process's open-files limit, so the run files can still open theirs. Node's own answer to
  * EMFILE at accept (libuv closes the waiting connections unseen) is never reached that way;
  * an accept error that still surfaces is warned once and the server keeps listening.
+ *
+ * Nor can a flood of partial lines (issue 11, docs/DESIGN.md §6): all connections' unfinished
+ * lines together stay under `maxPendingBytes` (./collect-pending.ts cuts the largest holder
+ * first), and a partial line that has not ended within `idleTimeoutMs` closes its connection.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -24,6 +28,7 @@ import { numberOption, objectOption, optionError } from '../core/options.js';
 import { acceptClient, checkListen, errorLine, listen } from '../io/listen.js';
 import type { ListenOptions } from '../io/listen.js';
 import { PushConnection } from './collect-conn.js';
+import { PendingBudget } from './collect-pending.js';
 import { CollectReport } from './collect-report.js';
 import type { CollectCounts } from './collect-report.js';
 import { SourceRuns } from './collect-runs.js';
@@ -34,8 +39,24 @@ export type { CollectCounts, CollectWarning, SkipReason } from './collect-report
 export interface CollectOptions extends ListenOptions {
   /** Folder of run folders: source `s` is written into `<dir>/s`. Created with parents. */
   dir: string;
-  /** Longest line accepted, in characters; a longer one is skipped and never held whole in memory. @default 4194304 (4 Mi) */
+  /** Longest line accepted, in bytes (UTF-8); a longer one is skipped and never held whole in memory. @default 4194304 (4 MiB) */
   maxLineLength?: number;
+  /**
+   * Most bytes all connections' partial (unfinished) lines may hold together. When a chunk takes
+   * the sum past it, the connection holding the most is closed with
+   * `{"$error":"ERR_PENDING_FULL",…}` and its partial line skipped (`W_COLLECT_PENDING_FULL`),
+   * then the next largest, until under the bound. Less than `maxLineLength` lowers the longest
+   * line that can get through to this.
+   * @default 67108864 (64 MiB)
+   */
+  maxPendingBytes?: number;
+  /**
+   * How long a connection may hold a partial line that does not end (no `\n` since the last
+   * line ended), in ms; then it is closed with `{"$error":"ERR_IDLE_TIMEOUT",…}` and the line
+   * skipped (`W_COLLECT_IDLE`). A connection that has sent whole lines and is quiet is never closed.
+   * @default 30000
+   */
+  idleTimeoutMs?: number;
   /** Most sources (run folders) one collector writes; rows of further sources are skipped. @default 1000 */
   maxSources?: number;
   /**
@@ -48,6 +69,11 @@ export interface CollectOptions extends ListenOptions {
    */
   maxConnections?: number;
 }
+
+/** The default of `maxPendingBytes`: 64 MiB of partial lines, whatever the number of connections. */
+const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** The default of `idleTimeoutMs`: a trainer's line takes microseconds to send, a stalled one gets half a minute. */
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
 /** How long `close()` lets pushers finish sending before cutting them off; also how long a refused connection may go on sending. */
 const CLOSE_GRACE_MS = 1000;
@@ -100,13 +126,25 @@ export class Collector extends EventEmitter {
   readonly #report: CollectReport;
   readonly #runs: SourceRuns;
   readonly #maxLine: number;
+  readonly #pending: PendingBudget;
+  readonly #idleMs: number;
   readonly #conns = new Set<PushConnection>();
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link collect}. */
   constructor(
     server: net.Server,
-    o: { dir: string; host: string; port: number; token: string | undefined; maxLine: number; maxSources: number; maxConns: number },
+    o: {
+      dir: string;
+      host: string;
+      port: number;
+      token: string | undefined;
+      maxLine: number;
+      maxSources: number;
+      maxConns: number;
+      maxPending: number;
+      idleMs: number;
+    },
   ) {
     super();
     this.#server = server;
@@ -116,6 +154,8 @@ export class Collector extends EventEmitter {
     this.#token = o.token;
     this.#maxLine = o.maxLine;
     this.#maxConns = o.maxConns;
+    this.#pending = new PendingBudget(o.maxPending);
+    this.#idleMs = o.idleMs;
     this.#report = new CollectReport(this);
     this.counts = this.#report.counts;
     this.#runs = new SourceRuns(o.dir, o.maxSources, this.#report);
@@ -190,7 +230,13 @@ export class Collector extends EventEmitter {
     }
     socket.setKeepAlive(true, 60_000); // a pusher whose machine vanished is noticed eventually
     socket.on('error', () => undefined); // ECONNRESET & co.: 'close' follows and ends the connection
-    const conn = new PushConnection(socket, busy, { report: this.#report, runs: this.#runs, maxLine: this.#maxLine });
+    const conn = new PushConnection(socket, busy, {
+      report: this.#report,
+      runs: this.#runs,
+      maxLine: this.#maxLine,
+      pending: this.#pending,
+      idleMs: this.#idleMs,
+    });
     this.#conns.add(conn);
     socket.once('close', () => {
       this.#conns.delete(conn);
@@ -240,9 +286,11 @@ export async function collect(opts: CollectOptions): Promise<Collector> {
   const maxLine = numberOption(opts.maxLineLength ?? 4 * 1024 * 1024, 'maxLineLength', { min: 1, integer: true });
   const maxSources = numberOption(opts.maxSources ?? 1000, 'maxSources', { min: 1, integer: true });
   const maxConns = numberOption(opts.maxConnections ?? 256, 'maxConnections', { min: 1, integer: true });
+  const maxPending = numberOption(opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES, 'maxPendingBytes', { min: 1, integer: true });
+  const idleMs = numberOption(opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs', { min: 1, max: 2 ** 31 - 1, integer: true });
   const dir = path.resolve(opts.dir);
   fs.mkdirSync(dir, { recursive: true });
   const server = net.createServer();
   const bound = await listen(server, host, port);
-  return new Collector(server, { dir, host, port: bound, token, maxLine, maxSources, maxConns });
+  return new Collector(server, { dir, host, port: bound, token, maxLine, maxSources, maxConns, maxPending, idleMs });
 }
