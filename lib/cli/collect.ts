@@ -36,7 +36,7 @@ export function registerCollect(program: Command): void {
     .addOption(new Option('--token <token>', 'secret every pusher must send as its first line').env('ROWLOG_TOKEN'))
     .option('--allow-insecure', 'bind a non-loopback address without a token')
     .option('--max-connections <n>', 'most connections open at once; more are refused with one line (default 256)', countArg)
-    .option('--max-pending-bytes <n>', 'most bytes of unfinished lines held for all connections together; past it the largest holder is cut off (default 64 MiB)', positiveArg)
+    .option('--max-pending-bytes <n>', 'most bytes of unfinished lines held for all connections together; past it the largest holder is cut off (default 32 MiB)', positiveArg)
     .option('--idle-timeout-ms <ms>', 'close a connection whose unfinished line has not ended for this long (default 30000)', positiveArg)
     .action(async (o: CollectFlags) => {
       let collector;

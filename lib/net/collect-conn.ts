@@ -23,6 +23,9 @@ import type { SourceRuns } from './collect-runs.js';
 /** The request line of an HTTP/1 request, e.g. `POST / HTTP/1.1`. */
 const HTTP_REQUEST = /^[A-Z]+ \S+ HTTP\/\d(\.\d)?\r?$/;
 
+/** How long a connection cut off goes on being read (and ignored) before it is destroyed. */
+const CUT_GRACE_MS = 1000;
+
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** What a connection writes into and reports to: its collector's parts. */
@@ -78,8 +81,9 @@ export class PushConnection implements Reporter, PendingHolder {
       clearTimeout(this.#idleTimer);
       ctx.pending.remove(this);
       const lines = this.#lines;
-      // A partial last line: the sender died mid-line (unless it was counted already).
-      if (lines !== undefined && lines.discard() && !this.#longCounted && !this.#cut && !this.#refused) {
+      // A partial last line: the sender died mid-line (unless it was counted already, or the
+      // collector itself closed it: refused as one too many, cut off, an HTTP request).
+      if (lines !== undefined && lines.discard() && !this.#longCounted && !this.#cut && !this.#refused && !this.busy) {
         this.#skip('truncated', 'W_COLLECT_TRUNCATED', `a connection ended in the middle of a line; that line was dropped`);
       }
       closed();
@@ -174,8 +178,11 @@ export class PushConnection implements Reporter, PendingHolder {
       this.#ctx.report.counts[reason]++;
       this.#ctx.report.warnOnce({ code, message: `collect: ${this.peer}: ${message}; further ones from connections without a source are not reported` });
     }
+    // The line, then our end closed; what the peer still sends is read and ignored for a moment
+    // (closing a socket with unread bytes resets it, and a reset can lose the line on its way).
     this.socket.end(errorLine(errCode, `collect: ${message}`));
-    this.socket.once('finish', () => this.socket.destroy());
+    const linger = setTimeout(() => this.socket.destroy(), CUT_GRACE_MS).unref();
+    this.socket.once('close', () => clearTimeout(linger));
   }
 
   #skip(reason: SkipReason, code: string, message: string, detail = ''): void {

@@ -47,7 +47,7 @@ export interface CollectOptions extends ListenOptions {
    * `{"$error":"ERR_PENDING_FULL",…}` and its partial line skipped (`W_COLLECT_PENDING_FULL`),
    * then the next largest, until under the bound. Less than `maxLineLength` lowers the longest
    * line that can get through to this.
-   * @default 67108864 (64 MiB)
+   * @default 33554432 (32 MiB)
    */
   maxPendingBytes?: number;
   /**
@@ -70,8 +70,12 @@ export interface CollectOptions extends ListenOptions {
   maxConnections?: number;
 }
 
-/** The default of `maxPendingBytes`: 64 MiB of partial lines, whatever the number of connections. */
-const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/**
+ * The default of `maxPendingBytes`: 32 MiB of partial lines, whatever the number of connections
+ * (eight lines of the longest kind at once; a trainer's lines are a few KiB and end at once). Freed
+ * lines are garbage until the next GC, so the process can peak at ~1.5× this above its baseline.
+ */
+const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024;
 /** The default of `idleTimeoutMs`: a trainer's line takes microseconds to send, a stalled one gets half a minute. */
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
@@ -91,8 +95,13 @@ function openFilesLimit(): number | undefined {
   }
 }
 
-/** Most refused connections kept open at once to take what their peer sent before the refusal. */
-const MAX_LINGERING = 8;
+/**
+ * Most refused connections kept open at once to take what their peer sent before the refusal
+ * (and so that the refusal line reaches a peer that is still sending: closing a socket with
+ * unread bytes resets it, and the reset can lose the line); fewer when out of descriptors.
+ */
+const MAX_LINGERING = 64;
+const MAX_LINGERING_NO_FDS = 8;
 
 /** Descriptors kept free for the run files (and Node's own) below the open-files limit `n`. */
 const fdHeadroom = (n: number): number => Math.max(16, Math.floor(n / 8));
@@ -214,11 +223,20 @@ export class Collector extends EventEmitter {
       socket.on('error', () => undefined);
       // The line, then our end closed. A few refused connections stay open up to CLOSE_GRACE_MS
       // and what their peer sent before reading the line is still written (a socketSink stops
-      // sending on the line and retries later, so it loses nothing); beyond those, a flood of
-      // refused connections must not hold the descriptors the cap is there to save.
+      // sending on the line and retries later, so it loses nothing). Beyond those, what they send
+      // is read and thrown away until they go (or CLOSE_GRACE_MS), so that the line reaches them
+      // (closing a socket with unread bytes resets it, which can lose the line); out of
+      // descriptors, they are closed at once: a flood of refused connections must not hold the
+      // descriptors the cap is there to save.
       socket.end(errorLine('ERR_TOO_MANY_CONNECTIONS', `collect: ${why}; try again later`));
-      if (this.#lingering >= MAX_LINGERING) {
-        socket.once('finish', () => socket.destroy());
+      if (this.#lingering >= (noFds ? MAX_LINGERING_NO_FDS : MAX_LINGERING)) {
+        if (noFds) socket.once('finish', () => socket.destroy());
+        else {
+          socket.resume(); // no 'data' listener: read and dropped
+          socket.once('end', () => socket.destroy());
+          const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+          socket.once('close', () => clearTimeout(timer));
+        }
         return;
       }
       this.#lingering++;
