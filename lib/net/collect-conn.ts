@@ -20,11 +20,12 @@ import type { CollectReport, Reporter, SkipReason } from './collect-report.js';
 import type { PendingBudget, PendingHolder } from './collect-pending.js';
 import type { SourceRuns } from './collect-runs.js';
 
+/** How long a connection cut off goes on being read (and ignored) before it is destroyed (as a refused one: collect.ts's REFUSED_GRACE_MS). */
+const CUT_GRACE_MS = 5000;
+
 /** The request line of an HTTP/1 request, e.g. `POST / HTTP/1.1`. */
 const HTTP_REQUEST = /^[A-Z]+ \S+ HTTP\/\d(\.\d)?\r?$/;
 
-/** How long a connection cut off goes on being read (and ignored) before it is destroyed. */
-const CUT_GRACE_MS = 1000;
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -143,11 +144,22 @@ export class PushConnection implements Reporter, PendingHolder {
       this.#idleTimer = undefined;
       if (this.#partialSince === undefined || this.#cut || this.socket.destroyed) return;
       const left = this.#partialSince + this.#ctx.idleMs - Date.now();
-      if (left > 0) this.#idleTimer = setTimeout(check, left).unref();
-      else {
+      if (left > 0) {
+        this.#idleTimer = setTimeout(check, left).unref();
+        return;
+      }
+      // Timers run before the loop polls sockets: after a stall of this process the line's end
+      // may be waiting unread. Decide after the next poll (setImmediate runs after it).
+      const since = this.#partialSince;
+      setImmediate(() => {
+        if (this.#cut || this.socket.destroyed) return;
+        if (this.#partialSince !== since) {
+          if (this.#partialSince !== undefined && this.#idleTimer === undefined) this.#idleTimer = setTimeout(check, this.#ctx.idleMs).unref();
+          return;
+        }
         const s = this.#ctx.idleMs / 1000;
         this.#cutOff('idle', 'W_COLLECT_IDLE', 'ERR_IDLE_TIMEOUT', `closed a connection whose partial line had not ended for ${s} s (idleTimeoutMs)`);
-      }
+      });
     };
     this.#idleTimer = setTimeout(check, this.#ctx.idleMs).unref();
   }
@@ -178,8 +190,9 @@ export class PushConnection implements Reporter, PendingHolder {
       this.#ctx.report.counts[reason]++;
       this.#ctx.report.warnOnce({ code, message: `collect: ${this.peer}: ${message}; further ones from connections without a source are not reported` });
     }
-    // The line, then our end closed; what the peer still sends is read and ignored for a moment
-    // (closing a socket with unread bytes resets it, and a reset can lose the line on its way).
+    // The line, then our end closed; what the peer still sends is read and ignored until it goes
+    // or CUT_GRACE_MS (closing a socket with unread bytes resets it, and a reset can lose the
+    // line before a busy peer has read it).
     this.socket.end(errorLine(errCode, `collect: ${message}`));
     const linger = setTimeout(() => this.socket.destroy(), CUT_GRACE_MS).unref();
     this.socket.once('close', () => clearTimeout(linger));

@@ -79,8 +79,15 @@ const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024;
 /** The default of `idleTimeoutMs`: a trainer's line takes microseconds to send, a stalled one gets half a minute. */
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
-/** How long `close()` lets pushers finish sending before cutting them off; also how long a refused connection may go on sending. */
+/** How long `close()` lets pushers finish sending before cutting them off. */
 const CLOSE_GRACE_MS = 1000;
+
+/**
+ * How long a refused connection is read (its bytes written, or dropped) before it is closed,
+ * unless its peer goes first, as a socketSink does on the line. Closing a socket with unread
+ * bytes resets it, and a reset can lose the line before a busy peer has read it.
+ */
+const REFUSED_GRACE_MS = 5000;
 
 /**
  * The soft open-files limit of this process (`ulimit -n`), read from /proc/self/limits
@@ -130,7 +137,7 @@ export class Collector extends EventEmitter {
   readonly #fdCeiling: number;
   /** Connections open and not refused as busy (what `maxConnections` bounds). */
   #active = 0;
-  /** Refused connections still open (read until their peer stops, ≤ CLOSE_GRACE_MS). */
+  /** Refused connections still open (read until their peer stops, ≤ REFUSED_GRACE_MS). */
   #lingering = 0;
   readonly #report: CollectReport;
   readonly #runs: SourceRuns;
@@ -221,10 +228,10 @@ export class Collector extends EventEmitter {
         });
       }
       socket.on('error', () => undefined);
-      // The line, then our end closed. A few refused connections stay open up to CLOSE_GRACE_MS
+      // The line, then our end closed. A few refused connections stay open up to REFUSED_GRACE_MS
       // and what their peer sent before reading the line is still written (a socketSink stops
       // sending on the line and retries later, so it loses nothing). Beyond those, what they send
-      // is read and thrown away until they go (or CLOSE_GRACE_MS), so that the line reaches them
+      // is read and thrown away until they go (or REFUSED_GRACE_MS), so that the line reaches them
       // (closing a socket with unread bytes resets it, which can lose the line); out of
       // descriptors, they are closed at once: a flood of refused connections must not hold the
       // descriptors the cap is there to save.
@@ -234,14 +241,15 @@ export class Collector extends EventEmitter {
         else {
           socket.resume(); // no 'data' listener: read and dropped
           socket.once('end', () => socket.destroy());
-          const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+          const timer = setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
           socket.once('close', () => clearTimeout(timer));
         }
         return;
       }
       this.#lingering++;
       socket.once('close', () => this.#lingering--);
-      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      const linger = setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
+      socket.once('close', () => clearTimeout(linger));
     } else {
       this.counts.connections++;
       this.#active++;
