@@ -87,7 +87,7 @@ export class LineSplitter<L extends Buffer | string = Buffer> {
     this.#keepCr = opts.keepCr === true;
   }
 
-  /** Memory held for the partial line, in bytes (its blocks: at most ~2 × its length, and ≤ maxLineBytes + 4 KiB). */
+  /** Memory held for the partial line, in bytes (its blocks: at most ~2 × its length or 4 KiB, and never more than maxLineBytes). */
   get pendingBytes(): number {
     return this.#capacity;
   }
@@ -206,7 +206,8 @@ export class LineSplitter<L extends Buffer | string = Buffer> {
         // A new block: as large as what is held already (so blocks at most double the bytes),
         // between MIN_BLOCK and MAX_BLOCK, never beyond the bound, and at least what is left.
         const rest = chunk.length - from;
-        const size = Math.max(rest, Math.min(Math.max(this.#held, MIN_BLOCK), MAX_BLOCK, this.#max - this.#held));
+        const held = this.#held + (from - start); // = the capacity so far: every block is full now
+        const size = Math.max(rest, Math.min(Math.max(held, MIN_BLOCK), MAX_BLOCK, this.#max - held));
         const block = Buffer.allocUnsafeSlow(size);
         chunk.copy(block, 0, from);
         this.#blocks.push(block);
