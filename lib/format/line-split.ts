@@ -5,7 +5,7 @@
  * last `\n` are a line too when the input ends (or are dropped with {@link LineSplitter.discard}
  * when the input was cut short). Each chunk is searched once, from where the last line ended,
  * so the work is linear in the input however long its lines are; a partial line is copied into
- * blocks (4 KiB doubling to 1 MiB, so `pendingBytes` is the memory it really holds, however
+ * blocks (512 B, then 4 KiB doubling to 1 MiB, so `pendingBytes` is the memory it really holds, however
  * small the chunks) and joined once, when its `\n` comes. With `keepCr` a `\r` stays in the line,
  * so that line + `\n` is exactly the input's bytes (`rowlog pipe`, docs/DESIGN.md §7).
  *
@@ -54,7 +54,9 @@ export interface LineSplitterOptions<L extends Buffer | string> {
   keepCr?: boolean;
 }
 
-/** Smallest block a partial line is kept in (so a trickle of tiny chunks does not cost an object per byte). */
+/** The first block of a partial line, at least (a line cut by a chunk's end is usually short). */
+const FIRST_BLOCK = 512;
+/** Smallest further block a partial line is kept in (so a trickle of tiny chunks does not cost an object per byte). */
 const MIN_BLOCK = 4096;
 /** Largest block allocated ahead of the bytes that fill it (bounds what an almost empty last block wastes). */
 const MAX_BLOCK = 1024 * 1024;
@@ -207,8 +209,11 @@ export class LineSplitter<L extends Buffer | string = Buffer> {
         // between MIN_BLOCK and MAX_BLOCK, never beyond the bound, and at least what is left.
         const rest = chunk.length - from;
         const held = this.#held + (from - start); // = the capacity so far: every block is full now
-        const size = Math.max(rest, Math.min(Math.max(held, MIN_BLOCK), MAX_BLOCK, this.#max - held));
-        const block = Buffer.allocUnsafeSlow(size);
+        // The first block is small (most partial lines are a line cut by a chunk's end, ended by
+        // the next chunk) and comes from Node's pool; later ones at least MIN_BLOCK.
+        const want = held === 0 ? FIRST_BLOCK : Math.max(held, MIN_BLOCK);
+        const size = Math.max(rest, Math.min(want, MAX_BLOCK, this.#max - held));
+        const block = Buffer.allocUnsafe(size);
         chunk.copy(block, 0, from);
         this.#blocks.push(block);
         this.#fill = rest;
