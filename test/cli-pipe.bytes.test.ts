@@ -52,6 +52,8 @@ t.test('20 MB of random bytes with rows among them: stdout is exactly the bytes 
   t.equal(r.code, 0, `exit 0 ${r.stderr}`);
   t.equal(r.stdout.length, expected.length, `${r.stdout.length} bytes out for ${expected.length} that are not rows (${input.length} in)`);
   t.equal(sha(r.stdout), sha(expected), 'stdout is byte for byte the input without its rows (sha256)');
+  t.match(r.stderr, /^rowlog warning W_PIPE_LONG_LINE: line \d+ is longer than 1048576 bytes \(--max-line-bytes\): passed through to stdout, not logged/m, 'the long line that looks like a row is told');
+  t.equal(r.stderr.match(/W_PIPE_LONG_LINE/g)?.length, 1, 'once');
   const rows = readJsonl(path.join(dir, 'main.jsonl.gz'));
   t.same(rows.map((x) => x.$step), [...Array(200).keys()], 'every row logged, \\r\\n ones too');
   t.equal(rows[3]?.loss, 0.25);

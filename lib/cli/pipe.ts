@@ -63,6 +63,8 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
   let out: Buffer[] = [];
   let outBytes = 0;
   let ending = false; // the line being ended now is the input's last, without its `\n`
+  let longStart = true; // the next onLongPart is a long line's first part
+  let longWarned = false;
   const pass = (b: Buffer) => {
     out.push(b);
     outBytes += b.length;
@@ -80,8 +82,19 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
         pass(line);
         if (!ending) pass(NEWLINE);
       },
-      onLongPart: pass,
+      onLongPart(part) {
+        // A long line that starts like a row was probably meant as one: say once that it was not logged.
+        if (longStart && !longWarned && mayBeObject(part.subarray(0, 64))) {
+          longWarned = true;
+          process.stderr.write(
+            `rowlog warning W_PIPE_LONG_LINE: line ${splitter.lineNumber + 1} is longer than ${maxLineBytes} bytes (--max-line-bytes): passed through to stdout, not logged; further ones are not reported\n`,
+          );
+        }
+        longStart = false;
+        pass(part);
+      },
       onLongLine() {
+        longStart = true;
         if (!ending) pass(NEWLINE);
       },
     },
