@@ -1,17 +1,25 @@
 /**
- * `rowlog pipe --dir D --table T [--level L]`: a trainer in any language prints rows as NDJSON
- * on stdout and pipes it here. Each line that is a JSON object goes through the full pipeline
- * (summarize, route, the default sinks of the run folder D), with `$table`, `$step`, `$time`
- * and `$level` keys honoured; every other line (the trainer's own prints, progress bars, JSON
- * that is not an object) passes to stdout unchanged. The console sink writes to stderr here, so
- * stdout stays exactly the trainer's own text.
+ * `rowlog pipe --dir D --table T [--level L] [--max-line-bytes N]`: a trainer in any language
+ * prints rows as NDJSON on stdout and pipes it here. Each line that is a JSON object goes
+ * through the full pipeline (summarize, route, the default sinks of the run folder D), with
+ * `$table`, `$step`, `$time` and `$level` keys honoured; every other line (the trainer's own
+ * prints, progress bars, JSON that is not an object, binary noise) passes to stdout byte for
+ * byte (issue 11, docs/DESIGN.md §7): invalid UTF-8, NUL bytes, `\r\n`, a last line without
+ * `\n` are not decoded or re-encoded, and a line longer than `--max-line-bytes` is streamed
+ * through as it comes instead of being held (lib/format/line-split.ts: keepCr, onLongPart).
+ * The console sink writes to stderr here, so stdout stays exactly the trainer's own bytes.
+ *
+ * Backpressure: what passes through is written once per input chunk, and the next chunk is taken
+ * only once stdout has taken it (its `write()` said so, or `'drain'`), so a slow reader slows the
+ * trainer down instead of growing this process.
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import split2 from 'split2';
 import { createLogger } from '../log/logger.js';
+import { LineSplitter, maxLineBytesOption } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
+import { positiveArg } from './args.js';
 
 /** Options of {@link runPipe}. */
 export interface PipeOptions {
@@ -23,10 +31,25 @@ export interface PipeOptions {
   level?: string;
   /** Show rows on the console (stderr). @default true */
   console?: boolean;
+  /** Longest line read as a possible row, in bytes; a longer one passes through unread, never held whole. @default 268435456 (256 MiB) */
+  maxLineBytes?: number;
 }
 
-/** Reads NDJSON from `input` into a logger on `opts.dir`; other lines go to `output`. */
+const NEWLINE = Buffer.from('\n');
+
+/** True when the first byte that is not JSON whitespace is `{`: only such a line can be a row (the rest are never decoded). */
+function mayBeObject(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i];
+    if (b === 0x7b) return true;
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return false;
+  }
+  return false;
+}
+
+/** Reads NDJSON from `input` into a logger on `opts.dir`; other lines go to `output`, byte for byte. */
 export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
   const log = createLogger({
     dir: opts.dir,
     ...(opts.table === undefined ? {} : { table: opts.table }),
@@ -35,16 +58,82 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
   });
   let outputGone = false;
   output.on('error', () => (outputGone = true)); // EPIPE: keep logging rows, stop echoing text
+
+  // What passes through from the current chunk: views of it (or of a joined line), copied once by the flush.
+  let out: Buffer[] = [];
+  let outBytes = 0;
+  let ending = false; // the line being ended now is the input's last, without its `\n`
+  let longStart = true; // the next onLongPart is a long line's first part
+  let longWarned = false;
+  const pass = (b: Buffer) => {
+    out.push(b);
+    outBytes += b.length;
+  };
+  const splitter = new LineSplitter(
+    {
+      onLine(line) {
+        if (mayBeObject(line)) {
+          const row = lineToRow(line.toString('utf8'));
+          if (row !== undefined) {
+            log.writeRow(row); // never mistaken for an Entry
+            return;
+          }
+        }
+        pass(line);
+        if (!ending) pass(NEWLINE);
+      },
+      onLongPart(part) {
+        // A long line that starts like a row was probably meant as one: say once that it was not logged.
+        if (longStart && !longWarned && mayBeObject(part.subarray(0, 64))) {
+          longWarned = true;
+          process.stderr.write(
+            `rowlog warning W_PIPE_LONG_LINE: line ${splitter.lineNumber + 1} is longer than ${maxLineBytes} bytes (--max-line-bytes): passed through to stdout, not logged; further ones are not reported\n`,
+          );
+        }
+        longStart = false;
+        pass(part);
+      },
+      onLongLine() {
+        longStart = true;
+        if (!ending) pass(NEWLINE);
+      },
+    },
+    { maxLineBytes, keepCr: true },
+  );
+
+  /** Writes what passed through; calls `cb` once `output` has taken it. */
+  const flush = (cb: () => void): void => {
+    if (outBytes === 0 || outputGone) {
+      out = [];
+      outBytes = 0;
+      return cb();
+    }
+    const bytes = Buffer.concat(out, outBytes);
+    out = [];
+    outBytes = 0;
+    if (output.write(bytes)) return cb();
+    const go = () => {
+      output.off('drain', go);
+      output.off('close', go);
+      output.off('error', go);
+      cb();
+    };
+    output.on('drain', go);
+    output.on('close', go);
+    output.on('error', go);
+  };
+
   await pipeline(
     input,
-    split2(),
     new Writable({
-      objectMode: true,
-      write(line: string, _enc, cb) {
-        const row = lineToRow(line);
-        if (row !== undefined) log.writeRow(row); // never mistaken for an Entry
-        else if (!outputGone) output.write(`${line}\n`);
-        cb();
+      write(chunk: Buffer | string, _enc, cb) {
+        splitter.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        flush(cb);
+      },
+      final(cb) {
+        ending = true;
+        splitter.end();
+        flush(cb);
       },
     }),
   );
@@ -54,12 +143,13 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
 export function registerPipe(program: Command): void {
   program
     .command('pipe')
-    .description('log NDJSON rows from stdin into a run folder; other lines pass through to stdout')
+    .description('log NDJSON rows from stdin into a run folder; other lines pass through to stdout byte for byte')
     .requiredOption('--dir <dir>', 'run folder')
     .option('--table <table>', 'table of rows without $table', 'main')
     .option('--level <level>', 'level of rows without $level', 'INFO')
     .option('--no-console', 'do not show rows on stderr')
-    .action(async (o: { dir: string; table: string; level: string; console: boolean }) => {
-      await runPipe({ dir: o.dir, table: o.table, level: o.level, console: o.console });
+    .option('--max-line-bytes <n>', 'a longer line is passed through as it comes, never read as a row (default 256 MiB)', positiveArg)
+    .action(async (o: { dir: string; table: string; level: string; console: boolean; maxLineBytes?: number }) => {
+      await runPipe({ dir: o.dir, table: o.table, level: o.level, console: o.console, ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }) });
     });
 }

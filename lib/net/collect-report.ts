@@ -18,9 +18,11 @@ export interface CollectWarning extends RowlogWarning {
  * Why lines were not written: `badLine` not a JSON object; `badSource` no valid `$source`;
  * `badMeta` an invalid `$table`, `$level`, `$step` or `$time`; `duplicate` a `$seq` its
  * connection had sent already; `truncated` the partial last line of a connection that ended mid-line; `tooLong`
- * longer than `maxLineLength`; `unwritable` its run folder could not be opened (or `maxSources`).
+ * longer than `maxLineLength`; `unwritable` its run folder could not be opened (or `maxSources`);
+ * `pendingFull` the partial line of a connection cut off because all partial lines together
+ * passed `maxPendingBytes`; `idle` the partial line of a connection closed after `idleTimeoutMs`.
  */
-export type SkipReason = 'badLine' | 'badSource' | 'badMeta' | 'duplicate' | 'truncated' | 'tooLong' | 'unwritable';
+export type SkipReason = 'badLine' | 'badSource' | 'badMeta' | 'duplicate' | 'truncated' | 'tooLong' | 'unwritable' | 'pendingFull' | 'idle';
 
 /**
  * What the collector has seen so far: `connections` accepted, `refused` (bad token, HTTP, or
@@ -51,6 +53,8 @@ export class CollectReport {
     truncated: 0,
     tooLong: 0,
     unwritable: 0,
+    pendingFull: 0,
+    idle: 0,
   };
 
   readonly #emitter: EventEmitter;

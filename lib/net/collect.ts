@@ -15,6 +15,10 @@
  * process's open-files limit, so the run files can still open theirs. Node's own answer to
  * EMFILE at accept (libuv closes the waiting connections unseen) is never reached that way;
  * an accept error that still surfaces is warned once and the server keeps listening.
+ *
+ * Nor can a flood of partial lines (issue 11, docs/DESIGN.md §6): all connections' unfinished
+ * lines together stay under `maxPendingBytes` (./collect-pending.ts cuts the largest holder
+ * first), and a partial line that has not ended within `idleTimeoutMs` closes its connection.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -24,6 +28,7 @@ import { numberOption, objectOption, optionError } from '../core/options.js';
 import { acceptClient, checkListen, errorLine, listen } from '../io/listen.js';
 import type { ListenOptions } from '../io/listen.js';
 import { PushConnection } from './collect-conn.js';
+import { PendingBudget } from './collect-pending.js';
 import { CollectReport } from './collect-report.js';
 import type { CollectCounts } from './collect-report.js';
 import { SourceRuns } from './collect-runs.js';
@@ -34,8 +39,24 @@ export type { CollectCounts, CollectWarning, SkipReason } from './collect-report
 export interface CollectOptions extends ListenOptions {
   /** Folder of run folders: source `s` is written into `<dir>/s`. Created with parents. */
   dir: string;
-  /** Longest line accepted, in characters; a longer one is skipped and never held whole in memory. @default 4194304 (4 Mi) */
+  /** Longest line accepted, in bytes (UTF-8); a longer one is skipped and never held whole in memory. @default 4194304 (4 MiB) */
   maxLineLength?: number;
+  /**
+   * Most bytes all connections' partial (unfinished) lines may hold together. When a chunk takes
+   * the sum past it, the connection holding the most is closed with
+   * `{"$error":"ERR_PENDING_FULL",…}` and its partial line skipped (`W_COLLECT_PENDING_FULL`),
+   * then the next largest, until under the bound. Less than `maxLineLength` lowers the longest
+   * line that can get through to this.
+   * @default 33554432 (32 MiB)
+   */
+  maxPendingBytes?: number;
+  /**
+   * How long a connection may hold a partial line that does not end (no `\n` since the last
+   * line ended), in ms; then it is closed with `{"$error":"ERR_IDLE_TIMEOUT",…}` and the line
+   * skipped (`W_COLLECT_IDLE`). A connection that has sent whole lines and is quiet is never closed.
+   * @default 30000
+   */
+  idleTimeoutMs?: number;
   /** Most sources (run folders) one collector writes; rows of further sources are skipped. @default 1000 */
   maxSources?: number;
   /**
@@ -49,8 +70,24 @@ export interface CollectOptions extends ListenOptions {
   maxConnections?: number;
 }
 
-/** How long `close()` lets pushers finish sending before cutting them off; also how long a refused connection may go on sending. */
+/**
+ * The default of `maxPendingBytes`: 32 MiB of partial lines, whatever the number of connections
+ * (eight lines of the longest kind at once; a trainer's lines are a few KiB and end at once). Freed
+ * lines are garbage until the next GC, so the process can peak at ~1.5× this above its baseline.
+ */
+const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024;
+/** The default of `idleTimeoutMs`: a trainer's line takes microseconds to send, a stalled one gets half a minute. */
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
+/** How long `close()` lets pushers finish sending before cutting them off. */
 const CLOSE_GRACE_MS = 1000;
+
+/**
+ * How long a refused connection is read (its bytes written, or dropped) before it is closed,
+ * unless its peer goes first, as a socketSink does on the line. Closing a socket with unread
+ * bytes resets it, and a reset can lose the line before a busy peer has read it.
+ */
+const REFUSED_GRACE_MS = 5000;
 
 /**
  * The soft open-files limit of this process (`ulimit -n`), read from /proc/self/limits
@@ -65,8 +102,13 @@ function openFilesLimit(): number | undefined {
   }
 }
 
-/** Most refused connections kept open at once to take what their peer sent before the refusal. */
-const MAX_LINGERING = 8;
+/**
+ * Most refused connections kept open at once to take what their peer sent before the refusal
+ * (and so that the refusal line reaches a peer that is still sending: closing a socket with
+ * unread bytes resets it, and the reset can lose the line); fewer when out of descriptors.
+ */
+const MAX_LINGERING = 64;
+const MAX_LINGERING_NO_FDS = 8;
 
 /** Descriptors kept free for the run files (and Node's own) below the open-files limit `n`. */
 const fdHeadroom = (n: number): number => Math.max(16, Math.floor(n / 8));
@@ -95,18 +137,30 @@ export class Collector extends EventEmitter {
   readonly #fdCeiling: number;
   /** Connections open and not refused as busy (what `maxConnections` bounds). */
   #active = 0;
-  /** Refused connections still open (read until their peer stops, ≤ CLOSE_GRACE_MS). */
+  /** Refused connections still open (read until their peer stops, ≤ REFUSED_GRACE_MS). */
   #lingering = 0;
   readonly #report: CollectReport;
   readonly #runs: SourceRuns;
   readonly #maxLine: number;
+  readonly #pending: PendingBudget;
+  readonly #idleMs: number;
   readonly #conns = new Set<PushConnection>();
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link collect}. */
   constructor(
     server: net.Server,
-    o: { dir: string; host: string; port: number; token: string | undefined; maxLine: number; maxSources: number; maxConns: number },
+    o: {
+      dir: string;
+      host: string;
+      port: number;
+      token: string | undefined;
+      maxLine: number;
+      maxSources: number;
+      maxConns: number;
+      maxPending: number;
+      idleMs: number;
+    },
   ) {
     super();
     this.#server = server;
@@ -116,6 +170,8 @@ export class Collector extends EventEmitter {
     this.#token = o.token;
     this.#maxLine = o.maxLine;
     this.#maxConns = o.maxConns;
+    this.#pending = new PendingBudget(o.maxPending);
+    this.#idleMs = o.idleMs;
     this.#report = new CollectReport(this);
     this.counts = this.#report.counts;
     this.#runs = new SourceRuns(o.dir, o.maxSources, this.#report);
@@ -172,25 +228,41 @@ export class Collector extends EventEmitter {
         });
       }
       socket.on('error', () => undefined);
-      // The line, then our end closed. A few refused connections stay open up to CLOSE_GRACE_MS
+      // The line, then our end closed. A few refused connections stay open up to REFUSED_GRACE_MS
       // and what their peer sent before reading the line is still written (a socketSink stops
-      // sending on the line and retries later, so it loses nothing); beyond those, a flood of
-      // refused connections must not hold the descriptors the cap is there to save.
+      // sending on the line and retries later, so it loses nothing). Beyond those, what they send
+      // is read and thrown away until they go (or REFUSED_GRACE_MS), so that the line reaches them
+      // (closing a socket with unread bytes resets it, which can lose the line); out of
+      // descriptors, they are closed at once: a flood of refused connections must not hold the
+      // descriptors the cap is there to save.
       socket.end(errorLine('ERR_TOO_MANY_CONNECTIONS', `collect: ${why}; try again later`));
-      if (this.#lingering >= MAX_LINGERING) {
-        socket.once('finish', () => socket.destroy());
+      if (this.#lingering >= (noFds ? MAX_LINGERING_NO_FDS : MAX_LINGERING)) {
+        if (noFds) socket.once('finish', () => socket.destroy());
+        else {
+          socket.resume(); // no 'data' listener: read and dropped
+          socket.once('end', () => socket.destroy());
+          const timer = setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
+          socket.once('close', () => clearTimeout(timer));
+        }
         return;
       }
       this.#lingering++;
       socket.once('close', () => this.#lingering--);
-      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      const linger = setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
+      socket.once('close', () => clearTimeout(linger));
     } else {
       this.counts.connections++;
       this.#active++;
     }
     socket.setKeepAlive(true, 60_000); // a pusher whose machine vanished is noticed eventually
     socket.on('error', () => undefined); // ECONNRESET & co.: 'close' follows and ends the connection
-    const conn = new PushConnection(socket, busy, { report: this.#report, runs: this.#runs, maxLine: this.#maxLine });
+    const conn = new PushConnection(socket, busy, {
+      report: this.#report,
+      runs: this.#runs,
+      maxLine: this.#maxLine,
+      pending: this.#pending,
+      idleMs: this.#idleMs,
+    });
     this.#conns.add(conn);
     socket.once('close', () => {
       this.#conns.delete(conn);
@@ -240,9 +312,11 @@ export async function collect(opts: CollectOptions): Promise<Collector> {
   const maxLine = numberOption(opts.maxLineLength ?? 4 * 1024 * 1024, 'maxLineLength', { min: 1, integer: true });
   const maxSources = numberOption(opts.maxSources ?? 1000, 'maxSources', { min: 1, integer: true });
   const maxConns = numberOption(opts.maxConnections ?? 256, 'maxConnections', { min: 1, integer: true });
+  const maxPending = numberOption(opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES, 'maxPendingBytes', { min: 1, integer: true });
+  const idleMs = numberOption(opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs', { min: 1, max: 2 ** 31 - 1, integer: true });
   const dir = path.resolve(opts.dir);
   fs.mkdirSync(dir, { recursive: true });
   const server = net.createServer();
   const bound = await listen(server, host, port);
-  return new Collector(server, { dir, host, port: bound, token, maxLine, maxSources, maxConns });
+  return new Collector(server, { dir, host, port: bound, token, maxLine, maxSources, maxConns, maxPending, idleMs });
 }

@@ -11,10 +11,10 @@
  */
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import split2 from 'split2';
 import { RowlogError } from '../core/errors.js';
 import { numberOption, objectOption, optionError } from '../core/options.js';
 import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from '../io/listen.js';
+import { LineSplitter } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
 import { Backoff } from '../io/backoff.js';
 
@@ -125,11 +125,13 @@ export function connect(opts: ConnectOptions): RowStream {
     });
     let failure: Error | undefined;
     s.on('error', (err) => (failure = err));
-    const lines = s.pipe(split2({ maxLength: MAX_LINE, skipOverflow: true } as split2.Options)); // skipOverflow: split2 ≥ 4, untyped
-    lines.on('data', onLine);
-    lines.on('error', () => undefined);
+    // The one linear splitter (docs/DESIGN.md §6); a line over MAX_LINE is skipped, never held whole.
+    const lines = new LineSplitter<string>({ onLine, onLongLine: () => undefined }, { maxLineBytes: MAX_LINE, text: true });
+    s.on('data', (chunk: Buffer) => {
+      if (!stream.destroyed) lines.write(chunk);
+    });
     s.once('close', () => {
-      lines.destroy();
+      lines.discard(); // a torn last line is no row
       if (stream.destroyed) return;
       if (!reconnect) {
         if (failure !== undefined) stream.destroy(failure);
