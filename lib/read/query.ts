@@ -339,6 +339,8 @@ class Query extends Duplex implements QueryStream {
       .then(async () => {
         if (this.#whole) {
           await this.#runWhole();
+        } else if (this.#texts === true) {
+          await this.#feedTexts(true);
         } else {
           if (this.#parts.length > 0) await this.#submit(true);
           await this.#drain(0);
@@ -550,10 +552,6 @@ class Query extends Duplex implements QueryStream {
 
   /** Whole-input mode: one jq run; slurp lets jq parse first, else bad lines are blanked out first. */
   async #runWhole(): Promise<void> {
-    if (this.#texts === true && !this.#whole) {
-      await this.#feedTexts(true);
-      return;
-    }
     let text = this.#parts.join('');
     this.#parts = [];
     const filter = wholeFilter(this.#pre, this.#userFilter).replace(LINE_BASE, '0');
