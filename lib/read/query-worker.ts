@@ -160,8 +160,8 @@ export function runJqSync(input: string, filter: string, flags: string[], instan
 /** What a wasm abort inside jq-web means for the user. */
 function faultMessage(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
-  if (/Cannot enlarge memory|out of memory|OOM|Aborted\(OOM/i.test(m)) return `jq-web ran out of memory (its wasm heap is limited to 2 GB): ${m}`;
-  if (/call stack|stack overflow|memory access out of bounds/i.test(m)) return `jq-web failed (too deep a value or recursion for its wasm stack): ${m}`;
+  if (/Cannot enlarge memory|out of memory|OOM|^Aborted\(\)/i.test(m)) return `jq-web ran out of memory (its wasm heap is limited to 2 GB) or aborted: ${m}`;
+  if (/call stack|stack overflow|memory access out of bounds/i.test(m)) return `jq-web failed (too deep a value or recursion for its stack): ${m}`;
   return `jq-web failed: ${m}`;
 }
 
