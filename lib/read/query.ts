@@ -366,16 +366,30 @@ class Query extends Duplex implements QueryStream {
    * numbers stay right (docs/DESIGN.md §6: every reader is linear and bounded).
    */
   #lines(chunk: Buffer): Buffer {
-    let out: Buffer[] = [];
+    const out: Buffer[] = [];
+    let runStart = 0; // the run of whole lines not yet passed on
     let from = 0;
-    if (this.#skipping) {
-      const nl = chunk.indexOf(10);
-      if (nl === -1) return Buffer.alloc(0);
-      out.push(this.#tooLong());
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
+      const first = from === 0;
+      const len = (first ? this.#carryBytes : 0) + nl - from;
+      if ((first && this.#skipping) || len > this.#maxLineBytes) {
+        if (from > runStart) out.push(chunk.subarray(runStart, from));
+        this.#carry = [];
+        this.#carryBytes = 0;
+        out.push(this.#tooLong());
+        runStart = nl + 1;
+      } else {
+        if (first && this.#carry.length > 0) out.push(...this.#carry);
+        if (first) {
+          this.#carry = [];
+          this.#carryBytes = 0;
+        }
+        this.#newlines++;
+      }
       from = nl + 1;
     }
-    const nl = chunk.lastIndexOf(10);
-    if (nl < from) {
+    if (from > runStart) out.push(chunk.subarray(runStart, from));
+    if (from < chunk.length && !this.#skipping) {
       this.#carry.push(from === 0 ? chunk : chunk.subarray(from));
       this.#carryBytes += chunk.length - from;
       if (this.#carryBytes > this.#maxLineBytes) {
@@ -383,32 +397,6 @@ class Query extends Duplex implements QueryStream {
         this.#carryBytes = 0;
         this.#skipping = true;
       }
-      return out.length === 1 ? (out[0] as Buffer) : Buffer.alloc(0);
-    }
-    const whole = chunk.subarray(from, nl + 1);
-    for (let i = whole.indexOf(10); i !== -1; i = whole.indexOf(10, i + 1)) this.#newlines++;
-    if (this.#carry.length > 0) {
-      if (this.#carryBytes + whole.indexOf(10) > this.#maxLineBytes) {
-        this.#carry = [];
-        this.#carryBytes = 0;
-        this.#newlines--;
-        out.push(this.#tooLong(), whole.subarray(whole.indexOf(10) + 1));
-      } else {
-        out = [...out, ...this.#carry, whole];
-      }
-    } else if (whole.indexOf(10) > this.#maxLineBytes) {
-      this.#newlines--;
-      out.push(this.#tooLong(), whole.subarray(whole.indexOf(10) + 1));
-    } else {
-      out.push(whole);
-    }
-    this.#carry = [];
-    this.#carryBytes = chunk.length - nl - 1;
-    if (this.#carryBytes > 0) this.#carry.push(chunk.subarray(nl + 1));
-    if (this.#carryBytes > this.#maxLineBytes) {
-      this.#carry = [];
-      this.#carryBytes = 0;
-      this.#skipping = true;
     }
     return out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
   }
