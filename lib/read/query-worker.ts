@@ -108,7 +108,8 @@ function retire(): void {
 
 /** One jq job: input text, filter and flags, and what to run instead if that fails. */
 export interface JqJob {
-  input: string;
+  /** Text, or its UTF-8 bytes (whole-input mode keeps the bytes it read: no decode and re-encode). */
+  input: string | Uint8Array;
   filter: string;
   flags: string[];
   fallback?: { filter: string; flags: string[] };
@@ -131,7 +132,7 @@ export async function runJq(job: JqJob): Promise<JqResult> {
  * Runs jq once, synchronously, on `instance` (default: the loaded one); never throws. A fault
  * retires the instance (see the header).
  */
-export function runJqSync(input: string, filter: string, flags: string[], instance = jq): JqResult {
+export function runJqSync(input: string | Uint8Array, filter: string, flags: string[], instance = jq): JqResult {
   if (instance === undefined || instance !== jq) {
     return { error: { message: 'jq-web is not loaded yet', exitCode: -1, stderr: 'jq-web is not loaded yet', fault: true } };
   }
@@ -145,7 +146,7 @@ export function runJqSync(input: string, filter: string, flags: string[], instan
     // jq-web hands its input to emscripten's FS.writeFile, which takes bytes as well as text;
     // Node's UTF-8 encoder is several times faster than emscripten's per-character JS loop.
     // jq-web rewrites `--argjson` in the flags array it is given: pass a copy.
-    return { out: instance.raw(Buffer.from(input) as unknown as string, filter, [...flags]) ?? '' };
+    return { out: instance.raw((typeof input === 'string' ? Buffer.from(input) : input) as unknown as string, filter, [...flags]) ?? '' };
   } catch (err) {
     const e = err as JqWebError;
     if (typeof e.exitCode === 'number') return { error: { message: e.message, exitCode: e.exitCode, stderr: e.stderr ?? e.message } };

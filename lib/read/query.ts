@@ -197,6 +197,7 @@ class Query extends Duplex implements QueryStream {
   #pool: WorkerPool | undefined;
   readonly #decoder = new StringDecoder('utf8');
   #parts: string[] = [];
+  #wholeParts: Buffer[] = [];
   #partLines = 0;
   #bytes = 0;
   #linesIn = 0;
@@ -316,7 +317,13 @@ class Query extends Duplex implements QueryStream {
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     let text: string;
     try {
-      text = this.#decoder.write(this.#lines(chunk));
+      const lines = this.#lines(chunk);
+      if (this.#whole) {
+        this.#keep(lines);
+        callback();
+        return;
+      }
+      text = this.#decoder.write(lines);
     } catch (err) {
       callback(err as Error);
       return;
@@ -329,7 +336,10 @@ class Query extends Duplex implements QueryStream {
     try {
       const last = this.#skipping ? this.#tooLong() : Buffer.concat(this.#carry);
       this.#carry = [];
-      rest = this.#decoder.write(last) + this.#decoder.end();
+      if (this.#whole) {
+        this.#keep(last);
+        rest = '';
+      } else rest = this.#decoder.write(last) + this.#decoder.end();
     } catch (err) {
       callback(err as Error);
       return;
@@ -399,6 +409,21 @@ class Query extends Duplex implements QueryStream {
       }
     }
     return out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
+  }
+
+  /** Whole-input mode keeps the bytes as they are (jq-web takes bytes): no decode, no re-encode. */
+  #keep(b: Buffer): void {
+    if (b.length === 0) return;
+    if (this.#texts === undefined && !this.#rawInput) this.#texts = decideTexts(b.subarray(0, 1 << 16).toString('utf8'));
+    this.#bytes += b.length;
+    if (this.#bytes > this.#maxInputBytes) {
+      throw new RowlogError(
+        'ERR_JQ',
+        `input is over ${Math.round(this.#maxInputBytes / 1048576)} MiB, too large for slurp, -n or input/inputs ` +
+          '(jq-web has a 2 GB heap): use a per-row filter, or the jq command',
+      );
+    }
+    this.#wholeParts.push(b);
   }
 
   /** A too-long line ended: count it (or fail under strict) and stand an empty line in for it. */
@@ -540,22 +565,22 @@ class Query extends Duplex implements QueryStream {
 
   /** Whole-input mode: one jq run; slurp lets jq parse first, else bad lines are blanked out first. */
   async #runWhole(): Promise<void> {
-    let text = this.#parts.join('');
-    this.#parts = [];
+    const bytes = Buffer.concat(this.#wholeParts);
+    this.#wholeParts = [];
     const filter = wholeFilter(this.#pre, this.#userFilter).replace(LINE_BASE, '0');
-    if (this.#rawInput || (this.#slurp && text !== '') || this.#texts === true) {
-      const r = await runJq({ input: text, filter, flags: this.#flags });
+    if (this.#rawInput || (this.#slurp && bytes.length > 0) || this.#texts === true) {
+      const r = await runJq({ input: bytes, filter, flags: this.#flags });
       if (!isParseError(r) || this.#rawInput) {
         this.#emit(r, 0);
         return;
       }
       if (this.#texts === true || this.#strict) {
-        const first = this.#texts === true ? undefined : await this.#firstBadLine(text);
+        const first = this.#texts === true ? undefined : await this.#firstBadLine(bytes.toString('utf8'));
         if (first !== undefined) this.#badLine(first);
         throw new RowlogError('ERR_BAD_LINE', withName('error' in r ? r.error.stderr : '', this.#filename));
       }
     }
-    text = await this.#blankBadLines(text);
+    const text = await this.#blankBadLines(bytes.toString('utf8'));
     this.#emit(await runJq({ input: text, filter, flags: this.#flags }), 0);
   }
 
