@@ -154,3 +154,23 @@ t.test('on a terminal the progress line is cleared before a result reaches it', 
   const lastProgress = before.lastIndexOf('MB');
   t.ok(lastProgress === -1 || before.slice(lastProgress).includes('\r\x1b[K'), `cleared before the result: ${JSON.stringify(before.slice(-60))}`);
 });
+
+t.test('a damaged middle member of a blocked gzip: the other members read, one warning, exit 1 unless --allow-damage', async (t) => {
+  const { BGZF_EOF, bgzfMemberSync } = await import('../lib/format/bgzf.js');
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'damaged.jsonl.gz');
+  const members = [0, 1, 2].map((m) =>
+    bgzfMemberSync(Buffer.from(Array.from({ length: 1000 }, (_, i) => `{"step":${m * 1000 + i}}\n`).join('')), 1),
+  );
+  const second = members[0]?.length as number;
+  (members[1] as Buffer)[0] = 0; // the magic byte of the middle member
+  fs.writeFileSync(file, Buffer.concat([...members, BGZF_EOF]));
+  const r = runCli(['query', '-c', '.step', file]);
+  const steps = r.stdout.trim().split('\n').map(Number);
+  t.same([steps.length, steps[0], steps[999], steps[1000], steps.at(-1)], [2000, 0, 999, 2000, 2999], 'the first and last members');
+  t.match(r.stderr, new RegExp(`^rowlog: query: ${file.replace(/[.]/g, '\\.')}: damaged gzip member at byte ${second} skipped \\((1000 rows lost|rows lost unknown)\\)\\n$`));
+  t.equal(r.status, 1);
+  const allowed = runCli(['query', '-c', '--allow-damage', '.step', file]);
+  t.equal(allowed.stdout, r.stdout);
+  t.equal(allowed.status, 0, '--allow-damage');
+});

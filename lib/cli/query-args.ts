@@ -14,6 +14,8 @@ export interface QueryArgs {
   files: string[];
   opts: QueryOptions;
   withFile: boolean;
+  /** `--allow-damage`: a damaged gzip member skipped does not make the exit status 1. */
+  allowDamage: boolean;
   /** `-e`: the exit status says whether the last output was true. */
   exitStatus: boolean;
   /** `-C` true, `-M` false, else colour when stdout is a terminal and NO_COLOR is unset. */
@@ -29,7 +31,7 @@ export class UsageError extends Error {}
 
 type Flag = 'slurp' | 'compact' | 'raw' | 'nullInput' | 'strict' | 'rawInput' | 'seq';
 /** Flags that only switch something on. */
-const SWITCH: Record<string, Flag | 'exitStatus' | 'withFile' | 'help' | 'color' | 'mono' | `jq:${string}`> = {
+const SWITCH: Record<string, Flag | 'exitStatus' | 'withFile' | 'allowDamage' | 'help' | 'color' | 'mono' | `jq:${string}`> = {
   '-s': 'slurp',
   '--slurp': 'slurp',
   '-c': 'compact',
@@ -45,6 +47,7 @@ const SWITCH: Record<string, Flag | 'exitStatus' | 'withFile' | 'help' | 'color'
   '-e': 'exitStatus',
   '--exit-status': 'exitStatus',
   '--with-file': 'withFile',
+  '--allow-damage': 'allowDamage',
   '-h': 'help',
   '--help': 'help',
   '-C': 'color',
@@ -88,6 +91,7 @@ rowlog's own:
   --strict                 stop at a line that is not JSON, as jq does (exit 2); by default bad
                            lines are skipped and counted on stderr
   --with-file              add "$file" (the input's name) to each row
+  --allow-damage           a damaged gzip member is skipped and said, without exit status 1
 Inputs: .jsonl, .json, gzip (by its bytes) and .csv files, - for stdin; none: stdin unless it
 is a terminal. Exit status as jq 1.7: 2 usage or unreadable file, 3 compile error, 5 runtime
 error, -e's 1 and 4, halt_error's own.`;
@@ -106,6 +110,7 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
   let positionalMode: 'files' | 'args' | 'jsonargs' = 'files';
   const files: string[] = [];
   let withFile = false;
+  let allowDamage = false;
   let exitStatus = false;
   let color: boolean | undefined;
   let help = false;
@@ -126,6 +131,7 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
   const set = (key: (typeof SWITCH)[string]) => {
     if (key === 'exitStatus') exitStatus = true;
     else if (key === 'withFile') withFile = true;
+    else if (key === 'allowDamage') allowDamage = true;
     else if (key === 'help') help = true;
     else if (key === 'color') color = true;
     else if (key === 'mono') color = false;
@@ -193,7 +199,7 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
       take(a);
     }
   }
-  if (help) return { filter: '', files: [], opts: {}, withFile, exitStatus, color, slurpFiles, rawFiles, help };
+  if (help) return { filter: '', files: [], opts: {}, withFile, allowDamage, exitStatus, color, slurpFiles, rawFiles, help };
   if (filterFile !== undefined) {
     if (filter !== undefined) files.unshift(filter);
     try {
@@ -211,5 +217,5 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
   }
   if (jqFlags.includes('-j')) flags.raw = true;
   const opts: QueryOptions = { ...flags, compact: flags.compact === true, args, jsonArgs, jqFlags, positionalArgs: positional };
-  return { filter, files, opts, withFile, exitStatus, color, slurpFiles, rawFiles, help };
+  return { filter, files, opts, withFile, allowDamage, exitStatus, color, slurpFiles, rawFiles, help };
 }

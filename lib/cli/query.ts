@@ -15,7 +15,8 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { isRowlogError, RowlogError } from '../core/errors.js';
-import { decoded } from '../read/decode.js';
+import { decoded, type Damage } from '../read/decode.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { formatOf, readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 import { prefix, usageError } from './args.js';
@@ -37,14 +38,15 @@ function addFile(line: string, name: string): string {
  * (magic bytes, as every reader decides: docs/DESIGN.md §6); a truncated gzip ends at its last
  * whole line.
  */
-function openInput(file: string, progress: { bytes: number }): Readable {
+function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Damage) => void, maxLineBytes: number): Readable {
   const src = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 18 });
   src.on('data', (b: Buffer) => {
     progress.bytes += b.length;
   });
   // Big inflate chunks: fewer writes, decodes and splits downstream.
   // A gzip that ends inside a member ends at its last whole line (decoded drops the torn one).
-  return Readable.from(decoded(src as AsyncIterable<Buffer>, { chunkSize: 1 << 18 }), { objectMode: false });
+  // A damaged member of a blocked gzip is skipped, and said (docs/DESIGN.md §6).
+  return Readable.from(decoded(src as AsyncIterable<Buffer>, { chunkSize: 1 << 18, onDamaged, maxLineBytes }), { objectMode: false });
 }
 
 /** Writes `text` to the query stream, honouring backpressure. */
@@ -58,7 +60,14 @@ async function put(q: QueryStream, text: string | Buffer): Promise<void> {
  * lines here, kept as a list of parts (linear on a long line) and passed on untouched once
  * longer than the bound (the query then skips it as too long).
  */
-async function feedFile(q: QueryStream, file: string, cli: QueryArgs, progress: { bytes: number }, csvBad: (n: number) => void): Promise<number> {
+async function feedFile(
+  q: QueryStream,
+  file: string,
+  cli: QueryArgs,
+  progress: { bytes: number },
+  csvBad: (n: number) => void,
+  onDamaged: (d: Damage) => void,
+): Promise<number> {
   if (file !== '-' && formatOf(file) === 'csv') {
     let lines = 1;
     const reader = readLog(file, { format: 'csv', strict: cli.opts.strict === true, onBadLine: csvBad });
@@ -70,13 +79,13 @@ async function feedFile(q: QueryStream, file: string, cli: QueryArgs, progress: 
     return lines;
   }
   const name = JSON.stringify(file);
-  const max = cli.opts.maxLineBytes ?? 256 * 1024 * 1024;
+  const max = cli.opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   let lines = 0;
   let lastByte = 10;
   let parts: Buffer[] = [];
   let held = 0;
   let passing = false; // a line past the bound: its bytes go on as they come
-  for await (const chunk of openInput(file, progress) as AsyncIterable<Buffer>) {
+  for await (const chunk of openInput(file, progress, onDamaged, max) as AsyncIterable<Buffer>) {
     if (chunk.length === 0) continue;
     let from = 0;
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
@@ -209,6 +218,8 @@ interface Outcome {
   out: boolean;
   last: string;
   halted: boolean;
+  /** Damaged gzip stretches skipped (exit 1 at the end unless --allow-damage). */
+  damaged: number;
 }
 
 async function runQuery(cli: QueryArgs): Promise<number> {
@@ -227,7 +238,7 @@ async function runQuery(cli: QueryArgs): Promise<number> {
     return EXIT.usage;
   }
   const term = new Terminal();
-  const outcome: Outcome = { status: 0, badCount: 0, bad: [], errors: 0, out: false, last: '', halted: false };
+  const outcome: Outcome = { status: 0, badCount: 0, bad: [], errors: 0, out: false, last: '', halted: false, damaged: 0 };
   const stdoutError = (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
   };
@@ -282,6 +293,7 @@ async function runQuery(cli: QueryArgs): Promise<number> {
   if (outcome.halted) return outcome.status;
   if (outcome.status !== 0) return outcome.status;
   if (outcome.errors > 0) return EXIT.runtime;
+  if (outcome.damaged > 0 && !cli.allowDamage) return EXIT.rowlog;
   if (cli.exitStatus) {
     if (!outcome.out) return EXIT.noOutput;
     // eslint-disable-next-line no-control-regex
@@ -335,10 +347,22 @@ async function runOne(
   try {
     for (const file of files) {
       current = { file, start: current.start };
-      const lines = await feedFile(q, file, cli, progress, (n) => {
-        if (opts.strict === true) strictAt = names.fileLine(file, n);
-        else names.noteBad(names.label(file, n));
-      });
+      const damaged = (d: Damage) => {
+        outcome.damaged++;
+        const lost = d.rowsLost === undefined ? 'rows lost unknown' : `${d.rowsLost} row${d.rowsLost === 1 ? '' : 's'} lost`;
+        term.say(`${prefix('query')}${file === '-' ? '<stdin>' : file}: damaged gzip member at byte ${d.offset} skipped (${lost})\n`);
+      };
+      const lines = await feedFile(
+        q,
+        file,
+        cli,
+        progress,
+        (n) => {
+          if (opts.strict === true) strictAt = names.fileLine(file, n);
+          else names.noteBad(names.label(file, n));
+        },
+        damaged,
+      );
       ends.push({ file, end: current.start + lines });
       current = { file, start: current.start + lines };
     }

@@ -37,6 +37,7 @@ import os from 'node:os';
 import { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { RowlogError } from '../core/errors.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { booleanOption, functionOption, numberOption, objectOption, optionError, stringRecordOption } from '../core/options.js';
 import {
   compileMessage,
@@ -267,7 +268,7 @@ class Query extends Duplex implements QueryStream {
     this.#chunkChars = numberOption(opts.chunkChars ?? 1 << 20, 'chunkChars', { min: 1 });
     this.#autoAfter = numberOption(opts.autoWorkersAfterLines ?? 30_000, 'autoWorkersAfterLines', { min: 0, integer: true });
     this.#maxInputBytes = numberOption(opts.maxInputBytes ?? 250 * 1024 * 1024, 'maxInputBytes', { min: 0 });
-    this.#maxLineBytes = numberOption(opts.maxLineBytes ?? 256 * 1024 * 1024, 'maxLineBytes', { min: 1 });
+    this.#maxLineBytes = numberOption(opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, 'maxLineBytes', { min: 1, integer: true });
 
     this.#userFilter = filter;
     this.#slurp = slurp;
