@@ -21,6 +21,7 @@ import { formatOf, readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 import { prefix, usageError } from './args.js';
 import { parseQueryArgs, QUERY_FLAGS_HELP, UsageError, type QueryArgs } from './query-args.js';
+import { Terminal } from './progress-line.js';
 
 /** Exit statuses as jq 1.7's. */
 const EXIT = { usage: 2, badInput: 2, compile: 3, runtime: 5, false: 1, noOutput: 4, rowlog: 1 } as const;
@@ -131,59 +132,6 @@ async function feedFile(
 export function badLinesSummary(count: number, where: string[]): string {
   const shown = where.slice(0, 10).join(', ') + (count > 10 ? ', …' : '');
   return `${count} bad line${count === 1 ? '' : 's'} skipped (line${count === 1 ? '' : 's'} ${shown})`;
-}
-
-/** True when stdout and stderr are the same terminal (then the progress line shares it with results). */
-function sameTerminal(): boolean {
-  if (!process.stdout.isTTY || !process.stderr.isTTY) return false;
-  try {
-    const a = fs.fstatSync(1);
-    const b = fs.fstatSync(2);
-    return a.dev === b.dev && a.ino === b.ino && a.rdev === b.rdev;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * stderr's progress line (`query: 2% of 177 MB`, on a terminal, for big inputs) and everything
- * else written to the terminal: the line is cleared before any result or message reaches it.
- */
-class Terminal {
-  #shown = false;
-  readonly #shared = sameTerminal();
-  timer: NodeJS.Timeout | undefined;
-
-  startProgress(total: number, progress: { bytes: number }): void {
-    if (!process.stderr.isTTY || total <= 50 * 1024 * 1024) return;
-    this.timer = setInterval(() => {
-      process.stderr.write(`\r\x1b[Kquery: ${Math.floor((100 * progress.bytes) / total)}% of ${Math.round(total / 1048576)} MB`);
-      this.#shown = true;
-    }, 250);
-    this.timer.unref();
-  }
-
-  #clear(): void {
-    if (!this.#shown) return;
-    process.stderr.write('\r\x1b[K');
-    this.#shown = false;
-  }
-
-  /** Before a result goes to stdout. */
-  beforeOut(): void {
-    if (this.#shared) this.#clear();
-  }
-
-  /** A message on stderr, on a line of its own. */
-  say(text: string): void {
-    this.#clear();
-    process.stderr.write(text);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.#clear();
-  }
 }
 
 /** Reads `--slurpfile`'s JSON texts into one JSON array text (with jq's own parser). */
