@@ -66,9 +66,13 @@ function freshInstance(): Promise<JqWeb> {
     if (s) {
       const mem = s.memory();
       const max = 2 ** 31;
-      if (mem.buffer.byteLength < max) mem.grow((max - mem.buffer.byteLength) / 65536);
+      try {
+        if (mem.buffer.byteLength < max) mem.grow((max - mem.buffer.byteLength) / 65536);
+        j.__rowlogTop = mem.buffer.byteLength - 16;
+      } catch {
+        // No address space for it (a `ulimit -v`): jq-web's own small stack stays.
+      }
       s.updateMemoryViews();
-      j.__rowlogTop = mem.buffer.byteLength - 16;
     }
     return j as JqWeb;
   });
