@@ -244,7 +244,6 @@ async function runQuery(cli: QueryArgs): Promise<number> {
   if (outcome.damaged > 0 && !cli.allowDamage) return EXIT.rowlog;
   if (cli.exitStatus) {
     if (!outcome.out) return EXIT.noOutput;
-    // eslint-disable-next-line no-control-regex
     const last = outcome.last.replace(/\x1b\[[0-9;]*m/g, '').replace(/[\s\x1e]+$/, '');
     if (/(^|[\n\x1e])(false|null)$/.test(last)) return EXIT.false;
   }
