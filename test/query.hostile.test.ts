@@ -48,6 +48,12 @@ t.test('a fault inside jq-web fails only that query with ERR_JQ; the next query(
   t.equal((await collect('[paths] | length', `${deep(200)}\n`)).out, '199\n', 'and a deep value after it');
   await t.rejects(collect('reduce range(200000) as $i (null; [.]) | tojson', 'null\n', { workers: 1 }), { code: 'ERR_JQ' }, 'on a worker thread too');
   t.equal((await collect('.a', '{"a":2}\n', { workers: 1 })).out, '2\n');
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'one.jsonl');
+  fs.writeFileSync(file, 'null\n');
+  const cli = runCli(['query', 'reduce range(200000) as $i (null; [.]) | tojson', file]);
+  t.equal(cli.status, 1, 'the command: exit 1');
+  t.match(cli.stderr, /^rowlog: query: jq-web failed \(too deep a value or recursion for its stack\)/m);
 });
 
 t.test('maxLineBytes: a longer line is skipped as it comes and counted with its number; ERR_BAD_LINE under strict', async (t) => {
