@@ -35,8 +35,8 @@ export interface PreludeContext {
   filename: string | null;
   /** `$ENV`. */
   env: Record<string, string | undefined>;
-  /** The local time zone's abbreviation for `strflocaltime("%Z")`. */
-  localZone: string;
+  /** The local time zone's abbreviation for `strflocaltime("%Z")` (asked only when the filter may use it: Intl is slow to start). */
+  localZone: () => string;
 }
 
 /** The defs and bindings that go before the user's filter (only what the filter may use). */
@@ -48,7 +48,7 @@ export function prelude(filter: string, ctx: PreludeContext): string {
   }
   if (/\$ENV\b|\benv\b/.test(filter)) p += `${JSON.stringify(ctx.env)} as $ENV | def env: $ENV; `;
   if (/\bstrf(local)?time\b/.test(filter)) {
-    for (const [fn, zone] of [['strftime', 'UTC'], ['strflocaltime', ctx.localZone]] as const) {
+    for (const [fn, zone] of [['strftime', 'UTC'], ['strflocaltime', ctx.localZone()]] as const) {
       p +=
         `def __rowlog_${fn}(f): ${fn}(f); def ${fn}(f): if (f | type) == "string" and (f | contains("%Z")) ` +
         `then __rowlog_${fn}(f | gsub("%Z"; "\\u0003")) | gsub("\\u0003"; ${JSON.stringify(zone)}) else __rowlog_${fn}(f) end; `;

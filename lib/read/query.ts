@@ -278,7 +278,7 @@ class Query extends Duplex implements QueryStream {
       ...Object.entries(jsonArgs).flatMap(([k, v]) => ['--argjson', k, v]),
     ];
     const outFlags = [...(compact ? ['-c'] : []), ...(raw ? ['-r'] : []), ...jqFlags];
-    this.#pre = `${prelude(filter, { jsonArgNames: Object.keys(jsonArgs), positional, filename: this.#filename, env, localZone: localZone() })}\n`;
+    this.#pre = `${prelude(filter, { jsonArgNames: Object.keys(jsonArgs), positional, filename: this.#filename, env, localZone })}\n`;
     const rawFlag = this.#rawInput ? ['-R'] : [];
     this.#flags = this.#whole
       ? [...(slurp ? ['-s'] : []), ...(nullInput ? ['-n'] : []), ...rawFlag, ...outFlags, ...argFlags]
