@@ -199,6 +199,8 @@ class Query extends Duplex implements QueryStream {
   readonly #decoder = new StringDecoder('utf8');
   #parts: string[] = [];
   #wholeParts: Buffer[] = [];
+  /** Streaming JSONL: the lines of the chunk being collected, as bytes. */
+  #bparts: Buffer[] = [];
   #partLines = 0;
   #bytes = 0;
   #linesIn = 0;
@@ -324,12 +326,66 @@ class Query extends Duplex implements QueryStream {
         callback();
         return;
       }
+      if (this.#byBytes(lines)) {
+        (this.#ready ?? Promise.resolve()).then(() => this.#feedBytes(lines)).then(() => callback(), callback);
+        return;
+      }
       text = this.#decoder.write(lines);
     } catch (err) {
       callback(err as Error);
       return;
     }
     (this.#ready ?? Promise.resolve()).then(() => this.#feed(text)).then(() => callback(), callback);
+  }
+
+  /**
+   * True when these whole lines go to jq as the bytes they are (JSONL, `-R`): no UTF-8 decode
+   * here and re-encode in the worker. JSON texts over lines are cut as text (#feed).
+   */
+  #byBytes(lines: Buffer): boolean {
+    if (this.#rawInput) return true;
+    if (this.#texts === undefined && lines.length > 0) {
+      this.#texts = decideTexts(lines.subarray(0, 1 << 16).toString('utf8'));
+      if (this.#texts === true) {
+        // Blank lines seen before the first value: counted, not sent.
+        this.#linesIn += this.#partLines;
+        this.#bparts = [];
+        this.#partLines = 0;
+        this.#partChars = 0;
+      }
+    }
+    return this.#texts !== true;
+  }
+
+  /** Streaming JSONL as bytes: cuts chunks of `chunkLines` lines or about `chunkChars` bytes. */
+  async #feedBytes(b: Buffer): Promise<void> {
+    if (b.length === 0) return;
+    let from = 0;
+    for (;;) {
+      let at = from - 1;
+      let n = 0;
+      let full = false;
+      for (;;) {
+        if (this.#partLines + n >= this.#chunkLines || this.#partChars + (at + 1 - from) >= this.#chunkChars) {
+          full = this.#partLines + n > 0;
+          break;
+        }
+        const j = b.indexOf(10, at + 1);
+        if (j === -1) break;
+        at = j;
+        n++;
+      }
+      if (!full) {
+        if (from < b.length) this.#bparts.push(from === 0 ? b : b.subarray(from));
+        this.#partLines += n;
+        this.#partChars += b.length - from;
+        return;
+      }
+      this.#bparts.push(b.subarray(from, at + 1));
+      this.#partLines += n;
+      await this.#submit(false);
+      from = at + 1;
+    }
   }
 
   override _final(callback: (err?: Error | null) => void): void {
@@ -339,6 +395,9 @@ class Query extends Duplex implements QueryStream {
       this.#carry = [];
       if (this.#whole) {
         this.#keep(last);
+        rest = '';
+      } else if (this.#byBytes(last)) {
+        this.#bparts.push(last);
         rest = '';
       } else rest = this.#decoder.write(last) + this.#decoder.end();
     } catch (err) {
@@ -353,7 +412,7 @@ class Query extends Duplex implements QueryStream {
         } else if (this.#texts === true) {
           await this.#feedTexts(true);
         } else {
-          if (this.#parts.length > 0) await this.#submit(true);
+          if (this.#parts.length > 0 || this.#bparts.length > 0) await this.#submit(true);
           await this.#drain(0);
         }
         this.#pool?.close();
@@ -527,13 +586,19 @@ class Query extends Duplex implements QueryStream {
 
   /** Sends the collected lines to jq (inline or on a worker), then waits while too many are in flight. */
   async #submit(last: boolean): Promise<void> {
-    let input = this.#parts.join('');
+    let input: string | Buffer;
+    if (this.#bparts.length > 0) {
+      input = this.#bparts.length === 1 ? (this.#bparts[0] as Buffer) : Buffer.concat(this.#bparts);
+      if (last && input.length > 0 && input[input.length - 1] !== 10) input = Buffer.concat([input, Buffer.from('\n')]);
+      else if (last) last = false; // it ends with its newline: no line to add
+    } else input = this.#parts.join('');
     const firstLine = this.#linesIn + 1;
     this.#linesIn += this.#partLines;
-    if (last && !input.endsWith('\n')) {
+    if (last && typeof input === 'string' && !input.endsWith('\n')) {
       input += '\n';
       this.#linesIn++;
-    }
+    } else if (last && typeof input !== 'string') this.#linesIn++;
+    this.#bparts = [];
     this.#parts = [];
     this.#partLines = 0;
     this.#partChars = 0;
