@@ -588,7 +588,8 @@ class Query extends Duplex implements QueryStream {
   async #submit(last: boolean): Promise<void> {
     let input: string | Buffer;
     if (this.#bparts.length > 0) {
-      input = this.#bparts.length === 1 ? (this.#bparts[0] as Buffer) : Buffer.concat(this.#bparts);
+      // Always a compact copy: posting a view to a worker clones its whole ArrayBuffer.
+      input = Buffer.concat(this.#bparts);
       if (last && input.length > 0 && input[input.length - 1] !== 10) input = Buffer.concat([input, Buffer.from('\n')]);
       else if (last) last = false; // it ends with its newline: no line to add
     } else input = this.#parts.join('');
