@@ -1,5 +1,5 @@
 /**
- * System peers: the programs outside Node that some tests read rowlog's files with (jq, bgzip,
+ * System peers: the programs outside Node that some tests read rowlog's files with (jq, gojq, bgzip,
  * pandas, a real Chromium, prlimit, …). Every test that needs one asks `needs(t, peer)` — the only place
  * that probes for them.
  *
@@ -54,6 +54,7 @@ function pythonWith(mod: string): string | undefined {
 const PEERS = {
   chromium: { pkg: 'chromium', find: () => (fs.existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined) },
   jq: { pkg: 'jq', find: () => onPath('jq') },
+  gojq: { pkg: 'gojq', find: () => onPath('gojq') },
   bgzip: { pkg: 'tabix', find: () => onPath('bgzip') },
   gzip: { pkg: 'gzip', find: () => onPath('gzip') },
   zcat: { pkg: 'gzip', find: () => onPath('zcat') },
@@ -61,6 +62,7 @@ const PEERS = {
   pandas: { pkg: 'python3-pandas', find: () => pythonWith('pandas') },
   prlimit: { pkg: 'util-linux', find: () => onPath('prlimit') },
   tmux: { pkg: 'tmux', find: () => onPath('tmux') },
+  script: { pkg: 'bsdutils', find: () => onPath('script') },
 } satisfies Record<string, { pkg: string; find: () => string | undefined }>;
 
 export type Peer = keyof typeof PEERS;

@@ -137,3 +137,35 @@ t.test('chunkChars: chunks cut by size give the same output, bad lines and error
   t.same(small, base);
   t.throws(() => query('.', { chunkChars: 0 }), { code: 'ERR_INVALID_OPTION', message: /^chunkChars: / });
 });
+
+t.test('bad lines and runtime errors are taken out of the output under every output flag', async (t) => {
+  const text = '{"a":1}\nbad\n{"a":"x"}\n{"a":2}\n';
+  const cases: Array<[QueryOptions, string]> = [
+    [{ jqFlags: ['-C'] }, '\x1b[0;39m2\x1b[0m\n\x1b[0;39m3\x1b[0m\n'],
+    [{ jqFlags: ['-j'], raw: true }, '23'],
+    [{ seq: true }, '\x1e2\n\x1e3\n'],
+    [{ jqFlags: ['-a'], raw: true }, '2\n3\n'],
+    [{ jqFlags: ['-S', '--tab'], compact: false }, '2\n3\n'],
+    [{ jqFlags: ['--indent', '1'], compact: false, chunkLines: 1 }, '2\n3\n'],
+  ];
+  for (const [opts, want] of cases) {
+    const r = await runQuery('.a + 1', text, opts);
+    t.equal(r.out, want, JSON.stringify(opts));
+    t.same([r.badLines, r.errors.map((e) => e.line)], [[2], [3]], `the bad line and the error: ${JSON.stringify(opts)}`);
+  }
+  t.throws(() => query('.', { jqFlags: ['--seq'] }), { code: 'ERR_INVALID_OPTION', message: /^jqFlags: --seq is not one of/ });
+  t.throws(() => query('.', { jqFlags: ['--indent', '9'] }), { code: 'ERR_INVALID_OPTION', message: /^jqFlags: --indent/ });
+});
+
+t.test('halt and halt_error end the output; the rest of the input is not run', async (t) => {
+  const q = query('if .a == 2 then ("stop" | halt_error(4)) else .a end', { chunkLines: 1 });
+  const out: string[] = [];
+  q.on('data', (d: Buffer) => out.push(d.toString()));
+  await new Promise((resolve) => {
+    q.on('end', resolve);
+    q.end('{"a":1}\n{"a":2}\n{"a":3}\n');
+  });
+  t.equal(out.join(''), '1\n');
+  t.same(q.halted, { code: 4, message: '"stop"' });
+  t.equal(q.lastOutput, '1\n');
+});

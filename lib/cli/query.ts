@@ -1,82 +1,30 @@
 /**
- * `rowlog query FILTER FILE...` (docs/DESIGN.md §7): jq over `.jsonl`, `.gz` and `.csv` files (or `-`
- * for stdin), read in order as one stream. Exit 0 on success, 1 on a runtime failure (an
- * unreadable file, a bad line under `--strict`, a jq error on some input: the other inputs'
- * results still come out), 2 on usage errors (a bad filter prints jq's message, a bad flag).
- * Lines that are not JSON are skipped and summed up on stderr after the run.
+ * `rowlog query FILTER [FILE...]` (docs/DESIGN.md §7): jq over `.jsonl`, `.json`, `.gz` and
+ * `.csv` files (or `-`/no file for stdin), read in order, meant as a drop-in for the jq command:
+ * its flags (lib/cli/query-args.ts) and its exit statuses (jq 1.7: 2 usage or unreadable file,
+ * 3 compile error, 5 runtime error, `-e`'s 1 and 4, `halt_error`'s own). rowlog's own failures
+ * (an input too large for jq-web, a fault inside it) exit 1. Lines that are not JSON are
+ * skipped and summed up on stderr after the run (`--strict`: stop there, as jq).
+ *
+ * A per-row filter runs one query stream per file (so `input_filename` and line numbers are the
+ * file's); slurp, `-n` and `input`/`inputs` run one over all files, as jq does.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { isRowlogError } from '../core/errors.js';
-import { decoded } from '../read/decode.js';
+import { isRowlogError, RowlogError } from '../core/errors.js';
+import { decoded, type Damage } from '../read/decode.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { formatOf, readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 import { prefix, usageError } from './args.js';
+import { parseQueryArgs, QUERY_FLAGS_HELP, UsageError, type QueryArgs } from './query-args.js';
+import { Terminal } from './progress-line.js';
 
-/** What the command line asked for. */
-interface QueryArgs {
-  filter: string;
-  files: string[];
-  opts: QueryOptions;
-  withFile: boolean;
-}
-
-/** A usage error: one line on stderr, exit 2. */
-class UsageError extends Error {}
-
-type Flag = 'slurp' | 'compact' | 'raw' | 'nullInput' | 'strict';
-const SHORT: Record<string, Flag> = { s: 'slurp', c: 'compact', r: 'raw', n: 'nullInput' };
-const LONG: Record<string, Flag> = {
-  '--slurp': 'slurp',
-  '--compact-output': 'compact',
-  '--raw-output': 'raw',
-  '--null-input': 'nullInput',
-  '--strict': 'strict',
-};
-
-/** jq-style arguments (`--arg NAME VALUE` takes two, which commander cannot express). */
-function parseQueryArgs(argv: string[]): QueryArgs {
-  const flags: Partial<Record<Flag, boolean>> = {};
-  const args: Record<string, string> = {};
-  const jsonArgs: Record<string, string> = {};
-  const positional: string[] = [];
-  let withFile = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
-    } else if (a === '--arg' || a === '--argjson') {
-      const name = argv[i + 1];
-      const value = argv[i + 2];
-      if (name === undefined || value === undefined) throw new UsageError(`option '${a}' needs NAME and VALUE`);
-      (a === '--arg' ? args : jsonArgs)[name] = value;
-      i += 2;
-    } else if (a === '--with-file') {
-      withFile = true;
-    } else if (LONG[a] !== undefined) {
-      flags[LONG[a]] = true;
-    } else if (/^-[a-z]+$/.test(a)) {
-      for (const c of a.slice(1)) {
-        const key = SHORT[c];
-        if (key === undefined) throw new UsageError(`unknown option '-${c}'`);
-        flags[key] = true;
-      }
-    } else if (a.startsWith('-') && a !== '-') {
-      throw new UsageError(`unknown option '${a}'`);
-    } else {
-      positional.push(a);
-    }
-  }
-  const [filter, ...files] = positional;
-  if (filter === undefined) throw new UsageError('missing FILTER');
-  if (files.length === 0 && flags.nullInput !== true) throw new UsageError('missing FILE (use - for stdin)');
-  const opts: QueryOptions = { ...flags, compact: flags.compact === true, args, jsonArgs };
-  return { filter, files, opts, withFile };
-}
+/** Exit statuses as jq 1.7's. */
+const EXIT = { usage: 2, badInput: 2, compile: 3, runtime: 5, false: 1, noOutput: 4, rowlog: 1 } as const;
 
 /** `{"a":1}` → `{"a":1,"$file":"x"}` on the text; anything else unchanged. */
 function addFile(line: string, name: string): string {
@@ -91,14 +39,15 @@ function addFile(line: string, name: string): string {
  * (magic bytes, as every reader decides: docs/DESIGN.md §6); a truncated gzip ends at its last
  * whole line.
  */
-function openInput(file: string, progress: { bytes: number }): Readable {
+function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Damage) => void, maxLineBytes: number): Readable {
   const src = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 18 });
   src.on('data', (b: Buffer) => {
     progress.bytes += b.length;
   });
   // Big inflate chunks: fewer writes, decodes and splits downstream.
   // A gzip that ends inside a member ends at its last whole line (decoded drops the torn one).
-  return Readable.from(decoded(src as AsyncIterable<Buffer>, { chunkSize: 1 << 18 }), { objectMode: false });
+  // A damaged member of a blocked gzip is skipped, and said (docs/DESIGN.md §6).
+  return Readable.from(decoded(src as AsyncIterable<Buffer>, { chunkSize: 1 << 18, onDamaged, maxLineBytes }), { objectMode: false });
 }
 
 /** Writes `text` to the query stream, honouring backpressure. */
@@ -106,10 +55,21 @@ async function put(q: QueryStream, text: string | Buffer): Promise<void> {
   if (!q.write(text)) await once(q, 'drain');
 }
 
-/** Feeds one file into `q`; returns its line count (a missing final newline is added). */
-async function feedFile(q: QueryStream, file: string, cli: QueryArgs, progress: { bytes: number }, csvBad: (n: number) => void): Promise<number> {
-  const name = JSON.stringify(file);
-  if (formatOf(file) === 'csv') {
+/**
+ * Feeds one file into `q`; returns its line count (a missing final newline is added). The
+ * query stream cuts lines itself and bounds them by maxLineBytes; only `--with-file` needs whole
+ * lines here, kept as a list of parts (linear on a long line) and passed on untouched once
+ * longer than the bound (the query then skips it as too long).
+ */
+async function feedFile(
+  q: QueryStream,
+  file: string,
+  cli: QueryArgs,
+  progress: { bytes: number },
+  csvBad: (n: number) => void,
+  onDamaged: (d: Damage) => void,
+): Promise<number> {
+  if (file !== '-' && formatOf(file) === 'csv') {
     let lines = 1;
     const reader = readLog(file, { format: 'csv', strict: cli.opts.strict === true, onBadLine: csvBad });
     for await (const row of reader) {
@@ -119,26 +79,52 @@ async function feedFile(q: QueryStream, file: string, cli: QueryArgs, progress: 
     }
     return lines;
   }
+  const name = JSON.stringify(file);
+  const max = cli.opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   let lines = 0;
-  let tail: Buffer = Buffer.alloc(0);
-  const lineText = (b: Buffer): string | Buffer =>
-    cli.withFile ? `${b.toString('utf8').split('\n').slice(0, -1).map((l) => addFile(l, name)).join('\n')}\n` : b;
-  const input = openInput(file, progress);
-  for await (const chunk of input as AsyncIterable<Buffer>) {
-    const nl = chunk.lastIndexOf(10);
-    if (nl === -1) {
-      tail = Buffer.concat([tail, chunk]);
+  let lastByte = 10;
+  let parts: Buffer[] = [];
+  let held = 0;
+  let passing = false; // a line past the bound: its bytes go on as they come
+  for await (const chunk of openInput(file, progress, onDamaged, max) as AsyncIterable<Buffer>) {
+    if (chunk.length === 0) continue;
+    let from = 0;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+    lastByte = chunk[chunk.length - 1] as number;
+    if (!cli.withFile) {
+      await put(q, chunk);
       continue;
     }
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
-    const whole = tail.length > 0 ? Buffer.concat([tail, chunk.subarray(0, nl + 1)]) : chunk.subarray(0, nl + 1);
-    tail = chunk.subarray(nl + 1);
-    await put(q, lineText(whole));
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
+      const piece = chunk.subarray(from, nl + 1);
+      if (passing) await put(q, piece);
+      else {
+        parts.push(piece);
+        const line = Buffer.concat(parts).toString('utf8').slice(0, -1);
+        await put(q, `${addFile(line, name)}\n`);
+      }
+      parts = [];
+      held = 0;
+      passing = false;
+      from = nl + 1;
+    }
+    if (from < chunk.length) {
+      const rest = chunk.subarray(from);
+      if (passing) await put(q, rest);
+      else {
+        parts.push(rest);
+        held += rest.length;
+        if (held > max) {
+          for (const p of parts) await put(q, p);
+          parts = [];
+          passing = true;
+        }
+      }
+    }
   }
-  if (tail.length > 0) {
-    await put(q, lineText(Buffer.concat([tail, Buffer.from('\n')])));
-    lines++;
-  }
+  if (parts.length > 0) await put(q, `${addFile(Buffer.concat(parts).toString('utf8'), name)}\n`);
+  else if (lastByte !== 10) await put(q, '\n');
+  if (lastByte !== 10) lines++;
   return lines;
 }
 
@@ -148,21 +134,140 @@ export function badLinesSummary(count: number, where: string[]): string {
   return `${count} bad line${count === 1 ? '' : 's'} skipped (line${count === 1 ? '' : 's'} ${shown})`;
 }
 
+/** Reads `--slurpfile`'s JSON texts into one JSON array text (with jq's own parser). */
+async function slurpJson(file: string): Promise<string> {
+  const q = query('.', { slurp: true, strict: true, filename: file });
+  const out: Buffer[] = [];
+  q.on('data', (d: Buffer) => out.push(d));
+  const done = once(q, 'end');
+  q.end(fs.readFileSync(file));
+  await done;
+  return Buffer.concat(out).toString('utf8').trim() || '[]';
+}
+
+/** The query options for the run: colour, the files' variables. */
+async function finalOptions(cli: QueryArgs): Promise<QueryOptions> {
+  const jqFlags = [...(cli.opts.jqFlags ?? [])];
+  const noColor = (process.env.NO_COLOR ?? '') !== '';
+  if (cli.color ?? (process.stdout.isTTY === true && !noColor)) jqFlags.push('-C');
+  const args = { ...cli.opts.args };
+  const jsonArgs = { ...cli.opts.jsonArgs };
+  for (const [name, file] of cli.rawFiles) args[name] = fs.readFileSync(file, 'utf8');
+  for (const [name, file] of cli.slurpFiles) jsonArgs[name] = await slurpJson(file);
+  return { ...cli.opts, jqFlags, args, jsonArgs };
+}
+
+/** What went wrong while a query ran, for the exit status. */
+interface Outcome {
+  status: number;
+  badCount: number;
+  bad: string[];
+  errors: number;
+  out: boolean;
+  last: string;
+  halted: boolean;
+  /** Damaged gzip stretches skipped (exit 1 at the end unless --allow-damage). */
+  damaged: number;
+}
+
 async function runQuery(cli: QueryArgs): Promise<number> {
   await jqReady(); // so a bad filter fails here, before any input is read
-  let q: QueryStream;
+  let opts: QueryOptions;
   try {
-    // Files of some size: start the worker threads at once instead of after the first chunks.
-    const size = cli.files.reduce((sum, f) => sum + (f === '-' ? 0 : (fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0)), 0);
-    const workers = cli.opts.workers ?? (size > 8 * 1024 * 1024 && os.availableParallelism() >= 2 ? 2 : undefined);
-    q = query(cli.filter, workers === undefined ? cli.opts : { ...cli.opts, workers });
+    opts = await finalOptions(cli);
+    query(cli.filter, opts); // compile once: a bad filter is exit 3 before any file is read
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    return 2;
+    const msg = (err as Error).message;
+    if (isRowlogError(err) && err.code === 'ERR_JQ') {
+      process.stderr.write(`${msg}\n`);
+      return EXIT.compile;
+    }
+    process.stderr.write(`${prefix('query')}${msg}\n`);
+    return EXIT.usage;
   }
-  // Global line number → the input it is in and the line there.
+  const term = new Terminal();
+  const outcome: Outcome = { status: 0, badCount: 0, bad: [], errors: 0, out: false, last: '', halted: false, damaged: 0 };
+  const stdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  };
+  process.stdout.on('error', stdoutError);
+  const progress = { bytes: 0 };
+  const sizeOf = (f: string) => (f === '-' ? 0 : (fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0));
+  term.startProgress(cli.files.reduce((s, f) => s + sizeOf(f), 0), progress);
+  const label = (file: string, line: number) => (cli.files.length > 1 ? `${file}:${line}` : `${line}`);
+  const fileLine = (file: string, line: number) => `${file === '-' ? '<stdin>' : file}:${line}`;
+  const noteBad = (text: string) => {
+    outcome.badCount++;
+    if (outcome.bad.length < 10) outcome.bad.push(text);
+  };
+  // Unreadable inputs: said as jq says them, the others still read, exit 2 at the end.
+  const readable = cli.files.filter((f) => {
+    if (f === '-') return true;
+    try {
+      fs.closeSync(fs.openSync(f, 'r'));
+      if (fs.statSync(f).isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${f}'`), { code: 'EISDIR' });
+      return true;
+    } catch (err) {
+      term.say(`${prefix('query')}${(err as Error).message}\n`);
+      outcome.status = EXIT.badInput;
+      return false;
+    }
+  });
+  const whole = opts.slurp === true || opts.nullInput === true || /\binputs?\b/.test(cli.filter);
+  const groups = whole ? [readable] : readable.map((f) => [f]);
+  if (whole && readable.length === 0 && cli.files.length > 0 && opts.nullInput !== true) groups.length = 0;
+  try {
+    for (const files of groups) {
+      if (outcome.halted) break;
+      await runOne(cli, opts, files, outcome, term, progress, { label, fileLine, noteBad });
+    }
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (isRowlogError(err) && err.code === 'ERR_BAD_LINE') {
+      term.say(`${msg}\n`);
+      term.stop();
+      return EXIT.badInput;
+    }
+    term.say(`${prefix('query')}${msg}\n`);
+    term.stop();
+    return outcome.status || EXIT.rowlog;
+  } finally {
+    term.stop();
+  }
+  if (outcome.badCount > 0) {
+    const note = outcome.out || outcome.errors > 0 ? '' : ': no line of the input was JSON';
+    term.say(`${badLinesSummary(outcome.badCount, outcome.bad)}${note}\n`);
+  }
+  if (outcome.halted) return outcome.status;
+  if (outcome.status !== 0) return outcome.status;
+  if (outcome.errors > 0) return EXIT.runtime;
+  if (outcome.damaged > 0 && !cli.allowDamage) return EXIT.rowlog;
+  if (cli.exitStatus) {
+    if (!outcome.out) return EXIT.noOutput;
+    const last = outcome.last.replace(/\x1b\[[0-9;]*m/g, '').replace(/[\s\x1e]+$/, '');
+    if (/(^|[\n\x1e])(false|null)$/.test(last)) return EXIT.false;
+  }
+  return 0;
+}
+
+/** One query stream over `files` (one file, or all of them in whole-input mode). */
+async function runOne(
+  cli: QueryArgs,
+  opts: QueryOptions,
+  files: string[],
+  outcome: Outcome,
+  term: Terminal,
+  progress: { bytes: number },
+  names: { label: (f: string, n: number) => string; fileLine: (f: string, n: number) => string; noteBad: (s: string) => void },
+): Promise<void> {
+  const last = files[files.length - 1];
+  const size = files.reduce((s, f) => s + (f === '-' ? 0 : (fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0)), 0);
+  // Files of some size: start the worker threads at once instead of after the first chunks.
+  const workers = opts.workers ?? (size > 8 * 1024 * 1024 && os.availableParallelism() >= 2 ? 2 : undefined);
+  const q = query(cli.filter, { ...opts, filename: last === undefined || last === '-' ? null : last, ...(workers === undefined ? {} : { workers }) });
+  // Line numbers of a whole-input run count across its files: which file a line is in.
   const ends: Array<{ file: string; end: number }> = [];
-  let current = { file: cli.files[0] ?? '-', start: 0 };
+  let current = { file: files[0] ?? '-', start: 0 };
   const locate = (n: number): { file: string; line: number } => {
     let start = 0;
     for (const { file, end } of ends) {
@@ -171,106 +276,99 @@ async function runQuery(cli: QueryArgs): Promise<number> {
     }
     return { file: current.file, line: n - current.start };
   };
-  const label = (file: string, line: number) => (cli.files.length > 1 ? `${file}:${line}` : `${line}`);
-  const fileLine = (file: string, line: number) => `${file === '-' ? '<stdin>' : file}:${line}`;
-  const bad: string[] = [];
-  let badCount = 0;
-  let errors = 0;
-  const noteBad = (text: string) => {
-    badCount++;
-    if (bad.length < 10) bad.push(text);
-  };
-  let strictBad = '';
+  let strictAt = '';
   q.on('jqerror', (e: { line: number; message: string }) => {
-    errors++;
+    outcome.errors++;
     const at = locate(e.line);
-    process.stderr.write(`jq: error (at ${fileLine(at.file, at.line)}): ${e.message}\n`);
+    term.say(`jq: error (at ${names.fileLine(at.file, at.line)}): ${e.message}\n`);
   });
-
-  const stdoutError = (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-  };
-  process.stdout.on('error', stdoutError);
-  q.pipe(process.stdout, { end: false });
+  q.on('data', (d: Buffer) => {
+    term.beforeOut();
+    outcome.out = true;
+    if (!process.stdout.write(d)) {
+      q.pause();
+      process.stdout.once('drain', () => q.resume());
+    }
+  });
   const finished = once(q, 'end');
-
-  const progress = { bytes: 0 };
-  const total = cli.files.reduce((s, f) => s + (f === '-' ? 0 : (fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0)), 0);
-  const timer =
-    process.stderr.isTTY && total > 50 * 1024 * 1024
-      ? setInterval(() => process.stderr.write(`\rquery: ${Math.floor((100 * progress.bytes) / total)}% of ${Math.round(total / 1048576)} MB`), 250)
-      : undefined;
   try {
-    for (const file of cli.files) {
+    for (const file of files) {
       current = { file, start: current.start };
-      const lines = await feedFile(q, file, cli, progress, (n) => {
-        if (cli.opts.strict === true) strictBad = fileLine(file, n);
-        else noteBad(label(file, n));
-      });
+      const damaged = (d: Damage) => {
+        outcome.damaged++;
+        const lost = d.rowsLost === undefined ? 'rows lost unknown' : `${d.rowsLost} row${d.rowsLost === 1 ? '' : 's'} lost`;
+        term.say(`${prefix('query')}${file === '-' ? '<stdin>' : file}: damaged gzip member at byte ${d.offset} skipped (${lost})\n`);
+      };
+      const lines = await feedFile(
+        q,
+        file,
+        cli,
+        progress,
+        (n) => {
+          if (opts.strict === true) strictAt = names.fileLine(file, n);
+          else names.noteBad(names.label(file, n));
+        },
+        damaged,
+      );
       ends.push({ file, end: current.start + lines });
       current = { file, start: current.start + lines };
     }
     q.end();
     await finished;
   } catch (err) {
-    const msg = (err as Error).message;
     if (isRowlogError(err) && err.code === 'ERR_BAD_LINE') {
-      const n = /^line (\d+)/.exec(msg)?.[1];
-      const at = n === undefined ? undefined : locate(Number(n));
-      const where = strictBad || (at ? fileLine(at.file, at.line) : current.file);
-      process.stderr.write(`${prefix('query')}bad line at ${where}: not valid JSON (--strict)\n`);
-    } else {
-      process.stderr.write(`${prefix('query')}${msg}\n`);
+      const m = /^line (\d+): (.*)$/.exec(err.message);
+      if (m) {
+        const at = locate(Number(m[1]));
+        throw new RowlogError('ERR_BAD_LINE', `jq: error (at ${strictAt || names.fileLine(at.file, at.line)}): ${m[2]} (--strict)`);
+      }
     }
-    return 1;
-  } finally {
-    if (timer) {
-      clearInterval(timer);
-      process.stderr.write('\r\x1b[K');
-    }
+    throw err;
   }
   for (const n of q.badLines) {
     const at = locate(n);
-    noteBad(label(at.file, at.line));
+    names.noteBad(names.label(at.file, at.line));
   }
-  badCount += q.badLineCount - Math.min(q.badLineCount, q.badLines.length);
-  if (badCount > 0) process.stderr.write(`${badLinesSummary(badCount, bad)}\n`);
-  return errors > 0 ? 1 : 0;
+  outcome.badCount += q.badLineCount - Math.min(q.badLineCount, q.badLines.length);
+  if (q.lastOutput !== '') outcome.last = q.lastOutput;
+  if (q.halted) {
+    outcome.halted = true;
+    const { code, message } = q.halted;
+    if (code !== 0 || message !== 'null') {
+      const v = JSON.parse(message) as unknown;
+      // jq 1.7: a string is printed as it is, anything else as JSON and a newline.
+      term.say(typeof v === 'string' ? v : `${message}\n`);
+    }
+    outcome.status = code;
+  }
 }
 
 /** Adds `rowlog query` to `program`. */
 export function registerQuery(program: Command): void {
   program
     .command('query')
-    .description('run a jq filter over .jsonl, .gz and .csv files (- for stdin), in order')
-    .usage('[options] FILTER FILE...')
-    .argument('<FILTER>')
+    .description('run a jq filter over .jsonl, .json, .gz and .csv files (stdin without FILE), in order, as the jq command does')
+    .usage('[options] FILTER [FILE...]')
+    .argument('[FILTER]')
     .argument('[FILE...]')
+    .helpOption(false)
     .allowUnknownOption()
     .allowExcessArguments()
-    .addHelpText(
-      'after',
-      `
-Options (as in jq):
-  -s, --slurp              all rows as one array
-  -c, --compact-output     one result per line
-  -r, --raw-output         strings without quotes
-  -n, --null-input         run once on null; read rows with input/inputs
-  --arg NAME VALUE         $NAME is the string VALUE
-  --argjson NAME JSON      $NAME is the JSON value
-  --strict                 a line that is not JSON is an error (exit 1)
-  --with-file              add "$file" (the input's name) to each row`,
-    )
+    .addHelpText('after', QUERY_FLAGS_HELP)
     .action(async (_filter: string, _files: string[], _opts: unknown, cmd: Command) => {
       let cli: QueryArgs;
       try {
         // The raw words after `query`: commander would drop a `--` the filter may need.
         const raw = process.argv;
         const at = raw.indexOf('query', 2);
-        cli = parseQueryArgs(at === -1 ? cmd.args : raw.slice(at + 1));
+        cli = parseQueryArgs(at === -1 ? cmd.args : raw.slice(at + 1), process.stdin.isTTY === true);
       } catch (err) {
         if (!(err instanceof UsageError)) throw err;
         usageError('query', err.message);
+        return;
+      }
+      if (cli.help) {
+        cmd.outputHelp();
         return;
       }
       process.exitCode = await runQuery(cli);
