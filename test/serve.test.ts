@@ -12,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import zlib from 'node:zlib';
 import t from 'tap';
 import type { Test } from 'tap';
 import { createLogger, csvSink, jsonlSink, socketSink } from '../lib/index.js';
@@ -244,6 +245,20 @@ t.test('GET /api/rows: numeric columns by $step; NaN, Infinity and missing cells
   t.same(col(snap.block, 'a'), [1, null, 3]);
   t.same(col(snap.block, 'c'), [null, null, null]);
   t.same(snap.block.index, [0, 1, 2]);
+});
+
+t.test('GET /api/rows on a 91 KB gzip bomb (a line of 90 MB among rows): the rows around it, the line skipped', async (t) => {
+  const root = tmpdir(t);
+  const r = path.join(root, 'r');
+  fs.mkdirSync(r);
+  const rows = (from: number) => Array.from({ length: 5 }, (_, i) => `{"$step":${from + i},"loss":${from + i}}\n`).join('');
+  const bomb = zlib.gzipSync(`${rows(0)}${'a'.repeat(90 << 20)}\n${rows(5)}`, { level: 9 });
+  t.ok(bomb.length < 100_000, `${bomb.length} bytes on disk`);
+  fs.writeFileSync(path.join(r, 'train.jsonl.gz'), bomb);
+  const h = await start(t, { dir: root });
+  const snap = await getJson<Snapshot>(`${h.url}api/rows?run=r&table=train`);
+  t.equal(snap.total, 10, 'the ten rows (the line is no row: read linearly, then skipped)');
+  t.same(col(snap.block, 'loss'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
 t.test('a big table is sent evenly strided to maxPoints, plus its last row', async (t) => {
