@@ -90,7 +90,10 @@ t.test('rowlog --version prints the package version; usage errors exit 2 with on
 t.test('rowlog demo --socket P --pace MS serves every row live to a subscriber', async (t) => {
   const port = await freePort();
   const cwd = tmpdir(t);
-  const child = spawnCli(['demo', '--dir', 'live', '--epochs', '10', '--pace', '50', '--socket', String(port), '--quiet'], { cwd, stdio: 'ignore' });
+  // The subscriber may dial before the demo listens; it redials with backoff up to RETRY_MAX_MS
+  // (2 s). A demo that lives longer than that (10 epochs × 400 ms) is always found while it runs,
+  // and its socket sink's backlog then sends every row logged before.
+  const child = spawnCli(['demo', '--dir', 'live', '--epochs', '10', '--pace', '400', '--socket', String(port), '--quiet'], { cwd, stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
   t.teardown(() => child.kill());
   const rows: Array<Record<string, unknown>> = [];
