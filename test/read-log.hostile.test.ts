@@ -259,3 +259,27 @@ t.test("resume's last step reads past a damaged middle member to the true last o
   fs.writeFileSync(file, buf);
   t.equal(lastStepInFile(file), 19_999, 'not the step before the damage (then steps would repeat)');
 });
+
+t.test('a damaged member whose deflate data runs on far past its BSIZE (a bomb): counting its lost rows stays bounded', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  // 512 MiB of 'a' as one raw deflate stream (~500 KB), behind a BGZF header whose BSIZE says
+  // 1 KB: the member fails, and the bytes up to the next valid member are the damage.
+  const deflate = zlib.createDeflateRaw({ level: 9 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (b: Buffer) => parts.push(b));
+  const ended = new Promise<void>((r) => deflate.on('end', () => r()));
+  const block = Buffer.alloc(1 << 20, 0x61);
+  for (let i = 0; i < 512; i++) if (!deflate.write(block)) await new Promise<void>((r) => deflate.once('drain', () => r()));
+  deflate.end();
+  await ended;
+  const head = Buffer.from(BGZF_EOF.subarray(0, 18));
+  head.writeUInt16LE(18 + 1000 + 8 - 1, 16);
+  const good = splitForMembers(Buffer.from(text(0, 10))).map((c) => bgzfMemberSync(c, 1));
+  const after = splitForMembers(Buffer.from(text(10, 20))).map((c) => bgzfMemberSync(c, 1));
+  fs.writeFileSync(file, Buffer.concat([...good, head, ...parts, ...after, BGZF_EOF]));
+
+  const r = readInChild(file, 64 << 20);
+  t.match(JSON.parse(r.out), { rows: 20, bad: [], truncated: false }, 'every row of the intact members');
+  t.ok(r.peakMb < 300, `peak RSS ${r.peakMb.toFixed(0)} MB < 300 MB`);
+});

@@ -137,11 +137,16 @@ async function peek(it: AsyncIterator<Buffer | string>, n: number): Promise<Buff
   return q.bytes;
 }
 
-/** Lines in what still inflates of damaged bytes that began as a BGZF member (header and all), if anything does. */
+/**
+ * Lines in what still inflates of damaged bytes that began as a BGZF member (header and all), if
+ * anything does. Bounded: the damaged bytes may be megabytes of deflate data that no BSIZE
+ * bounds (a bomb behind a wrong BSIZE inflates to GBs), so past BATCH_TEXT of text the count is
+ * unknown (undefined) rather than held.
+ */
 function linesIn(damaged: Buffer): number | undefined {
   if (damaged.length <= BGZF_HEADER) return undefined;
   try {
-    const text = zlib.inflateRawSync(damaged.subarray(BGZF_HEADER), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    const text = zlib.inflateRawSync(damaged.subarray(BGZF_HEADER), { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: BATCH_TEXT });
     if (text.length === 0) return undefined;
     let n = 0;
     for (let i = text.indexOf(10); i !== -1; i = text.indexOf(10, i + 1)) n++;
