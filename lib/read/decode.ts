@@ -364,6 +364,8 @@ async function* gzipText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
     await feeding;
   } finally {
     gz.destroy();
+    // A consumer that left early never awaits the feeding: a read error there must not be an unhandled rejection.
+    feeding.catch(() => undefined);
   }
   if (failure !== undefined) {
     if (isTruncation(failure)) return torn();
@@ -400,10 +402,21 @@ export async function* decoded(input: AsyncIterable<Buffer | string>, opts: Deco
     if (tornEnd) truncated = true;
   };
   const text = isBgzfHeaderAt(head, 0) ? bgzfText(q, opts, torn) : gzipText(q, opts, torn);
+  try {
+    yield* gzipLines(text, opts, () => cut, () => truncated);
+  } finally {
+    // The consumer left early (or decoding failed): the input is not read to its end, so it
+    // is returned here (a file stream closes its descriptor), as `yield*` does for plain text.
+    await it.return?.();
+  }
+}
+
+/** The decoded text of gzip input, a cut-short last line dropped unless `keepTornLine` (see {@link decoded}). */
+async function* gzipLines(text: AsyncGenerator<Buffer>, opts: DecodeOptions, cut: () => boolean, truncated: () => boolean): AsyncGenerator<Buffer> {
   if (opts.keepTornLine === true) {
     yield* text;
-    if (cut) opts.onCut?.();
-    if (truncated) opts.onTruncated?.();
+    if (cut()) opts.onCut?.();
+    if (truncated()) opts.onTruncated?.();
     return;
   }
   // Hold the bytes since the last `\n` (up to maxLineBytes) so a cut-short last line can be dropped.
@@ -429,6 +442,6 @@ export async function* decoded(input: AsyncIterable<Buffer | string>, opts: Deco
     heldBytes = chunk.length - nl - 1;
     if (heldBytes > 0) held.push(chunk.subarray(nl + 1));
   }
-  if (!cut) yield* held;
-  if (truncated) opts.onTruncated?.();
+  if (!cut()) yield* held;
+  if (truncated()) opts.onTruncated?.();
 }
