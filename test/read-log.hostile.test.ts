@@ -298,3 +298,28 @@ t.test('a damaged member whose deflate data runs on far past its BSIZE (a bomb):
   t.match(JSON.parse(r.out), { rows: 20, bad: [], truncated: false }, 'every row of the intact members');
   t.ok(r.peakMb < 300, `peak RSS ${r.peakMb.toFixed(0)} MB < 300 MB`);
 });
+
+t.test('blocked gzip whose members cut lines (as bgzip writes): a damaged member never joins two rows into one', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'foreign.jsonl.gz');
+  const all = Buffer.from(text(0, 40));
+  // Member A ends inside row 10 just after `{"$step":1`, member C starts inside row 20 just
+  // after `{"$step":2`: with B lost, joining the two pieces reads as a valid row 10 with row 20's data.
+  const cut1 = all.indexOf('{"$step":10,') + '{"$step":1'.length;
+  const cut2 = all.indexOf('{"$step":20,') + '{"$step":2'.length;
+  const [a, b, c] = [all.subarray(0, cut1), all.subarray(cut1, cut2), all.subarray(cut2)].map((p) => bgzfMemberSync(p, 1)) as [Buffer, Buffer, Buffer];
+  b[b.length - 8] = (b[b.length - 8] as number) ^ 1; // B's CRC
+  fs.writeFileSync(file, Buffer.concat([a, b, c, BGZF_EOF]));
+
+  const rows: Array<Record<string, unknown>> = [];
+  const reader = readLog(file);
+  for await (const r of reader) rows.push(r);
+  t.same(
+    rows.map((r) => r.$step),
+    [...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 19 }, (_, i) => 21 + i)],
+    'the rows of A and C, none made of pieces of two',
+  );
+  t.ok(rows.every((r) => r.$time === 1000 + (r.$step as number)), 'every row is one row');
+  t.equal(reader.damaged.length, 1, 'the damage reported');
+  t.equal(reader.badLines.length, 2, 'the pieces at either side of it are bad lines');
+});

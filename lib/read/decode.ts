@@ -65,6 +65,8 @@ function isTruncation(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'Z_BUF_ERROR';
 }
 
+const NEWLINE = Buffer.from('\n');
+
 /** Bytes of a BGZF member header (through BSIZE). */
 const BGZF_HEADER = 18;
 /** Compressed bytes inflated per zlib call: ~16 members, a few hundred KB of text. */
@@ -173,6 +175,13 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
   let dropped: { offset: number; length: number } | undefined;
   /** The bytes at the queue's start are known not to be a valid member: resync first. */
   let bad = false;
+  /** The text handed on so far ends inside a line (no `\n` last). */
+  let lineOpen = false;
+  /** Notes whether `text` leaves a line open, and hands it back. */
+  const note = (text: Buffer): Buffer => {
+    if (text.length > 0) lineOpen = text[text.length - 1] !== 10;
+    return text;
+  };
 
   /** Reports damaged bytes at `offset` (plus any dropped before them). */
   function report(offset: number, bytes: Buffer): void {
@@ -194,13 +203,13 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
     const text = await ahead.text.catch(() => undefined);
     ahead = undefined;
     if (text !== undefined) {
-      if (text.length > 0) yield text;
+      if (text.length > 0) yield note(text);
       return undefined;
     }
     for (let p = 0; p < members.length; p += memberSize(members, p)) {
       const t = inflateMember(members.subarray(p, p + memberSize(members, p)));
       if (t === undefined) return members.subarray(p);
-      if (t.length > 0) yield t;
+      if (t.length > 0) yield note(t);
     }
     return undefined;
   }
@@ -242,7 +251,7 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
           }
           q.take(end);
           const pieces = memberPieces(member);
-          for (let r = await pieces.next(); r.done !== true; r = await pieces.next()) yield r.value;
+          for (let r = await pieces.next(); r.done !== true; r = await pieces.next()) yield note(r.value);
           continue;
         }
         const members = q.take(end);
@@ -299,6 +308,11 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
       return torn();
     }
     report(q.offset, q.take(next));
+    // A member of a foreign writer (bgzip) may end inside a line, and the next intact one begin
+    // inside another: the line left open before the damage is ended here, so that its piece and
+    // the piece after the damage are two bad lines, never one row made of two (rowlog's members
+    // hold whole lines, so its files never need this).
+    if (lineOpen) yield note(NEWLINE);
   }
 }
 
