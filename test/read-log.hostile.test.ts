@@ -323,3 +323,23 @@ t.test('blocked gzip whose members cut lines (as bgzip writes): a damaged member
   t.equal(reader.damaged.length, 1, 'the damage reported');
   t.equal(reader.badLines.length, 2, 'the pieces at either side of it are bad lines');
 });
+
+t.test("a damaged first member (its magic byte zeroed) is damage too, as tail and ls see it: the other members' rows", async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  const members = bgzfFile(file, 20_000);
+  const first = members[0] as { offset: number; size: number };
+  const lost = stepsIn(file, first);
+  const buf = fs.readFileSync(file);
+  buf[0] = 0;
+  fs.writeFileSync(file, buf);
+  for (const source of [file, () => fs.createReadStream(file, { highWaterMark: 4096 })]) {
+    const { steps, reader } = await readAll(typeof source === 'string' ? source : source());
+    t.same(steps, Array.from({ length: 20_000 }, (_, i) => i).filter((i) => !lost.includes(i)), 'the rows of every intact member');
+    t.same(reader.badLines, [], 'no garbage read as text');
+    t.same(reader.damaged, [{ offset: 0, length: first.size, rowsLost: lost.length }], 'the damage at byte 0');
+  }
+  // Text that merely starts with a NUL byte is still text.
+  const { steps } = await readAll(Readable.from([Buffer.from(`\0\n${text(0, 3)}`)]));
+  t.same(steps, [0, 1, 2]);
+});

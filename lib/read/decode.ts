@@ -10,6 +10,8 @@
  *   proved by its CRC), every row of every intact member is still returned, and `onDamaged`
  *   hears where the damage was and, when what is left of it still inflates, how many lines it
  *   held. Bytes after the last member that hold no valid member are a torn end, not damage.
+ *   Input that does not start like gzip but holds NUL bytes in its first 18 (where a header's
+ *   zeros are) and a valid member within 256 KiB is blocked gzip whose first member is damaged.
  * - **Any other gzip** (one stream, `gzip`'s members) is streamed through zlib. Where it stops
  *   early, at bad data or at bytes after a member that are not gzip (zlib stops there without a
  *   word), `onDamaged` hears where decoding stopped and the text ends there.
@@ -66,6 +68,13 @@ function isTruncation(err: unknown): boolean {
 }
 
 const NEWLINE = Buffer.from('\n');
+
+/**
+ * How far into input that does not start like gzip (but holds NUL bytes) a valid BGZF member is
+ * looked for: then it is blocked gzip whose first member is damaged (as bgzf.ts's
+ * startsDamagedBgzf decides for tail and ls).
+ */
+const DAMAGED_START_SEARCH = 256 << 10;
 
 /** Bytes of a BGZF member header (through BSIZE). */
 const BGZF_HEADER = 18;
@@ -132,13 +141,6 @@ class ByteQueue {
   }
 }
 
-/** The first bytes of `it` (at least `n` unless it ends sooner). */
-async function peek(it: AsyncIterator<Buffer | string>, n: number): Promise<Buffer> {
-  const q = new ByteQueue(it, Buffer.alloc(0));
-  await q.fill(n);
-  return q.bytes;
-}
-
 /**
  * Lines in what still inflates of damaged bytes that began as a BGZF member (header and all), if
  * anything does. Bounded: the damaged bytes may be megabytes of deflate data that no BSIZE
@@ -168,13 +170,13 @@ async function intact(member: Buffer): Promise<boolean> {
 }
 
 /** The text of a blocked-gzip input, member by member (see the module comment). */
-async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boolean) => void): AsyncGenerator<Buffer> {
+async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boolean) => void, startsBad = false): AsyncGenerator<Buffer> {
   /** The batch inflated last, whose text is handed on once the next batch is under way. */
   let ahead: { members: Buffer; text: Promise<Buffer> } | undefined;
   /** Damaged bytes already dropped while searching for the next member: reported with the rest. */
   let dropped: { offset: number; length: number } | undefined;
   /** The bytes at the queue's start are known not to be a valid member: resync first. */
-  let bad = false;
+  let bad = startsBad;
   /** The text handed on so far ends inside a line (no `\n` last). */
   let lineOpen = false;
   /** Notes whether `text` leaves a line open, and hands it back. */
@@ -401,13 +403,21 @@ async function* gzipText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
  */
 export async function* decoded(input: AsyncIterable<Buffer | string>, opts: DecodeOptions = {}): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]();
-  const head = await peek(it, BGZF_HEADER);
-  if (!isGzip(head)) {
+  const q = new ByteQueue(it, Buffer.alloc(0));
+  await q.fill(BGZF_HEADER);
+  let head = q.bytes;
+  /** Blocked gzip whose first member's header is damaged (text never holds NUL bytes where a header's zeros are). */
+  let startsDamaged = false;
+  if (!isGzip(head) && head.includes(0)) {
+    await q.fill(DAMAGED_START_SEARCH);
+    head = q.bytes;
+    startsDamaged = nextMember(head, 1) !== -1;
+  }
+  if (!isGzip(head) && !startsDamaged) {
     if (head.length > 0) yield head;
     yield* { [Symbol.asyncIterator]: () => it } as AsyncIterable<Buffer>;
     return;
   }
-  const q = new ByteQueue(it, head);
   let cut = false;
   let truncated = false;
   /** The input ends early here; `tornEnd`: a member cut short (else damage said where). */
@@ -415,7 +425,7 @@ export async function* decoded(input: AsyncIterable<Buffer | string>, opts: Deco
     cut = true;
     if (tornEnd) truncated = true;
   };
-  const text = isBgzfHeaderAt(head, 0) ? bgzfText(q, opts, torn) : gzipText(q, opts, torn);
+  const text = startsDamaged || isBgzfHeaderAt(head, 0) ? bgzfText(q, opts, torn, startsDamaged) : gzipText(q, opts, torn);
   try {
     yield* gzipLines(text, opts, () => cut, () => truncated);
   } finally {
