@@ -273,6 +273,9 @@ t.test("resume's last step reads past a damaged middle member to the true last o
   buf[(members[3] as { offset: number }).offset] = 0;
   fs.writeFileSync(file, buf);
   t.equal(lastStepInFile(file), 19_999, 'not the step before the damage (then steps would repeat)');
+  buf[0] = 0; // the first member's magic byte too: still blocked gzip, not text
+  fs.writeFileSync(file, buf);
+  t.equal(lastStepInFile(file), 19_999, 'a damaged first member: still the true last step');
 });
 
 t.test('a damaged member whose deflate data runs on far past its BSIZE (a bomb): counting its lost rows stays bounded', async (t) => {
