@@ -346,3 +346,21 @@ t.test("a damaged first member (its magic byte zeroed) is damage too, as tail an
   const { steps } = await readAll(Readable.from([Buffer.from(`\0\n${text(0, 3)}`)]));
   t.same(steps, [0, 1, 2]);
 });
+
+t.test('leaving the loop early while a damaged batch is still inflating does not crash the process', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  const members = bgzfFile(file, 300_000); // ~4 MB: several batches of 1 MiB
+  const m = members.find((x) => x.offset > 1.5 * 2 ** 20) as { offset: number; size: number }; // in the second batch
+  const buf = fs.readFileSync(file);
+  buf[m.offset + 40] = (buf[m.offset + 40] as number) ^ 0x55;
+  fs.writeFileSync(file, buf);
+  const script = `
+    import { readLog } from ${JSON.stringify(path.join(ROOT, 'dist/lib/read/read-log.js'))};
+    for await (const _ of readLog(process.argv[1])) break;
+    setTimeout(() => console.log('alive'), 500);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, file], { encoding: 'utf8' });
+  t.equal(r.stderr, '', 'no unhandled rejection');
+  t.equal(r.status, 0);
+  t.equal(r.stdout, 'alive\n');
+});

@@ -258,9 +258,13 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
         }
         const members = q.take(end);
         const next = { members, text: gunzip(members, { chunkSize: 1 << 18, maxOutputLength: Math.max(1, out) }) };
+        // Handled from the start: a consumer that leaves while this batch inflates (at a yield
+        // below) never awaits it, and a damaged batch's rejection must not crash the process.
+        // settle() awaits it as before and sees the failure.
+        next.text.catch(() => undefined);
         const rest = yield* settle();
         if (rest !== undefined) {
-          next.text.catch(() => undefined); // its text is not wanted: the bytes go back to the queue
+          // its text is not wanted: the bytes go back to the queue
           q.untake(members);
           q.untake(rest);
           bad = true;
