@@ -375,7 +375,7 @@ async function readLast(src: Source, size: number, ctx: Ctx): Promise<string[]> 
   if (kind === 'bgzf') {
     const { members, damaged: bad } = scanMembersResync(src.fd, size);
     for (const d of bad) damaged(ctx, d.offset, d.length);
-    const texts: Buffer[] = [];
+    const texts: Buffer[] = []; // from the last member back (reversed once: unshift per member is quadratic in tiny members)
     let bytes = 0;
     let newlines = 0;
     let whole = true;
@@ -400,13 +400,13 @@ async function readLast(src: Source, size: number, ctx: Ctx): Promise<string[]> 
         damageAfter = nl === -1; // all of it a piece of that line: the one before is too
         part = part.subarray(0, nl + 1);
       }
-      texts.unshift(part);
+      texts.push(part);
       bytes += part.length;
       newlines += countNewlines(part);
     }
     src.offset = endAfter(members, members.length);
     setMark(src, members);
-    return fromWindow(src, Buffer.concat(texts), i === 0 && whole, ctx);
+    return fromWindow(src, Buffer.concat(texts.reverse()), i === 0 && whole, ctx);
   }
   return [];
 }
