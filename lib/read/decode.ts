@@ -412,7 +412,7 @@ export async function* decoded(input: AsyncIterable<Buffer | string>, opts: Deco
   let head = q.bytes;
   /** Blocked gzip whose first member's header is damaged (text never holds NUL bytes where a header's zeros are). */
   let startsDamaged = false;
-  if (!isGzip(head) && head.includes(0)) {
+  if (!isGzip(head) && head.subarray(0, BGZF_HEADER).includes(0)) {
     await q.fill(DAMAGED_START_SEARCH);
     head = q.bytes;
     startsDamaged = nextMember(head, 1) !== -1;
