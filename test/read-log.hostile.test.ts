@@ -81,6 +81,21 @@ t.test('a line longer than maxLineBytes is a bad line with its number; strict fa
   t.throws(() => readLog(input(), { maxLineBytes: '9' as unknown as number }), { code: 'ERR_INVALID_OPTION', name: 'TypeError' });
 });
 
+t.test('CSV: a quoted record of 16 MB holding many line ends is read in linear time, in small chunks', { timeout: 20_000 }, async (t) => {
+  // Rescanning the open record from its start at every chunk with a line end took ~65 s here
+  // (1 KiB chunks; 4 s at 4 MB): quadratic. Linear, it takes well under a second.
+  const cell = `${'y'.repeat(99)}\n`.repeat(16 * 10_000);
+  const csv = `a,b\n1,2\n3,"${cell}"\n5,6\n`;
+  const chunks: string[] = [];
+  for (let i = 0; i < csv.length; i += 1024) chunks.push(csv.slice(i, i + 1024));
+  const rows: Array<Record<string, unknown>> = [];
+  const reader = readLog(Readable.from(chunks), { format: 'csv' });
+  for await (const r of reader) rows.push(r);
+  t.same(rows.map((r) => r.a), [1, 3, 5]);
+  t.equal(rows[1]?.b, cell, 'the long cell, whole');
+  t.same(reader.badLines, []);
+});
+
 t.test('CSV: a record longer than maxLineBytes is a bad line; the records after it are read', async (t) => {
   const csv = Readable.from(['a,b\n1,2\n', `3,"${'z'.repeat(3000)}`, `${'z'.repeat(3000)}"\n`, '5,6\n']);
   const rows: unknown[] = [];
@@ -258,4 +273,94 @@ t.test("resume's last step reads past a damaged middle member to the true last o
   buf[(members[3] as { offset: number }).offset] = 0;
   fs.writeFileSync(file, buf);
   t.equal(lastStepInFile(file), 19_999, 'not the step before the damage (then steps would repeat)');
+  buf[0] = 0; // the first member's magic byte too: still blocked gzip, not text
+  fs.writeFileSync(file, buf);
+  t.equal(lastStepInFile(file), 19_999, 'a damaged first member: still the true last step');
+});
+
+t.test('a damaged member whose deflate data runs on far past its BSIZE (a bomb): counting its lost rows stays bounded', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  // 512 MiB of 'a' as one raw deflate stream (~500 KB), behind a BGZF header whose BSIZE says
+  // 1 KB: the member fails, and the bytes up to the next valid member are the damage.
+  const deflate = zlib.createDeflateRaw({ level: 9 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (b: Buffer) => parts.push(b));
+  const ended = new Promise<void>((r) => deflate.on('end', () => r()));
+  const block = Buffer.alloc(1 << 20, 0x61);
+  for (let i = 0; i < 512; i++) if (!deflate.write(block)) await new Promise<void>((r) => deflate.once('drain', () => r()));
+  deflate.end();
+  await ended;
+  const head = Buffer.from(BGZF_EOF.subarray(0, 18));
+  head.writeUInt16LE(18 + 1000 + 8 - 1, 16);
+  const good = splitForMembers(Buffer.from(text(0, 10))).map((c) => bgzfMemberSync(c, 1));
+  const after = splitForMembers(Buffer.from(text(10, 20))).map((c) => bgzfMemberSync(c, 1));
+  fs.writeFileSync(file, Buffer.concat([...good, head, ...parts, ...after, BGZF_EOF]));
+
+  const r = readInChild(file, 64 << 20);
+  t.match(JSON.parse(r.out), { rows: 20, bad: [], truncated: false }, 'every row of the intact members');
+  t.ok(r.peakMb < 300, `peak RSS ${r.peakMb.toFixed(0)} MB < 300 MB`);
+});
+
+t.test('blocked gzip whose members cut lines (as bgzip writes): a damaged member never joins two rows into one', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'foreign.jsonl.gz');
+  const all = Buffer.from(text(0, 40));
+  // Member A ends inside row 10 just after `{"$step":1`, member C starts inside row 20 just
+  // after `{"$step":2`: with B lost, joining the two pieces reads as a valid row 10 with row 20's data.
+  const cut1 = all.indexOf('{"$step":10,') + '{"$step":1'.length;
+  const cut2 = all.indexOf('{"$step":20,') + '{"$step":2'.length;
+  const [a, b, c] = [all.subarray(0, cut1), all.subarray(cut1, cut2), all.subarray(cut2)].map((p) => bgzfMemberSync(p, 1)) as [Buffer, Buffer, Buffer];
+  b[b.length - 8] = (b[b.length - 8] as number) ^ 1; // B's CRC
+  fs.writeFileSync(file, Buffer.concat([a, b, c, BGZF_EOF]));
+
+  const rows: Array<Record<string, unknown>> = [];
+  const reader = readLog(file);
+  for await (const r of reader) rows.push(r);
+  t.same(
+    rows.map((r) => r.$step),
+    [...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 19 }, (_, i) => 21 + i)],
+    'the rows of A and C, none made of pieces of two',
+  );
+  t.ok(rows.every((r) => r.$time === 1000 + (r.$step as number)), 'every row is one row');
+  t.equal(reader.damaged.length, 1, 'the damage reported');
+  t.equal(reader.badLines.length, 2, 'the pieces at either side of it are bad lines');
+});
+
+t.test("a damaged first member (its magic byte zeroed) is damage too, as tail and ls see it: the other members' rows", async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  const members = bgzfFile(file, 20_000);
+  const first = members[0] as { offset: number; size: number };
+  const lost = stepsIn(file, first);
+  const buf = fs.readFileSync(file);
+  buf[0] = 0;
+  fs.writeFileSync(file, buf);
+  for (const source of [file, () => fs.createReadStream(file, { highWaterMark: 4096 })]) {
+    const { steps, reader } = await readAll(typeof source === 'string' ? source : source());
+    t.same(steps, Array.from({ length: 20_000 }, (_, i) => i).filter((i) => !lost.includes(i)), 'the rows of every intact member');
+    t.same(reader.badLines, [], 'no garbage read as text');
+    t.same(reader.damaged, [{ offset: 0, length: first.size, rowsLost: lost.length }], 'the damage at byte 0');
+  }
+  // Text that merely starts with a NUL byte is still text.
+  const { steps } = await readAll(Readable.from([Buffer.from(`\0\n${text(0, 3)}`)]));
+  t.same(steps, [0, 1, 2]);
+});
+
+t.test('leaving the loop early while a damaged batch is still inflating does not crash the process', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  const members = bgzfFile(file, 300_000); // ~4 MB: several batches of 1 MiB
+  const m = members.find((x) => x.offset > 1.5 * 2 ** 20) as { offset: number; size: number }; // in the second batch
+  const buf = fs.readFileSync(file);
+  buf[m.offset + 40] = (buf[m.offset + 40] as number) ^ 0x55;
+  fs.writeFileSync(file, buf);
+  const script = `
+    import { readLog } from ${JSON.stringify(path.join(ROOT, 'dist/lib/read/read-log.js'))};
+    for await (const _ of readLog(process.argv[1])) break;
+    setTimeout(() => console.log('alive'), 500);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, file], { encoding: 'utf8' });
+  t.equal(r.stderr, '', 'no unhandled rejection');
+  t.equal(r.status, 0);
+  t.equal(r.stdout, 'alive\n');
 });

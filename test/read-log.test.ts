@@ -205,3 +205,26 @@ t.test('CSV: quoted commas, quotes and newlines stay strings; a late column is n
   t.same(h.rows, [{ x: 1, y: 'a,"b"\r\nc', z: null }, { x: -1000, y: Infinity, z: 0.5 }]);
   t.same(h.reader.badLines, [4], 'a record with a missing field is a bad line, numbered by physical line');
 });
+
+t.test('leaving the loop early closes the file, plain text, plain gzip and blocked gzip alike', async (t) => {
+  const dir = tmpdir(t);
+  const text = jsonlText(300_000); // ~20 MB of text: more than any read-ahead
+  const files = {
+    'plain.jsonl': Buffer.from(text),
+    'gzip.jsonl.gz': zlib.gzipSync(text, { level: 1 }),
+  };
+  for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), bytes);
+  await write(jsonlSink({ path: path.join(dir, 'bgzf.jsonl.gz') }), range(300_000).map((i) => entry(i)));
+  for (const name of [...Object.keys(files), 'bgzf.jsonl.gz']) {
+    const source = fs.createReadStream(path.join(dir, name), { highWaterMark: 64 * 1024 });
+    const closed = new Promise<void>((resolve) => source.once('close', () => resolve()));
+    let n = 0;
+    for await (const _ of readLog(source)) if (++n === 10) break;
+    t.equal(n, 10, `${name}: ten rows read`);
+    // Closing is asynchronous; a file left open never closes (the wait is a bound, not a pace).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
+    clearTimeout(timer);
+    t.ok(source.destroyed, `${name}: the file is closed`);
+  }
+});

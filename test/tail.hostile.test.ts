@@ -298,3 +298,46 @@ t.test('tail -f on a file that does not exist yet waits for it, then shows its r
   t.equal(missing.status, 1, 'without -f a missing file is still an error');
   t.match(missing.stderr, /^rowlog: tail: cannot open '.*nope\.jsonl': no such file\n$/);
 });
+
+t.test('blocked gzip whose members cut lines (bgzip): a damaged member never joins two rows into one, first read or following', async (t) => {
+  const { tailLines } = await import('../lib/read/tail.js');
+  const dir = tmpdir(t);
+  const all = Buffer.from(range(0, 40).map((i) => `${rowText(i)}\n`).join(''));
+  // A ends inside row 10 after `{"$step":1`, C starts inside row 20 after `{"$step":2`: joined
+  // with B lost, they read as a valid row 10 holding row 20's data.
+  const cut1 = all.indexOf('{"$step":10,') + '{"$step":1'.length;
+  const cut2 = all.indexOf('{"$step":20,') + '{"$step":2'.length;
+  const [a, b, c] = [all.subarray(0, cut1), all.subarray(cut1, cut2), all.subarray(cut2)].map((p) => bgzfMemberSync(p, 1)) as [Buffer, Buffer, Buffer];
+  b[b.length - 8] = (b[b.length - 8] as number) ^ 1; // B's CRC
+  const want = [...range(0, 10), ...range(21, 40)];
+  const steps = (lines: string[]) =>
+    lines.flatMap((l) => {
+      try {
+        const r = JSON.parse(l) as { $step: number; $time: number };
+        return [r.$time === 1000 + r.$step ? r.$step : -r.$step]; // a row made of two shows negative
+      } catch {
+        return []; // a piece: not a row
+      }
+    });
+
+  const file = path.join(dir, 'foreign.jsonl.gz');
+  fs.writeFileSync(file, Buffer.concat([a, b, c, BGZF_EOF]));
+  const first: string[] = [];
+  for await (const line of tailLines(file, { lines: 100 })) first.push(line);
+  t.same(steps(first), want, 'first read: the rows of A and C only');
+
+  const grown = path.join(dir, 'grown.jsonl.gz');
+  fs.writeFileSync(grown, a);
+  const ac = new AbortController();
+  const seen: string[] = [];
+  const follow = (async () => {
+    for await (const line of tailLines(grown, { lines: 100, follow: true, pollMs: 20, signal: ac.signal })) {
+      seen.push(line);
+      if (line.includes('"$step":39,')) ac.abort();
+    }
+  })();
+  await until(() => seen.length >= 10, 'the rows of A');
+  fs.appendFileSync(grown, Buffer.concat([b, c]));
+  await follow;
+  t.same(steps(seen), want, 'following: the rows of A and C only');
+});

@@ -160,9 +160,11 @@ export function parseCsv(opts: ParseCsvOptions = {}): Transform {
   const max = maxLineBytesOption(opts.maxLineBytes);
   const decoder = new StringDecoder('utf8');
   let tail = '';
-  /** Text after `tail` that holds no line end: scanned only once one comes (linear in long records). */
+  /** Text after `tail` not scanned yet: held until a line end comes, and while the open record in `tail` is longer (linear in long records). */
   let waiting: string[] = [];
   let waitingChars = 0;
+  /** Some of `waiting` holds a line end (so the record in `tail` may have ended). */
+  let waitingEnds = false;
   /** The record being read grew past `max`: its text is dropped up to the next line end. */
   let skipping = false;
   let started = false;
@@ -204,11 +206,15 @@ export function parseCsv(opts: ParseCsvOptions = {}): Transform {
       line++;
       chunk = chunk.slice(nl + eol);
     }
-    if (!chunk.includes('\n') && !chunk.includes('\r')) {
-      waiting.push(chunk);
-      waitingChars += chunk.length;
-      // Characters ≤ bytes: the bound is checked in characters, at most 3× generous for non-ASCII text.
-      if (tail.length + waitingChars > max) {
+    if (chunk.length === 0) return;
+    waiting.push(chunk);
+    waitingChars += chunk.length;
+    if (!waitingEnds) waitingEnds = chunk.includes('\n') || chunk.includes('\r');
+    // Characters ≤ bytes: the bound is checked in characters, at most 3× generous for non-ASCII text.
+    const total = tail.length + waitingChars;
+    if (!waitingEnds) {
+      // No line end since the open record in `tail`: it cannot have ended.
+      if (total > max) {
         skipping = true;
         tail = '';
         waiting = [];
@@ -216,9 +222,15 @@ export function parseCsv(opts: ParseCsvOptions = {}): Transform {
       }
       return;
     }
-    const text = tail + waiting.join('') + chunk;
+    // The open record in `tail` is scanned again from its start: only once the text after it
+    // is at least as long (or the bound is reached), so a quoted record of many lines costs
+    // linear time, not one rescan per chunk (quadratic). A short `tail` (a line cut by the
+    // chunk's end, the usual case) is scanned with the very next chunk.
+    if (waitingChars < tail.length && total <= max) return;
+    const text = tail + waiting.join('');
     waiting = [];
     waitingChars = 0;
+    waitingEnds = false;
     scan(stream, text, false);
     if (tail.length > max) {
       skipping = true;

@@ -10,6 +10,8 @@
  *   proved by its CRC), every row of every intact member is still returned, and `onDamaged`
  *   hears where the damage was and, when what is left of it still inflates, how many lines it
  *   held. Bytes after the last member that hold no valid member are a torn end, not damage.
+ *   Input that does not start like gzip but holds NUL bytes in its first 18 (where a header's
+ *   zeros are) and a valid member within 256 KiB is blocked gzip whose first member is damaged.
  * - **Any other gzip** (one stream, `gzip`'s members) is streamed through zlib. Where it stops
  *   early, at bad data or at bytes after a member that are not gzip (zlib stops there without a
  *   word), `onDamaged` hears where decoding stopped and the text ends there.
@@ -64,6 +66,15 @@ export interface DecodeOptions {
 function isTruncation(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'Z_BUF_ERROR';
 }
+
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * How far into input that does not start like gzip (but holds NUL bytes) a valid BGZF member is
+ * looked for: then it is blocked gzip whose first member is damaged (as bgzf.ts's
+ * startsDamagedBgzf decides for tail and ls).
+ */
+const DAMAGED_START_SEARCH = 256 << 10;
 
 /** Bytes of a BGZF member header (through BSIZE). */
 const BGZF_HEADER = 18;
@@ -130,18 +141,16 @@ class ByteQueue {
   }
 }
 
-/** The first bytes of `it` (at least `n` unless it ends sooner). */
-async function peek(it: AsyncIterator<Buffer | string>, n: number): Promise<Buffer> {
-  const q = new ByteQueue(it, Buffer.alloc(0));
-  await q.fill(n);
-  return q.bytes;
-}
-
-/** Lines in what still inflates of damaged bytes that began as a BGZF member (header and all), if anything does. */
+/**
+ * Lines in what still inflates of damaged bytes that began as a BGZF member (header and all), if
+ * anything does. Bounded: the damaged bytes may be megabytes of deflate data that no BSIZE
+ * bounds (a bomb behind a wrong BSIZE inflates to GBs), so past BATCH_TEXT of text the count is
+ * unknown (undefined) rather than held.
+ */
 function linesIn(damaged: Buffer): number | undefined {
   if (damaged.length <= BGZF_HEADER) return undefined;
   try {
-    const text = zlib.inflateRawSync(damaged.subarray(BGZF_HEADER), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    const text = zlib.inflateRawSync(damaged.subarray(BGZF_HEADER), { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: BATCH_TEXT });
     if (text.length === 0) return undefined;
     let n = 0;
     for (let i = text.indexOf(10); i !== -1; i = text.indexOf(10, i + 1)) n++;
@@ -161,13 +170,20 @@ async function intact(member: Buffer): Promise<boolean> {
 }
 
 /** The text of a blocked-gzip input, member by member (see the module comment). */
-async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boolean) => void): AsyncGenerator<Buffer> {
+async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boolean) => void, startsBad = false): AsyncGenerator<Buffer> {
   /** The batch inflated last, whose text is handed on once the next batch is under way. */
   let ahead: { members: Buffer; text: Promise<Buffer> } | undefined;
   /** Damaged bytes already dropped while searching for the next member: reported with the rest. */
   let dropped: { offset: number; length: number } | undefined;
   /** The bytes at the queue's start are known not to be a valid member: resync first. */
-  let bad = false;
+  let bad = startsBad;
+  /** The text handed on so far ends inside a line (no `\n` last). */
+  let lineOpen = false;
+  /** Notes whether `text` leaves a line open, and hands it back. */
+  const note = (text: Buffer): Buffer => {
+    if (text.length > 0) lineOpen = text[text.length - 1] !== 10;
+    return text;
+  };
 
   /** Reports damaged bytes at `offset` (plus any dropped before them). */
   function report(offset: number, bytes: Buffer): void {
@@ -189,13 +205,13 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
     const text = await ahead.text.catch(() => undefined);
     ahead = undefined;
     if (text !== undefined) {
-      if (text.length > 0) yield text;
+      if (text.length > 0) yield note(text);
       return undefined;
     }
     for (let p = 0; p < members.length; p += memberSize(members, p)) {
       const t = inflateMember(members.subarray(p, p + memberSize(members, p)));
       if (t === undefined) return members.subarray(p);
-      if (t.length > 0) yield t;
+      if (t.length > 0) yield note(t);
     }
     return undefined;
   }
@@ -237,14 +253,18 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
           }
           q.take(end);
           const pieces = memberPieces(member);
-          for (let r = await pieces.next(); r.done !== true; r = await pieces.next()) yield r.value;
+          for (let r = await pieces.next(); r.done !== true; r = await pieces.next()) yield note(r.value);
           continue;
         }
         const members = q.take(end);
         const next = { members, text: gunzip(members, { chunkSize: 1 << 18, maxOutputLength: Math.max(1, out) }) };
+        // Handled from the start: a consumer that leaves while this batch inflates (at a yield
+        // below) never awaits it, and a damaged batch's rejection must not crash the process.
+        // settle() awaits it as before and sees the failure.
+        next.text.catch(() => undefined);
         const rest = yield* settle();
         if (rest !== undefined) {
-          next.text.catch(() => undefined); // its text is not wanted: the bytes go back to the queue
+          // its text is not wanted: the bytes go back to the queue
           q.untake(members);
           q.untake(rest);
           bad = true;
@@ -294,6 +314,11 @@ async function* bgzfText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
       return torn();
     }
     report(q.offset, q.take(next));
+    // A member of a foreign writer (bgzip) may end inside a line, and the next intact one begin
+    // inside another: the line left open before the damage is ended here, so that its piece and
+    // the piece after the damage are two bad lines, never one row made of two (rowlog's members
+    // hold whole lines, so its files never need this).
+    if (lineOpen) yield note(NEWLINE);
   }
 }
 
@@ -359,6 +384,8 @@ async function* gzipText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
     await feeding;
   } finally {
     gz.destroy();
+    // A consumer that left early never awaits the feeding: a read error there must not be an unhandled rejection.
+    feeding.catch(() => undefined);
   }
   if (failure !== undefined) {
     if (isTruncation(failure)) return torn();
@@ -380,13 +407,21 @@ async function* gzipText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
  */
 export async function* decoded(input: AsyncIterable<Buffer | string>, opts: DecodeOptions = {}): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]();
-  const head = await peek(it, BGZF_HEADER);
-  if (!isGzip(head)) {
+  const q = new ByteQueue(it, Buffer.alloc(0));
+  await q.fill(BGZF_HEADER);
+  let head = q.bytes;
+  /** Blocked gzip whose first member's header is damaged (text never holds NUL bytes where a header's zeros are). */
+  let startsDamaged = false;
+  if (!isGzip(head) && head.subarray(0, BGZF_HEADER).includes(0)) {
+    await q.fill(DAMAGED_START_SEARCH);
+    head = q.bytes;
+    startsDamaged = nextMember(head, 1) !== -1;
+  }
+  if (!isGzip(head) && !startsDamaged) {
     if (head.length > 0) yield head;
     yield* { [Symbol.asyncIterator]: () => it } as AsyncIterable<Buffer>;
     return;
   }
-  const q = new ByteQueue(it, head);
   let cut = false;
   let truncated = false;
   /** The input ends early here; `tornEnd`: a member cut short (else damage said where). */
@@ -394,11 +429,22 @@ export async function* decoded(input: AsyncIterable<Buffer | string>, opts: Deco
     cut = true;
     if (tornEnd) truncated = true;
   };
-  const text = isBgzfHeaderAt(head, 0) ? bgzfText(q, opts, torn) : gzipText(q, opts, torn);
+  const text = startsDamaged || isBgzfHeaderAt(head, 0) ? bgzfText(q, opts, torn, startsDamaged) : gzipText(q, opts, torn);
+  try {
+    yield* gzipLines(text, opts, () => cut, () => truncated);
+  } finally {
+    // The consumer left early (or decoding failed): the input is not read to its end, so it
+    // is returned here (a file stream closes its descriptor), as `yield*` does for plain text.
+    await it.return?.();
+  }
+}
+
+/** The decoded text of gzip input, a cut-short last line dropped unless `keepTornLine` (see {@link decoded}). */
+async function* gzipLines(text: AsyncGenerator<Buffer>, opts: DecodeOptions, cut: () => boolean, truncated: () => boolean): AsyncGenerator<Buffer> {
   if (opts.keepTornLine === true) {
     yield* text;
-    if (cut) opts.onCut?.();
-    if (truncated) opts.onTruncated?.();
+    if (cut()) opts.onCut?.();
+    if (truncated()) opts.onTruncated?.();
     return;
   }
   // Hold the bytes since the last `\n` (up to maxLineBytes) so a cut-short last line can be dropped.
@@ -424,6 +470,6 @@ export async function* decoded(input: AsyncIterable<Buffer | string>, opts: Deco
     heldBytes = chunk.length - nl - 1;
     if (heldBytes > 0) held.push(chunk.subarray(nl + 1));
   }
-  if (!cut) yield* held;
-  if (truncated) opts.onTruncated?.();
+  if (!cut()) yield* held;
+  if (truncated()) opts.onTruncated?.();
 }

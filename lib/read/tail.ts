@@ -130,6 +130,15 @@ class Lines {
     this.#split.end();
   }
 
+  /**
+   * Damage comes next: the partial line is dropped, so it is never joined to the text after
+   * the damage (a foreign writer's members may cut lines: two pieces would read as one row).
+   */
+  breakLine(): void {
+    this.#split.discard();
+    this.fragment = false;
+  }
+
   /** The whole lines split since the last take. */
   take(): string[] {
     const out = this.#out;
@@ -366,28 +375,38 @@ async function readLast(src: Source, size: number, ctx: Ctx): Promise<string[]> 
   if (kind === 'bgzf') {
     const { members, damaged: bad } = scanMembersResync(src.fd, size);
     for (const d of bad) damaged(ctx, d.offset, d.length);
-    const texts: Buffer[] = [];
+    const texts: Buffer[] = []; // from the last member back (reversed once: unshift per member is quadratic in tiny members)
     let bytes = 0;
     let newlines = 0;
     let whole = true;
+    /** Damage follows the text being read: its open last line (a piece) is dropped, never joined to what follows. */
+    let damageAfter = false;
     let i = members.length;
     while (i > 0 && newlines <= n && bytes < limit) {
       const m = members[--i] as Member;
+      const next = members[i + 1];
+      if (next !== undefined && m.offset + m.size !== next.offset) damageAfter = true; // a gap the header walk skipped
       const member = readAt(src.fd, m.offset, m.offset + m.size);
       // only what the look-back allows (a large member is inflated in pieces, its last ones kept)
-      const part = await memberTail(member, limit - bytes);
+      let part = await memberTail(member, limit - bytes);
       if (part === undefined) {
         damaged(ctx, m.offset, m.size);
+        damageAfter = true;
         continue;
       }
       if (part.length < textSize(member)) whole = false;
-      texts.unshift(part);
+      if (damageAfter) {
+        const nl = part.lastIndexOf(10);
+        damageAfter = nl === -1; // all of it a piece of that line: the one before is too
+        part = part.subarray(0, nl + 1);
+      }
+      texts.push(part);
       bytes += part.length;
       newlines += countNewlines(part);
     }
     src.offset = endAfter(members, members.length);
     setMark(src, members);
-    return fromWindow(src, Buffer.concat(texts), i === 0 && whole, ctx);
+    return fromWindow(src, Buffer.concat(texts.reverse()), i === 0 && whole, ctx);
   }
   return [];
 }
@@ -418,6 +437,7 @@ async function* readNew(src: Source, size: number, ctx: Ctx): AsyncGenerator<str
     }
     for (const d of scan.damaged) damaged(ctx, d.offset, d.length);
     const { members } = scan;
+    let end = src.offset;
     for (let i = 0; i < members.length; ) {
       let j = i + 1;
       for (let bytes = (members[i] as Member).size; j < members.length && bytes < CHUNK; j++) bytes += (members[j] as Member).size;
@@ -426,7 +446,12 @@ async function* readNew(src: Source, size: number, ctx: Ctx): AsyncGenerator<str
       const buf = readAt(src.fd, first.offset, last.offset + last.size);
       for (let k = i; k < j; k++) {
         const m = members[k] as Member;
-        if (!(await memberInto(buf.subarray(m.offset - first.offset, m.offset - first.offset + m.size), src.lines))) damaged(ctx, m.offset, m.size);
+        if (m.offset !== end) src.lines.breakLine(); // damage the header walk skipped
+        end = m.offset + m.size;
+        if (!(await memberInto(buf.subarray(m.offset - first.offset, m.offset - first.offset + m.size), src.lines))) {
+          damaged(ctx, m.offset, m.size);
+          src.lines.breakLine();
+        }
       }
       src.offset = endAfter(members, j);
       setMark(src, members);

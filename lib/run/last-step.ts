@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { inflateMember, isGzip, scanMembersResync } from '../format/bgzf.js';
+import { inflateMember, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
 import { readAt } from '../io/read-at.js';
 import { isCsvFormat, scanTables, tableFile } from './layout.js';
 
@@ -45,7 +45,9 @@ export function lastStepInFile(file: string): number | undefined {
   }
   try {
     const size = fs.fstatSync(fd).size;
-    const gz = isGzip(readAt(fd, 0, 3)); // by content, as every reader (lib/format/bgzf.ts)
+    // By content, as every reader (lib/format/bgzf.ts); a first member whose header is damaged
+    // still makes blocked gzip (read as text, its steps would be lost and then repeated).
+    const gz = isGzip(readAt(fd, 0, 3)) || startsDamagedBgzf(fd, size);
     // a CSV someone else wrote may start with another column: its first field is not a step
     if (csv && !gz && !readAt(fd, 0, 6).toString('latin1').startsWith('$step')) return undefined;
     if (!gz) return maxStep(readAt(fd, Math.max(0, size - TAIL_BYTES), size).toString('utf8'), csv);
