@@ -12,7 +12,7 @@ import type { Entry, FlatRow } from '../lib/index.js';
 import { tail, tailLines } from '../lib/read/tail.js';
 import type { TailOptions } from '../lib/read/tail.js';
 import { run, tmpdir } from './helpers.js';
-import { needs } from './peers.js';
+import { needs, peer } from './peers.js';
 
 const entry = (i: number, data: FlatRow = { i, v: i / 7, s: `row ${i} ${'x'.repeat(i % 30)}` }): Entry<FlatRow> => ({
   table: 't',
@@ -98,7 +98,7 @@ t.test('a large rowlog .gz: only the last members are read and inflated', async 
   const first = scanMembers(fd, size).members[0]!;
   fs.writeSync(fd, Buffer.alloc(64, 0xff), 0, 64, first.offset + 30);
   fs.closeSync(fd);
-  t.not(run('sh', ['-c', `zcat '${file}' > /dev/null`]).status, 0, 'the file is corrupt for zcat');
+  if (peer('zcat')) t.not(run('sh', ['-c', `zcat '${file}' > /dev/null`]).status, 0, 'the file is corrupt for zcat');
   t.equal(await collect(file, { lines: 20 }), expected, 'tail still shows the last rows');
 });
 
