@@ -25,7 +25,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import pino from 'pino';
-import { DEFAULT_GZIP_LEVEL, readWholeLines } from '../lib/format/bgzf.js';
+import { DEFAULT_GZIP_LEVEL } from '../lib/format/bgzf.js';
+import { readWholeLines } from '../lib/io/bgzf-file.js';
 import { createLogger } from '../lib/log/logger.js';
 import { makeRow, peakRssMb, TENSOR } from './rows.js';
 

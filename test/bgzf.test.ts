@@ -5,17 +5,8 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import t from 'tap';
 import type { Test } from 'tap';
-import {
-  BGZF_EOF,
-  BGZF_MAX_INPUT,
-  bgzfMember,
-  bgzfMemberSync,
-  crc32,
-  crc32Js,
-  gunzipTolerant,
-  scanMembers,
-  splitForMembers,
-} from '../lib/format/bgzf.js';
+import { BGZF_EOF, BGZF_MAX_INPUT, bgzfMember, bgzfMemberSync, crc32, crc32Js, gunzipTolerant, splitForMembers } from '../lib/format/bgzf.js';
+import { scanMembers } from '../lib/io/bgzf-file.js';
 import { run, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 import type { Peer } from './peers.js';

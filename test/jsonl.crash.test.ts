@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { scanMembers } from '../lib/format/bgzf.js';
+import { scanMembers } from '../lib/io/bgzf-file.js';
 import { isTornTail } from '../lib/io/gzip-repair.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 import { needs } from './peers.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { scanMembers } from '../lib/format/bgzf.js';
+import { scanMembers } from '../lib/io/bgzf-file.js';
 import { csvSink, isRowlogError, jsonlSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
 import { readLog } from '../lib/read/read-log.js';

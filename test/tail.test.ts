@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { scanMembers } from '../lib/format/bgzf.js';
+import { scanMembers } from '../lib/io/bgzf-file.js';
 import { jsonlSink } from '../lib/index.js';
 import type { Entry, FlatRow } from '../lib/index.js';
 import { tail, tailLines } from '../lib/read/tail.js';

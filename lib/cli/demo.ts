@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
-import { readWholeLines } from '../format/bgzf.js';
+import { readWholeLines } from '../io/bgzf-file.js';
 import { createLogger } from '../log/logger.js';
 import { scanTables, tableFile } from '../run/layout.js';
 import { defaultRunDir } from '../run/run-dir.js';

@@ -12,7 +12,8 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import type { RowlogWarning } from '../core/warnings.js';
-import { BGZF_EOF, isBgzfHeaderAt, isGzip, scanMembers } from '../format/bgzf.js';
+import { BGZF_EOF, isBgzfHeaderAt, isGzip } from '../format/bgzf.js';
+import { scanMembers } from './bgzf-file.js';
 import { readAt } from './read-at.js';
 
 /** The largest BGZF member: BSIZE is a uint16 of (size − 1). */

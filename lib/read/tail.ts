@@ -30,8 +30,9 @@
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BGZF_EOF, inflateMember, inflateMemberPieces, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
-import type { MemberScan } from '../format/bgzf.js';
+import { BGZF_EOF, inflateMember, inflateMemberPieces, isGzip } from '../format/bgzf.js';
+import { scanMembersResync, startsDamagedBgzf } from '../io/bgzf-file.js';
+import type { MemberScan } from '../io/bgzf-file.js';
 import { booleanOption, functionOption, numberOption } from '../core/options.js';
 import { LineSplitter } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';

@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { inflateMember, isGzip, scanMembersResync, startsDamagedBgzf } from '../format/bgzf.js';
+import { inflateMember, isGzip } from '../format/bgzf.js';
+import { scanMembersResync, startsDamagedBgzf } from '../io/bgzf-file.js';
 import { readAt } from '../io/read-at.js';
 import { isCsvFormat, scanTables, tableFile } from './layout.js';
 
