@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { isRowlogError, RowlogError } from '../core/errors.js';
 import { decoded, type Damage } from '../read/decode.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
+import { countNewlines, DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { formatOf, readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 import { prefix, usageError } from './args.js';
@@ -89,7 +89,7 @@ async function feedFile(
   for await (const chunk of openInput(file, progress, onDamaged, max) as AsyncIterable<Buffer>) {
     if (chunk.length === 0) continue;
     let from = 0;
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+    lines += countNewlines(chunk);
     lastByte = chunk[chunk.length - 1] as number;
     if (!cli.withFile) {
       await put(q, chunk);

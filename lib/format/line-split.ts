@@ -25,6 +25,13 @@ import { numberOption } from '../core/options.js';
 /** The default bound on one line: generous for any row (a row of 1M numbers is ~20 MB). */
 export const DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024;
 
+/** How many `\n` bytes `buf` holds (memchr-fast: Buffer#indexOf). */
+export function countNewlines(buf: Uint8Array): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
 /** Checks a `maxLineBytes` option: an integer ≥ 1. */
 export function maxLineBytesOption(value: unknown, name = 'maxLineBytes'): number {
   return value === undefined ? DEFAULT_MAX_LINE_BYTES : numberOption(value, name, { min: 1, integer: true });

@@ -27,7 +27,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { isBgzfHeaderAt, isGzip, memberPieces, memberSize, nextMember, inflateMember } from '../format/bgzf.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
+import { countNewlines, DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 
 /** A stretch of gzip input that could not be decoded, skipped by the reader. */
 export interface Damage {
@@ -152,9 +152,7 @@ function linesIn(damaged: Buffer): number | undefined {
   try {
     const text = zlib.inflateRawSync(damaged.subarray(BGZF_HEADER), { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: BATCH_TEXT });
     if (text.length === 0) return undefined;
-    let n = 0;
-    for (let i = text.indexOf(10); i !== -1; i = text.indexOf(10, i + 1)) n++;
-    return n;
+    return countNewlines(text);
   } catch {
     return undefined;
   }

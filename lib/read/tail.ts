@@ -34,7 +34,7 @@ import { BGZF_EOF, inflateMember, inflateMemberPieces, isGzip } from '../format/
 import { scanMembersResync, startsDamagedBgzf } from '../io/bgzf-file.js';
 import type { MemberScan } from '../io/bgzf-file.js';
 import { booleanOption, functionOption, numberOption } from '../core/options.js';
-import { LineSplitter } from '../format/line-split.js';
+import { countNewlines, LineSplitter } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
 import { readAt } from '../io/read-at.js';
 import { decoded } from './decode.js';
@@ -220,12 +220,6 @@ function open(path: string, ctx: Ctx): Source {
 
 function reset(src: Source, ctx: Ctx): void {
   Object.assign(src, { kind: undefined, offset: 0, size: 0, textDone: 0, lines: new Lines(ctx), mark: undefined });
-}
-
-function countNewlines(buf: Buffer): number {
-  let n = 0;
-  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
-  return n;
 }
 
 function damaged(ctx: Ctx, offset: number, length: number): void {
