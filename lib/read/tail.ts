@@ -34,21 +34,15 @@ import { BGZF_EOF, inflateMember, inflateMemberPieces, isGzip } from '../format/
 import { scanMembersResync, startsDamagedBgzf } from '../io/bgzf-file.js';
 import type { MemberScan } from '../io/bgzf-file.js';
 import { booleanOption, functionOption, numberOption } from '../core/options.js';
-import { countNewlines, LineSplitter } from '../format/line-split.js';
+import { countNewlines } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
+import { damaged, LastLines, Lines } from './tail-lines.js';
+import type { Ctx, TailNotice } from './tail-lines.js';
+import { streamBatches } from './tail-stream.js';
 import { readAt } from '../io/read-at.js';
 import { decoded } from './decode.js';
 
-/** What tail tells its caller besides lines (the CLI prints each as one line on stderr). */
-export type TailNotice =
-  /** A damaged stretch of blocked gzip at byte `offset` (compressed) was skipped. */
-  | { type: 'damaged'; offset: number; length: number }
-  /** The first read found only `shown` of the lines asked for within `limit` bytes from the end. */
-  | { type: 'lookback'; limit: number; shown: number }
-  /** Following: a line longer than `limit` bytes was skipped. */
-  | { type: 'long-line'; limit: number }
-  /** `waitForFile`: the file does not exist yet; tail waits for it. */
-  | { type: 'waiting' };
+export type { TailNotice } from './tail-lines.js';
 
 /** Options of {@link tailLines} and {@link tail}. */
 export interface TailOptions {
@@ -79,114 +73,6 @@ export const DEFAULT_MAX_LOOKBACK_BYTES = 32 << 20;
 type Kind = 'plain' | 'bgzf' | 'gzip';
 
 type Member = MemberScan['members'][number];
-
-/** The checked options, shared by the readers below. */
-interface Ctx {
-  n: number;
-  limit: number;
-  notify: (notice: TailNotice) => void;
-  /** Damage offsets already reported (a follower rescans and a gzip is decoded again). */
-  reported: Set<number>;
-  signal: AbortSignal | undefined;
-}
-
-/**
- * The partial line between reads, over a LineSplitter bounded by `maxLookbackBytes`. `fragment`:
- * what it holds is the end of a line that began before the look-back, so that line, when it
- * ends, is reported as too long rather than shown cut.
- */
-class Lines {
-  fragment = false;
-  /** While set (a first read keeping the last lines), a line too long is this call instead of a notice. */
-  onLong: (() => void) | undefined;
-  #out: string[] = [];
-  readonly #split: LineSplitter<string>;
-
-  constructor(ctx: Ctx) {
-    const long = () => (this.onLong ? this.onLong() : ctx.notify({ type: 'long-line', limit: ctx.limit }));
-    this.#split = new LineSplitter<string>(
-      {
-        onLine: (line) => {
-          if (!this.fragment) this.#out.push(line);
-          else {
-            this.fragment = false;
-            long();
-          }
-        },
-        onLongLine: () => {
-          this.fragment = false;
-          long();
-        },
-      },
-      { maxLineBytes: ctx.limit, text: true },
-    );
-  }
-
-  write(buf: Buffer): void {
-    if (buf.length > 0) this.#split.write(buf);
-  }
-
-  /** The input ended (a stream closed): its last line without `\n` is a line too. */
-  end(): void {
-    this.#split.end();
-  }
-
-  /**
-   * Damage comes next: the partial line is dropped, so it is never joined to the text after
-   * the damage (a foreign writer's members may cut lines: two pieces would read as one row).
-   */
-  breakLine(): void {
-    this.#split.discard();
-    this.fragment = false;
-  }
-
-  /** The whole lines split since the last take. */
-  take(): string[] {
-    const out = this.#out;
-    this.#out = [];
-    return out;
-  }
-}
-
-/** The last `n` lines pushed whose text fits in `limit` bytes; `cut` once one was dropped for the bound. */
-class LastLines {
-  cut = false;
-  #lines: string[] = [];
-  #head = 0;
-  #bytes = 0;
-
-  constructor(
-    readonly n: number,
-    readonly limit: number,
-  ) {}
-
-  push(lines: string[]): void {
-    for (const line of lines) {
-      this.#lines.push(line);
-      this.#bytes += line.length;
-      while (this.#lines.length - this.#head > this.n || this.#bytes > this.limit) {
-        if (this.#bytes > this.limit) this.cut = true;
-        this.#bytes -= (this.#lines[this.#head++] as string).length;
-      }
-      if (this.#head > 4096 && this.#head * 2 > this.#lines.length) {
-        this.#lines = this.#lines.slice(this.#head);
-        this.#head = 0;
-      }
-    }
-  }
-
-  /** A line longer than the bound went by: nothing before it is within the look-back. */
-  clear(): void {
-    this.#lines = [];
-    this.#head = 0;
-    this.#bytes = 0;
-    this.cut = true;
-  }
-
-  get lines(): string[] {
-    return this.#lines.slice(this.#head);
-  }
-}
 
 /** One open file being tailed. */
 interface Source {
@@ -220,12 +106,6 @@ function open(path: string, ctx: Ctx): Source {
 
 function reset(src: Source, ctx: Ctx): void {
   Object.assign(src, { kind: undefined, offset: 0, size: 0, textDone: 0, lines: new Lines(ctx), mark: undefined });
-}
-
-function damaged(ctx: Ctx, offset: number, length: number): void {
-  if (ctx.reported.has(offset)) return;
-  ctx.reported.add(offset);
-  ctx.notify({ type: 'damaged', offset, length });
 }
 
 /** Decides how to read a non-empty file: gzip magic → BGZF when its members say so; else BGZF when a member soon follows (its first one damaged); else plain text. */
@@ -463,76 +343,6 @@ function statPath(path: string): fs.Stats | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/**
- * A FIFO or device, read once as a stream: the last `n` lines when it ends, or (follow) a first
- * empty batch and then every line as it comes. Gzip is decoded (lib/read/decode.ts) when the
- * first byte says so; plain bytes pass on as they arrive.
- */
-async function* streamBatches(path: string, follow: boolean, ctx: Ctx): AsyncGenerator<string[]> {
-  if (follow) yield [];
-  const stream = fs.createReadStream(path, { highWaterMark: 1 << 20 });
-  const stop = () => {
-    if (stream.pending) {
-      // Still in open(), which waits for a writer on a thread of libuv's pool and would keep the
-      // process alive: open the FIFO for writing ourselves (non-blocking: a reader is waiting), so
-      // that open returns, then let the stream close.
-      try {
-        fs.closeSync(fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
-      } catch {
-        // not a FIFO, or the open just finished
-      }
-    }
-    stream.destroy();
-  };
-  ctx.signal?.addEventListener('abort', stop);
-  const lines = new Lines(ctx);
-  const last = new LastLines(ctx.n, ctx.limit);
-  if (!follow) lines.onLong = () => last.clear();
-  const chunks = async function* (): AsyncGenerator<Buffer> {
-    const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    const first = await it.next();
-    if (first.done === true) return;
-    const rest = { [Symbol.asyncIterator]: () => it };
-    if (first.value[0] !== 0x1f) {
-      yield first.value;
-      yield* rest;
-      return;
-    }
-    yield* decoded(
-      (async function* () {
-        yield first.value;
-        yield* rest;
-      })(),
-      { maxLineBytes: ctx.limit, onDamaged: (d) => damaged(ctx, d.offset, d.length) },
-    );
-  };
-  try {
-    for await (const chunk of chunks()) {
-      lines.write(chunk);
-      const got = lines.take();
-      if (follow) {
-        if (got.length > 0) yield got;
-      } else last.push(got);
-    }
-    lines.end();
-  } catch (err) {
-    if (ctx.signal?.aborted !== true) throw err;
-    return;
-  } finally {
-    ctx.signal?.removeEventListener('abort', stop);
-    stream.destroy();
-  }
-  if (follow) {
-    const got = lines.take();
-    if (got.length > 0) yield got;
-    return;
-  }
-  last.push(lines.take());
-  const shown = last.lines;
-  if (ctx.n > 0 && shown.length < ctx.n && last.cut) ctx.notify({ type: 'lookback', limit: ctx.limit, shown: shown.length });
-  yield shown;
 }
 
 /**
