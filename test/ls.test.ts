@@ -145,3 +145,22 @@ t.test('ls on a large run reads the ends of its files only: a damaged first memb
   t.ok(Math.abs(Number(sheet?.[1]) - 100) <= 10, `~${sheet?.[1]}k rows`);
   t.match(r.stdout, /\n~ rows: estimated from the size of a file over 1\.0 MiB, read at its ends only \(rowlog query -s length FILE counts them\)\n$/, 'what ~ means, once at the end');
 });
+
+t.test('ls estimates a large table of few wide rows as ~N, and of many rows as ~N.NM', async (t) => {
+  const cwd = tmpdir(t);
+  const wide = path.join(cwd, 'runs', 'wide');
+  fs.mkdirSync(wide, { recursive: true });
+  const row = (i: number) => `${JSON.stringify({ $step: i, $time: 1_767_225_600_000 + i, blob: 'x'.repeat(3000) })}\n`;
+  fs.writeFileSync(path.join(wide, 'train.jsonl'), Array.from({ length: 500 }, (_, i) => row(i)).join(''));
+  const many = path.join(cwd, 'runs', 'many');
+  fs.mkdirSync(many);
+  const short = (i: number) => `{"$step":${i},"$time":${1_767_225_600_000 + i},"a":1}\n`;
+  fs.writeFileSync(path.join(many, 'train.jsonl'), Array.from({ length: 1_100_000 }, (_, i) => short(i)).join(''));
+  const r = rowlog(['ls'], cwd);
+  t.equal(r.status, 0, r.stderr);
+  const est = (run: string) => new RegExp(`(?:^|\\n)runs/${run}/\\n {2}TABLE.*\\n {2}train +(~[\\d.]+[kM]?) `).exec(r.stdout)?.[1];
+  const w = est('wide');
+  t.match(w, /^~\d+$/, `few rows: ${w}`);
+  t.ok(Math.abs(Number(w?.slice(1)) - 500) <= 50, `${w} within 10 % of 500`);
+  t.match(est('many'), /^~1\.[01]M$/, `many rows: ${est('many')}`);
+});

@@ -365,3 +365,41 @@ t.test('leaving the loop early while a damaged batch is still inflating does not
   t.equal(r.status, 0);
   t.equal(r.stdout, 'alive\n');
 });
+
+t.test('blocked gzip followed by a plain gzip (files concatenated with cat): every row of both', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'cat.jsonl.gz');
+  bgzfFile(file, 3000);
+  const bgzf = fs.readFileSync(file);
+  fs.writeFileSync(file, Buffer.concat([bgzf.subarray(0, bgzf.length - BGZF_EOF.length), zlib.gzipSync(text(3000, 4000))]));
+  const { steps, reader } = await readAll(file);
+  t.same(steps, Array.from({ length: 4000 }, (_, i) => i));
+  t.same(reader.damaged, []);
+  t.equal(reader.truncated, false);
+});
+
+t.test('6 MB of garbage between members: skipped with bounded memory, reported as one stretch, every row around it', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'train.jsonl.gz');
+  const members = bgzfFile(file, 10_000);
+  const buf = fs.readFileSync(file);
+  const at = (members[5] as { offset: number }).offset;
+  const garbage = Buffer.alloc(6 << 20, 0x5a); // no 0x1f byte: no member can start in it
+  fs.writeFileSync(file, Buffer.concat([buf.subarray(0, at), garbage, buf.subarray(at)]));
+  const { steps, reader } = await readAll(file);
+  t.same(steps, Array.from({ length: 10_000 }, (_, i) => i), 'no row lost: the garbage held none');
+  t.same(reader.damaged, [{ offset: at, length: garbage.length }]);
+});
+
+t.test('a bomb-sized member whose CRC is wrong is damage: skipped, the rows after it read', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'bomb.jsonl.gz');
+  const member = bombMember(Buffer.alloc(20 << 20, 0x61));
+  member[member.length - 8] = (member[member.length - 8] as number) ^ 1;
+  fs.writeFileSync(file, Buffer.concat([bombMember(Buffer.from(text(0, 2))), member, bombMember(Buffer.from(text(2, 4))), BGZF_EOF]));
+  const { steps, reader } = await readAll(file);
+  t.same(steps, [0, 1, 2, 3]);
+  t.equal(reader.damaged.length, 1);
+  t.match(reader.damaged[0], { offset: bombMember(Buffer.from(text(0, 2))).length, length: member.length });
+  t.same(reader.badLines, [], 'none of its 20 MB of text was passed on');
+});
