@@ -13,6 +13,7 @@
  * as jq 1.7 prints for a UTC time), and `halt`/`halt_error` leave a marker before stopping, so
  * a chunk's output before them is kept and the stream stops there.
  */
+import type { JqResult } from './query-worker.js';
 
 /** The start of every marker string rowlog's wrappers emit. */
 export const MARK = '\u0001ROWLOG:';
@@ -122,3 +123,10 @@ export function compileMessage(stderr: string): string {
     .filter((l) => l !== '')
     .join('\n');
 }
+
+/** True when jq's failure is about its input text (a parse error), not the filter. */
+export const isParseError = (r: JqResult) =>
+  'error' in r && /^jq: (parse )?error.*(parse|Unfinished|Invalid|Expected|Exceeds depth|Unmatched|Truncated|Potentially truncated|Objects must|Unexpected)/m.test(r.error.stderr);
+
+/** jq-web names the input "inputString": put the file's name in its messages. */
+export const withName = (msg: string, name: string | null) => msg.replace(/\binputString\b/g, name ?? '<stdin>');
