@@ -148,3 +148,15 @@ t.test('gzip is told by its bytes, not its name: a .gz of plain text, gzip witho
   fs.writeFileSync(path.join(dir, 'empty.jsonl'), '');
   t.equal(rowlog(['-c', '.step', path.join(dir, 'empty.jsonl')]).stdout, '', 'an empty file gives nothing');
 });
+
+t.test('--strict on a file large enough for worker threads: exit 2 with jq\'s line, no crash (review of issue 11)', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'big.jsonl');
+  // Over 8 MB, so the workers start at once and the bad line's error comes while the file is fed.
+  fs.writeFileSync(file, jsonl(200_000, { 1: 'not json' }));
+  t.ok(fs.statSync(file).size > 8 * 1024 * 1024);
+  const r = rowlog(['--strict', '-c', '.step', file]);
+  t.equal(r.status, 2, 'as jq stops at a parse error');
+  t.equal(r.stderr, `jq: error (at ${file}:1): not valid JSON (--strict)\n`, 'one line, no unhandled rejection');
+  t.equal(r.stdout, '');
+});

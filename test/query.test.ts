@@ -169,3 +169,16 @@ t.test('halt and halt_error end the output; the rest of the input is not run', a
   t.same(q.halted, { code: 4, message: '"stop"' });
   t.equal(q.lastOutput, '1\n');
 });
+
+t.test('strict with worker threads: the bad line fails the stream; the chunks still in flight fail quietly (no unhandled rejection)', async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  const text = 'x\n' + Array.from({ length: 20_000 }, (_, i) => `{"a":${i}}`).join('\n') + '\n';
+  await t.rejects(runQuery('.a', text, { strict: true, workers: 2, chunkLines: 500 }), { code: 'ERR_BAD_LINE', message: /^line 1:/ });
+  await new Promise((resolve) => setImmediate(resolve));
+  // The pool's workers exit after the stream failed: wait for their 'exit' (which fails what was pending).
+  for (let i = 0; i < 50 && unhandled.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.same(unhandled, []);
+});

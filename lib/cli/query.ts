@@ -50,8 +50,14 @@ function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Dam
   return Readable.from(decoded(src as AsyncIterable<Buffer>, { chunkSize: 1 << 18, onDamaged, maxLineBytes }), { objectMode: false });
 }
 
-/** Writes `text` to the query stream, honouring backpressure. */
+/**
+ * Writes `text` to the query stream, honouring backpressure. A stream that failed meanwhile (a
+ * bad line under --strict, an input too large) throws its error here: its 'error' event may have
+ * come while nothing waited for 'drain', and a write after it would wait for a 'drain' that
+ * never comes.
+ */
 async function put(q: QueryStream, text: string | Buffer): Promise<void> {
+  if (q.errored) throw q.errored;
   if (!q.write(text)) await once(q, 'drain');
 }
 
@@ -291,6 +297,9 @@ async function runOne(
     }
   });
   const finished = once(q, 'end');
+  // The stream can fail while its files are still fed (then put throws); this promise is awaited
+  // only after them, so it must not count as an unhandled rejection meanwhile.
+  finished.catch(() => undefined);
   try {
     for (const file of files) {
       current = { file, start: current.start };

@@ -361,6 +361,9 @@ class Query extends Duplex implements QueryStream {
     }
     if (this.#workers && !this.#pool) this.#pool = new WorkerPool(this.#workers);
     const result = this.#pool ? this.#pool.run(job) : runJq(job);
+    // When the stream fails (a bad line under strict) the chunks after it are never awaited, and
+    // closing the pool fails them: that must not be an unhandled rejection (it ends the process).
+    result.catch(() => undefined);
     this.#inflight.push({ firstLine, result });
     await this.#drain(this.#pool ? 2 * (this.#workers ?? 1) - 1 : 0);
   }
