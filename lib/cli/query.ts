@@ -160,7 +160,7 @@ async function finalOptions(cli: QueryArgs): Promise<QueryOptions> {
   const jsonArgs = { ...cli.opts.jsonArgs };
   for (const [name, file] of cli.rawFiles) args[name] = fs.readFileSync(file, 'utf8');
   for (const [name, file] of cli.slurpFiles) jsonArgs[name] = await slurpJson(file);
-  return { ...cli.opts, jqFlags, args, jsonArgs };
+  return { ...cli.opts, jqFlags, args, jsonArgs, ...(cli.exitStatus ? { exitStatus: true } : {}) };
 }
 
 /** What went wrong while a query ran, for the exit status. */
@@ -170,7 +170,8 @@ interface Outcome {
   bad: string[];
   errors: number;
   out: boolean;
-  last: string;
+  /** The last output's truth (jq's -e), undefined before any output. */
+  truthy: boolean | undefined;
   halted: boolean;
   /** Damaged gzip stretches skipped (exit 1 at the end unless --allow-damage). */
   damaged: number;
@@ -192,7 +193,7 @@ async function runQuery(cli: QueryArgs): Promise<number> {
     return EXIT.usage;
   }
   const term = new Terminal();
-  const outcome: Outcome = { status: 0, badCount: 0, bad: [], errors: 0, out: false, last: '', halted: false, damaged: 0 };
+  const outcome: Outcome = { status: 0, badCount: 0, bad: [], errors: 0, out: false, truthy: undefined, halted: false, damaged: 0 };
   const stdoutError = (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
   };
@@ -249,9 +250,8 @@ async function runQuery(cli: QueryArgs): Promise<number> {
   if (outcome.errors > 0) return EXIT.runtime;
   if (outcome.damaged > 0 && !cli.allowDamage) return EXIT.rowlog;
   if (cli.exitStatus) {
-    if (!outcome.out) return EXIT.noOutput;
-    const last = outcome.last.replace(/\x1b\[[0-9;]*m/g, '').replace(/[\s\x1e]+$/, '');
-    if (/(^|[\n\x1e])(false|null)$/.test(last)) return EXIT.false;
+    if (outcome.truthy === undefined) return EXIT.noOutput;
+    if (!outcome.truthy) return EXIT.false;
   }
   return 0;
 }
@@ -339,7 +339,7 @@ async function runOne(
     names.noteBad(names.label(at.file, at.line));
   }
   outcome.badCount += q.badLineCount - Math.min(q.badLineCount, q.badLines.length);
-  if (q.lastOutput !== '') outcome.last = q.lastOutput;
+  if (q.lastTruthy !== undefined) outcome.truthy = q.lastTruthy;
   if (q.halted) {
     outcome.halted = true;
     const { code, message } = q.halted;

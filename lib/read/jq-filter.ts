@@ -65,22 +65,33 @@ export function prelude(filter: string, ctx: PreludeContext): string {
 /** The user's filter as a def of its own line, so comments and defs in it stay harmless. */
 export const defineUserFilter = (filter: string) => `${WRAP_PREFIX}${filter}\n;\n`;
 
+/**
+ * The user's filter as the wrappers call it. With `truth` (jq's `-e`), each output is followed by
+ * a `T` marker saying whether it is neither `false` nor `null`: `-e` judges the last value, which
+ * the output text cannot tell (`-r` prints the string "false" as `false`; `-j` joins values).
+ */
+const userCall = (filter: string, truth: boolean) =>
+  truth
+    ? `${defineUserFilter(filter)}def __rowlog_t: __rowlog_f | (., ${marker('T', '\\(if . == false or . == null then 0 else 1 end)')}); `
+    : defineUserFilter(filter);
+const callName = (truth: boolean) => (truth ? '__rowlog_t' : '__rowlog_f');
+
 /** Streaming: each input is a raw line; bad lines and runtime errors become markers. */
-export const streamingFilter = (pre: string, filter: string) =>
-  `${pre}${defineUserFilter(filter)}(try fromjson catch ${JSON_MARK}B") as $__v | ` +
+export const streamingFilter = (pre: string, filter: string, truth = false) =>
+  `${pre}${userCall(filter, truth)}(try fromjson catch ${JSON_MARK}B") as $__v | ` +
   `if $__v == ${JSON_MARK}B" then (if test("^\\\\s*$") then empty else ${marker('B', '\\(__rowlog_iln)')} end) ` +
-  `else ($__v | try __rowlog_f catch ${errorMarker}) end`;
+  `else ($__v | try ${callName(truth)} catch ${errorMarker}) end`;
 
 /** Raw input (`-R`): each input is a line as a string; runtime errors become markers. */
-export const rawInputFilter = (pre: string, filter: string) => `${pre}${defineUserFilter(filter)}try __rowlog_f catch ${errorMarker}`;
+export const rawInputFilter = (pre: string, filter: string, truth = false) => `${pre}${userCall(filter, truth)}try ${callName(truth)} catch ${errorMarker}`;
 
 /** Whole input: jq reads the (cleaned) JSON itself; runtime errors become markers. */
-export const wholeFilter = (pre: string, filter: string) => `${pre}${defineUserFilter(filter)}try __rowlog_f catch ${errorMarker}`;
+export const wholeFilter = (pre: string, filter: string, truth = false) => `${pre}${userCall(filter, truth)}try ${callName(truth)} catch ${errorMarker}`;
 
 /** One marker found in jq's output. */
 export interface Marker {
-  kind: 'B' | 'E' | 'H';
-  /** B, E: the line (from the chunk's base); H: the exit code. */
+  kind: 'B' | 'E' | 'H' | 'T';
+  /** B, E: the line (from the chunk's base); H: the exit code; T: 1 for a true output, 0 for false or null. */
   num: number;
   /** E, H: the JSON text of the error's value or halt_error's message. */
   json: string;

@@ -66,6 +66,8 @@ export interface QueryOptions {
   seq?: boolean;
   /** What `$ENV` and `env` give. @default process.env */
   env?: Record<string, string | undefined>;
+  /** Track whether the last output is neither `false` nor `null`, in `lastTruthy` (for jq's `-e`). @default false */
+  exitStatus?: boolean;
 }
 
 /** How `halt`/`halt_error` ended the output. */
@@ -96,6 +98,8 @@ export interface QuerySettings {
   rawInput: boolean;
   strict: boolean;
   seq: boolean;
+  /** jq's `-e`: each output is followed by a truth marker (jq-filter.ts). */
+  truth: boolean;
   filename: string | null;
   /** Whole-input mode: slurp, nullInput, or a filter that uses `input`/`inputs`. */
   whole: boolean;
@@ -136,6 +140,7 @@ export function querySettings(filter: string, opts: QueryOptions): QuerySettings
   const strict = booleanOption(opts.strict, 'strict', false);
   const rawInput = booleanOption(opts.rawInput, 'rawInput', false);
   const seq = booleanOption(opts.seq, 'seq', false);
+  const truth = booleanOption(opts.exitStatus, 'exitStatus', false);
   const compact = booleanOption(opts.compact, 'compact', true);
   const args = stringRecordOption(opts.args, 'args');
   const jsonArgs = stringRecordOption(opts.jsonArgs, 'jsonArgs');
@@ -190,7 +195,7 @@ export function querySettings(filter: string, opts: QueryOptions): QuerySettings
     : [...outFlags, ...argFlags];
   const joined = flags.includes('-j') || flags.includes('--join-output');
   return {
-    slurp, rawInput, strict, seq, filename, whole, workers, chunkLines, chunkChars, autoAfter, maxInputBytes, maxLineBytes,
+    slurp, rawInput, strict, seq, truth, filename, whole, workers, chunkLines, chunkChars, autoAfter, maxInputBytes, maxLineBytes,
     onBadLine, onError, pre, argFlags, flags, joined,
   };
 }

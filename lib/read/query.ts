@@ -57,8 +57,10 @@ export interface QueryStream extends Duplex {
   readonly errorCount: number;
   /** Set when `halt` or `halt_error` ended the output (the rest of the input is read and ignored). */
   readonly halted: QueryHalt | undefined;
-  /** The end of the output so far (its last value, for jq's `-e`), '' before any output. */
+  /** The end of the output so far (its last value), '' before any output. */
   readonly lastOutput: string;
+  /** With `exitStatus`: whether the last output was neither `false` nor `null` (jq's `-e`); undefined before any output. */
+  readonly lastTruthy: boolean | undefined;
 }
 
 const MAX_BAD_LINES_KEPT = 1000;
@@ -75,6 +77,7 @@ class Query extends Duplex implements QueryStream {
   errorCount = 0;
   halted: QueryHalt | undefined;
   lastOutput = '';
+  lastTruthy: boolean | undefined;
 
   readonly #userFilter: string;
   readonly #o: QuerySettings;
@@ -110,10 +113,10 @@ class Query extends Duplex implements QueryStream {
     const { pre, argFlags } = o;
     if (!o.whole) {
       if (o.rawInput) {
-        this.#fast = { filter: rawInputFilter(pre, filter), flags: ['-R', ...o.flags] };
+        this.#fast = { filter: rawInputFilter(pre, filter, o.truth), flags: ['-R', ...o.flags] };
       } else {
-        this.#fast = { filter: wholeFilter(pre, filter), flags: o.flags };
-        this.#slow = { filter: streamingFilter(pre, filter), flags: ['-R', ...o.flags] };
+        this.#fast = { filter: wholeFilter(pre, filter, o.truth), flags: o.flags };
+        this.#slow = { filter: streamingFilter(pre, filter, o.truth), flags: ['-R', ...o.flags] };
       }
     }
     // Compile once, running nothing: jq-web prunes unused defs, so reference it under `if false`.
@@ -383,7 +386,7 @@ class Query extends Duplex implements QueryStream {
     this.#wholeParts = [];
     const o = this.#o;
     const r = await runWhole(bytes, {
-      filter: wholeFilter(o.pre, this.#userFilter).replace(LINE_BASE, '0'),
+      filter: wholeFilter(o.pre, this.#userFilter, o.truth).replace(LINE_BASE, '0'),
       flags: o.flags,
       rawInput: o.rawInput,
       slurp: o.slurp,
@@ -432,6 +435,8 @@ class Query extends Duplex implements QueryStream {
         if (this.#o.strict && kept !== '') this.#out(kept);
         if (this.#o.strict) kept = '';
         this.#badLine(part.num);
+      } else if (part.kind === 'T') {
+        this.lastTruthy = part.num === 1;
       } else if (part.kind === 'E') {
         const v = JSON.parse(part.json) as unknown;
         const err = { line: part.num, message: typeof v === 'string' ? v : `${JSON.stringify(v)} (not a string)` };
