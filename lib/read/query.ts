@@ -102,6 +102,9 @@ class Query extends Duplex implements QueryStream {
   #texts: boolean | undefined;
   /** JSON texts mode: how many characters the last attempt that could not cut or parse had. */
   #tried = 0;
+  /** push() said the reader is behind; #wake resumes the input when it reads (_read). */
+  #full = false;
+  #wake: (() => void) | undefined;
 
   constructor(filter: string, opts: QueryOptions) {
     super({ decodeStrings: true, readableHighWaterMark: 1 << 20 });
@@ -140,7 +143,20 @@ class Query extends Duplex implements QueryStream {
   }
 
   override _read(): void {
-    // Output is pushed as chunks finish; backpressure is the in-flight limit in _write.
+    // Output is pushed as chunks finish. Backpressure: at most a few chunks in flight (#submit),
+    // and once push() says the reader is behind, no new chunk starts until it asks for more.
+    this.#full = false;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Resolves when the reader has taken the results pushed so far (at once if it keeps up). */
+  #room(): Promise<void> {
+    if (!this.#full) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -325,6 +341,7 @@ class Query extends Duplex implements QueryStream {
     this.#partChars = rest.length;
     this.#tried = 0;
     this.#emit(r, base);
+    await this.#room();
   }
 
   #fastFilter(base: number): string {
@@ -369,6 +386,7 @@ class Query extends Duplex implements QueryStream {
     result.catch(() => undefined);
     this.#inflight.push({ firstLine, result });
     await this.#drain(this.#pool ? 2 * (this.#workers ?? 1) - 1 : 0);
+    await this.#room();
   }
 
   /** Emits finished chunks, in order, until at most `keep` are in flight. */
@@ -410,7 +428,7 @@ class Query extends Duplex implements QueryStream {
     if (text === '') return;
     if (this.#o.seq) text = text.replace(/^(?=[^\s}\]])/gm, '\x1e');
     this.lastOutput = (this.lastOutput + text).slice(-64);
-    this.push(text);
+    if (!this.push(text)) this.#full = true;
   }
 
   /** Pushes one jq result, taking markers out (line numbers are `base` + jq's). */
