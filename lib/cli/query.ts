@@ -39,8 +39,13 @@ function addFile(line: string, name: string): string {
  * (magic bytes, as every reader decides: docs/DESIGN.md §6); a truncated gzip ends at its last
  * whole line.
  */
-function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Damage) => void, maxLineBytes: number): Readable {
+function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Damage) => void, maxLineBytes: number, q: QueryStream): Readable {
   const src = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 18 });
+  // After halt nothing more is read, as jq: a live pipe must not hold the run open.
+  const stop = () => src.destroy();
+  if (q.halted) stop();
+  q.once('halt', stop);
+  src.once('close', () => q.off('halt', stop));
   src.on('data', (b: Buffer) => {
     progress.bytes += b.length;
   });
@@ -92,46 +97,57 @@ async function feedFile(
   let parts: Buffer[] = [];
   let held = 0;
   let passing = false; // a line past the bound: its bytes go on as they come
-  for await (const chunk of openInput(file, progress, onDamaged, max) as AsyncIterable<Buffer>) {
-    if (chunk.length === 0) continue;
-    let from = 0;
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
-    lastByte = chunk[chunk.length - 1] as number;
-    if (!cli.withFile) {
-      await put(q, chunk);
-      continue;
-    }
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
-      const piece = chunk.subarray(from, nl + 1);
-      if (passing) await put(q, piece);
-      else {
-        parts.push(piece);
-        const line = Buffer.concat(parts).toString('utf8').slice(0, -1);
-        await put(q, `${addFile(line, name)}\n`);
-      }
-      parts = [];
-      held = 0;
-      passing = false;
-      from = nl + 1;
-    }
-    if (from < chunk.length) {
-      const rest = chunk.subarray(from);
-      if (passing) await put(q, rest);
-      else {
-        parts.push(rest);
-        held += rest.length;
-        if (held > max) {
-          for (const p of parts) await put(q, p);
-          parts = [];
-          passing = true;
-        }
-      }
-    }
+  try {
+    await feedChunks();
+  } catch (err) {
+    if (!q.halted) throw err; // halt stopped the input (a premature close): nothing more to read
   }
+  if (q.halted) return lines;
   if (parts.length > 0) await put(q, `${addFile(Buffer.concat(parts).toString('utf8'), name)}\n`);
   else if (lastByte !== 10) await put(q, '\n');
   if (lastByte !== 10) lines++;
   return lines;
+
+  /** The file's chunks into `q` (lines, lastByte, and --with-file's parts kept above). */
+  async function feedChunks(): Promise<void> {
+    for await (const chunk of openInput(file, progress, onDamaged, max, q) as AsyncIterable<Buffer>) {
+      if (q.halted) break;
+      if (chunk.length === 0) continue;
+      let from = 0;
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+      lastByte = chunk[chunk.length - 1] as number;
+      if (!cli.withFile) {
+        await put(q, chunk);
+        continue;
+      }
+      for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
+        const piece = chunk.subarray(from, nl + 1);
+        if (passing) await put(q, piece);
+        else {
+          parts.push(piece);
+          const line = Buffer.concat(parts).toString('utf8').slice(0, -1);
+          await put(q, `${addFile(line, name)}\n`);
+        }
+        parts = [];
+        held = 0;
+        passing = false;
+        from = nl + 1;
+      }
+      if (from < chunk.length) {
+        const rest = chunk.subarray(from);
+        if (passing) await put(q, rest);
+        else {
+          parts.push(rest);
+          held += rest.length;
+          if (held > max) {
+            for (const p of parts) await put(q, p);
+            parts = [];
+            passing = true;
+          }
+        }
+      }
+    }
+  }
 }
 
 /** `n bad lines skipped (lines 10, 500, …)` */

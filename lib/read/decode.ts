@@ -130,13 +130,6 @@ class ByteQueue {
   }
 }
 
-/** The first bytes of `it` (at least `n` unless it ends sooner). */
-async function peek(it: AsyncIterator<Buffer | string>, n: number): Promise<Buffer> {
-  const q = new ByteQueue(it, Buffer.alloc(0));
-  await q.fill(n);
-  return q.bytes;
-}
-
 /** Lines in what still inflates of damaged bytes that began as a BGZF member (header and all), if anything does. */
 function linesIn(damaged: Buffer): number | undefined {
   if (damaged.length <= BGZF_HEADER) return undefined;
@@ -380,13 +373,23 @@ async function* gzipText(q: ByteQueue, opts: DecodeOptions, torn: (tornEnd?: boo
  */
 export async function* decoded(input: AsyncIterable<Buffer | string>, opts: DecodeOptions = {}): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]();
-  const head = await peek(it, BGZF_HEADER);
-  if (!isGzip(head)) {
+  // Gzip's magic is 2 bytes: other text goes on at once, without waiting for BGZF's 18-byte
+  // header (a live pipe's first line can be shorter, and its reader waits for it).
+  const q = new ByteQueue(it, Buffer.alloc(0));
+  await q.fill(2);
+  if (!isGzip(q.bytes)) {
+    const head = q.bytes;
     if (head.length > 0) yield head;
     yield* { [Symbol.asyncIterator]: () => it } as AsyncIterable<Buffer>;
     return;
   }
-  const q = new ByteQueue(it, head);
+  await q.fill(BGZF_HEADER);
+  const head = q.bytes;
+  if (!isGzip(head)) {
+    yield head;
+    yield* { [Symbol.asyncIterator]: () => it } as AsyncIterable<Buffer>;
+    return;
+  }
   let cut = false;
   let truncated = false;
   /** The input ends early here; `tornEnd`: a member cut short (else damage said where). */

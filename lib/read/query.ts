@@ -55,7 +55,7 @@ export interface QueryStream extends Duplex {
   readonly badLines: readonly number[];
   /** How many jq runtime errors there were. */
   readonly errorCount: number;
-  /** Set when `halt` or `halt_error` ended the output (the rest of the input is read and ignored). */
+  /** Set when `halt` or `halt_error` ended the output (the rest of the input is read and ignored; a `'halt'` event says so at once, so a reader can stop feeding). */
   readonly halted: QueryHalt | undefined;
   /** The end of the output so far (its last value), '' before any output. */
   readonly lastOutput: string;
@@ -64,6 +64,8 @@ export interface QueryStream extends Duplex {
 }
 
 const MAX_BAD_LINES_KEPT = 1000;
+/** How long input must pause before the lines waiting for a full chunk are run (#armIdle). */
+const IDLE_MS = 50;
 
 /** One chunk in flight: its first line number and its jq result to come. */
 interface InFlight {
@@ -102,6 +104,10 @@ class Query extends Duplex implements QueryStream {
   #texts: boolean | undefined;
   /** JSON texts mode: how many characters the last attempt that could not cut or parse had. */
   #tried = 0;
+  /** Armed after each write that leaves whole lines waiting for a full chunk (see #armIdle). */
+  #idle: NodeJS.Timeout | undefined;
+  /** The empty write the idle timer sent: run what waits instead of waiting for more. */
+  #flushWanted = false;
   /** push() said the reader is behind; #wake resumes the input when it reads (_read). */
   #full = false;
   #wake: (() => void) | undefined;
@@ -159,7 +165,17 @@ class Query extends Duplex implements QueryStream {
     });
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    clearTimeout(this.#idle);
+    const callback = (err?: Error | null): void => {
+      if (!err) this.#armIdle();
+      done(err);
+    };
+    if (chunk.length === 0 && this.#flushWanted) {
+      this.#flushWanted = false;
+      this.#flushIdle().then(() => callback(), callback);
+      return;
+    }
     let text: string;
     try {
       const lines = this.#bound.take(chunk);
@@ -178,6 +194,29 @@ class Query extends Duplex implements QueryStream {
       return;
     }
     (this.#ready ?? Promise.resolve()).then(() => this.#feed(text)).then(() => callback(), callback);
+  }
+
+  /**
+   * A live pipe (`tail -f log | rowlog query …`): whole lines that wait for a full chunk are run
+   * once no input came for {@link IDLE_MS}, and the results in flight are let out, so each result
+   * comes as jq would give it, not at the end or 10,000 lines later (a fast file never idles
+   * that long between reads). The timer writes an empty chunk, so this runs in _write's order.
+   */
+  #armIdle(): void {
+    if (this.#o.whole || this.#texts === true || this.halted) return;
+    if (this.#bparts.length === 0 && this.#inflight.length === 0) return;
+    this.#idle = setTimeout(() => {
+      if (this.writableEnded || this.destroyed || this.writableLength > 0) return;
+      this.#flushWanted = true;
+      this.write(Buffer.alloc(0));
+    }, IDLE_MS);
+    this.#idle.unref();
+  }
+
+  async #flushIdle(): Promise<void> {
+    await this.#ready;
+    if (this.#bparts.length > 0) await this.#submit(false);
+    await this.#drain(0);
   }
 
   /**
@@ -219,6 +258,7 @@ class Query extends Duplex implements QueryStream {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
+    clearTimeout(this.#idle);
     let rest: string;
     try {
       const last = this.#bound.end();
@@ -255,6 +295,7 @@ class Query extends Duplex implements QueryStream {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    clearTimeout(this.#idle);
     this.#pool?.close();
     callback(err);
   }
@@ -463,6 +504,7 @@ class Query extends Duplex implements QueryStream {
         this.emit('jqerror', err);
       } else {
         this.halted = { code: part.num, message: part.json };
+        queueMicrotask(() => this.emit('halt', this.halted));
         break;
       }
     }
