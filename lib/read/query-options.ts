@@ -5,7 +5,7 @@
  */
 import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { booleanOption, functionOption, numberOption, objectOption, optionError, stringRecordOption } from '../core/options.js';
-import { prelude } from './jq-filter.js';
+import { prelude, type OutputMarks } from './jq-filter.js';
 
 /** Options of {@link query}. */
 export interface QueryOptions {
@@ -98,8 +98,8 @@ export interface QuerySettings {
   rawInput: boolean;
   strict: boolean;
   seq: boolean;
-  /** jq's `-e`: each output is followed by a truth marker (jq-filter.ts). */
-  truth: boolean;
+  /** Markers around each output (jq-filter.ts): `-e`'s truth, `--seq`'s RS. */
+  marks: OutputMarks;
   filename: string | null;
   /** Whole-input mode: slurp, nullInput, or a filter that uses `input`/`inputs`. */
   whole: boolean;
@@ -194,8 +194,9 @@ export function querySettings(filter: string, opts: QueryOptions): QuerySettings
     ? [...(slurp ? ['-s'] : []), ...(nullInput ? ['-n'] : []), ...(rawInput ? ['-R'] : []), ...outFlags, ...argFlags]
     : [...outFlags, ...argFlags];
   const joined = flags.includes('-j') || flags.includes('--join-output');
+  const marks: OutputMarks = { truth, seq: seq ? (raw || joined ? 'nonstrings' : 'all') : false };
   return {
-    slurp, rawInput, strict, seq, truth, filename, whole, workers, chunkLines, chunkChars, autoAfter, maxInputBytes, maxLineBytes,
+    slurp, rawInput, strict, seq, marks, filename, whole, workers, chunkLines, chunkChars, autoAfter, maxInputBytes, maxLineBytes,
     onBadLine, onError, pre, argFlags, flags, joined,
   };
 }

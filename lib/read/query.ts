@@ -122,10 +122,10 @@ class Query extends Duplex implements QueryStream {
     const { pre, argFlags } = o;
     if (!o.whole) {
       if (o.rawInput) {
-        this.#fast = { filter: rawInputFilter(pre, filter, o.truth), flags: ['-R', ...o.flags] };
+        this.#fast = { filter: rawInputFilter(pre, filter, o.marks), flags: ['-R', ...o.flags] };
       } else {
-        this.#fast = { filter: wholeFilter(pre, filter, o.truth), flags: o.flags };
-        this.#slow = { filter: streamingFilter(pre, filter, o.truth), flags: ['-R', ...o.flags] };
+        this.#fast = { filter: wholeFilter(pre, filter, o.marks), flags: o.flags };
+        this.#slow = { filter: streamingFilter(pre, filter, o.marks), flags: ['-R', ...o.flags] };
       }
     }
     // Compile once, running nothing: jq-web prunes unused defs, so reference it under `if false`.
@@ -445,7 +445,7 @@ class Query extends Duplex implements QueryStream {
     this.#wholeParts = [];
     const o = this.#o;
     const r = await runWhole(bytes, {
-      filter: wholeFilter(o.pre, this.#userFilter, o.truth).replace(LINE_BASE, '0'),
+      filter: wholeFilter(o.pre, this.#userFilter, o.marks).replace(LINE_BASE, '0'),
       flags: o.flags,
       rawInput: o.rawInput,
       slurp: o.slurp,
@@ -467,7 +467,6 @@ class Query extends Duplex implements QueryStream {
   /** Pushes output text (with `--seq`'s RS before each value) and keeps its end for `-e`. */
   #out(text: string): void {
     if (text === '') return;
-    if (this.#o.seq) text = text.replace(/^(?=[^\s}\]])/gm, '\x1e');
     this.lastOutput = (this.lastOutput + text).slice(-64);
     if (!this.push(text)) this.#full = true;
   }
@@ -494,6 +493,8 @@ class Query extends Duplex implements QueryStream {
         if (this.#o.strict && kept !== '') this.#out(kept);
         if (this.#o.strict) kept = '';
         this.#badLine(part.num);
+      } else if (part.kind === 'S') {
+        kept += '\x1e';
       } else if (part.kind === 'T') {
         this.lastTruthy = part.num === 1;
       } else if (part.kind === 'E') {
