@@ -1,11 +1,15 @@
 /**
  * The options of `query()` (lib/read/query.ts) and their checking: what a caller may pass, its
- * defaults, and the jq flags and prelude they turn into. Checked once, at the factory, with
- * errors that name the option (CONVENTIONS: validate at the factory).
+ * defaults, and the jq flags and prelude they turn into; the types the stream shows; the filter's
+ * compile check. Checked once, at the factory, with errors that name the option (CONVENTIONS:
+ * validate at the factory).
  */
 import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { booleanOption, functionOption, numberOption, objectOption, optionError, stringRecordOption } from '../core/options.js';
-import { prelude, type OutputMarks } from './jq-filter.js';
+import type { Duplex } from 'node:stream';
+import { RowlogError } from '../core/errors.js';
+import { compileMessage, defineUserFilter, LINE_BASE, prelude, type OutputMarks } from './jq-filter.js';
+import { runJqSync } from './query-worker.js';
 
 /** Options of {@link query}. */
 export interface QueryOptions {
@@ -84,6 +88,22 @@ export interface JqRuntimeError {
   line: number;
   /** jq's message, e.g. `string ("x") and number (1) cannot be added`. */
   message: string;
+}
+
+/** The Duplex {@link query} returns: JSONL text in, jq's output text out. */
+export interface QueryStream extends Duplex {
+  /** How many lines were not JSON (skipped). */
+  readonly badLineCount: number;
+  /** The 1-based numbers of the first 1000 bad lines. */
+  readonly badLines: readonly number[];
+  /** How many jq runtime errors there were. */
+  readonly errorCount: number;
+  /** Set when `halt` or `halt_error` ended the output (the rest of the input is read and ignored; a `'halt'` event says so at once, so a reader can stop feeding). */
+  readonly halted: QueryHalt | undefined;
+  /** The end of the output so far (its last value), '' before any output. */
+  readonly lastOutput: string;
+  /** With `exitStatus`: whether the last output was neither `false` nor `null` (jq's `-e`); undefined before any output. */
+  readonly lastTruthy: boolean | undefined;
 }
 
 /** The output flags {@link QueryOptions.jqFlags} accepts (`--indent` takes a number after it). */
@@ -199,4 +219,18 @@ export function querySettings(filter: string, opts: QueryOptions): QuerySettings
     slurp, rawInput, strict, seq, marks, filename, whole, workers, chunkLines, chunkChars, autoAfter, maxInputBytes, maxLineBytes,
     onBadLine, onError, pre, argFlags, flags, joined,
   };
+}
+
+/**
+ * Compiles the wrapped filter once, running nothing (jq-web prunes unused defs, so it is named
+ * under `if false`); a bad one throws `ERR_JQ` with jq's own wording. Needs jq-web loaded.
+ */
+export function compileFilter(filter: string, o: QuerySettings): void {
+  const check = runJqSync('', `${o.pre.replace(LINE_BASE, '0')}${defineUserFilter(filter)}if false then __rowlog_f else empty end`, ['-n', ...o.argFlags]);
+  if (!('error' in check)) return;
+  if (check.error.fault) throw new RowlogError('ERR_JQ', check.error.message);
+  // For jq's own wording and line numbers, compile the bare filter too (it fails as well).
+  const bare = runJqSync('', filter, ['-n', ...o.argFlags]);
+  const stderr = 'error' in bare && bare.error.exitCode === 3 ? bare.error.stderr : check.error.stderr;
+  throw new RowlogError('ERR_JQ', compileMessage(stderr));
 }

@@ -2,7 +2,8 @@
  * query: jq over JSON text (docs/DESIGN.md §6), built on jq-web's synchronous `raw()`. This file
  * is the Query stream's state machine (chunks in flight, their order, markers taken out of the
  * output); the pieces it drives live apart, each named for what it is:
- * - query-options.ts: the options, checked, and the jq flags and prelude they make;
+ * - query-options.ts: the options, checked, the jq flags and prelude they make, the stream's
+ *   types and the filter's compile check;
  * - query-line-bound.ts: whole lines out of any chunking, a line over `maxLineBytes` dropped as it
  *   comes (a bad line), so memory stays bounded on `/dev/zero`;
  * - query-chunk-cut.ts: where a streaming chunk ends;
@@ -29,6 +30,10 @@
  *   skip in such input.
  * - **Whole input**: all text is collected and jq runs once. Limited to `maxInputBytes`.
  *
+ * Why one file of ~500 lines: every method reads the same state (the chunks in flight and their
+ * order, the line count, `halted`, the reader's backpressure, the idle timer of a live pipe);
+ * cut further, each piece would need all of it.
+ *
  * Known differences from the jq command: jq-web drops NUL characters from `raw` output; several
  * inputs in whole-input mode share one `input_filename` (the last).
  */
@@ -36,32 +41,16 @@ import os from 'node:os';
 import { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { RowlogError } from '../core/errors.js';
-import { compileMessage, defineUserFilter, isParseError, LINE_BASE, mayHoldMarker, rawInputFilter, splitMarkers, streamingFilter, wholeFilter, withName } from './jq-filter.js';
+import { compileMessage, isParseError, LINE_BASE, mayHoldMarker, rawInputFilter, splitMarkers, streamingFilter, wholeFilter, withName } from './jq-filter.js';
 import { chunkCut } from './query-chunk-cut.js';
 import { LineBound } from './query-line-bound.js';
-import { querySettings, type JqRuntimeError, type QueryHalt, type QueryOptions, type QuerySettings } from './query-options.js';
+import { compileFilter, querySettings, type JqRuntimeError, type QueryHalt, type QueryOptions, type QuerySettings, type QueryStream } from './query-options.js';
 import { WorkerPool } from './query-pool.js';
 import { decideTexts, textsCut } from './query-texts.js';
 import { runWhole } from './query-whole.js';
-import { jqLoaded, loadJq, runJq, runJqSync, type JqJob, type JqResult } from './query-worker.js';
+import { jqLoaded, loadJq, runJq, type JqJob, type JqResult } from './query-worker.js';
 
-export type { JqRuntimeError, QueryHalt, QueryOptions } from './query-options.js';
-
-/** The Duplex {@link query} returns: JSONL text in, jq's output text out. */
-export interface QueryStream extends Duplex {
-  /** How many lines were not JSON (skipped). */
-  readonly badLineCount: number;
-  /** The 1-based numbers of the first 1000 bad lines. */
-  readonly badLines: readonly number[];
-  /** How many jq runtime errors there were. */
-  readonly errorCount: number;
-  /** Set when `halt` or `halt_error` ended the output (the rest of the input is read and ignored; a `'halt'` event says so at once, so a reader can stop feeding). */
-  readonly halted: QueryHalt | undefined;
-  /** The end of the output so far (its last value), '' before any output. */
-  readonly lastOutput: string;
-  /** With `exitStatus`: whether the last output was neither `false` nor `null` (jq's `-e`); undefined before any output. */
-  readonly lastTruthy: boolean | undefined;
-}
+export type { JqRuntimeError, QueryHalt, QueryOptions, QueryStream } from './query-options.js';
 
 const MAX_BAD_LINES_KEPT = 1000;
 /** How long input must pause before the lines waiting for a full chunk are run (#armIdle). */
@@ -119,7 +108,7 @@ class Query extends Duplex implements QueryStream {
     this.#userFilter = filter;
     this.#workers = o.workers;
     this.#bound = new LineBound(o.maxLineBytes, (n) => this.#badLine(n, `longer than maxLineBytes (${o.maxLineBytes} bytes)`));
-    const { pre, argFlags } = o;
+    const { pre } = o;
     if (!o.whole) {
       if (o.rawInput) {
         this.#fast = { filter: rawInputFilter(pre, filter, o.marks), flags: ['-R', ...o.flags] };
@@ -128,19 +117,9 @@ class Query extends Duplex implements QueryStream {
         this.#slow = { filter: streamingFilter(pre, filter, o.marks), flags: ['-R', ...o.flags] };
       }
     }
-    // Compile once, running nothing: jq-web prunes unused defs, so reference it under `if false`.
-    const compile = (): void => {
-      const check = runJqSync('', `${pre.replace(LINE_BASE, '0')}${defineUserFilter(filter)}if false then __rowlog_f else empty end`, ['-n', ...argFlags]);
-      if ('error' in check) {
-        if (check.error.fault) throw new RowlogError('ERR_JQ', check.error.message);
-        // For jq's own wording and line numbers, compile the bare filter too (it fails as well).
-        const bare = runJqSync('', filter, ['-n', ...argFlags]);
-        const stderr = 'error' in bare && bare.error.exitCode === 3 ? bare.error.stderr : check.error.stderr;
-        throw new RowlogError('ERR_JQ', compileMessage(stderr));
-      }
-    };
     // jq-web loads on first use (see jqReady): with it loaded, a bad filter throws here; else the
     // check runs as soon as it is, and the stream fails with ERR_JQ before any output.
+    const compile = (): void => compileFilter(filter, o);
     if (jqLoaded()) compile();
     else {
       this.#ready = loadJq().then(compile);
