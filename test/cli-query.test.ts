@@ -1,9 +1,10 @@
 /** `rowlog query`: what users see on stdout, stderr and in the exit code. */
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { CLI as MAIN, runCli } from './cli.js';
+import { CLI as MAIN, runCli, spawnCli } from './cli.js';
 import { run, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
@@ -147,4 +148,47 @@ t.test('gzip is told by its bytes, not its name: a .gz of plain text, gzip witho
   t.equal(rowlog(['-c', '.step', path.join(dir, 'empty.jsonl')], undefined).status, 2, 'a missing file still fails');
   fs.writeFileSync(path.join(dir, 'empty.jsonl'), '');
   t.equal(rowlog(['-c', '.step', path.join(dir, 'empty.jsonl')]).stdout, '', 'an empty file gives nothing');
+});
+
+t.test('--strict on a file large enough for worker threads: exit 2 with jq\'s line, no crash (review of issue 11)', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'big.jsonl');
+  // Over 8 MB, so the workers start at once and the bad line's error comes while the file is fed.
+  fs.writeFileSync(file, jsonl(200_000, { 1: 'not json' }));
+  t.ok(fs.statSync(file).size > 8 * 1024 * 1024);
+  const r = rowlog(['--strict', '-c', '.step', file]);
+  t.equal(r.status, 2, 'as jq stops at a parse error');
+  t.equal(r.stderr, `jq: error (at ${file}:1): not valid JSON (--strict)\n`, 'one line, no unhandled rejection');
+  t.equal(r.stdout, '');
+});
+
+t.test('a live pipe: each result comes while the writer is still open, as jq; halt exits without waiting for EOF', { timeout: 20_000 }, async (t) => {
+  const child = spawnCli(['query', '-c', '.a']);
+  t.teardown(() => child.kill());
+  let out = '';
+  const got = (want: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (out.includes(want)) resolve();
+      };
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      check();
+    });
+  child.stdin.write('{"a":1}\n');
+  await got('1\n'); // before: only at EOF (or 10,000 lines later); the test's own timeout fails it
+  t.equal(out, '1\n', 'the first result while stdin stays open');
+  child.stdin.write('{"a":2}\n');
+  await got('2\n');
+  child.stdin.end();
+  const [code] = (await once(child, 'exit')) as [number];
+  t.equal(code, 0);
+
+  const halting = spawnCli(['query', '-c', '.a, halt']);
+  t.teardown(() => halting.kill());
+  halting.stdin.write('{"a":1}\n{"a":2}\n');
+  const [hcode] = (await once(halting, 'exit')) as [number]; // stdin is never closed
+  t.equal(hcode, 0, 'halt ends the run with stdin still open, as jq 1.7');
 });

@@ -44,8 +44,14 @@ t.test('flags, inputs and exit statuses as jq and gojq have them', async (t) => 
     { args: ['-a', '-c', '.', rows] },
     { args: ['-ac', '.a', rows] },
     { args: ['-j', '.a', rows], gojq: true },
-        { args: ['-e', '.b', rows], gojq: true },
+    { args: ['-e', '.b', rows], gojq: true },
     { args: ['-e', '.n', rows], gojq: true },
+    // -e judges the last value, not its text: a raw string "false" is true, -j's last false is false.
+    { args: ['-r', '-e', '.'], stdin: '"false"\n', gojq: true },
+    { args: ['-r', '-e', '.'], stdin: '"null"\n', gojq: true },
+    { args: ['-j', '-e', '1, false'], stdin: 'null\n', gojq: true },
+    { args: ['-j', '-e', '""'], stdin: '1\n', gojq: true },
+    { args: ['-e', '.[]'], stdin: '[1,false]\n[]\n', gojq: true, notJq16: true },
     { args: ['-e', 'empty', rows], gojq: true },
     { args: ['--exit-status', 'select(.b == 2) | .b', rows], gojq: true, notJq16: true },
     { args: ['-rn', '"a", 1'], gojq: true },
@@ -104,6 +110,11 @@ t.test('jq 1.7 behaviour the peers (jq 1.6, gojq 0.12) do not have: halt stops, 
   t.same([obj.stdout, obj.stderr, obj.status], ['', '{"x":1}\n', 5], 'halt_error: anything else as JSON and a newline, exit 5');
   const seq = runCli(['query', '--seq', '-c', '.a', rows]);
   t.equal(seq.stdout, '\x1e1\n\x1e2\n\x1e3\n', '--seq: an RS before each result');
+  // jq 1.7.1 (jq-web's own output, measured): -r prints a string with no RS, anything else with one.
+  const values = '"x\\ny", " z", "}", 1, {"a":[1]}';
+  t.equal(runCli(['query', '-n', '--seq', '-r', values]).stdout, 'x\ny\n z\n}\n\x1e1\n\x1e{\n  "a": [\n    1\n  ]\n}\n', '--seq -r: strings as they are');
+  t.equal(runCli(['query', '-n', '--seq', '-j', '"x", 1']).stdout, 'x\x1e1', '--seq -j');
+  t.equal(runCli(['query', '-n', '--seq', '"x\\ny", {"a":[1]}']).stdout, '\x1e"x\\ny"\n\x1e{\n  "a": [\n    1\n  ]\n}\n', '--seq, pretty');
   t.equal(runCli(['query', '-e', 'select(.a == 2) | .a', rows]).status, 0, '-e: the last output is 2 (jq 1.6 said 4: no output for the last input)');
   t.equal(runCli(['query', '-e', '.a == 3 | not', rows]).status, 1, '-e: the last output is false');
   const missing = runCli(['query', '-c', '.a', path.join(dir, 'nope.jsonl'), rows]);

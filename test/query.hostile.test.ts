@@ -180,3 +180,19 @@ t.test('a damaged middle member of a blocked gzip: the other members read, one w
   t.equal(allowed.stdout, r.stdout);
   t.equal(allowed.status, 0, '--allow-damage');
 });
+
+t.test('a whole-input run whose heap would reach the wasm stack is a clear ERR_JQ, never a silent or garbled result', async (t) => {
+  // `{}` rows take ~140 bytes of jq heap per input byte (measured, see query-worker.ts): 14.6 MiB
+  // of them bring the heap to within 12 MiB of the stack at the top of the 2 GB memory, 15 MiB
+  // into it (jq then aborted on a corrupted value). Both are under maxInputBytes (250 MiB).
+  for (const mib of [14.6, 15]) {
+    const text = '{}\n'.repeat(Math.floor((mib * 1048576) / 3));
+    const err = await collect('length', text, { slurp: true }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    t.equal(err?.code, 'ERR_JQ', `${mib} MiB of {} rows`);
+    t.match(err?.message, /heap.*stack|memory/, 'says jq-web ran out of memory');
+  }
+  t.same(await collect('length', '[1,2]\n', { slurp: true }), { out: '1\n', badLines: [] }, 'the next query works');
+});

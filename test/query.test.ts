@@ -1,7 +1,7 @@
 /** query(): jq over JSONL text as a Duplex — chunking, bad lines, runtime errors, whole-input modes, workers. */
 import t from 'tap';
 import { isRowlogError } from '../lib/core/errors.js';
-import { query, type JqRuntimeError, type QueryOptions } from '../lib/read/query.js';
+import { jqReady, query, type JqRuntimeError, type QueryOptions } from '../lib/read/query.js';
 
 /** Runs `filter` over `text` written in pieces of `piece` characters; output text, bad lines and errors. */
 async function runQuery(filter: string, text: string, opts: QueryOptions = {}, piece = 1 << 16) {
@@ -168,4 +168,40 @@ t.test('halt and halt_error end the output; the rest of the input is not run', a
   t.equal(out.join(''), '1\n');
   t.same(q.halted, { code: 4, message: '"stop"' });
   t.equal(q.lastOutput, '1\n');
+});
+
+t.test('strict with worker threads: the bad line fails the stream; the chunks still in flight fail quietly (no unhandled rejection)', async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  const text = 'x\n' + Array.from({ length: 20_000 }, (_, i) => `{"a":${i}}`).join('\n') + '\n';
+  await t.rejects(runQuery('.a', text, { strict: true, workers: 2, chunkLines: 500 }), { code: 'ERR_BAD_LINE', message: /^line 1:/ });
+  await new Promise((resolve) => setImmediate(resolve));
+  // The pool's workers exit after the stream failed: wait for their 'exit' (which fails what was pending).
+  for (let i = 0; i < 50 && unhandled.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.same(unhandled, []);
+});
+
+t.test('backpressure on the output: with no reader, the stream stops taking input once ~1 MiB of results wait (so a slow stdout holds memory)', async (t) => {
+  await jqReady();
+  const q = query('.', { workers: 0, chunkLines: 1000 });
+  const rows = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(90) })).join('\n') + '\n';
+  let fed = 0;
+  const feeding = (async () => {
+    for (let k = 0; k < 50; k++) {
+      await new Promise<void>((resolve, reject) => q.write(rows, (err) => (err ? reject(err) : resolve())));
+      fed++;
+    }
+    q.end();
+  })();
+  // Inline runs are synchronous and the rest is microtasks: by the next macrotask the feed has
+  // either finished (no backpressure: all 5 MB of results buffered) or stopped for a reader.
+  await new Promise((resolve) => setImmediate(resolve));
+  t.ok(q.readableLength <= 2 * 1048576, `results waiting: ${q.readableLength} bytes after ${fed} of 50 writes`);
+  t.ok(fed < 50, 'the feed waits for a reader');
+  const out: Buffer[] = [];
+  q.on('data', (d: Buffer) => out.push(d));
+  await Promise.all([feeding, new Promise((resolve) => q.on('end', resolve))]);
+  t.equal(Buffer.concat(out).toString().split('\n').length - 1, 50_000, 'every result once the reader reads');
 });

@@ -39,8 +39,13 @@ function addFile(line: string, name: string): string {
  * (magic bytes, as every reader decides: docs/DESIGN.md §6); a truncated gzip ends at its last
  * whole line.
  */
-function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Damage) => void, maxLineBytes: number): Readable {
+function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Damage) => void, maxLineBytes: number, q: QueryStream): Readable {
   const src = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 18 });
+  // After halt nothing more is read, as jq: a live pipe must not hold the run open.
+  const stop = () => src.destroy();
+  if (q.halted) stop();
+  q.once('halt', stop);
+  src.once('close', () => q.off('halt', stop));
   src.on('data', (b: Buffer) => {
     progress.bytes += b.length;
   });
@@ -50,8 +55,14 @@ function openInput(file: string, progress: { bytes: number }, onDamaged: (d: Dam
   return Readable.from(decoded(src as AsyncIterable<Buffer>, { chunkSize: 1 << 18, onDamaged, maxLineBytes }), { objectMode: false });
 }
 
-/** Writes `text` to the query stream, honouring backpressure. */
+/**
+ * Writes `text` to the query stream, honouring backpressure. A stream that failed meanwhile (a
+ * bad line under --strict, an input too large) throws its error here: its 'error' event may have
+ * come while nothing waited for 'drain', and a write after it would wait for a 'drain' that
+ * never comes.
+ */
 async function put(q: QueryStream, text: string | Buffer): Promise<void> {
+  if (q.errored) throw q.errored;
   if (!q.write(text)) await once(q, 'drain');
 }
 
@@ -86,46 +97,57 @@ async function feedFile(
   let parts: Buffer[] = [];
   let held = 0;
   let passing = false; // a line past the bound: its bytes go on as they come
-  for await (const chunk of openInput(file, progress, onDamaged, max) as AsyncIterable<Buffer>) {
-    if (chunk.length === 0) continue;
-    let from = 0;
-    lines += countNewlines(chunk);
-    lastByte = chunk[chunk.length - 1] as number;
-    if (!cli.withFile) {
-      await put(q, chunk);
-      continue;
-    }
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
-      const piece = chunk.subarray(from, nl + 1);
-      if (passing) await put(q, piece);
-      else {
-        parts.push(piece);
-        const line = Buffer.concat(parts).toString('utf8').slice(0, -1);
-        await put(q, `${addFile(line, name)}\n`);
-      }
-      parts = [];
-      held = 0;
-      passing = false;
-      from = nl + 1;
-    }
-    if (from < chunk.length) {
-      const rest = chunk.subarray(from);
-      if (passing) await put(q, rest);
-      else {
-        parts.push(rest);
-        held += rest.length;
-        if (held > max) {
-          for (const p of parts) await put(q, p);
-          parts = [];
-          passing = true;
-        }
-      }
-    }
+  try {
+    await feedChunks();
+  } catch (err) {
+    if (!q.halted) throw err; // halt stopped the input (a premature close): nothing more to read
   }
+  if (q.halted) return lines;
   if (parts.length > 0) await put(q, `${addFile(Buffer.concat(parts).toString('utf8'), name)}\n`);
   else if (lastByte !== 10) await put(q, '\n');
   if (lastByte !== 10) lines++;
   return lines;
+
+  /** The file's chunks into `q` (lines, lastByte, and --with-file's parts kept above). */
+  async function feedChunks(): Promise<void> {
+    for await (const chunk of openInput(file, progress, onDamaged, max, q) as AsyncIterable<Buffer>) {
+      if (q.halted) break;
+      if (chunk.length === 0) continue;
+      let from = 0;
+      lines += countNewlines(chunk);
+      lastByte = chunk[chunk.length - 1] as number;
+      if (!cli.withFile) {
+        await put(q, chunk);
+        continue;
+      }
+      for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
+        const piece = chunk.subarray(from, nl + 1);
+        if (passing) await put(q, piece);
+        else {
+          parts.push(piece);
+          const line = Buffer.concat(parts).toString('utf8').slice(0, -1);
+          await put(q, `${addFile(line, name)}\n`);
+        }
+        parts = [];
+        held = 0;
+        passing = false;
+        from = nl + 1;
+      }
+      if (from < chunk.length) {
+        const rest = chunk.subarray(from);
+        if (passing) await put(q, rest);
+        else {
+          parts.push(rest);
+          held += rest.length;
+          if (held > max) {
+            for (const p of parts) await put(q, p);
+            parts = [];
+            passing = true;
+          }
+        }
+      }
+    }
+  }
 }
 
 /** `n bad lines skipped (lines 10, 500, …)` */
@@ -154,7 +176,7 @@ async function finalOptions(cli: QueryArgs): Promise<QueryOptions> {
   const jsonArgs = { ...cli.opts.jsonArgs };
   for (const [name, file] of cli.rawFiles) args[name] = fs.readFileSync(file, 'utf8');
   for (const [name, file] of cli.slurpFiles) jsonArgs[name] = await slurpJson(file);
-  return { ...cli.opts, jqFlags, args, jsonArgs };
+  return { ...cli.opts, jqFlags, args, jsonArgs, ...(cli.exitStatus ? { exitStatus: true } : {}) };
 }
 
 /** What went wrong while a query ran, for the exit status. */
@@ -164,7 +186,8 @@ interface Outcome {
   bad: string[];
   errors: number;
   out: boolean;
-  last: string;
+  /** The last output's truth (jq's -e), undefined before any output. */
+  truthy: boolean | undefined;
   halted: boolean;
   /** Damaged gzip stretches skipped (exit 1 at the end unless --allow-damage). */
   damaged: number;
@@ -186,7 +209,7 @@ async function runQuery(cli: QueryArgs): Promise<number> {
     return EXIT.usage;
   }
   const term = new Terminal();
-  const outcome: Outcome = { status: 0, badCount: 0, bad: [], errors: 0, out: false, last: '', halted: false, damaged: 0 };
+  const outcome: Outcome = { status: 0, badCount: 0, bad: [], errors: 0, out: false, truthy: undefined, halted: false, damaged: 0 };
   const stdoutError = (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
   };
@@ -243,9 +266,8 @@ async function runQuery(cli: QueryArgs): Promise<number> {
   if (outcome.errors > 0) return EXIT.runtime;
   if (outcome.damaged > 0 && !cli.allowDamage) return EXIT.rowlog;
   if (cli.exitStatus) {
-    if (!outcome.out) return EXIT.noOutput;
-    const last = outcome.last.replace(/\x1b\[[0-9;]*m/g, '').replace(/[\s\x1e]+$/, '');
-    if (/(^|[\n\x1e])(false|null)$/.test(last)) return EXIT.false;
+    if (outcome.truthy === undefined) return EXIT.noOutput;
+    if (!outcome.truthy) return EXIT.false;
   }
   return 0;
 }
@@ -291,6 +313,9 @@ async function runOne(
     }
   });
   const finished = once(q, 'end');
+  // The stream can fail while its files are still fed (then put throws); this promise is awaited
+  // only after them, so it must not count as an unhandled rejection meanwhile.
+  finished.catch(() => undefined);
   try {
     for (const file of files) {
       current = { file, start: current.start };
@@ -330,7 +355,7 @@ async function runOne(
     names.noteBad(names.label(at.file, at.line));
   }
   outcome.badCount += q.badLineCount - Math.min(q.badLineCount, q.badLines.length);
-  if (q.lastOutput !== '') outcome.last = q.lastOutput;
+  if (q.lastTruthy !== undefined) outcome.truthy = q.lastTruthy;
   if (q.halted) {
     outcome.halted = true;
     const { code, message } = q.halted;

@@ -48,11 +48,16 @@ const DAMAGED_START_SEARCH = 256 << 10;
 export async function* decoded(input: AsyncIterable<Buffer | string>, opts: DecodeOptions = {}): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]();
   const q = new ByteQueue(it, Buffer.alloc(0));
-  await q.fill(BGZF_HEADER);
+  // Gzip's magic is 2 bytes: other text goes on at once, without waiting for BGZF's 18-byte
+  // header (a live pipe's first line can be shorter, and its reader waits for it).
+  await q.fill(2);
   let head = q.bytes;
   /** Blocked gzip whose first member's header is damaged (text never holds NUL bytes where a header's zeros are). */
   let startsDamaged = false;
-  if (!isGzip(head) && head.subarray(0, BGZF_HEADER).includes(0)) {
+  if (isGzip(head)) {
+    await q.fill(BGZF_HEADER);
+    head = q.bytes;
+  } else if (head.subarray(0, BGZF_HEADER).includes(0)) {
     await q.fill(DAMAGED_START_SEARCH);
     head = q.bytes;
     startsDamaged = nextMember(head, 1) !== -1;

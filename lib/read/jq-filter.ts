@@ -13,6 +13,7 @@
  * as jq 1.7 prints for a UTC time), and `halt`/`halt_error` leave a marker before stopping, so
  * a chunk's output before them is kept and the stream stops there.
  */
+import type { JqResult } from './query-worker.js';
 
 /** The start of every marker string rowlog's wrappers emit. */
 export const MARK = '\u0001ROWLOG:';
@@ -64,22 +65,49 @@ export function prelude(filter: string, ctx: PreludeContext): string {
 /** The user's filter as a def of its own line, so comments and defs in it stay harmless. */
 export const defineUserFilter = (filter: string) => `${WRAP_PREFIX}${filter}\n;\n`;
 
+/** What the wrappers add around each output (see {@link userCall}). */
+export interface OutputMarks {
+  /** jq's `-e`: a `T` marker after each output with its truth. */
+  truth: boolean;
+  /** `--seq`: an `S` marker (an RS in the output) before each output; `nonstrings`: not before a string (jq 1.7.1 with `-r`/`-j`). */
+  seq: false | 'all' | 'nonstrings';
+}
+
+const NO_MARKS: OutputMarks = { truth: false, seq: false };
+
+/**
+ * The user's filter as the wrappers call it. With `truth` (jq's `-e`), each output is followed by
+ * a `T` marker saying whether it is neither `false` nor `null`: `-e` judges the last value, which
+ * the output text cannot tell (`-r` prints the string "false" as `false`; `-j` joins values).
+ * With `seq`, an `S` marker goes before each output (jq-web cannot be given `--seq`: it changes
+ * how jq parses its input), which the stream turns into an RS: the output text cannot tell where
+ * a value starts either (a raw string can hold newlines).
+ */
+function userCall(filter: string, m: OutputMarks): string {
+  if (!m.truth && m.seq === false) return defineUserFilter(filter);
+  const s = marker('S', '0');
+  const before = m.seq === 'all' ? `${s}, ` : m.seq === 'nonstrings' ? `(if type == "string" then empty else ${s} end), ` : '';
+  const after = m.truth ? `, ${marker('T', '\\(if . == false or . == null then 0 else 1 end)')}` : '';
+  return `${defineUserFilter(filter)}def __rowlog_w: __rowlog_f | (${before}.${after}); `;
+}
+const callName = (m: OutputMarks) => (m.truth || m.seq !== false ? '__rowlog_w' : '__rowlog_f');
+
 /** Streaming: each input is a raw line; bad lines and runtime errors become markers. */
-export const streamingFilter = (pre: string, filter: string) =>
-  `${pre}${defineUserFilter(filter)}(try fromjson catch ${JSON_MARK}B") as $__v | ` +
+export const streamingFilter = (pre: string, filter: string, marks = NO_MARKS) =>
+  `${pre}${userCall(filter, marks)}(try fromjson catch ${JSON_MARK}B") as $__v | ` +
   `if $__v == ${JSON_MARK}B" then (if test("^\\\\s*$") then empty else ${marker('B', '\\(__rowlog_iln)')} end) ` +
-  `else ($__v | try __rowlog_f catch ${errorMarker}) end`;
+  `else ($__v | try ${callName(marks)} catch ${errorMarker}) end`;
 
 /** Raw input (`-R`): each input is a line as a string; runtime errors become markers. */
-export const rawInputFilter = (pre: string, filter: string) => `${pre}${defineUserFilter(filter)}try __rowlog_f catch ${errorMarker}`;
+export const rawInputFilter = (pre: string, filter: string, marks = NO_MARKS) => `${pre}${userCall(filter, marks)}try ${callName(marks)} catch ${errorMarker}`;
 
 /** Whole input: jq reads the (cleaned) JSON itself; runtime errors become markers. */
-export const wholeFilter = (pre: string, filter: string) => `${pre}${defineUserFilter(filter)}try __rowlog_f catch ${errorMarker}`;
+export const wholeFilter = (pre: string, filter: string, marks = NO_MARKS) => `${pre}${userCall(filter, marks)}try ${callName(marks)} catch ${errorMarker}`;
 
 /** One marker found in jq's output. */
 export interface Marker {
-  kind: 'B' | 'E' | 'H';
-  /** B, E: the line (from the chunk's base); H: the exit code. */
+  kind: 'B' | 'E' | 'H' | 'T' | 'S';
+  /** B, E: the line (from the chunk's base); H: the exit code; T: 1 for a true output, 0 for false or null; S: 0. */
   num: number;
   /** E, H: the JSON text of the error's value or halt_error's message. */
   json: string;
@@ -122,3 +150,10 @@ export function compileMessage(stderr: string): string {
     .filter((l) => l !== '')
     .join('\n');
 }
+
+/** True when jq's failure is about its input text (a parse error), not the filter. */
+export const isParseError = (r: JqResult) =>
+  'error' in r && /^jq: (parse )?error.*(parse|Unfinished|Invalid|Expected|Exceeds depth|Unmatched|Truncated|Potentially truncated|Objects must|Unexpected)/m.test(r.error.stderr);
+
+/** jq-web names the input "inputString": put the file's name in its messages. */
+export const withName = (msg: string, name: string | null) => msg.replace(/\binputString\b/g, name ?? '<stdin>');

@@ -9,8 +9,19 @@
  * and damages the instance for every later run. So jq.js is loaded with two small patches that
  * hand rowlog its `stackSave`/`stackRestore` and wasm memory; the memory is grown to its 2 GB
  * maximum at load (address space only: pages cost RSS once touched) and every run's C stack
- * is the top 8 MB of it, as big as a native jq's. malloc's heap grows up towards it: a run that
- * would need the last 8 MB of the heap meets the stack instead of failing to grow.
+ * is the top 8 MB of it, as big as a native jq's. malloc's heap grows up towards it, and sbrk's
+ * limit is the memory's size, so a run that needs the last 8 MB meets the stack instead of
+ * failing to grow: jq then works on corrupted memory. Measured (rowlog issue 11 review, jq-web
+ * 0.6.2, `-s length`): jq's heap takes ~140 bytes per input byte for `{}` rows, ~100 for `[]`,
+ * ~85 for `[1]`, ~60 for `{"a":1}`, ~32 for a 50-byte row of mixed fields, ~28 for `1` per line;
+ * so 14.6 MiB of `{}` rows ended 12 MiB below the stack, and 15 MiB ran into it (jq aborted on a
+ * corrupted value), far under `maxInputBytes` (250 MiB). No input size bound with a margin
+ * would leave slurp useful (14 MiB), and the heap's top is not exported, so it is checked by
+ * what it touches: a guard band of {@link GUARD_BYTES} below the stack, untouched by anything
+ * but the heap, is probed after every run (the first 64 bytes of each 4 KiB page: every
+ * allocation made while malloc's top is in the band writes a header there, and jq fills its
+ * arrays and strings from their start; ~0.1 ms). A touched band fails the run with `fault: true`
+ * (`ERR_JQ`, "ran out of memory") whatever jq printed, and retires the instance.
  *
  * Faults: a wasm abort (a stack overflow even so, heap exhaustion, any trap) fails only that
  * run with `fault: true`, and retires the instance: the next run gets a fresh one (jq.js
@@ -53,6 +64,27 @@ function jqSource(file: string): string {
   patchedSource = src;
   return src;
 }
+
+/** The guard band below the stack (see the header): larger than any one allocation of jq's that is not filled from its start. */
+export const GUARD_BYTES = 64 * 1024 * 1024;
+/** The C stack's size, at the top of the memory. */
+const STACK_BYTES = 8 * 1024 * 1024;
+
+/** True when the heap has written into the guard band below the stack (see the header). */
+function heapNearStack(instance: PatchedJq): boolean {
+  const s = instance.__rowlog;
+  const top = instance.__rowlogTop;
+  if (!s || top === undefined) return false;
+  const end = top + 16 - STACK_BYTES;
+  const band = new BigUint64Array(s.memory().buffer, end - GUARD_BYTES, GUARD_BYTES / 8);
+  for (let page = 0; page < band.length; page += 512) {
+    for (let i = page; i < page + 8; i++) if (band[i] !== 0n) return true;
+  }
+  return false;
+}
+
+const HEAP_MESSAGE =
+  "jq-web ran out of memory: its heap reached the guard below its stack (the 2 GB wasm memory; slurp takes 30-140 bytes of it per input byte): use a per-row filter, or the jq command";
 
 /** A new jq-web instance: the (patched) jq.js compiled as a module of its own. */
 function freshInstance(): Promise<JqWeb> {
@@ -150,9 +182,11 @@ export function runJqSync(input: string | Uint8Array, filter: string, flags: str
     // jq-web hands its input to emscripten's FS.writeFile, which takes bytes as well as text;
     // Node's UTF-8 encoder is several times faster than emscripten's per-character JS loop.
     // jq-web rewrites `--argjson` in the flags array it is given: pass a copy.
-    return { out: instance.raw((typeof input === 'string' ? Buffer.from(input) : input) as unknown as string, filter, [...flags]) ?? '' };
+    const out = instance.raw((typeof input === 'string' ? Buffer.from(input) : input) as unknown as string, filter, [...flags]) ?? '';
+    return heapNearStack(instance) ? heapFault() : { out };
   } catch (err) {
     const e = err as JqWebError;
+    if (heapNearStack(instance)) return heapFault();
     if (typeof e.exitCode === 'number') return { error: { message: e.message, exitCode: e.exitCode, stderr: e.stderr ?? e.message } };
     retire();
     return { error: { message: faultMessage(e), exitCode: -1, stderr: faultMessage(e), fault: true } };
@@ -160,6 +194,12 @@ export function runJqSync(input: string | Uint8Array, filter: string, flags: str
     if (saved !== undefined) (instance as PatchedJq).__rowlog?.stackRestore(saved);
     process.exitCode = exitCode;
   }
+}
+
+/** The heap reached the guard band: whatever jq printed may come from corrupted memory. */
+function heapFault(): JqResult {
+  retire();
+  return { error: { message: HEAP_MESSAGE, exitCode: -1, stderr: HEAP_MESSAGE, fault: true } };
 }
 
 /** What a wasm abort inside jq-web means for the user. */
