@@ -32,7 +32,7 @@ import fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { JqWeb, JqWebError } from 'jq-web';
+import type { JqWeb, JqWebError } from './jq-web-types.js';
 
 const require = createRequire(import.meta.url);
 let jq: JqWeb | undefined;
