@@ -39,3 +39,27 @@ t.test('every flag, input form and exit status as jq 1.7 has them', async (t) =>
     else t.ok(got.stderr.startsWith(c.stderr.split('\n')[0] as string), `stderr ${JSON.stringify(c.stderr.slice(0, 50))}: ${label}`);
   }
 });
+
+t.test("usage errors: exit 2 and one line naming what is wrong (rowlog's wording; jq's status)", async (t) => {
+  const dir = tmpdir(t);
+  fs.writeFileSync(path.join(dir, 'text.txt'), 'line one\n');
+  const cases: Array<[string[], RegExp]> = [
+    [['--indent'], /^rowlog: query: option '--indent' needs a number\n$/],
+    [['--indent', 'x', '.'], /^rowlog: query: --indent takes a number from 0 to 7\n$/],
+    [['--indent', '9', '.'], /^rowlog: query: --indent takes a number from 0 to 7\n$/],
+    [['--arg', 'x'], /^rowlog: query: option '--arg' needs NAME and VALUE\n$/],
+    [['-L', dir, '.'], /^rowlog: query: -L \(module directories\) is not supported: jq-web has no file system for modules/],
+    [['--slurpfile', 'v', 'missing.json', '-n', '1'], /^rowlog: query: ENOENT: no such file or directory, open 'missing\.json'\n$/],
+    [['--rawfile', 'v', 'missing.txt', '-n', '1'], /^rowlog: query: ENOENT: no such file or directory, open 'missing\.txt'\n$/],
+    [['-Z', '.'], /^rowlog: query: unknown option '-Z'\n$/],
+    [['--bogus', '.'], /^rowlog: query: unknown option '--bogus'\n$/],
+    [['-n', '--jsonargs', '1', '{bad'], /^rowlog: query: --jsonargs: invalid JSON text passed to --jsonargs: \{bad\n$/],
+    [['--argjson', 'x', '{bad', '-n', '1'], /^rowlog: query: --argjson x: must be JSON text \(got \{bad\)\n$/],
+  ];
+  for (const [args, said] of cases) {
+    const r = runCli(['query', ...args], { cwd: dir, input: '' });
+    t.equal(r.status, 2, `exit 2: ${args.join(' ')}`);
+    t.match(r.stderr, said, args.join(' '));
+    t.equal(r.stdout, '');
+  }
+});
