@@ -1,7 +1,11 @@
 /** query(): jq over JSONL text as a Duplex — chunking, bad lines, runtime errors, whole-input modes, workers. */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { isRowlogError } from '../lib/core/errors.js';
 import { jqReady, query, type JqRuntimeError, type QueryOptions } from '../lib/read/query.js';
+import { ROOT, tmpdir } from './helpers.js';
 
 /** Runs `filter` over `text` written in pieces of `piece` characters; output text, bad lines and errors. */
 async function runQuery(filter: string, text: string, opts: QueryOptions = {}, piece = 1 << 16) {
@@ -171,16 +175,23 @@ t.test('halt and halt_error end the output; the rest of the input is not run', a
 });
 
 t.test('strict with worker threads: the bad line fails the stream; the chunks still in flight fail quietly (no unhandled rejection)', async (t) => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (e: unknown) => unhandled.push(e);
-  process.on('unhandledRejection', onUnhandled);
-  t.teardown(() => process.off('unhandledRejection', onUnhandled));
-  const text = 'x\n' + Array.from({ length: 20_000 }, (_, i) => `{"a":${i}}`).join('\n') + '\n';
-  await t.rejects(runQuery('.a', text, { strict: true, workers: 2, chunkLines: 500 }), { code: 'ERR_BAD_LINE', message: /^line 1:/ });
-  await new Promise((resolve) => setImmediate(resolve));
-  // The pool's workers exit after the stream failed: wait for their 'exit' (which fails what was pending).
-  for (let i = 0; i < 50 && unhandled.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  t.same(unhandled, []);
+  // In a child process: an unhandled rejection there fails it (stderr, exit 1), and the child
+  // ends only once its worker threads have exited, so no wait stands in for theirs.
+  const script = `
+    import { query } from ${JSON.stringify(path.join(ROOT, 'dist/lib/read/query.js'))};
+    const q = query('.a', { strict: true, workers: 2, chunkLines: 500 });
+    q.resume();
+    const failed = new Promise((resolve) => q.on('error', resolve));
+    q.end('x\\n' + Array.from({ length: 20000 }, (_, i) => '{"a":' + i + '}').join('\\n') + '\\n');
+    const err = await failed;
+    process.on('exit', (code) => { if (code === 0) console.log(err.code, err.message.split(':')[0]); });`;
+  // A file, not `--input-type=module -e`: worker threads inherit the flag and refuse their file.
+  const file = path.join(tmpdir(t), 'strict.mjs');
+  fs.writeFileSync(file, script);
+  const r = spawnSync(process.execPath, [file], { encoding: 'utf8' });
+  t.equal(r.stderr, '', 'no unhandled rejection');
+  t.equal(r.status, 0);
+  t.equal(r.stdout, 'ERR_BAD_LINE line 1\n', 'the stream failed on line 1');
 });
 
 t.test('backpressure on the output: with no reader, the stream stops taking input once ~1 MiB of results wait (so a slow stdout holds memory)', async (t) => {
