@@ -21,8 +21,14 @@ for (const line of lines) {
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + 1);
 }
 const pkgs = [...byPackage.keys()].sort();
+// Debian packages, and npm peers (`npm:<spec>`: optional peer dependencies, which npm will not add to the
+// project that declares them; .ci/run installs them into .peers/ and links them into node_modules).
+const debs = pkgs.filter((p) => !p.startsWith('npm:'));
+const npms = pkgs.filter((p) => p.startsWith('npm:')).map((p) => p.slice(4));
+const install = [
+  ...(debs.length > 0 ? [`apt-get install ${debs.join(' ')}`] : []),
+  ...(npms.length > 0 ? [`npm peers ${npms.join(' ')} as .ci/run installs them`] : []),
+].join('; ');
 console.log(
-  lines.length === 0
-    ? 'peer skips: 0'
-    : `peer skips: ${lines.length} (${pkgs.map((p) => `${p} ×${byPackage.get(p)}`).join(', ')}) — apt-get install ${pkgs.join(' ')}`,
+  lines.length === 0 ? 'peer skips: 0' : `peer skips: ${lines.length} (${pkgs.map((p) => `${p} ×${byPackage.get(p)}`).join(', ')}) — ${install}`,
 );

@@ -50,6 +50,12 @@ function pythonWith(mod: string): string | undefined {
   });
 }
 
+/** The folder of an npm package this project can import, when it is installed. */
+function npmPackage(name: string): string | undefined {
+  const dir = path.join(ROOT, 'node_modules', name);
+  return fs.existsSync(path.join(dir, 'package.json')) ? dir : undefined;
+}
+
 /** Each peer: the Debian package that brings it, and how to find it (a path or command to run). */
 const PEERS = {
   chromium: { pkg: 'chromium', find: () => (fs.existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined) },
@@ -63,6 +69,12 @@ const PEERS = {
   prlimit: { pkg: 'util-linux', find: () => onPath('prlimit') },
   tmux: { pkg: 'tmux', find: () => onPath('tmux') },
   script: { pkg: 'bsdutils', find: () => onPath('script') },
+  /** Python's protobuf runtime and protoc: TensorBoard's Event messages decoded by code rowlog did not write. */
+  protobuf: { pkg: 'python3-protobuf', find: () => pythonWith('google.protobuf') },
+  protoc: { pkg: 'protobuf-compiler', find: () => onPath('protoc') },
+  sqlite3: { pkg: 'sqlite3', find: () => onPath('sqlite3') },
+  /** Not Debian's: the optional npm peer of sqliteSink, installed as .ci/run does (into .peers/, linked into node_modules). */
+  'better-sqlite3': { pkg: 'npm:better-sqlite3@12', find: () => npmPackage('better-sqlite3') },
 } satisfies Record<string, { pkg: string; find: () => string | undefined }>;
 
 export type Peer = keyof typeof PEERS;
@@ -107,11 +119,12 @@ export function needs(t: Test, peers: Peer | Peer[], what = t.name): boolean {
   const missing = [peers].flat().filter((p) => peer(p) === undefined);
   for (const p of missing) {
     const pkg = PEERS[p].pkg;
+    const from = pkg.startsWith('npm:') ? `npm ${pkg.slice(4)}` : `Debian ${pkg}`;
     if (process.env.ROWLOG_REQUIRE_PEERS === '1') {
-      t.fail(`needs Debian ${pkg} (${p} is missing; ROWLOG_REQUIRE_PEERS=1 makes that a failure): ${what}`);
+      t.fail(`needs ${from} (${p} is missing; ROWLOG_REQUIRE_PEERS=1 makes that a failure): ${what}`);
       continue;
     }
-    t.pass(`skip: needs Debian ${pkg}`, { skip: what });
+    t.pass(`skip: needs ${from}`, { skip: what });
     try {
       const log = skipLog();
       fs.mkdirSync(path.dirname(log), { recursive: true });

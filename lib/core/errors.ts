@@ -15,7 +15,8 @@ export type RowlogErrorCode =
   | 'ERR_SINK_IO'
   | 'ERR_NO_MEMORY_SINK'
   | 'ERR_BAD_TOKEN'
-  | 'ERR_RUN_LOCKED';
+  | 'ERR_RUN_LOCKED'
+  | 'ERR_MISSING_DEPENDENCY';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';
