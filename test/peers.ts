@@ -72,6 +72,8 @@ const PEERS = {
   /** Python's protobuf runtime and protoc: TensorBoard's Event messages decoded by code rowlog did not write. */
   protobuf: { pkg: 'python3-protobuf', find: () => pythonWith('google.protobuf') },
   protoc: { pkg: 'protobuf-compiler', find: () => onPath('protoc') },
+  /** An independent CRC32C (the `crc32c` module), for TFRecord's masked checksums. */
+  crc32c: { pkg: 'python3-crc32c', find: () => pythonWith('crc32c') },
   sqlite3: { pkg: 'sqlite3', find: () => onPath('sqlite3') },
   /** Not Debian's: the optional npm peer of sqliteSink, installed as .ci/run does (into .peers/, linked into node_modules). */
   'better-sqlite3': { pkg: 'npm:better-sqlite3@12', find: () => npmPackage('better-sqlite3') },
