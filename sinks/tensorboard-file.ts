@@ -66,6 +66,8 @@ export class TensorboardFile implements BatchBackend {
   /** Rows lost (dropped past the bound, or still queued at close), and how many were reported. */
   #lost = 0;
   #reported = 0;
+  /** The code of the last I/O error (W_ROWS_DROPPED names it). */
+  #code = '';
 
   constructor(opts: TensorboardFileOptions, warn: BatchWarn) {
     const now = Date.now();
@@ -77,7 +79,6 @@ export class TensorboardFile implements BatchBackend {
   }
 
   write(batch: Array<Entry<FlatRow>>): void {
-    if (this.#closed) return;
     const { bytes, events } = this.#encoder.encode(batch);
     if (events === 0) return;
     const version = this.#version;
@@ -103,17 +104,16 @@ export class TensorboardFile implements BatchBackend {
     } catch (err) {
       this.#failed(err as Error);
       let dropped = 0;
-      while (this.#writer.queuedRows > this.#maxQueuedRows) {
-        const d = this.#writer.dropOldest(1);
-        if (d.rows === 0) break;
-        dropped += d.rows;
+      let d = 1;
+      while (d > 0 && this.#writer.queuedRows > this.#maxQueuedRows) {
+        d = this.#writer.dropOldest(1).rows; // whole chunks, oldest first; 0: only the one in flight is left
+        dropped += d;
       }
-      if (dropped > 0) this.#drop(dropped, err as NodeJS.ErrnoException);
+      if (dropped > 0) this.#drop(dropped);
     }
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
     try {
       await this.#writer.close();
     } catch {
@@ -141,7 +141,7 @@ export class TensorboardFile implements BatchBackend {
       this.#warn(
         {
           code: 'W_ROWS_DROPPED',
-          message: `${this.path}: ${this.#lost} rows in all could not be written (${this.#writer.lastError?.code ?? 'error'})`,
+          message: `${this.path}: ${this.#lost} rows in all could not be written (${this.#code})`,
         },
         `${this.path}\0${this.#lost}`,
       );
@@ -149,14 +149,14 @@ export class TensorboardFile implements BatchBackend {
   }
 
   /** Rows dropped past the bound: the first loss is warned at once, the total at close. */
-  #drop(rows: number, err: NodeJS.ErrnoException): void {
+  #drop(rows: number): void {
     this.#lost += rows;
     if (this.#reported !== 0) return;
     this.#reported = this.#lost;
     this.#warn(
       {
         code: 'W_ROWS_DROPPED',
-        message: `${this.path}: ${rows} rows dropped, oldest first: the file cannot be written (${err.code ?? 'error'}) and its rows reached maxQueuedRows (${this.#maxQueuedRows}); further drops are counted when the sink closes`,
+        message: `${this.path}: ${rows} rows dropped, oldest first: the file cannot be written (${this.#code}) and its rows reached maxQueuedRows (${this.#maxQueuedRows}); further drops are counted when the sink closes`,
       },
       this.path,
     );
@@ -165,6 +165,7 @@ export class TensorboardFile implements BatchBackend {
   /** This file fails for now: warned once per code; the writer keeps its rows and retries. */
   #failed(err: NodeJS.ErrnoException): void {
     const code = err.code ?? err.name;
+    this.#code = code;
     this.#warn(
       {
         code: 'W_FILE_ERROR',

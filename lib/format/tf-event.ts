@@ -106,13 +106,6 @@ export class EventEncoder {
   readonly #prefixes: Buffer[] = [];
   readonly #values: number[] = [];
 
-  /** Distinct tags seen so far. */
-  get tagCount(): number {
-    let n = 0;
-    for (const m of this.#tags.values()) n += m.size;
-    return n;
-  }
-
   #tagsOf(table: string): Map<string, Buffer> {
     let m = this.#tags.get(table);
     if (m === undefined) this.#tags.set(table, (m = new Map()));
