@@ -5,10 +5,11 @@
  * kill; read by the test's walker and, when installed, by Python's protobuf and crc32c. Reopening
  * the run writes a second events file and leaves the first untouched.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { startChild } from './child.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 import { eventsFiles, readTfFile, readTfFilePython } from './tfevents.js';
@@ -18,24 +19,14 @@ const fixture = path.join(ROOT, 'test', 'fixtures', 'tensorboard-writer.mjs');
 const KILLS = 8;
 
 /** Runs the writer until its first completed flush, kills it `ms` later, returns the last `flushed N` it printed. */
-function killAfter(dir: string, ms: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let flushed = -1;
-    let out = '';
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      flushed = Number([...out.matchAll(/flushed (\d+)\n/g)].at(-1)?.[1] ?? -1);
-      if (flushed >= 0 && timer === undefined) timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    });
-    child.on('error', reject);
-    child.on('exit', (_code, signal) => {
-      clearTimeout(timer);
-      if (signal !== 'SIGKILL') reject(new Error(`writer ended by itself (${String(signal)})`));
-      else resolve(flushed);
-    });
-  });
+async function killAfter(dir: string, ms: number): Promise<number> {
+  const child = startChild(fixture, [dir]);
+  await child.line(/^flushed \d+$/);
+  await sleep(ms); // a random moment to kill at, not a wait for something
+  child.proc.kill('SIGKILL');
+  const { signal } = await child.exited;
+  if (signal !== 'SIGKILL') throw new Error(`writer ended by itself (${String(signal)}): ${child.stderr()}`);
+  return Math.max(...child.lines.map((l) => Number(/^flushed (\d+)$/.exec(l)?.[1] ?? -1)));
 }
 
 /** The rows a file holds are exactly 0..n-1 after its file_version event; returns n, or -1. */
