@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { EventEncoder, fileVersionRecord } from '../lib/format/tf-event.js';
-import { newFileTmpPath } from '../lib/io/append-target.js';
+import { newFileTmpTarget } from '../lib/io/append-target.js';
 import { FileWriter } from '../lib/io/file-writer.js';
 import type { BatchBackend, BatchWarn } from './batch-sink.js';
 
@@ -31,14 +31,24 @@ const claimed = new Set<string>();
 
 /**
  * A free events-file name in `dir` for a writer started at `secs`: TensorFlow's
- * `events.out.tfevents.<secs>.<host>`, or with `.<pid>.<n>` when a file (or its temp file) of that
- * name exists or this process has named it already.
+ * `events.out.tfevents.<secs>.<host>`, or with `.<pid>.<n>` when that name is taken: a file of
+ * that name exists, or a first chunk still on its way to it (any process's temp file, which a
+ * reopened run folder adopts), or this process has named it already.
  */
 export function eventsFilePath(dir: string, secs: number, host = os.hostname()): string {
-  const base = path.join(dir, `events.out.tfevents.${secs}.${host}`);
-  let file = base;
-  for (let n = 1; claimed.has(file) || fs.existsSync(file) || fs.existsSync(newFileTmpPath(file)); n++) {
-    file = `${base}.${process.pid}.${n}`;
+  const pending = new Set<string>();
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      const target = newFileTmpTarget(name);
+      if (target !== undefined) pending.add(target);
+    }
+  } catch {
+    // no folder yet (made at the first write): nothing in it is taken
+  }
+  const name = `events.out.tfevents.${secs}.${host}`;
+  let file = path.join(dir, name);
+  for (let n = 1; claimed.has(file) || fs.existsSync(file) || pending.has(path.basename(file)); n++) {
+    file = path.join(dir, `${name}.${process.pid}.${n}`);
   }
   claimed.add(file);
   return file;

@@ -174,12 +174,13 @@ t.test('two sinks in one second, or a reopened run: a new file each, the old one
   t.same(files.map((f) => readTfFile(f).events.length), [2, 2, 2], 'each: file_version and its one row');
 
   // The name rule itself, at a fixed second: taken names (a file, a temp file) get .<pid>.<n>.
+  t.equal(eventsFilePath(path.join(dir, 'none'), 1_000_000_000, 'h'), path.join(dir, 'none', 'events.out.tfevents.1000000000.h'), 'a folder not made yet');
   const base = path.join(dir, 'events.out.tfevents.1000000000.h');
   t.equal(eventsFilePath(dir, 1_000_000_000, 'h'), base);
   fs.writeFileSync(base, '');
-  fs.writeFileSync(`${base}.${process.pid}.2.${process.pid}.new.tmp`, '');
+  fs.writeFileSync(`${base}.${process.pid}.2.99999.new.tmp`, ''); // another process's first chunk, not renamed yet
   t.equal(eventsFilePath(dir, 1_000_000_000, 'h'), `${base}.${process.pid}.1`, 'an existing name: .<pid>.1');
-  t.equal(eventsFilePath(dir, 1_000_000_000, 'h'), `${base}.${process.pid}.3`, 'one named already, one with a temp file: .<pid>.3');
+  t.equal(eventsFilePath(dir, 1_000_000_000, 'h'), `${base}.${process.pid}.3`, 'one named already, one a temp file is on its way to: .<pid>.3');
 });
 
 t.test('options: ERR_INVALID_OPTION naming the option', async (t) => {
