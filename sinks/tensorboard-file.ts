@@ -72,6 +72,8 @@ export class TensorboardFile implements BatchBackend {
   readonly #maxQueuedRows: number;
   /** The first record, until the first batch carries it. */
   #version: Buffer | undefined;
+  /** When the sink started (s): the file_version event's wall_time. */
+  readonly #startedAt: number;
   #closed = false;
   /** Rows lost (dropped past the bound, or still queued at close), and how many were reported. */
   #lost = 0;
@@ -82,7 +84,8 @@ export class TensorboardFile implements BatchBackend {
   constructor(opts: TensorboardFileOptions, warn: BatchWarn) {
     const now = Date.now();
     this.path = eventsFilePath(opts.dir, Math.floor(now / 1000));
-    this.#version = fileVersionRecord(now / 1000);
+    this.#startedAt = now / 1000;
+    this.#version = fileVersionRecord(this.#startedAt);
     this.#warn = warn;
     this.#maxQueuedRows = opts.maxQueuedRows;
     this.#writer = new FileWriter(this.path, (err) => this.#failed(err), { fsync: opts.fsync });
@@ -113,7 +116,15 @@ export class TensorboardFile implements BatchBackend {
       this.#writer.flushSync();
     } catch (err) {
       this.#failed(err as Error);
+      if (this.#writer.queuedRows <= this.#maxQueuedRows) return;
       let dropped = 0;
+      if (!fs.existsSync(this.path)) {
+        // Nothing has landed, so the oldest chunk holds the file_version event, without which
+        // TensorBoard takes a step lower than the last as a restart and purges the later ones
+        // (steps of several tables interleave): all goes, the next batch starts the file again.
+        dropped = this.#writer.dropOldest(Infinity).rows;
+        this.#version = fileVersionRecord(this.#startedAt);
+      }
       let d = 1;
       while (d > 0 && this.#writer.queuedRows > this.#maxQueuedRows) {
         d = this.#writer.dropOldest(1).rows; // whole chunks, oldest first; 0: only the one in flight is left
@@ -123,29 +134,30 @@ export class TensorboardFile implements BatchBackend {
     }
   }
 
+  /** Waits for the writes, then ends as {@link closeSync}; rejects with the error if rows could not be written. */
   async close(): Promise<void> {
     try {
-      await this.#writer.close();
+      await this.#writer.flush();
     } catch {
-      // One more synchronous try (the backoff may not have run out); what it cannot write is counted.
-      this.closeSync();
-      const err = this.#writer.lastError;
-      if (err !== undefined) throw err;
+      // closeSync tries once more, synchronously (the backoff may not have run out)
     }
-    this.#closed = true;
+    const err = this.closeSync();
+    if (err !== undefined) throw err;
   }
 
-  closeSync(): void {
-    if (this.#closed) return;
+  /** Writes what the disk takes, closes the file, warns the total of rows lost; returns the error that lost some. */
+  closeSync(): Error | undefined {
+    if (this.#closed) return undefined;
     this.#closed = true;
+    let error: Error | undefined;
     try {
       this.#writer.flushSync();
     } catch (err) {
-      this.#failed(err as Error);
+      error = err as Error;
+      this.#failed(error);
     }
-    const lost = this.#writer.queuedRows;
+    this.#lost += this.#writer.queuedRows;
     this.#writer.closeSync();
-    this.#lost += lost;
     if (this.#lost > this.#reported) {
       this.#reported = this.#lost;
       this.#warn(
@@ -156,6 +168,7 @@ export class TensorboardFile implements BatchBackend {
         `${this.path}\0${this.#lost}`,
       );
     }
+    return error;
   }
 
   /** Rows dropped past the bound: the first loss is warned at once, the total at close. */

@@ -16,7 +16,7 @@ import { createLogger } from '../lib/log/logger.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { tensorboardSink } from '../sinks/tensorboard.js';
 import { eventsFilePath } from '../sinks/tensorboard-file.js';
-import { tmpdir } from './helpers.js';
+import { tmpdir, tmpfs } from './helpers.js';
 import { needs, peer } from './peers.js';
 import { eventsFiles, expectedEvents, jsonlRows, readTfFile, readTfFilePython } from './tfevents.js';
 import type { TfEvent } from './tfevents.js';
@@ -234,14 +234,30 @@ t.test('a folder that cannot be written: W_FILE_ERROR once, rows kept and writte
   t.equal(warnings.length, 1, 'no other warning');
 });
 
-t.test('past maxQueuedRows while the file fails: the oldest batches dropped and counted (W_ROWS_DROPPED)', async (t) => {
-  const { dir } = blockedDir(t);
+t.test('past maxQueuedRows while the file fails: rows dropped and counted (W_ROWS_DROPPED); the file still starts with file_version', async (t) => {
+  const { dir, unblock } = blockedDir(t);
   const sink = tensorboardSink({ dir, maxBatchRows: 10, maxQueuedRows: 30 });
   const warnings: RowlogWarning[] = [];
   sink.on('warning', (w: RowlogWarning) => warnings.push(w));
   for (let i = 0; i < 100; i++) sink.write(entry('t', i, { x: i }));
   t.ok(sink.queuedRows <= 40, `memory bounded: ${sink.queuedRows} rows held`);
-  t.match(warnings, [{ code: 'W_FILE_ERROR' }, { code: 'W_ROWS_DROPPED', message: /10 rows dropped, oldest first.*ENOTDIR.*maxQueuedRows \(30\)/ }], 'the file error, then the first drop at once');
+  t.match(warnings, [{ code: 'W_FILE_ERROR' }, { code: 'W_ROWS_DROPPED', message: /40 rows dropped, oldest first.*ENOTDIR.*maxQueuedRows \(30\)/ }], 'the file error, then the first drop at once');
+  unblock();
+  await until(() => sink.queuedRows === 0, 'the retry (0.5 s backoff)');
+  await end(sink);
+  const { events } = readTfFile(eventsFiles(dir)[0] as string);
+  t.match(events[0], { fileVersion: 'brain.Event:2' }, 'the file starts with file_version (nothing had landed: the batches before it went too)');
+  const steps = events.slice(1).map((e) => e.step);
+  t.same(steps, Array.from({ length: steps.length }, (_, i) => 100 - steps.length + i), `the last ${steps.length} rows, in order`);
+  t.match(warnings.at(-1), { code: 'W_ROWS_DROPPED', message: new RegExp(`: ${100 - steps.length} rows in all could not be written \\(ENOTDIR\\)`) }, 'the total counted at close (the drops after the first)');
+});
+
+t.test('closed while the file fails: close() fails with its error, every row counted', async (t) => {
+  const { dir } = blockedDir(t);
+  const sink = tensorboardSink({ dir, maxBatchRows: 10, maxQueuedRows: 30 });
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  for (let i = 0; i < 100; i++) sink.write(entry('t', i, { x: i }));
   const errors: Error[] = [];
   sink.on('error', (e) => errors.push(e));
   sink.end();
@@ -265,4 +281,40 @@ t.test('destroy: writes what it can, counts what it cannot', async (t) => {
   for (let i = 0; i < 5; i++) b.write(entry('t', i, { x: i }));
   b.destroy();
   t.match(warnings, [{ code: 'W_FILE_ERROR' }, { code: 'W_ROWS_DROPPED', message: /5 rows in all could not be written \(ENOTDIR\)/ }]);
+});
+
+t.test('a disk that fills up after the first batch (ENOSPC): the oldest batches dropped past the bound, the rest written when space returns', async (t) => {
+  const fsx = tmpfs(t, '1m');
+  if (fsx === undefined) return;
+  const dir = path.join(fsx.mnt, 'tb');
+  const sink = tensorboardSink({ dir, maxBatchRows: 10, maxQueuedRows: 30 });
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  sink.write(entry('t', 0, { x: 0 }));
+  await sink.flush();
+  const filler = path.join(fsx.mnt, 'filler');
+  const fd = fs.openSync(filler, 'w');
+  try {
+    for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
+  } catch (err) {
+    t.equal((err as NodeJS.ErrnoException).code, 'ENOSPC', 'the disk is full');
+  } finally {
+    fs.closeSync(fd);
+  }
+  const wide: FlatRow = {};
+  for (let k = 0; k < 200; k++) wide[`m${k}`] = k; // a batch of 10 rows is ~30 KB: more than a page left free
+  for (let i = 1; i <= 100; i++) sink.write(entry('t', i, { x: i, ...wide }));
+  t.ok(sink.queuedRows <= 40, `memory bounded: ${sink.queuedRows} rows held`);
+  t.match(warnings, [{ code: 'W_FILE_ERROR', message: /ENOSPC/ }, { code: 'W_ROWS_DROPPED', message: /rows dropped, oldest first.*ENOSPC/ }]);
+  fs.rmSync(filler);
+  await until(() => sink.queuedRows === 0, 'the retry after space returns');
+  await end(sink);
+  const { events, torn } = readTfFile(eventsFiles(dir)[0] as string);
+  t.equal(torn, 0);
+  t.match(events[0], { fileVersion: 'brain.Event:2' }, 'one file_version, first');
+  const steps = events.slice(1).map((e) => e.step);
+  t.ok(steps.every((s, i) => i === 0 || s > (steps[i - 1] as number)), 'rows in order, none twice');
+  t.same([steps[0], steps.at(-1)], [0, 100], 'the first row (landed before the disk filled) and the newest');
+  const counted = Math.max(...warnings.map((w) => Number(/(\d+) rows (dropped|in all)/.exec(w.message)?.[1] ?? 0)));
+  t.equal(101 - steps.length, counted, `the ${counted} rows missing are the ones W_ROWS_DROPPED counted (the oldest, but a batch the disk had taken part of)`);
 });
