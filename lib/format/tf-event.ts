@@ -74,6 +74,20 @@ function int64Step(step: number): number {
   return Math.min(Math.max(s, -(2 ** 63)), 2 ** 63 - 1024); // 2^63 − 1024: the largest double below 2^63
 }
 
+/** The Value bytes up to the float for `<table>/<key>`. */
+function valuePrefix(tag: string): Buffer {
+  const tagBytes = Buffer.from(tag, 'utf8');
+  const valueLen = 1 + varintSize(tagBytes.length) + tagBytes.length + 5;
+  const p = Buffer.allocUnsafe(1 + varintSize(valueLen) + valueLen - 4);
+  p[0] = 0x0a;
+  let pos = writeVarint(p, 1, valueLen);
+  p[pos++] = 0x0a;
+  pos = writeVarint(p, pos, tagBytes.length);
+  pos += tagBytes.copy(p, pos);
+  p[pos] = 0x15;
+  return p;
+}
+
 /** The framed first record of an events file: `Event {wall_time, file_version: "brain.Event:2"}`. */
 export function fileVersionRecord(wallTime: number): Buffer {
   const version = Buffer.from(TF_FILE_VERSION, 'utf8');
@@ -112,20 +126,6 @@ export class EventEncoder {
     return m;
   }
 
-  /** The Value bytes up to the float for `<table>/<key>`. */
-  static valuePrefix(tag: string): Buffer {
-    const tagBytes = Buffer.from(tag, 'utf8');
-    const valueLen = 1 + varintSize(tagBytes.length) + tagBytes.length + 5;
-    const p = Buffer.allocUnsafe(1 + varintSize(valueLen) + valueLen - 4);
-    p[0] = 0x0a;
-    let pos = writeVarint(p, 1, valueLen);
-    p[pos++] = 0x0a;
-    pos = writeVarint(p, pos, tagBytes.length);
-    pos += tagBytes.copy(p, pos);
-    p[pos] = 0x15;
-    return p;
-  }
-
   /** The batch's records in one Buffer (empty when no row has a numeric column). */
   encode(batch: ReadonlyArray<Entry<FlatRow>>): EncodedEvents {
     let buf = Buffer.allocUnsafe(Math.max(MIN_BUFFER, Math.ceil(this.#perRow * batch.length * 1.125)));
@@ -151,7 +151,7 @@ export class EventEncoder {
         else if (typeof v === 'boolean') x = v ? 1 : 0;
         else continue;
         let p = tags.get(key);
-        if (p === undefined) tags.set(key, (p = EventEncoder.valuePrefix(`${lastTable}/${key}`)));
+        if (p === undefined) tags.set(key, (p = valuePrefix(`${lastTable}/${key}`)));
         prefixes[n] = p;
         values[n] = x;
         n++;
