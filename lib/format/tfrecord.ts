@@ -13,8 +13,9 @@
  */
 import { crc32c, maskCrc32c } from './crc32c.js';
 
-/** Bytes a record adds around its data: 12 before (length, its CRC), 4 after (the data's CRC). */
+/** Bytes before a record's data: the length and its CRC. */
 export const TFRECORD_HEAD = 12;
+/** Bytes a record adds to its data: {@link TFRECORD_HEAD} before, the data's CRC (4) after. */
 export const TFRECORD_OVERHEAD = 16;
 
 /**
