@@ -15,6 +15,9 @@ import { renameOver } from './atomic.js';
 /** The temp file a new file's first chunk is written to: `<path>.<pid>.new.tmp`. */
 export const newFileTmpPath = (path: string): string => `${path}.${process.pid}.new.tmp`;
 
+/** The file name a {@link newFileTmpPath} name (of any process) is the first chunk of; undefined for other names. */
+export const newFileTmpTarget = (name: string): string | undefined => /^(.+)\.\d+\.new\.tmp$/.exec(name)?.[1];
+
 export class AppendTarget {
   readonly path: string;
   /** End of the bytes confirmed on disk; -1 until the first open. */
