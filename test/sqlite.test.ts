@@ -1,0 +1,271 @@
+/**
+ * sqliteSink (sinks/sqlite.ts, sinks/sqlite-worker.ts; docs/DESIGN.md §4): a run logged through
+ * createLogger into JSONL and SQLite at once, then read back by readers rowlog did not write —
+ * Python's sqlite3 module and the sqlite3 command — and compared with the JSONL. Without the
+ * optional peer: the option errors, ERR_MISSING_DEPENDENCY and its install line, the columns a
+ * batch is posted as, and the fault path (a stand-in engine whose every open fails as a full disk).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { createLogger } from '../lib/log/logger.js';
+import { parseJsonLine } from '../lib/format/parse-lines.js';
+import type { Entry, FlatRow } from '../lib/core/entry.js';
+import type { RowlogWarning } from '../lib/core/warnings.js';
+import { jsonlSink } from '../sinks/jsonl.js';
+import { createSqliteSink, sqliteSink, toColumns } from '../sinks/sqlite.js';
+import type { SqliteSink } from '../sinks/sqlite.js';
+import { ROOT, run, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
+
+/** A JSONL file's rows, NaN and ±Infinity restored (rowlog writes them as bare tokens). */
+function readJsonl(file: string): Array<Record<string, unknown>> {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => parseJsonLine(l) as Record<string, unknown>);
+}
+
+const entry = (step: number, data: FlatRow, table = 'main'): Entry<FlatRow> => ({ table, level: 20, step, time: 1000 + step, data });
+
+t.test('option errors name the option (ERR_INVALID_OPTION)', async (t) => {
+  const bad: Array<[unknown, RegExp]> = [
+    [null, /^options:/],
+    [{}, /^path: give exactly one of path/],
+    [{ path: 'a.sqlite', dir: 'd' }, /^path: give exactly one/],
+    [{ path: '' }, /^path: must be a non-empty string/],
+    [{ dir: 7 }, /^dir: must be a non-empty string/],
+    [{ dir: 'd', synchronous: 'off' }, /^synchronous: must be 'normal' or 'full'/],
+    [{ dir: 'd', flushIntervalMs: -1 }, /^flushIntervalMs:/],
+    [{ dir: 'd', maxBatchRows: 0 }, /^maxBatchRows:/],
+  ];
+  for (const [opts, re] of bad) {
+    t.throws(() => sqliteSink(opts as never), { code: 'ERR_INVALID_OPTION', message: re }, JSON.stringify(opts));
+  }
+});
+
+t.test('without better-sqlite3: ERR_MISSING_DEPENDENCY naming the install line, at creation', async (t) => {
+  const dir = tmpdir(t);
+  t.throws(() => createSqliteSink({ dir }, 'better-sqlite3-not-installed'), {
+    name: 'RowlogError',
+    code: 'ERR_MISSING_DEPENDENCY',
+    message: /npm install better-sqlite3@12/,
+  });
+  t.same(fs.readdirSync(dir), [], 'nothing was created');
+});
+
+t.test('a batch is posted as columns: numbers in Float64Arrays, anything else as values', async (t) => {
+  const b = toColumns('main', [
+    entry(0, { loss: 1, name: 'a' }),
+    entry(1, { loss: 0.5, ok: true, name: null }),
+    entry(2, { name: 'c', loss: null, late: NaN, ok: false }),
+    entry(3, { loss: Infinity, late: 'text' }),
+  ]);
+  t.same(b.keys, ['loss', 'name', 'ok', 'late'], 'keys in first-seen order');
+  t.same([...b.meta], [0, 1000, 20, 1, 1001, 20, 2, 1002, 20, 3, 1003, 20], 'step, time, level per row');
+  t.ok(b.columns[0] instanceof Float64Array, 'an all-number column is a Float64Array');
+  t.same([...(b.columns[0] as Float64Array)], [1, 0.5, NaN, Infinity], 'null and missing are NaN (SQLite stores both as NULL)');
+  t.same(b.columns[1], ['a', null, 'c', null]);
+  t.same(b.columns[2], [null, true, false, null]);
+  // NaN before the string becomes null: in SQLite both are NULL.
+  t.same(b.columns[3], [null, null, null, 'text'], 'a column turns into values when a string comes');
+});
+
+t.test('a store that fails (a full disk): W_FILE_ERROR once with the code, rows counted as dropped, no throw', async (t) => {
+  const dir = tmpdir(t);
+  const sink = createSqliteSink({ dir, maxBatchRows: 10 }, path.join(ROOT, 'test', 'fixtures', 'sqlite-full-engine.cjs'));
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  for (let i = 0; i < 25; i++) sink.write(entry(i, { x: i }));
+  sink.setParams({ lr: 0.1 });
+  await sink.flush();
+  sink.flushSync();
+  t.equal(sink.queuedRows, 0, 'nothing is held');
+  await new Promise<void>((resolve) => sink.end(resolve));
+  const codes = warnings.map((w) => w.code);
+  t.equal(codes.filter((c) => c === 'W_FILE_ERROR').length, 1, 'one W_FILE_ERROR');
+  t.match(warnings.find((w) => w.code === 'W_FILE_ERROR')?.message, /SQLITE_FULL/);
+  t.match(warnings.at(-1), { code: 'W_ROWS_DROPPED', message: /25 rows in all could not be written/ }, 'the total at close');
+});
+
+/** A Python program over the database, its stdout as JSON (±Infinity as strings). */
+function python(t: Tap.Test, db: string, code: string): unknown {
+  const py = peer('python3') as string;
+  const prog = `import sqlite3, json, math, sys
+db = sqlite3.connect(sys.argv[1])
+def fix(v):
+    if isinstance(v, float) and math.isinf(v): return 'inf' if v > 0 else '-inf'
+    if isinstance(v, (list, tuple)): return [fix(x) for x in v]
+    return v
+${code}`;
+  const r = run(py, ['-c', prog, db]);
+  t.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+type Tap = typeof t;
+declare namespace Tap {
+  type Test = Parameters<Parameters<typeof t.test>[1] & ((t: never) => unknown)>[0];
+}
+
+t.test('a run in JSONL and SQLite: Python and the sqlite3 command read what the JSONL holds', async (t) => {
+  if (!needs(t, 'better-sqlite3')) return;
+  const dir = tmpdir(t);
+  const sq = sqliteSink({ dir, maxBatchRows: 100 });
+  const log = createLogger({ dir, sinks: [jsonlSink({ dir, ext: '.jsonl' }), sq] });
+  sq.setRun(log.run as never);
+  sq.setParams({ lr: 0.01, model: { depth: 3 }, warm: true });
+  const N = 1000;
+  for (let i = 0; i < N; i++) {
+    log.row('main', {
+      loss: 1 / (i + 1),
+      name: `step ${i}`,
+      even: i % 2 === 0,
+      ...(i >= 400 ? { late: i * 2 } : {}),
+      ...(i === 500 ? { odd: NaN, pos: Infinity, neg: -Infinity } : {}),
+    });
+    if (i % 10 === 0) log.row('eval/val.acc', { acc: i / N, value: i, 'we"ird': 'q"uote' });
+  }
+  sq.setStatus({ epoch: 3, $state: 'running', $steps: { main: N - 1 } });
+  await log.close();
+  t.same(fs.readdirSync(dir).filter((f) => f.startsWith('run.sqlite')), ['run.sqlite'], 'closed: one file, no -wal/-shm left');
+  const db = path.join(dir, 'run.sqlite');
+  const jsonl = readJsonl(path.join(dir, 'main.jsonl'));
+  const evalRows = readJsonl(path.join(dir, 'eval', 'val.acc.jsonl'));
+
+  const got = python(
+    t,
+    db,
+    `cur = db.execute('SELECT * FROM main ORDER BY "$step"')
+cols = [d[0] for d in cur.description]
+rows = [dict(zip(cols, fix(list(r)))) for r in cur]
+ev = [list(r) for r in db.execute('SELECT "$step", acc, value, "we""ird" FROM "eval/val.acc" ORDER BY "$step"')]
+entries = db.execute('SELECT count(*), count(DISTINCT run) FROM entries').fetchone()
+late = db.execute("SELECT min(step), count(*) FROM entries WHERE key = 'main/late'").fetchone()
+runs = [list(r) for r in db.execute('SELECT id, name, dir, started, resumed_from FROM runs')]
+params = dict(db.execute('SELECT key, value FROM params'))
+status = dict(db.execute('SELECT key, value FROM status'))
+print(json.dumps({'cols': cols, 'rows': rows, 'ev': ev, 'entries': list(entries), 'late': list(late), 'runs': runs, 'params': params, 'status': status,
+  'integrity': db.execute('PRAGMA integrity_check').fetchone()[0], 'mode': db.execute('PRAGMA journal_mode').fetchone()[0]}))`,
+  ) as {
+    cols: string[];
+    rows: Array<Record<string, unknown>>;
+    ev: unknown[][];
+    entries: number[];
+    late: number[];
+    runs: unknown[][];
+    params: Record<string, unknown>;
+    status: Record<string, unknown>;
+    integrity: string;
+    mode: string;
+  };
+  t.equal(got.integrity, 'ok');
+  t.equal(got.mode, 'wal', 'WAL');
+  t.same(got.cols, ['$step', '$time', '$level', '$run', 'loss', 'name', 'even', 'late', 'odd', 'pos', 'neg'], 'the wide table: meta columns, then keys as they came');
+  t.equal(got.rows.length, jsonl.length, `${N} rows, as many as the JSONL`);
+  let same = 0;
+  for (const [i, j] of jsonl.entries()) {
+    const s = got.rows[i] as Record<string, unknown>;
+    const want = {
+      $step: j.$step,
+      $time: j.$time,
+      $level: j.$level,
+      $run: 1,
+      loss: j.loss,
+      name: j.name,
+      even: j.even ? 1 : 0,
+      late: j.late ?? null,
+      odd: null, // NaN is NULL in SQLite
+      pos: j.pos === undefined ? null : 'inf',
+      neg: j.neg === undefined ? null : '-inf',
+    };
+    if (JSON.stringify(s) === JSON.stringify(want)) same++;
+    else t.same(s, want, `row ${i}`);
+  }
+  t.equal(same, N, 'every row equals its JSONL line (booleans 0/1, NaN NULL, ±Infinity REAL ±Inf, a late key NULL before it came)');
+  t.same(
+    got.ev,
+    evalRows.map((r) => [r.$step, r.acc, r.value, r['we"ird']]),
+    'a nested table name with . and a key with a quote',
+  );
+  // entries: main has loss, name, even per row, late from 400, pos/neg once; eval 3 keys per row.
+  t.same(got.entries, [N * 3 + (N - 400) + 2 + evalRows.length * 3, 1], 'the long view holds every non-NULL value, of one run');
+  t.same(got.late, [400, N - 400], 'a key new mid-run: NULL (and not in the view) before it came');
+  t.same(got.runs, [[log.run?.id, log.run?.name, dir, log.run?.startTime, null]], 'runs: run.json');
+  t.same(got.params, { lr: 0.01, model: '{"depth":3}', warm: 1 }, 'params');
+  t.same(got.status, { epoch: 3, $state: 'running', $steps: `{"main":${N - 1}}` }, 'status');
+
+  if (needs(t, 'sqlite3', 'the sqlite3 command')) {
+    const cli = run(peer('sqlite3') as string, [
+      '-readonly',
+      db,
+      'PRAGMA integrity_check',
+      'SELECT count(*), max("$step"), sum(even) FROM main',
+      `SELECT value FROM entries WHERE key = 'main/name' AND step = 7`,
+      `SELECT step, key, value FROM entries WHERE key LIKE 'eval/val.acc/%' ORDER BY step, key LIMIT 3`,
+      `SELECT pos, neg FROM main WHERE "$step" = 500`,
+    ]);
+    t.equal(cli.status, 0, cli.stderr);
+    t.same(cli.stdout.trim().split('\n'), ['ok', `${N}|${N - 1}|${N / 2}`, 'step 7', '0|eval/val.acc/acc|0.0', '0|eval/val.acc/value|0.0', '0|eval/val.acc/we"ird|q"uote', 'Inf|-Inf']);
+  }
+});
+
+t.test('a reopened run folder appends: two runs, resumed_from, each row knows its run', async (t) => {
+  if (!needs(t, ['better-sqlite3', 'python3'])) return;
+  const dir = tmpdir(t);
+  const ids: string[] = [];
+  for (let k = 0; k < 2; k++) {
+    const sq = sqliteSink({ dir });
+    const log = createLogger({ dir, sinks: [sq] });
+    sq.setRun(log.run as never);
+    ids.push(log.run?.id as string);
+    for (let i = 0; i < 5; i++) log.row('main', { x: k * 10 + i, ...(k === 1 ? { Late: 1, late: 2 } : {}) });
+    await log.close();
+  }
+  const got = python(
+    t,
+    path.join(dir, 'run.sqlite'),
+    `print(json.dumps({'runs': [list(r) for r in db.execute('SELECT rowid, id, resumed_from FROM runs ORDER BY rowid')],
+  'rows': [list(r) for r in db.execute('SELECT "$run", x, "Late", "late$2" FROM main ORDER BY rowid')],
+  'by': [list(r) for r in db.execute("SELECT run, count(*) FROM entries WHERE key = 'main/x' GROUP BY run ORDER BY min(step)")],
+  'keys': [r[0] for r in db.execute('SELECT DISTINCT key FROM entries ORDER BY key')]}))`,
+  ) as { runs: unknown[][]; rows: unknown[][]; by: unknown[][]; keys: string[] };
+  t.same(got.runs, [[1, ids[0], null], [2, ids[1], ids[0]]]);
+  t.same(
+    got.rows.map((r) => r[0]),
+    [1, 1, 1, 1, 1, 2, 2, 2, 2, 2],
+    '"$run" says which run wrote each row',
+  );
+  t.same(got.rows[5], [2, 10, 1, 2], 'keys equal but for case get their own columns (late$2)');
+  t.same(got.by, [[ids[0], 5], [ids[1], 5]]);
+  t.same(got.keys, ['main/Late', 'main/late', 'main/x'], 'the view names keys as logged');
+});
+
+t.test('a file that is not a database: W_FILE_ERROR naming SQLITE_NOTADB, rows counted, the logger goes on', async (t) => {
+  if (!needs(t, 'better-sqlite3')) return;
+  const dir = tmpdir(t);
+  fs.writeFileSync(path.join(dir, 'run.sqlite'), 'not a database, '.repeat(100));
+  const sq: SqliteSink = sqliteSink({ dir, maxBatchRows: 10 });
+  const warnings: RowlogWarning[] = [];
+  sq.on('warning', (w: RowlogWarning) => warnings.push(w));
+  const log = createLogger({ dir, sinks: [sq, jsonlSink({ dir, ext: '.jsonl' })] });
+  for (let i = 0; i < 30; i++) log.row('main', { x: i });
+  await log.close();
+  t.equal(readJsonl(path.join(dir, 'main.jsonl')).length, 30, 'the other sink has every row');
+  t.match(warnings.find((w) => w.code === 'W_FILE_ERROR'), { message: /SQLITE_NOTADB/ });
+  t.match(warnings.at(-1), { code: 'W_ROWS_DROPPED', message: /30 rows in all/ });
+});
+
+t.test('a path under a regular file: warned, counted, never thrown', async (t) => {
+  if (!needs(t, 'better-sqlite3')) return;
+  const dir = tmpdir(t);
+  fs.writeFileSync(path.join(dir, 'file'), '');
+  const sq = sqliteSink({ path: path.join(dir, 'file', 'run.sqlite'), synchronous: 'full' });
+  const warnings: RowlogWarning[] = [];
+  sq.on('warning', (w: RowlogWarning) => warnings.push(w));
+  sq.write(entry(0, { x: 1 }));
+  await sq.flush();
+  await new Promise<void>((resolve) => sq.end(resolve));
+  t.match(warnings, [{ code: 'W_FILE_ERROR', message: /EEXIST|ENOTDIR/ }, { code: 'W_ROWS_DROPPED' }, { code: 'W_ROWS_DROPPED', message: /1 rows in all/ }]);
+});
