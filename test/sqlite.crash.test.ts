@@ -57,3 +57,12 @@ t.test(`SIGKILL after K committed flushes, ${KILLS} times: integrity ok, steps 0
   const r = run(sqlite3, [db, 'PRAGMA integrity_check', `SELECT count(*), max("$step"), (SELECT s FROM t WHERE "$step" = ${before}) FROM t`]);
   t.same(r.stdout.trim().split('\n'), ['ok', `${before + 1}|${before}|after`], 'reopened after the kill: appended');
 });
+
+t.test('process.exit() without close(): the exit hook waits for the worker to commit every row', async (t) => {
+  if (!needs(t, ['better-sqlite3', 'sqlite3'])) return;
+  const db = path.join(tmpdir(t), 'exit.sqlite');
+  const w = run(process.execPath, [fixture, db, 'exit']);
+  t.equal(w.status, 0, w.stderr);
+  const r = run(peer('sqlite3') as string, [db, 'PRAGMA integrity_check', 'SELECT count(*), count(DISTINCT "$step"), max("$step") FROM t']);
+  t.same(r.stdout.trim().split('\n'), ['ok', '10000|10000|9999'], 'all 10,000 rows');
+});
