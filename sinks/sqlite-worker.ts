@@ -12,7 +12,7 @@
  *   NaN is stored as NULL (SQLite has no NaN: it binds NaN as NULL); ±Infinity as REAL ±Inf.
  *   Indexed on `"$step"`. Its SQL name is the rowlog name (`/` and `.` kept, quoted), except
  *   that SQL names are case-insensitive: a name taken already (`Main` after `main`, or one of
- *   the tables below) gets `$2`, `$3`…; `"$tables"` and `"$columns"` map names (rowlog names
+ *   the tables below) gets `$2`, `$3`…, and `sqlite_…` (SQLite's own) becomes `$sqlite_…`; `"$tables"` and `"$columns"` map names (rowlog names
  *   never hold `$`, so these never collide with a table).
  * - `runs (id, name, dir, started, resumed_from, json)`: each run.json; `params (key, value)`;
  *   `status (key, value, updated)`: what params.json and status.json hold (scalars as they are,
@@ -251,30 +251,34 @@ function quoteString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** `name`, or `name$2`, `name$3`… when taken (case-insensitively, as SQLite compares names); marks it taken. */
+/**
+ * `name`, or `name$2`, `name$3`… when taken (case-insensitively, as SQLite compares names); marks
+ * it taken. SQLite keeps names starting with `sqlite_` for itself: those become `$sqlite_…`.
+ */
 function freeName(name: string, taken: Set<string>): string {
-  let sql = name;
-  for (let i = 2; taken.has(sql.toLowerCase()) || sql.toLowerCase().startsWith('sqlite_'); i++) sql = `${name}$${i}`;
+  const base = name.toLowerCase().startsWith('sqlite_') ? `$${name}` : name;
+  let sql = base;
+  for (let i = 2; taken.has(sql.toLowerCase()); i++) sql = `${base}$${i}`;
   taken.add(sql.toLowerCase());
   return sql;
 }
 
 // The worker's top level: jobs in order, the database opened on the first and after a failure.
-let closed = false;
 let store: Store | undefined;
 let lastRun: Record<string, unknown> | undefined;
 let Engine: (new (file: string) => Database) | undefined;
 
 const init = serveJobs<SqliteJob>((job) => {
-  if (closed) return;
   if (job.kind === 'close') {
-    closed = true;
+    // The last job (the sink posts nothing after it).
     store?.close();
     store = undefined;
     return;
   }
   if (job.kind === 'run') lastRun = job.run;
+  const opened = store === undefined;
   store ??= open();
+  if (opened && job.kind === 'run') return; // open() recorded it
   const s = store;
   try {
     if (job.kind === 'rows') s.write(job.tables);

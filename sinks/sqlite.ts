@@ -247,10 +247,14 @@ class SqliteBackend implements BatchBackend {
   /** A job failed in the worker (its rows are lost), or the worker died (everything pending is). */
   #failed(err: Error & { code?: string }, job: number | undefined): void {
     const code = err.code ?? 'error';
-    this.#warn(
-      { code: 'W_FILE_ERROR', message: `${this.file} cannot be written (${code}): ${err.message}; the batches it refuses are dropped and counted, later ones are tried` },
-      code,
-    );
+    if (job === undefined) {
+      this.#warn({ code: 'W_FILE_ERROR', message: `${this.file}: the database's worker thread ended (${err.message}); later rows are dropped and counted` }, 'gone');
+    } else {
+      this.#warn(
+        { code: 'W_FILE_ERROR', message: `${this.file} cannot be written (${code}): ${err.message}; the batches it refuses are dropped and counted, later ones are tried` },
+        code,
+      );
+    }
     const lost = job === undefined ? this.#jobs.filter((j) => j.n >= this.#finished) : this.#jobs.filter((j) => j.n === job);
     const rows = lost.reduce((s, j) => s + j.rows, 0);
     if (rows > 0) this.#drop(rows, `it failed (${code})`);

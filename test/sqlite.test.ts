@@ -17,6 +17,7 @@ import { createSqliteSink, sqliteSink, toColumns } from '../sinks/sqlite.js';
 import type { SqliteSink } from '../sinks/sqlite.js';
 import { ROOT, run, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
+import { until } from './wait.js';
 
 /** A JSONL file's rows, NaN and ±Infinity restored (rowlog writes them as bare tokens). */
 function readJsonl(file: string): Array<Record<string, unknown>> {
@@ -268,4 +269,98 @@ t.test('a path under a regular file: warned, counted, never thrown', async (t) =
   await sq.flush();
   await new Promise<void>((resolve) => sq.end(resolve));
   t.match(warnings, [{ code: 'W_FILE_ERROR', message: /EEXIST|ENOTDIR/ }, { code: 'W_ROWS_DROPPED' }, { code: 'W_ROWS_DROPPED', message: /1 rows in all/ }]);
+});
+
+const FAKE = path.join(ROOT, 'test', 'fixtures', 'sqlite-fake-engine.cjs');
+
+/** The statements the stand-in engine was given (test/fixtures/sqlite-fake-engine.cjs). */
+function statements(file: string): Array<{ sql: string; args: unknown[] }> {
+  return fs
+    .readFileSync(`${file}.sql`, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { sql: string; args: unknown[] });
+}
+
+t.test("the worker's SQL, through a stand-in engine: schema, names, values, a failed batch and the reopen", async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'x.sqlite');
+  // What an earlier run left: table "old" with key "a" (and a column of a table not listed).
+  fs.writeFileSync(
+    `${file}.tables.json`,
+    JSON.stringify({ tables: [{ name: 'old', sql_name: 'old' }], columns: [{ tbl: 'old', key: 'a', sql_name: 'a' }, { tbl: 'gone', key: 'b', sql_name: 'b' }], view: true }),
+  );
+  const sink = createSqliteSink({ path: file, synchronous: 'full', maxBatchRows: 1000 }, FAKE);
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  sink.setRun({ id: 'r1', name: 'n', startTime: 'T', dir: '/runs/n' });
+  sink.setParams({ n: 1, s: 'x', b: true, f: false, z: null, o: { a: 1 } });
+  sink.write(entry(0, { x: 1, s: 'a', b: true, z: null, "it's": NaN }));
+  sink.write(entry(0, { y: 1 }, 'Main'));
+  sink.write(entry(0, { 'q"k': 1 }, 'runs'));
+  sink.write(entry(0, { a: 1, A: 2 }, 'old'));
+  sink.write(entry(0, { v: 1 }, 'sqlite_x'));
+  sink.write(entry(0, {}, 'empty'));
+  await sink.flush();
+  sink.write(entry(1, { x: 2 }, 'full'));
+  await sink.flush();
+  sink.write(entry(2, { x: 3, s: 'b', b: false }));
+  sink.setStatus({ $state: 'closed', n: 1 });
+  await new Promise<void>((resolve) => sink.end(resolve));
+
+  const sql = statements(file);
+  const texts = sql.map((s) => s.sql.replace(/\s+/g, ' '));
+  t.ok(texts.includes('PRAGMA journal_mode = WAL') && texts.includes('PRAGMA synchronous = FULL'), 'WAL, synchronous FULL as asked');
+  for (const create of ['"main"', '"Main$2"', '"runs$2"', '"old"', '"$sqlite_x"', '"empty"']) {
+    t.equal(texts.filter((s) => s.startsWith(`CREATE TABLE ${create} ("$step" INTEGER, "$time" INTEGER, "$level" INTEGER, "$run" INTEGER);`)).length, create === '"old"' ? 0 : 1, `table ${create}`);
+  }
+  const added = texts.filter((s) => s.startsWith('ALTER TABLE')).map((s) => s.replace('ALTER TABLE ', ''));
+  t.same(
+    added,
+    ['"main" ADD COLUMN "x" REAL', '"main" ADD COLUMN "s" TEXT', '"main" ADD COLUMN "b" INTEGER', '"main" ADD COLUMN "z" REAL', `"main" ADD COLUMN "it's" REAL`, '"Main$2" ADD COLUMN "y" REAL', '"runs$2" ADD COLUMN "q""k" REAL', '"old" ADD COLUMN "A$2" REAL', '"$sqlite_x" ADD COLUMN "v" REAL'],
+    'a column per new key: REAL, TEXT, INTEGER by the first value; names free case-insensitively, quotes doubled',
+  );
+  const inserts = sql.filter((s) => s.sql.startsWith('INSERT INTO "main"'));
+  t.same(inserts.map((s) => s.args), [[0, 1000, 20, 1, 1, 'a', 1, null, null], [2, 1002, 20, 1, 3, 'b', 0]], 'values: booleans 0/1, null and NaN as NULL; the run\'s rowid');
+  const view = texts.filter((s) => s.startsWith('DROP VIEW IF EXISTS entries;')).at(-1) ?? '';
+  t.match(view, /\('main\/it''s', 4\)/, 'the view names keys as SQL strings');
+  t.notMatch(view, /"empty"/, 'a table without keys is not in the view');
+  t.match(view, /FROM "runs\$2" AS t/);
+  const rollback = texts.indexOf('ROLLBACK');
+  t.ok(rollback > 0, 'the failed batch was rolled back');
+  t.same(texts.slice(rollback + 1, rollback + 3), ['close', 'open'], 'then the database closed, and opened again for the next job');
+  t.ok(sql.slice(rollback).some((s) => s.args.includes('r1')), 'and the run recorded again');
+  t.same(
+    sql.filter((s) => s.sql.startsWith('INSERT INTO params')).map((s) => s.args),
+    [['n', 1], ['s', 'x'], ['b', 1], ['f', 0], ['z', null], ['o', '{"a":1}']],
+    'params: scalars, booleans 0/1, objects as JSON',
+  );
+  t.same(sql.filter((s) => s.sql.startsWith('INSERT INTO status')).map((s) => s.args.slice(0, 2)), [['$state', 'closed'], ['n', 1]], 'status');
+  t.equal(texts.at(-1), 'close', 'closed at the end');
+  t.match(warnings, [{ code: 'W_FILE_ERROR', message: /SQLITE_FULL/ }, { code: 'W_ROWS_DROPPED', message: /1 rows dropped/ }, { code: 'W_ROWS_DROPPED', message: /1 rows in all/ }]);
+});
+
+t.test('a worker that dies: W_FILE_ERROR, its rows and every later row counted as dropped', async (t) => {
+  const dir = tmpdir(t);
+  const sink = createSqliteSink({ dir, maxBatchRows: 5 }, FAKE);
+  t.equal(sink.file, path.join(dir, 'run.sqlite'), 'run.sqlite in dir');
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  sink.setRun({ name: 'no id' });
+  for (let i = 0; i < 5; i++) sink.write(entry(i, { x: i }, 'die'));
+  await sink.flush();
+  await until(() => warnings.some((w) => /worker thread ended/.test(w.message)), 'the worker to be reported gone');
+  for (let i = 5; i < 12; i++) sink.write(entry(i, { x: i }));
+  sink.setStatus({ $state: 'running' });
+  sink.flushSync();
+  t.equal(sink.queuedRows, 0);
+  sink.destroy();
+  t.match(
+    warnings.filter((w) => w.code === 'W_FILE_ERROR').map((w) => w.message),
+    [/worker thread ended \(the worker thread exited \(code 9\)\)/],
+    'the worker gone',
+  );
+  t.match(warnings.at(-1), { code: 'W_ROWS_DROPPED', message: /12 rows in all could not be written/ }, 'closeSync reports the total');
+  t.ok(statements(sink.file).some((s) => s.args.includes('{"name":"no id"}')), 'a run without id is keyed by its JSON');
+  sink.destroy();
 });
