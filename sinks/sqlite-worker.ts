@@ -11,9 +11,10 @@
  *   a key whose type changes). A new key is `ALTER TABLE … ADD COLUMN`: older rows hold NULL.
  *   NaN is stored as NULL (SQLite has no NaN: it binds NaN as NULL); ±Infinity as REAL ±Inf.
  *   Indexed on `"$step"`. Its SQL name is the rowlog name (`/` and `.` kept, quoted), except
- *   that SQL names are case-insensitive: a name taken already (`Main` after `main`, or one of
- *   the tables below) gets `$2`, `$3`…, and `sqlite_…` (SQLite's own) becomes `$sqlite_…`; `"$tables"` and `"$columns"` map names (rowlog names
- *   never hold `$`, so these never collide with a table).
+ *   that SQL names are case-insensitive: a name taken already (`Main` after `main`, one of the
+ *   tables below; for columns, `Loss` after `loss`) gets `$2`, `$3`…, and `sqlite_…` (SQLite's
+ *   own) becomes `$sqlite_…`. `"$tables"` and `"$columns"` map rowlog names to SQL names
+ *   (rowlog names never hold `$`, so these never collide with a table).
  * - `runs (id, name, dir, started, resumed_from, json)`: each run.json; `params (key, value)`;
  *   `status (key, value, updated)`: what params.json and status.json hold (scalars as they are,
  *   booleans 0/1, anything else as JSON text).

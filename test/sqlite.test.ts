@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import type { Test } from 'tap';
 import { createLogger } from '../lib/log/logger.js';
 import { parseJsonLine } from '../lib/format/parse-lines.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
@@ -91,7 +92,7 @@ t.test('a store that fails (a full disk): W_FILE_ERROR once with the code, rows 
 });
 
 /** A Python program over the database, its stdout as JSON (±Infinity as strings). */
-function python(t: Tap.Test, db: string, code: string): unknown {
+function python(t: Test, db: string, code: string): unknown {
   const py = peer('python3') as string;
   const prog = `import sqlite3, json, math, sys
 db = sqlite3.connect(sys.argv[1])
@@ -103,11 +104,6 @@ ${code}`;
   const r = run(py, ['-c', prog, db]);
   t.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
-}
-
-type Tap = typeof t;
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1] & ((t: never) => unknown)>[0];
 }
 
 t.test('a run in JSONL and SQLite: Python and the sqlite3 command read what the JSONL holds', async (t) => {
