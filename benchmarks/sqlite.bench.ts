@@ -55,7 +55,9 @@ async function scenario(kind: 'jsonl' | 'sqlite', dir: string): Promise<Result> 
 /** The main thread's cost of posting: Entries → columns → postMessage, per row (µs). */
 async function postingCost(): Promise<{ columns: number; post: number }> {
   const entries: Array<Entry<FlatRow>> = [];
-  const keep = new Writable({ objectMode: true, write: (e: Entry<FlatRow>, _enc, cb) => {
+  const keep = new Writable({
+    objectMode: true,
+    write: (e: Entry<FlatRow>, _enc, cb) => {
       entries.push(e);
       cb();
     },
