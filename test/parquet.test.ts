@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import t from 'tap';
@@ -224,6 +225,17 @@ t.test('partRows, partSeconds and flush(): when parts close', async (t) => {
   await until(() => parts(dir2, 't').length === 2, 'the next part closed by partSeconds too', 5000);
   await writeAll(timed, []);
   t.same((await hyparquetRows(parts(dir2, 't'))).map((r) => r.v), [0, 1], 'each part written once, the rows in order');
+
+  const dir3 = tmpdir(t);
+  const staggered = parquetSink({ dir: dir3, partSeconds: 0.2 });
+  staggered.write(entry(0, { v: 0 }));
+  await staggered.flush(); // hands the row: the part opens, the timer is armed
+  await sleep(150); // a gap between two parts' first rows, not a wait for something
+  staggered.write(entry(0, { w: 0 }, 'later'));
+  await staggered.flush();
+  await until(() => parts(dir3, 'later').length === 1, 'the later part closed by the timer it re-armed', 5000);
+  t.equal(parts(dir3, 't').length, 1, 'the earlier part closed first');
+  await writeAll(staggered, []);
 });
 
 t.test('past maxQueuedRows the sink closes its parts and waits for the worker: nothing dropped', async (t) => {
