@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { FlatRow } from '../lib/core/entry.js';
-import { PartBuilder } from '../lib/format/parquet-part.js';
+import { FIRST_ROWS, PartBuilder } from '../lib/format/parquet-part.js';
 import { createLogger } from '../lib/log/logger.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { parquetSink } from '../sinks/parquet.js';
@@ -76,7 +76,7 @@ async function scenario(opts: Omit<ParquetSinkOptions, 'dir'> | 'jsonl', withTen
 function builderCost(): void {
   const data: FlatRow[] = Array.from({ length: 1000 }, (_, i) => summarizeRow(makeRow(i)));
   const partRows = 50_000;
-  let part = new PartBuilder('train', 1024, partRows);
+  let part = new PartBuilder('train', FIRST_ROWS, partRows);
   const t0 = performance.now();
   for (let i = 0; i < ROWS; i++) {
     part.add({ table: 'train', level: 20, step: i, time: Date.now(), data: data[i % 1000] as FlatRow });

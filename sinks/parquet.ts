@@ -28,7 +28,7 @@
 import { numberOption, objectOption, optionError } from '../lib/core/options.js';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import type { ParquetCodec } from '../lib/format/parquet-encode.js';
-import { PartBuilder } from '../lib/format/parquet-part.js';
+import { FIRST_ROWS, PartBuilder } from '../lib/format/parquet-part.js';
 import type { PartJob } from '../lib/format/parquet-part.js';
 import { datasetPath } from '../lib/io/parquet-dataset.js';
 import { WorkerChannel } from '../lib/io/worker-channel.js';
@@ -142,7 +142,7 @@ export class ParquetBackend implements BatchBackend {
     for (const e of batch) {
       let part = this.#parts.get(e.table);
       if (part === undefined) {
-        part = new PartBuilder(e.table, 1024, this.#o.partRows);
+        part = new PartBuilder(e.table, FIRST_ROWS, this.#o.partRows);
         this.#parts.set(e.table, part);
       }
       if (!part.add(e)) {

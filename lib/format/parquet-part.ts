@@ -45,6 +45,9 @@ export interface PartJob {
   readonly columns: readonly PartColumn[];
 }
 
+/** Rows allocated when a part opens (then doubled as rows come). */
+export const FIRST_ROWS = 16;
+
 /** The kind of a value (`undefined` is a null, as a missing key is). */
 function kindOf(v: Scalar | undefined): ColumnKind {
   if (v === null || v === undefined) return 'null';
@@ -109,7 +112,7 @@ export class PartBuilder {
   constructor(table: string, cap: number, max: number, schema: ReadonlyArray<readonly [string, ColumnKind]> = []) {
     this.table = table;
     this.#max = max;
-    this.#cap = Math.max(1, Math.min(Math.max(cap, 16), max));
+    this.#cap = Math.max(1, Math.min(cap, max));
     this.#step = new Float64Array(this.#cap);
     this.#time = new Float64Array(this.#cap);
     this.#level = new Float64Array(this.#cap);
@@ -179,9 +182,13 @@ export class PartBuilder {
     return { job, transfer };
   }
 
-  /** The part after this one: the same columns (the union so far), sized to what this part needed. */
+  /**
+   * The part after this one: the same columns (the union so far), {@link FIRST_ROWS} rows
+   * allocated, so a table that goes quiet holds a few KB, not the last part's size (a busy
+   * one doubles back up: copies of about the part's size in all, next to encoding it).
+   */
   next(): PartBuilder {
     const schema = [...this.#cols.values()].map((c) => [c.name, c.kind] as const);
-    return new PartBuilder(this.table, this.rows, this.#max, schema);
+    return new PartBuilder(this.table, FIRST_ROWS, this.#max, schema);
   }
 }
