@@ -112,7 +112,7 @@ interface Posted {
 }
 
 /** The rows the sink holds per table: columns in memory, parts for the worker (see the top). */
-export class ParquetBackend implements BatchBackend {
+class ParquetBackend implements BatchBackend {
   readonly #o: ResolvedParquetOptions;
   readonly #warn: BatchWarn;
   readonly #channel: WorkerChannel<PartJob>;

@@ -12,7 +12,8 @@
  *         UTF8, booleans BOOLEAN; a column with no value in the part is DOUBLE, all null
  * ```
  * Row groups hold up to `rowGroupRows` rows; column statistics are written (min/max let DuckDB
- * skip row groups on `WHERE "$step" > …`).
+ * skip row groups on `WHERE "$step" > …`), except for a number column holding a NaN (see
+ * {@link hasNaN}).
  */
 import { createRequire } from 'node:module';
 import type { ColumnSource, SchemaElement } from 'hyparquet-writer';
@@ -76,6 +77,20 @@ function columnValues(c: PartColumn, n: number): ColumnSource['data'] {
   return new Array<null>(n).fill(null);
 }
 
+/**
+ * True when a number column holds a NaN. Such a column is written without min/max statistics:
+ * writers leave NaN out of them (as the Parquet spec asks), but DuckDB orders NaN above every
+ * number and prunes row groups by min/max, so `WHERE loss > 0.5` would skip a row group's NaN
+ * rows that a scan returns. Without statistics every reader sees every row.
+ */
+function hasNaN(c: PartColumn, n: number): boolean {
+  if (c.kind !== 'number') return false;
+  const v = c.values as Float64Array;
+  const valid = c.valid as Uint8Array;
+  for (let i = 0; i < n; i++) if (valid[i] === 1 && Number.isNaN(v[i])) return true;
+  return false;
+}
+
 /** The schema element of a data column. */
 function element(c: PartColumn): SchemaElement {
   if (c.kind === 'string') return { name: c.name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' };
@@ -100,7 +115,7 @@ export function encodePart(part: PartJob, opts: EncodeOptions): Uint8Array {
     { name: '$step', data: int64(part.step, n) },
     { name: '$time', data: int64(part.time, n) },
     { name: '$level', data: levelInt ? Int32Array.from(level) : level },
-    ...cols.map((c) => ({ name: c.name, data: columnValues(c, n) })),
+    ...cols.map((c) => ({ name: c.name, data: columnValues(c, n), statistics: !hasNaN(c, n) })),
   ];
   const writer = new ByteWriter(Math.max(1024, n * (cols.length + 3) * 4));
   const pq = new ParquetWriter({ writer, schema, codec: opts.codec, createdBy: `rowlog ${VERSION}` });
