@@ -21,7 +21,7 @@ import { createLogger } from '../lib/log/logger.js';
 import { readLog } from '../lib/read/read-log.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { parquetSink } from '../sinks/parquet.js';
-import { tmpdir } from './helpers.js';
+import { fullTmpfs, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 import { until } from './wait.js';
 
@@ -281,6 +281,23 @@ t.test('a folder that cannot be written: W_FILE_ERROR once, the rows counted as 
   const dropped = warnings.filter((w) => w.code === 'W_ROWS_DROPPED').map((w) => w.message);
   t.match(dropped, [/2 rows dropped/, /5 rows dropped in all/], 'the first loss at once, the total at close');
   t.equal(sink.queuedRows, 0);
+});
+
+t.test('a full disk (ENOSPC): the parts are dropped whole, no half file is left, the next part after space frees is written', async (t) => {
+  const disk = fullTmpfs(t);
+  if (disk === undefined) return;
+  const sink = parquetSink({ dir: disk.mnt, partRows: 2, flushIntervalMs: 1 });
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  for (let i = 0; i < 4; i++) sink.write(entry(i, { v: i, s: 'x'.repeat(100) }));
+  await sink.flush();
+  t.match(warnings.find((w) => w.code === 'W_FILE_ERROR')?.message, /cannot be written \(ENOSPC\)/);
+  t.same(fs.readdirSync(path.join(disk.mnt, 't.parquet')), [], 'neither a part nor a temp file is left');
+  fs.rmSync(disk.filler);
+  for (let i = 4; i < 6; i++) sink.write(entry(i, { v: i, s: 'x'.repeat(100) }));
+  await writeAll(sink, []);
+  t.same((await hyparquetRows(parts(disk.mnt, 't'))).map((r) => r.v), [4, 5], 'part 0 holds the rows logged after the disk freed up');
+  t.match(warnings.filter((w) => w.code === 'W_ROWS_DROPPED').map((w) => w.message), [/2 rows dropped/, /4 rows dropped in all/]);
 });
 
 t.test('option errors: ERR_INVALID_OPTION naming the option', async (t) => {
