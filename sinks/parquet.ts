@@ -21,6 +21,8 @@
  * error code, `W_ROWS_DROPPED` at the first loss of a table and with the total at close. The
  * next part tries again (the folder is opened anew), so a disk that frees up resumes writing.
  *
+ * The worker thread starts with the first part closed, so a sink that gets no rows costs none.
+ *
  * Memory: the open parts (`partRows` × columns × ~9 bytes each at most, e.g. 50,000 × 30 ≈ 13.5 MB)
  * plus the parts being written, all counted in `pending` against `maxQueuedRows`: past it the
  * sink closes its parts and waits for the worker, so the caller slows down and no row is dropped.
@@ -115,7 +117,8 @@ interface Posted {
 class ParquetBackend implements BatchBackend {
   readonly #o: ResolvedParquetOptions;
   readonly #warn: BatchWarn;
-  readonly #channel: WorkerChannel<PartJob>;
+  /** The worker, started with the first part (a sink that never closes a part costs no thread). */
+  #channel: WorkerChannel<PartJob> | undefined;
   readonly #parts = new Map<string, PartBuilder>();
   /** Rows in the open parts. */
   #open = 0;
@@ -134,8 +137,6 @@ class ParquetBackend implements BatchBackend {
   constructor(o: ResolvedParquetOptions, warn: BatchWarn) {
     this.#o = o;
     this.#warn = warn;
-    const init: ParquetWorkerInit = { dir: o.dir, fsync: o.fsync, codec: o.codec, rowGroupRows: o.rowGroupRows };
-    this.#channel = new WorkerChannel<PartJob>(workerUrl(), { init, onError: (err, job) => this.#failed(err, job) });
   }
 
   write(batch: Array<Entry<FlatRow>>): void {
@@ -160,19 +161,19 @@ class ParquetBackend implements BatchBackend {
   }
 
   async flush(): Promise<void> {
-    await this.#channel.flush();
+    await this.#channel?.flush();
   }
 
   flushSync(): void {
     this.#closeAll();
-    this.#channel.waitSync();
+    this.#channel?.waitSync();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closeAll();
     this.#end();
-    await this.#channel.close();
+    await this.#channel?.close();
     this.#reportLost();
   }
 
@@ -180,7 +181,7 @@ class ParquetBackend implements BatchBackend {
     if (this.#closed) return;
     this.#closeAll();
     this.#end();
-    this.#channel.closeSync();
+    this.#channel?.closeSync();
     this.#reportLost();
   }
 
@@ -192,7 +193,7 @@ class ParquetBackend implements BatchBackend {
 
   /** Rows posted and not written yet; forgets the parts written (the worker finishes them in order). */
   #unwritten(): number {
-    const left = this.#channel.pending;
+    const left = this.#channel?.pending ?? 0;
     while (this.#posted.length > left) this.#posted.shift();
     let rows = 0;
     for (const p of this.#posted) rows += p.rows;
@@ -206,15 +207,25 @@ class ParquetBackend implements BatchBackend {
     if (part.rows === 0) return next;
     this.#open -= part.rows;
     const { job, transfer } = part.close();
-    if (this.#channel.dead) this.#drop(part.table, part.rows, undefined);
+    const channel = this.#worker();
+    if (channel.dead) this.#drop(part.table, part.rows, undefined);
     else {
       this.#unwritten(); // forget the parts written, so the list stays short
-      const p: Posted = { n: this.#channel.post(job, transfer), table: part.table, rows: part.rows };
+      const p: Posted = { n: channel.post(job, transfer), table: part.table, rows: part.rows };
       this.#posted.push(p);
       this.#byJob.set(p.n, p);
       if (this.#byJob.size > RECENT_JOBS) this.#byJob.delete(p.n - RECENT_JOBS);
     }
     return next;
+  }
+
+  #worker(): WorkerChannel<PartJob> {
+    if (this.#channel === undefined) {
+      const o = this.#o;
+      const init: ParquetWorkerInit = { dir: o.dir, fsync: o.fsync, codec: o.codec, rowGroupRows: o.rowGroupRows };
+      this.#channel = new WorkerChannel<PartJob>(workerUrl(), { init, onError: (err, job) => this.#failed(err, job) });
+    }
+    return this.#channel;
   }
 
   #closeAll(): void {
