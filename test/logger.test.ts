@@ -7,6 +7,7 @@ import t from 'tap';
 import { createLogger, isRowlogError, jsonlSink, Level } from '../lib/index.js';
 import type { Logger, RowlogWarning } from '../lib/index.js';
 import { collector, readJsonl, tmpdir } from './helpers.js';
+import { eventsFiles, readTfFile } from './tfevents.js';
 
 function warnings(log: Logger): RowlogWarning[] {
   const seen: RowlogWarning[] = [];
@@ -34,6 +35,31 @@ t.test('row() writes summarized rows with per-table steps into <dir>/<table>.jso
     { $step: 10, $time: 1002, $level: 35, acc: 0.9 },
     { $step: 11, $time: 1003, $level: 20, acc: 0.95 },
   ]);
+});
+
+t.test('the default sinks include a TensorBoard events file of the rows at INFO and above; tensorboard: false leaves it out', async (t) => {
+  const dir = tmpdir(t);
+  const log = createLogger({ dir, console: false, exitHooks: false });
+  log.row('train', { loss: 0.5 }, { time: 1000 });
+  log.row('train', { loss: 0.25 }, { time: 2000, level: 'DEBUG' });
+  log.row('eval', { acc: 0.9 }, { time: 3000, level: Level.RESULTS });
+  await log.close();
+  const files = eventsFiles(dir);
+  t.equal(files.length, 1);
+  t.same(
+    readTfFile(files[0] as string).events.slice(1),
+    [
+      { wallTime: 1, step: 0, values: { 'train/loss': 0.5 } },
+      { wallTime: 3, step: 0, values: { 'eval/acc': Math.fround(0.9) } },
+    ],
+    'the DEBUG row is in the JSONL only',
+  );
+  const off = tmpdir(t);
+  const log2 = createLogger({ dir: off, console: false, exitHooks: false, tensorboard: false });
+  log2.row('train', { loss: 0.5 });
+  await log2.close();
+  t.same(eventsFiles(off), []);
+  t.ok(fs.existsSync(path.join(off, 'train.jsonl.gz')));
 });
 
 t.test('row() summarizes at call time: mutating a tensor afterwards changes nothing', async (t) => {

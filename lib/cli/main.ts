@@ -8,6 +8,7 @@ import { VERSION } from '../core/version.js';
 import { prefix, prefixCommanderErrors } from './args.js';
 import { registerCollect } from './collect.js';
 import { registerDemo } from './demo.js';
+import { registerExport } from './export.js';
 import { registerLs } from './ls.js';
 import { registerPipe } from './pipe.js';
 import { registerQuery } from './query.js';
@@ -21,6 +22,7 @@ const program = new Command('rowlog')
 
 registerDemo(program);
 registerCollect(program);
+registerExport(program);
 registerLs(program);
 registerPipe(program);
 registerQuery(program);

@@ -26,10 +26,11 @@ export class Terminal {
   readonly #shared = sameTerminal();
   timer: NodeJS.Timeout | undefined;
 
-  startProgress(total: number, progress: { bytes: number }): void {
+  /** Shows `<label>: N% of M MB` every 250 ms on a terminal, for inputs over 50 MB. */
+  startProgress(total: number, progress: { bytes: number }, label = 'query'): void {
     if (!process.stderr.isTTY || total <= 50 * 1024 * 1024) return;
     this.timer = setInterval(() => {
-      process.stderr.write(`\r\x1b[Kquery: ${Math.floor((100 * progress.bytes) / total)}% of ${Math.round(total / 1048576)} MB`);
+      process.stderr.write(`\r\x1b[K${label}: ${Math.floor((100 * progress.bytes) / total)}% of ${Math.round(total / 1048576)} MB`);
       this.#shown = true;
     }, 250);
     this.timer.unref();

@@ -16,7 +16,8 @@ export type RowlogErrorCode =
   | 'ERR_NO_MEMORY_SINK'
   | 'ERR_BAD_TOKEN'
   | 'ERR_RUN_LOCKED'
-  | 'ERR_MISSING_DEPENDENCY';
+  | 'ERR_MISSING_DEPENDENCY'
+  | 'ERR_EXPORT_EXISTS';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';

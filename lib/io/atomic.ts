@@ -6,7 +6,8 @@
  * folder, and a power loss may otherwise undo it (or leave the file missing, for a new one).
  *
  * Every rename-into-place of rowlog goes through {@link renameOver}: the small JSON files of a
- * run folder and a CSV's sidecar ({@link writeFileAtomic}), a new table file's first chunk
+ * run folder, a CSV's sidecar and each part of a Parquet dataset ({@link writeFileAtomic};
+ * lib/io/parquet-dataset.ts), a new table file's first chunk
  * (lib/io/file-writer.ts: its temp file is the one being written), and a CSV rewrite's
  * streamed temp file (sinks/csv-rewrite.ts writes and fsyncs it in steps, then renames it here).
  * The run lock's link + rename (lib/run/run-lock.ts) is another protocol and does not.

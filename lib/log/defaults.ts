@@ -2,7 +2,7 @@
  * The default sinks of a run folder (docs/DESIGN.md §5): what `createLogger({dir})` writes to when it is
  * given no `sinks`. `<table>.jsonl.gz` and `<table>.csv` at TRACE, a memory ring for
  * `log.table()`, the console at INFO (one print per table per second, RESULTS and above
- * always), and on request a socket. The Logger (./logger.ts) routes rows to whatever list it
+ * always), a TensorBoard events file at INFO (as noko's default backends), and on request a socket. The Logger (./logger.ts) routes rows to whatever list it
  * gets; only this file knows what the defaults are.
  */
 import { nameSegment } from '../core/entry.js';
@@ -12,6 +12,7 @@ import { memorySink } from '../../sinks/memory.js';
 import { prettySink } from '../../sinks/pretty.js';
 import type { PrettySinkOptions } from '../../sinks/pretty.js';
 import { SocketSink, socketSink } from '../../sinks/socket.js';
+import { tensorboardSink } from '../../sinks/tensorboard.js';
 import type { SocketSinkOptions } from '../../sinks/socket.js';
 import type { SinkSpec } from './routes.js';
 
@@ -25,6 +26,12 @@ export interface DefaultSinkOptions {
   socket?: SocketSinkOptions | SocketSink;
   /** With the default sinks: the console sink's options, or `false` for none. @default {} */
   console?: PrettySinkOptions | false;
+  /**
+   * With the default sinks: a TensorBoard events file in the run folder for the rows at INFO and
+   * above (`tensorboard --logdir <dir>`), as noko writes one by default; `false` for none. Rows at
+   * TRACE and DEBUG (per-step rows) stay in the JSONL and CSV only. @default true
+   */
+  tensorboard?: boolean;
   /**
    * With the default sinks: rows kept in memory per table for `log.table()`. Kept small on
    * purpose: rows that stay longer are promoted to V8's old space, and at tens of thousands of
@@ -61,6 +68,7 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
     { sink: memorySink({ maxlen: opts.memory ?? 100 }), level: 'TRACE' },
   ];
   if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
+  if (opts.tensorboard !== false) specs.push({ sink: tensorboardSink({ dir }), level: 'INFO' });
   if (opts.socket !== undefined) specs.push(socketSpec(runName, opts.socket));
   return specs;
 }

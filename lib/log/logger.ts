@@ -58,7 +58,8 @@ export interface LoggerOptions extends DefaultSinkOptions {
   /**
    * Sinks, each a Writable or a {@link SinkSpec}. @default in `dir`: `<table>.jsonl.gz` and
    * `<table>.csv` at TRACE, the console at INFO (one print per table per second, RESULTS and
-   * above always), and a memory ring of the last `memory` rows per table for `log.table()`
+   * above always), a TensorBoard events file at INFO (`tensorboard: false` for none), and a
+   * memory ring of the last `memory` rows per table for `log.table()`
    */
   sinks?: ReadonlyArray<Writable | SinkSpec>;
   /** Object-mode Transforms applied to every summarized Entry before the fan-out, in order. */
