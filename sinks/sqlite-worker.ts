@@ -77,11 +77,15 @@ export function quoteId(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** A value as SQLite stores it in `params` and `status`. */
-function sqlValue(v: unknown): number | string | null {
+/**
+ * A value as SQLite stores it in `params` and `status` (columns without a type): a whole number
+ * as INTEGER (better-sqlite3 binds a JS number as REAL, a BigInt as INTEGER), booleans 0/1.
+ */
+function sqlValue(v: unknown): number | bigint | string | null {
   if (v === null || v === undefined) return null;
-  if (typeof v === 'number' || typeof v === 'string') return v;
-  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? BigInt(v) : v;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 1n : 0n;
   return JSON.stringify(v);
 }
 
@@ -128,7 +132,7 @@ class Store {
       }
       if (this.#db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = 'entries'`).get() === undefined) this.#viewStale = true;
     } catch (err) {
-      this.#db.close();
+      closeQuietly(this.#db);
       throw err;
     }
   }
@@ -247,6 +251,15 @@ class Store {
   }
 }
 
+/** Closes a database that failed: best effort, the failure is what is reported. */
+function closeQuietly(db: { close(): void }): void {
+  try {
+    db.close();
+  } catch {
+    // the error that made us close it is the one reported
+  }
+}
+
 /** A string as an SQL literal. */
 function quoteString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
@@ -289,11 +302,7 @@ const init = serveJobs<SqliteJob>((job) => {
   } catch (err) {
     // Rolled back: the schema known here may be ahead of the file's. Reopen for the next job.
     store = undefined;
-    try {
-      s.close();
-    } catch {
-      // closing a failed database is best effort
-    }
+    closeQuietly(s);
     throw err;
   }
 }) as SqliteInit;

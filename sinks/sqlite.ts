@@ -100,17 +100,20 @@ export class SqliteSink extends BatchSink {
 
   /** Records `run.json`'s content as this run's row of `runs` (later rows point at it in `"$run"`). */
   setRun(run: SqliteRecord): void {
-    this.#backend.post({ kind: 'run', run: JSON.parse(JSON.stringify(run)) as Record<string, unknown> }, 0);
+    const plain = this.#backend.plain(run, 'run');
+    if (plain !== undefined) this.#backend.post({ kind: 'run', run: plain }, 0);
   }
 
   /** Merges `params` into the `params` table (top-level keys replace earlier ones, as params.json). */
   setParams(params: SqliteRecord): void {
-    this.#backend.post({ kind: 'params', values: JSON.parse(JSON.stringify(params)) as Record<string, unknown> }, 0);
+    const plain = this.#backend.plain(params, 'params');
+    if (plain !== undefined) this.#backend.post({ kind: 'params', values: plain }, 0);
   }
 
   /** Replaces the `status` table with `status` (what status.json holds). */
   setStatus(status: SqliteRecord): void {
-    this.#backend.post({ kind: 'status', values: JSON.parse(JSON.stringify(status)) as Record<string, unknown> }, 0);
+    const plain = this.#backend.plain(status, 'status');
+    if (plain !== undefined) this.#backend.post({ kind: 'status', values: plain }, 0);
   }
 }
 
@@ -180,6 +183,19 @@ class SqliteBackend implements BatchBackend {
     this.file = init.file;
     this.#warn = warn;
     this.#channel = new WorkerChannel<SqliteJob>(workerUrl(), { init, onError: (err, job) => this.#failed(err, job) });
+  }
+
+  /**
+   * `record` as JSON would save it (BigInts as strings), for the worker; undefined, and a warning
+   * (`W_STATUS`, as the logger warns when status.json cannot be saved), when it cannot be saved.
+   */
+  plain(record: SqliteRecord, what: string): Record<string, unknown> | undefined {
+    try {
+      return JSON.parse(JSON.stringify(record, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+    } catch (err) {
+      this.#warn({ code: 'W_STATUS', message: `${this.file}: could not record the ${what}: ${(err as Error).message}` }, what);
+      return undefined;
+    }
   }
 
   get pending(): number {

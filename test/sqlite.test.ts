@@ -202,9 +202,11 @@ print(json.dumps({'cols': cols, 'rows': rows, 'ev': ev, 'entries': list(entries)
       `SELECT value FROM entries WHERE key = 'main/name' AND step = 7`,
       `SELECT step, key, value FROM entries WHERE key LIKE 'eval/val.acc/%' ORDER BY step, key LIMIT 3`,
       `SELECT pos, neg FROM main WHERE "$step" = 500`,
+      `SELECT group_concat(key || ':' || typeof(value), ' ') FROM (SELECT * FROM params ORDER BY key)`,
+      `SELECT typeof(value) FROM status WHERE key = 'epoch'`,
     ]);
     t.equal(cli.status, 0, cli.stderr);
-    t.same(cli.stdout.trim().split('\n'), ['ok', `${N}|${N - 1}|${N / 2}`, 'step 7', '0|eval/val.acc/acc|0.0', '0|eval/val.acc/value|0.0', '0|eval/val.acc/we"ird|q"uote', 'Inf|-Inf']);
+    t.same(cli.stdout.trim().split('\n'), ['ok', `${N}|${N - 1}|${N / 2}`, 'step 7', '0|eval/val.acc/acc|0.0', '0|eval/val.acc/value|0.0', '0|eval/val.acc/we"ird|q"uote', 'Inf|-Inf', 'lr:real model:text warm:integer', 'integer']);
   }
 });
 
@@ -290,7 +292,7 @@ t.test("the worker's SQL, through a stand-in engine: schema, names, values, a fa
   const warnings: RowlogWarning[] = [];
   sink.on('warning', (w: RowlogWarning) => warnings.push(w));
   sink.setRun({ id: 'r1', name: 'n', startTime: 'T', dir: '/runs/n' });
-  sink.setParams({ n: 1, s: 'x', b: true, f: false, z: null, o: { a: 1 } });
+  sink.setParams({ n: 1, p: 0.5, s: 'x', b: true, f: false, z: null, o: { a: 1 } });
   sink.write(entry(0, { x: 1, s: 'a', b: true, z: null, "it's": NaN }));
   sink.write(entry(0, { y: 1 }, 'Main'));
   sink.write(entry(0, { 'q"k': 1 }, 'runs'));
@@ -328,12 +330,23 @@ t.test("the worker's SQL, through a stand-in engine: schema, names, values, a fa
   t.ok(sql.slice(rollback).some((s) => s.args.includes('r1')), 'and the run recorded again');
   t.same(
     sql.filter((s) => s.sql.startsWith('INSERT INTO params')).map((s) => s.args),
-    [['n', 1], ['s', 'x'], ['b', 1], ['f', 0], ['z', null], ['o', '{"a":1}']],
+    [['n', 1], ['p', 0.5], ['s', 'x'], ['b', 1], ['f', 0], ['z', null], ['o', '{"a":1}']],
     'params: scalars, booleans 0/1, objects as JSON',
   );
   t.same(sql.filter((s) => s.sql.startsWith('INSERT INTO status')).map((s) => s.args.slice(0, 2)), [['$state', 'closed'], ['n', 1]], 'status');
   t.equal(texts.at(-1), 'close', 'closed at the end');
   t.match(warnings, [{ code: 'W_FILE_ERROR', message: /SQLITE_FULL/ }, { code: 'W_ROWS_DROPPED', message: /1 rows dropped/ }, { code: 'W_ROWS_DROPPED', message: /1 rows in all/ }]);
+});
+
+t.test('a database that fails at its first statement: closed again, W_FILE_ERROR with its code', async (t) => {
+  const dir = tmpdir(t);
+  const sink = createSqliteSink({ path: path.join(dir, 'notadb.sqlite') }, FAKE);
+  const warnings: RowlogWarning[] = [];
+  sink.on('warning', (w: RowlogWarning) => warnings.push(w));
+  sink.write(entry(0, { x: 1 }));
+  await new Promise<void>((resolve) => sink.end(resolve));
+  t.match(warnings, [{ code: 'W_FILE_ERROR', message: /\(SQLITE_NOTADB\): file is not a database/ }, { code: 'W_ROWS_DROPPED' }, { code: 'W_ROWS_DROPPED' }]);
+  t.same(statements(sink.file).map((s) => s.sql), ['open', 'close'], 'the engine was closed after the failed open');
 });
 
 t.test('a worker that dies: W_FILE_ERROR, its rows and every later row counted as dropped', async (t) => {
@@ -343,6 +356,9 @@ t.test('a worker that dies: W_FILE_ERROR, its rows and every later row counted a
   const warnings: RowlogWarning[] = [];
   sink.on('warning', (w: RowlogWarning) => warnings.push(w));
   sink.setRun({ name: 'no id' });
+  const circular: Record<string, unknown> = { big: 1n };
+  circular.self = circular;
+  sink.setStatus(circular);
   for (let i = 0; i < 5; i++) sink.write(entry(i, { x: i }, 'die'));
   await sink.flush();
   await until(() => warnings.some((w) => /worker thread ended/.test(w.message)), 'the worker to be reported gone');
@@ -358,5 +374,6 @@ t.test('a worker that dies: W_FILE_ERROR, its rows and every later row counted a
   );
   t.match(warnings.at(-1), { code: 'W_ROWS_DROPPED', message: /12 rows in all could not be written/ }, 'closeSync reports the total');
   t.ok(statements(sink.file).some((s) => s.args.includes('{"name":"no id"}')), 'a run without id is keyed by its JSON');
+  t.match(warnings[0], { code: 'W_STATUS', message: /could not record the status: .*circular/ }, 'a status JSON cannot hold: warned, not thrown');
   sink.destroy();
 });
