@@ -16,7 +16,7 @@ import type { RowlogWarning } from '../lib/core/warnings.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { createSqliteSink, sqliteSink, toColumns } from '../sinks/sqlite.js';
 import type { SqliteSink } from '../sinks/sqlite.js';
-import { ROOT, run, tmpdir } from './helpers.js';
+import { ROOT, run, tmpdir, tmpfs } from './helpers.js';
 import { needs, peer } from './peers.js';
 import { until } from './wait.js';
 
@@ -376,4 +376,43 @@ t.test('a worker that dies: W_FILE_ERROR, its rows and every later row counted a
   t.ok(statements(sink.file).some((s) => s.args.includes('{"name":"no id"}')), 'a run without id is keyed by its JSON');
   t.match(warnings[0], { code: 'W_STATUS', message: /could not record the status: .*circular/ }, 'a status JSON cannot hold: warned, not thrown');
   sink.destroy();
+});
+
+t.test('a full disk (SQLITE_FULL): warned once, the refused batches counted, later batches stored once there is room', async (t) => {
+  if (!needs(t, ['better-sqlite3', 'sqlite3'])) return;
+  const fsx = tmpfs(t, '4m');
+  if (fsx === undefined) return;
+  const db = path.join(fsx.mnt, 'run.sqlite');
+  const sq = sqliteSink({ path: db, maxBatchRows: 100 });
+  const warnings: RowlogWarning[] = [];
+  sq.on('warning', (w: RowlogWarning) => warnings.push(w));
+  const log = createLogger({ sinks: [sq], exitHooks: false });
+  let step = 0;
+  const batch = async () => {
+    for (let k = 0; k < 100; k++, step++) log.row('main', { x: step, pad: 'p'.repeat(200) }, { step });
+    await log.flush();
+  };
+  for (let b = 0; b < 5; b++) await batch();
+  // Fill the disk, then log until SQLite refuses (the WAL may still have room for a batch or two).
+  const filler = path.join(fsx.mnt, 'filler');
+  const fd = fs.openSync(filler, 'w');
+  try {
+    for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
+  } catch (err) {
+    t.equal((err as NodeJS.ErrnoException).code, 'ENOSPC', 'the disk is full');
+  } finally {
+    fs.closeSync(fd);
+  }
+  for (let b = 0; b < 200 && !warnings.some((w) => w.code === 'W_FILE_ERROR'); b++) await batch();
+  await batch();
+  await batch();
+  t.match(warnings.filter((w) => w.code === 'W_FILE_ERROR'), [{ message: /\(SQLITE_FULL\)/ }], 'one W_FILE_ERROR naming SQLITE_FULL');
+  fs.rmSync(filler);
+  await batch();
+  await log.close();
+  const total = /(\d+) rows in all could not be written/.exec(warnings.at(-1)?.message ?? '');
+  const dropped = Number(total?.[1]);
+  t.ok(dropped >= 200, `${dropped} rows counted as dropped`);
+  const r = run(peer('sqlite3') as string, [db, 'PRAGMA integrity_check', 'SELECT count(*), max("$step") FROM main']);
+  t.same(r.stdout.trim().split('\n'), ['ok', `${step - dropped}|${step - 1}`], 'integrity ok; every row not counted as dropped is there, the last batch too');
 });
