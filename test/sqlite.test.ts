@@ -416,3 +416,24 @@ t.test('a full disk (SQLITE_FULL): warned once, the refused batches counted, lat
   const r = run(peer('sqlite3') as string, [db, 'PRAGMA integrity_check', 'SELECT count(*), max("$step") FROM main']);
   t.same(r.stdout.trim().split('\n'), ['ok', `${step - dropped}|${step - 1}`], 'integrity ok; every row not counted as dropped is there, the last batch too');
 });
+
+t.test('a read-only file system: warned with the code, rows counted, the database left as it was', async (t) => {
+  if (!needs(t, ['better-sqlite3', 'sqlite3'])) return;
+  const fsx = tmpfs(t, '4m');
+  if (fsx === undefined) return;
+  const db = path.join(fsx.mnt, 'run.sqlite');
+  const first = sqliteSink({ path: db });
+  for (let i = 0; i < 10; i++) first.write(entry(i, { x: i }));
+  await new Promise<void>((resolve) => first.end(resolve));
+  if (run('mount', ['-o', 'remount,ro', fsx.mnt]).status !== 0) return void t.comment('skipped: cannot remount read-only');
+  t.teardown(() => void run('mount', ['-o', 'remount,rw', fsx.mnt]));
+  const sq = sqliteSink({ path: db });
+  const warnings: RowlogWarning[] = [];
+  sq.on('warning', (w: RowlogWarning) => warnings.push(w));
+  for (let i = 10; i < 15; i++) sq.write(entry(i, { x: i }));
+  await new Promise<void>((resolve) => sq.end(resolve));
+  t.match(warnings, [{ code: 'W_FILE_ERROR', message: /cannot be written \(SQLITE_(CANTOPEN|READONLY)\)/ }, { code: 'W_ROWS_DROPPED' }, { code: 'W_ROWS_DROPPED', message: /5 rows in all/ }]);
+  // A WAL database on read-only media opens as immutable (there is no -shm file to make).
+  const r = run(peer('sqlite3') as string, [`file:${db}?immutable=1`, 'PRAGMA integrity_check', 'SELECT count(*) FROM main']);
+  t.same(r.stdout.trim().split('\n'), ['ok', '10'], 'the rows before are all there');
+});
