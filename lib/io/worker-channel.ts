@@ -55,7 +55,7 @@ export class WorkerChannel<Job> {
 
   /** Starts the worker running `script` (a module whose top level calls {@link serveJobs}). */
   constructor(script: URL, opts: WorkerChannelOptions) {
-    this.#worker = new Worker(script, { workerData: { init: opts.init, counts: this.#counts } });
+    this.#worker = new Worker(script, { workerData: { init: opts.init, counts: this.#counts }, execArgv: workerExecArgv() });
     this.#worker.unref();
     this.#worker.on('message', (m: { ok: number } | JobError) => {
       this.#answered++;
@@ -136,6 +136,21 @@ export class WorkerChannel<Job> {
     for (const w of this.#waiters) (w.upTo <= done ? w.done() : still.push(w));
     this.#waiters = still;
   }
+}
+
+/**
+ * The process's Node options for a worker, less `--input-type` (`node --input-type=module -e …`):
+ * a worker refuses it (ERR_INPUT_TYPE_NOT_ALLOWED) and never starts, so nothing it was posted
+ * would be stored, and `waitSync()` at exit would wait its whole timeout for a worker that never ran.
+ */
+function workerExecArgv(): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const a = process.execArgv[i] as string;
+    if (a === '--input-type') i++;
+    else if (!a.startsWith('--input-type=')) args.push(a);
+  }
+  return args;
 }
 
 /**
