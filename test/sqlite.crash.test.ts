@@ -66,3 +66,17 @@ t.test('process.exit() without close(): the exit hook waits for the worker to co
   const r = run(peer('sqlite3') as string, [db, 'PRAGMA integrity_check', 'SELECT count(*), count(DISTINCT "$step"), max("$step") FROM t']);
   t.same(r.stdout.trim().split('\n'), ['ok', '10000|10000|9999'], 'all 10,000 rows');
 });
+
+t.test('node --input-type=module -e: the worker starts (the option is not passed on to it), every row committed at exit', async (t) => {
+  if (!needs(t, ['better-sqlite3', 'sqlite3'])) return;
+  const db = path.join(tmpdir(t), 'eval.sqlite');
+  const script = `import { createLogger } from ${JSON.stringify(path.join(ROOT, 'dist', 'lib', 'index.js'))};
+import { sqliteSink } from ${JSON.stringify(path.join(ROOT, 'dist', 'sinks', 'sqlite.js'))};
+const log = createLogger({ sinks: [sqliteSink({ path: process.argv[1] })] });
+for (let i = 0; i < 10; i++) log.row('t', { i });
+process.exit(0);`;
+  const w = run(process.execPath, ['--input-type=module', '-e', script, db]);
+  t.equal(w.status, 0, w.stderr);
+  t.equal(w.stderr, '', 'no warning');
+  t.equal(run(peer('sqlite3') as string, [db, 'SELECT count(*) FROM t']).stdout.trim(), '10');
+});
