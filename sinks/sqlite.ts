@@ -166,10 +166,17 @@ export function toColumns(table: string, rows: ReadonlyArray<Entry<FlatRow>>): T
   }
 }
 
-/** The backend: batches become jobs; their rows count as pending until the worker finished them. */
+/**
+ * The backend: batches become jobs; their rows count as pending until the worker finished them.
+ * The worker (and the database file) start with the first batch, so a sink that gets no row costs
+ * no thread and leaves no file; the run's records given before are held until then.
+ */
 class SqliteBackend implements BatchBackend {
   readonly file: string;
-  readonly #channel: WorkerChannel<SqliteJob>;
+  readonly #init: SqliteInit;
+  #channel: WorkerChannel<SqliteJob> | undefined;
+  /** Records (run, params, status) given before the first batch, in order, the latest of each kind. */
+  #held: SqliteJob[] = [];
   readonly #warn: BatchWarn;
   /** Jobs holding rows, oldest first: finished ones are kept a while, for their failure report. */
   readonly #jobs: Array<{ n: number; rows: number }> = [];
@@ -181,8 +188,8 @@ class SqliteBackend implements BatchBackend {
 
   constructor(init: SqliteInit, warn: BatchWarn) {
     this.file = init.file;
+    this.#init = init;
     this.#warn = warn;
-    this.#channel = new WorkerChannel<SqliteJob>(workerUrl(), { init, onError: (err, job) => this.#failed(err, job) });
   }
 
   /**
@@ -199,6 +206,7 @@ class SqliteBackend implements BatchBackend {
   }
 
   get pending(): number {
+    if (this.#channel === undefined) return 0;
     if (!this.#channel.dead) this.#finished = this.#posted - this.#channel.pending;
     // A failure is reported as a message after its job counts as finished: keep 4096 finished jobs.
     while (this.#jobs.length > 0 && (this.#jobs[0] as { n: number }).n < this.#finished - 4096) this.#jobs.shift();
@@ -209,6 +217,18 @@ class SqliteBackend implements BatchBackend {
 
   post(job: SqliteJob, rows: number, transfer: ArrayBuffer[] = []): void {
     if (this.#closed) return;
+    if (this.#channel === undefined) {
+      if (job.kind === 'close') return;
+      if (rows === 0) {
+        // params merge (as params.json); run and status replace what was held.
+        const same = this.#held.find((h) => h.kind === job.kind);
+        const merged = job.kind === 'params' && same?.kind === 'params' ? { kind: 'params' as const, values: { ...same.values, ...job.values } } : job;
+        this.#held = [...this.#held.filter((h) => h !== same), merged];
+        return;
+      }
+      this.#channel = new WorkerChannel<SqliteJob>(workerUrl(), { init: this.#init, onError: (err, n) => this.#failed(err, n) });
+      for (const h of this.#held.splice(0)) this.#posted = this.#channel.post(h) + 1;
+    }
     if (this.#channel.dead) {
       if (rows > 0) this.#drop(rows, 'the database worker is gone');
       return;
@@ -237,18 +257,18 @@ class SqliteBackend implements BatchBackend {
   }
 
   async flush(): Promise<void> {
-    await this.#channel.flush();
+    await this.#channel?.flush();
   }
 
   flushSync(): void {
-    this.#channel.waitSync();
+    this.#channel?.waitSync();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.post({ kind: 'close' }, 0);
     this.#closed = true;
-    await this.#channel.close();
+    await this.#channel?.close();
     this.#report();
   }
 
@@ -256,7 +276,7 @@ class SqliteBackend implements BatchBackend {
     if (this.#closed) return;
     this.post({ kind: 'close' }, 0);
     this.#closed = true;
-    this.#channel.closeSync();
+    this.#channel?.closeSync();
     this.#report();
   }
 

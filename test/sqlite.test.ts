@@ -292,7 +292,10 @@ t.test("the worker's SQL, through a stand-in engine: schema, names, values, a fa
   const warnings: RowlogWarning[] = [];
   sink.on('warning', (w: RowlogWarning) => warnings.push(w));
   sink.setRun({ id: 'r1', name: 'n', startTime: 'T', dir: '/runs/n' });
-  sink.setParams({ n: 1, p: 0.5, s: 'x', b: true, f: false, z: null, o: { a: 1 } });
+  sink.setParams({ n: 1, p: 0.5, s: 'x', b: true, f: false, z: null });
+  sink.setParams({ o: { a: 1 } });
+  sink.setStatus({ a: 1 });
+  sink.setStatus({ $state: 'early' });
   sink.write(entry(0, { x: 1, s: 'a', b: true, z: null, "it's": NaN }));
   sink.write(entry(0, { y: 1 }, 'Main'));
   sink.write(entry(0, { 'q"k': 1 }, 'runs'));
@@ -333,7 +336,12 @@ t.test("the worker's SQL, through a stand-in engine: schema, names, values, a fa
     [['n', 1], ['p', 0.5], ['s', 'x'], ['b', 1], ['f', 0], ['z', null], ['o', '{"a":1}']],
     'params: scalars, booleans 0/1, objects as JSON',
   );
-  t.same(sql.filter((s) => s.sql.startsWith('INSERT INTO status')).map((s) => s.args.slice(0, 2)), [['$state', 'closed'], ['n', 1]], 'status');
+  t.same(
+    sql.filter((s) => s.sql.startsWith('INSERT INTO status')).map((s) => s.args.slice(0, 2)),
+    [['$state', 'early'], ['$state', 'closed'], ['n', 1]],
+    'status: of those given before the first row, the last',
+  );
+  t.equal(texts.filter((s) => s === 'BEGIN').length, 6, 'params held before the first row are merged into one transaction');
   t.equal(texts.at(-1), 'close', 'closed at the end');
   t.match(warnings, [{ code: 'W_FILE_ERROR', message: /SQLITE_FULL/ }, { code: 'W_ROWS_DROPPED', message: /1 rows dropped/ }, { code: 'W_ROWS_DROPPED', message: /1 rows in all/ }]);
 });
@@ -347,6 +355,23 @@ t.test('a database that fails at its first statement: closed again, W_FILE_ERROR
   await new Promise<void>((resolve) => sink.end(resolve));
   t.match(warnings, [{ code: 'W_FILE_ERROR', message: /\(SQLITE_NOTADB\): file is not a database/ }, { code: 'W_ROWS_DROPPED' }, { code: 'W_ROWS_DROPPED' }]);
   t.same(statements(sink.file).map((s) => s.sql), ['open', 'close'], 'the engine was closed after the failed open');
+});
+
+t.test('a sink that gets no row starts no worker and leaves no file, whatever records it was given', async (t) => {
+  const dir = tmpdir(t);
+  const sink = createSqliteSink({ dir }, FAKE);
+  sink.setRun({ id: 'r' });
+  sink.setParams({ lr: 1 });
+  sink.setStatus({ $state: 'running' });
+  await sink.flush();
+  sink.flushSync();
+  t.equal(sink.queuedRows, 0);
+  await new Promise<void>((resolve) => sink.end(resolve));
+  t.same(fs.readdirSync(dir), [], 'no run.sqlite (the stand-in engine would have logged its open)');
+  const other = createSqliteSink({ dir }, FAKE);
+  other.setRun({ id: 'r' });
+  other.destroy();
+  t.same(fs.readdirSync(dir), [], 'destroyed before any row: the same');
 });
 
 t.test('a worker that dies: W_FILE_ERROR, its rows and every later row counted as dropped', async (t) => {
