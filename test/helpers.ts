@@ -75,7 +75,7 @@ export function tmpfs(t: Test, size: string): { base: string; mnt: string } | un
 }
 
 /** Fills the file system of `file` up: writes until ENOSPC. */
-function fillDisk(file: string): void {
+export function fillDisk(file: string): void {
   const fd = fs.openSync(file, 'w');
   try {
     for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
