@@ -16,7 +16,7 @@ import type { RowlogWarning } from '../lib/core/warnings.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { createSqliteSink, sqliteSink, toColumns } from '../sinks/sqlite.js';
 import type { SqliteSink } from '../sinks/sqlite.js';
-import { ROOT, run, tmpdir, tmpfs } from './helpers.js';
+import { fillDisk, ROOT, run, tmpdir, tmpfs } from './helpers.js';
 import { needs, peer } from './peers.js';
 import { until } from './wait.js';
 
@@ -420,14 +420,7 @@ t.test('a full disk (SQLITE_FULL): warned once, the refused batches counted, lat
   for (let b = 0; b < 5; b++) await batch();
   // Fill the disk, then log until SQLite refuses (the WAL may still have room for a batch or two).
   const filler = path.join(fsx.mnt, 'filler');
-  const fd = fs.openSync(filler, 'w');
-  try {
-    for (const block = Buffer.alloc(4096, 1); ; ) fs.writeSync(fd, block);
-  } catch (err) {
-    t.equal((err as NodeJS.ErrnoException).code, 'ENOSPC', 'the disk is full');
-  } finally {
-    fs.closeSync(fd);
-  }
+  fillDisk(filler);
   for (let b = 0; b < 200 && !warnings.some((w) => w.code === 'W_FILE_ERROR'); b++) await batch();
   await batch();
   await batch();
