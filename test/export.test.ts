@@ -3,6 +3,7 @@
 // the JSONL holds; new files only; one line per table; the errors a user meets.
 import fs from 'node:fs';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import t from 'tap';
 import type { Test } from 'tap';
 import { createLogger } from '../lib/log/logger.js';
@@ -75,6 +76,35 @@ t.test('--to tensorboard --out: one events file holding every row of every table
     ...expectedEvents('train', await rows(path.join(dir, 'train.jsonl.gz'))),
   ];
   t.same(tf.events.slice(1), want, 'every step, wall time and value (as float32), tables in name order');
+});
+
+t.test('--to parquet: DuckDB reads every table as the JSONL holds it (the late key null before it came)', async (t) => {
+  const dir = await makeRun(t);
+  const r = runCli(['export', dir, '--to', 'parquet']);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, `grad/layer1: 150 rows from grad/layer1.jsonl.gz → parquet\ntrain: ${ROWS} rows from train.jsonl.gz → parquet\n`);
+  const inst = await DuckDBInstance.create(':memory:');
+  const c = await inst.connect();
+  const read = async (table: string) =>
+    (await c.runAndReadAll(`SELECT * FROM read_parquet('${path.join(dir, `${table}.parquet`)}/*.parquet', union_by_name = true) ORDER BY "$step"`)).getRowObjects();
+  try {
+    for (const table of ['train', 'grad/layer1']) {
+      const want = await rows(path.join(dir, `${table}.jsonl.gz`));
+      const got = (await read(table)).map((row) =>
+        Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])),
+      );
+      t.equal(got.length, want.length, `${table}: rows`);
+      t.same(
+        got,
+        want.map((w) => (table === 'train' ? { late: null, ...w } : w)),
+        `${table}: every value, NaN and ±Infinity too`,
+      );
+    }
+    const agg = (await c.runAndReadAll(`SELECT count(*) AS n, max("$step") AS s FROM read_parquet('${path.join(dir, 'train.parquet')}/*.parquet', union_by_name = true)`)).getRowObjects()[0];
+    t.same(agg, { n: BigInt(ROWS), s: BigInt(ROWS - 1) });
+  } finally {
+    c.closeSync();
+  }
 });
 
 t.test('export writes new files only: a second export fails naming the file and changes nothing', async (t) => {

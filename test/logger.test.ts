@@ -62,6 +62,22 @@ t.test('the default sinks include a TensorBoard events file of the rows at INFO 
   t.ok(fs.existsSync(path.join(off, 'train.jsonl.gz')));
 });
 
+t.test('parquet: true adds a Parquet dataset per table to the default sinks, at TRACE', async (t) => {
+  const dir = tmpdir(t);
+  const log = createLogger({ dir, console: false, exitHooks: false, parquet: true });
+  log.row('train', { loss: 0.5 });
+  log.row('train', { loss: 0.25 }, { level: 'TRACE' });
+  await log.close();
+  t.same(fs.readdirSync(path.join(dir, 'train.parquet')), ['part-00000.parquet']);
+  const opts = tmpdir(t);
+  const log2 = createLogger({ dir: opts, console: false, exitHooks: false, parquet: { partRows: 1 } });
+  log2.row('train', { loss: 0.5 });
+  log2.row('train', { loss: 0.25 });
+  await log2.close();
+  t.same(fs.readdirSync(path.join(opts, 'train.parquet')), ['part-00000.parquet', 'part-00001.parquet'], 'its options are parquetSink\'s');
+  t.throws(() => createLogger({ dir: tmpdir(t), exitHooks: false, parquet: { partRows: 0 } }), { code: 'ERR_INVALID_OPTION' });
+});
+
 t.test('row() summarizes at call time: mutating a tensor afterwards changes nothing', async (t) => {
   const sink = collector();
   const log = createLogger({ sinks: [sink], exitHooks: false });

@@ -12,6 +12,8 @@ import { memorySink } from '../../sinks/memory.js';
 import { prettySink } from '../../sinks/pretty.js';
 import type { PrettySinkOptions } from '../../sinks/pretty.js';
 import { SocketSink, socketSink } from '../../sinks/socket.js';
+import { parquetSink } from '../../sinks/parquet.js';
+import type { ParquetSinkOptions } from '../../sinks/parquet.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
 import type { SocketSinkOptions } from '../../sinks/socket.js';
 import type { SinkSpec } from './routes.js';
@@ -32,6 +34,12 @@ export interface DefaultSinkOptions {
    * TRACE and DEBUG (per-step rows) stay in the JSONL and CSV only. @default true
    */
   tensorboard?: boolean;
+  /**
+   * With the default sinks: also a Parquet dataset per table in the run folder
+   * (`<table>.parquet/part-NNNNN.parquet`, for DuckDB and pandas), at TRACE like the JSONL, as
+   * noko and Skáld write on request; `true` or parquetSink's options (without `dir`). @default false
+   */
+  parquet?: boolean | Omit<ParquetSinkOptions, 'dir'>;
   /**
    * With the default sinks: rows kept in memory per table for `log.table()`. Kept small on
    * purpose: rows that stay longer are promoted to V8's old space, and at tens of thousands of
@@ -69,6 +77,9 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
   ];
   if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
   if (opts.tensorboard !== false) specs.push({ sink: tensorboardSink({ dir }), level: 'INFO' });
+  if (opts.parquet !== undefined && opts.parquet !== false) {
+    specs.push({ sink: parquetSink({ ...(opts.parquet === true ? {} : opts.parquet), dir }), level: 'TRACE' });
+  }
   if (opts.socket !== undefined) specs.push(socketSpec(runName, opts.socket));
   return specs;
 }

@@ -24,7 +24,9 @@ import type { Entry, FlatRow, Scalar } from '../core/entry.js';
 import { Level } from '../core/levels.js';
 import { isCsvFormat, scanRun } from '../run/layout.js';
 import type { RunTable } from '../run/layout.js';
+import { datasetPath } from '../io/parquet-dataset.js';
 import { csvSink } from '../../sinks/csv.js';
+import { parquetSink } from '../../sinks/parquet.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
 import { readLog } from './read-log.js';
 import type { Damage } from './decode-options.js';
@@ -63,7 +65,7 @@ export interface ExportedTable {
 function targetsOf(format: ExportFormat, out: string, table: string): string[] {
   switch (format) {
     case 'parquet':
-      return [path.join(out, `${table}.parquet`)];
+      return [datasetPath(out, table)];
     case 'csv':
       return [path.join(out, `${table}.csv`)];
     case 'tensorboard': {
@@ -82,7 +84,7 @@ function targetsOf(format: ExportFormat, out: string, table: string): string[] {
 function sinkOf(format: ExportFormat, out: string): Writable {
   switch (format) {
     case 'parquet':
-      throw new RowlogError('ERR_INVALID_OPTION', 'to: parquet is not available yet');
+      return parquetSink({ dir: out });
     case 'csv':
       return csvSink({ dir: out });
     case 'tensorboard':
