@@ -91,6 +91,9 @@ function sqlValue(v: unknown): number | bigint | string | null {
 
 const RESERVED = ['runs', 'params', 'status', 'entries'];
 
+/** Terms of one compound SELECT in the view: SQLite's SQLITE_MAX_COMPOUND_SELECT is 500. */
+const COMPOUND_MAX = 400;
+
 interface Table {
   readonly sql: string;
   /** key → its SQL column name. */
@@ -245,7 +248,14 @@ class Store {
           `FROM ${quoteId(t.sql)} AS t CROSS JOIN (VALUES ${values}) AS k LEFT JOIN runs AS r ON r.rowid = t."$run") WHERE value IS NOT NULL`,
       );
     }
-    const body = parts.length > 0 ? parts.join('\nUNION ALL\n') : 'SELECT NULL AS run, NULL AS step, NULL AS key, NULL AS value WHERE 0';
+    // SQLite allows 500 terms in one compound SELECT: more tables are unioned in nested groups.
+    let terms = parts;
+    while (terms.length > COMPOUND_MAX) {
+      const groups: string[] = [];
+      for (let i = 0; i < terms.length; i += COMPOUND_MAX) groups.push(`SELECT * FROM (${terms.slice(i, i + COMPOUND_MAX).join('\nUNION ALL\n')})`);
+      terms = groups;
+    }
+    const body = terms.length > 0 ? terms.join('\nUNION ALL\n') : 'SELECT NULL AS run, NULL AS step, NULL AS key, NULL AS value WHERE 0';
     this.#db.exec(`DROP VIEW IF EXISTS entries; CREATE VIEW entries AS ${body}`);
     this.#viewStale = false;
   }

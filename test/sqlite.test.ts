@@ -455,3 +455,17 @@ t.test('a read-only file system: warned with the code, rows counted, the databas
   const r = run(peer('sqlite3') as string, [`file:${db}?immutable=1`, 'PRAGMA integrity_check', 'SELECT count(*) FROM main']);
   t.same(r.stdout.trim().split('\n'), ['ok', '10'], 'the rows before are all there');
 });
+
+t.test('the long view over more tables than one compound SELECT may hold (SQLite allows 500)', async (t) => {
+  if (!needs(t, ['better-sqlite3', 'sqlite3'])) return;
+  const dir = tmpdir(t);
+  const sq = sqliteSink({ dir, maxBatchRows: 10_000 });
+  const warnings: RowlogWarning[] = [];
+  sq.on('warning', (w: RowlogWarning) => warnings.push(w));
+  const TABLES = 900;
+  for (let k = 0; k < TABLES; k++) sq.write(entry(0, { x: k }, `t/${k}`));
+  await new Promise<void>((resolve) => sq.end(resolve));
+  t.same(warnings, [], 'no warning');
+  const r = run(peer('sqlite3') as string, ['-readonly', path.join(dir, 'run.sqlite'), 'SELECT count(*), sum(value) FROM entries', `SELECT value FROM entries WHERE key = 't/899/x'`]);
+  t.same(r.stdout.trim().split('\n'), [`${TABLES}|${(TABLES * (TABLES - 1)) / 2}.0`, '899.0'], r.stderr);
+});
