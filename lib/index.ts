@@ -26,6 +26,8 @@ export type { TensorboardSinkOptions } from '../sinks/tensorboard.js';
 export { parquetSink } from '../sinks/parquet.js';
 export type { ParquetSinkOptions } from '../sinks/parquet.js';
 export type { ParquetCodec } from './format/parquet-encode.js';
+export { sqliteSink, SqliteSink } from '../sinks/sqlite.js';
+export type { SqliteSinkOptions, SqliteRecord } from '../sinks/sqlite.js';
 export { BatchSink } from '../sinks/batch-sink.js';
 export type { BatchSinkOptions } from '../sinks/batch-sink.js';
 export { connect } from './net/connect.js';

@@ -76,8 +76,12 @@ async function rows(file: string): Promise<Row[]> {
 }
 
 /** Every file under `dir`, relative, sorted. */
+/** The files of a run folder; its TensorBoard events file (the default sinks', named by time and host) as `events.out.tfevents.*`. */
 function files(dir: string): string[] {
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    .map((f) => (f.startsWith('events.out.tfevents.') ? 'events.out.tfevents.*' : f))
+    .sort();
 }
 
 function endsCleanly(t: Test, file: string): void {
@@ -105,7 +109,7 @@ t.test('two sources pushing concurrently land in two run folders with exactly th
   t.same(warnings, [], 'no warning');
   for (const s of ['alpha', 'beta']) {
     const runDir = path.join(dir, s);
-    t.same(files(runDir), ['eval/acc.csv', 'eval/acc.jsonl.gz', 'run.json', 'status.json', 'train.csv', 'train.jsonl.gz']);
+    t.same(files(runDir), ['eval/acc.csv', 'eval/acc.jsonl.gz', 'events.out.tfevents.*', 'run.json', 'status.json', 'train.csv', 'train.jsonl.gz']);
     const train = await rows(path.join(runDir, 'train.jsonl.gz'));
     const evals = await rows(path.join(runDir, 'eval/acc.jsonl.gz'));
     t.equal(train.length, 750, `${s}: 750 train rows`);

@@ -12,7 +12,8 @@ import { exportRun } from '../lib/read/export-run.js';
 import type { ExportFormat } from '../lib/read/export-run.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { runCli } from './cli.js';
-import { tmpdir } from './helpers.js';
+import { run, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
 import { eventsFiles, expectedEvents, readTfFile } from './tfevents.js';
 
 const ROWS = 1500;
@@ -107,6 +108,24 @@ t.test('--to parquet: DuckDB reads every table as the JSONL holds it (the late k
   }
 });
 
+t.test('--to sqlite: run.sqlite holds every row, read by Python\'s sqlite3 module', async (t) => {
+  if (!needs(t, ['better-sqlite3', 'python3'])) return;
+  const dir = await makeRun(t);
+  const r = runCli(['export', dir, '--to', 'sqlite']);
+  t.equal(r.status, 0, r.stderr);
+  const py = peer('python3') as string;
+  const q = run(py, [
+    '-c',
+    'import sqlite3,sys,json; db=sqlite3.connect(sys.argv[1]); print(json.dumps([db.execute(\'SELECT count(*), max("$step"), sum(late IS NOT NULL) FROM train\').fetchone(), db.execute(\'SELECT count(*) FROM "grad/layer1"\').fetchone()]))',
+    path.join(dir, 'run.sqlite'),
+  ]);
+  t.equal(q.status, 0, q.stderr);
+  t.same(JSON.parse(q.stdout), [[ROWS, ROWS - 1, ROWS - 1000], [150]]);
+  const again = runCli(['export', dir, '--to', 'sqlite']);
+  t.equal(again.status, 1);
+  t.match(again.stderr, /run\.sqlite exists already/);
+});
+
 t.test('export writes new files only: a second export fails naming the file and changes nothing', async (t) => {
   const dir = await makeRun(t);
   t.equal(runCli(['export', dir, '--to', 'csv', '--table', 'train']).status, 0);
@@ -127,7 +146,7 @@ t.test('the errors a user meets: exit 1 with one line, a bad --to exit 2', async
   const dir = await makeRun(t);
   const empty = tmpdir(t);
   const cases: Array<[string[], number, RegExp]> = [
-    [['export', dir, '--to', 'xml'], 2, /^rowlog: export: option '--to <format>' argument 'xml' is invalid\. must be one of parquet, csv, tensorboard\.\n$/],
+    [['export', dir, '--to', 'xml'], 2, /^rowlog: export: option '--to <format>' argument 'xml' is invalid\. must be one of parquet, csv, tensorboard, sqlite\.\n$/],
     [['export', dir], 2, /^rowlog: export: required option '--to <format>' not specified\n$/],
     [['export', dir, '--to', 'csv', '--table', 'nope'], 1, /^rowlog: export: table: .* has no table 'nope' \(it has grad\/layer1, train\)\n$/],
     [['export', empty, '--to', 'csv'], 1, /^rowlog: export: .* is not a run folder \(no run\.json, status\.json or table file\)\n$/],

@@ -1,5 +1,5 @@
 /**
- * `rowlog export RUN --to parquet|csv|tensorboard [--out DIR] [--table T…]` (docs/DESIGN.md §7):
+ * `rowlog export RUN --to parquet|csv|tensorboard|sqlite [--out DIR] [--table T…]` (docs/DESIGN.md §7):
  * a run folder's tables written again in another format by lib/read/export-run.ts, with a
  * progress line on stderr for long runs (on a terminal, over 50 MB of sources), and one line per
  * table saying what was written. A target that exists, an unknown table or a folder that is no
@@ -20,7 +20,7 @@ function formatArg(v: string): ExportFormat {
 export function registerExport(program: Command): void {
   program
     .command('export')
-    .description('write a run folder\'s tables again as Parquet, CSV or a TensorBoard events file (new files only)')
+    .description('write a run folder\'s tables again as Parquet, CSV, a TensorBoard events file or SQLite (new files only)')
     .argument('<run>', 'the run folder')
     .requiredOption('--to <format>', `${EXPORT_FORMATS.join(', ')}`, formatArg)
     .option('--out <dir>', 'folder to write into (default: the run folder)')

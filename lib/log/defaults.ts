@@ -14,6 +14,8 @@ import type { PrettySinkOptions } from '../../sinks/pretty.js';
 import { SocketSink, socketSink } from '../../sinks/socket.js';
 import { parquetSink } from '../../sinks/parquet.js';
 import type { ParquetSinkOptions } from '../../sinks/parquet.js';
+import { sqliteSink } from '../../sinks/sqlite.js';
+import type { SqliteSinkOptions } from '../../sinks/sqlite.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
 import type { SocketSinkOptions } from '../../sinks/socket.js';
 import type { SinkSpec } from './routes.js';
@@ -40,6 +42,13 @@ export interface DefaultSinkOptions {
    * noko and Skáld write on request; `true` or parquetSink's options (without `dir`). @default false
    */
   parquet?: boolean | Omit<ParquetSinkOptions, 'dir'>;
+  /**
+   * With the default sinks: also the run as one SQLite database, `<dir>/run.sqlite` (a wide table
+   * per rowlog table, `runs`, `params`, `status`, Blocks' `entries` view), at TRACE; `true` or
+   * sqliteSink's options (without `dir`/`path`). Needs the optional peer `better-sqlite3@12`
+   * (else `ERR_MISSING_DEPENDENCY`). @default false
+   */
+  sqlite?: boolean | Omit<SqliteSinkOptions, 'dir' | 'path'>;
   /**
    * With the default sinks: rows kept in memory per table for `log.table()`. Kept small on
    * purpose: rows that stay longer are promoted to V8's old space, and at tens of thousands of
@@ -79,6 +88,9 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
   if (opts.tensorboard !== false) specs.push({ sink: tensorboardSink({ dir }), level: 'INFO' });
   if (opts.parquet !== undefined && opts.parquet !== false) {
     specs.push({ sink: parquetSink({ ...(opts.parquet === true ? {} : opts.parquet), dir }), level: 'TRACE' });
+  }
+  if (opts.sqlite !== undefined && opts.sqlite !== false) {
+    specs.push({ sink: sqliteSink({ ...(opts.sqlite === true ? {} : opts.sqlite), dir }), level: 'TRACE' });
   }
   if (opts.socket !== undefined) specs.push(socketSpec(runName, opts.socket));
   return specs;

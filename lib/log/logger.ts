@@ -29,10 +29,11 @@ import { Level, toLevel } from '../core/levels.js';
 import type { LevelLike } from '../core/levels.js';
 import { WarningGate } from '../core/warnings.js';
 import { fanoutRow } from '../format/json-line.js';
-import { defaultRunDir, RunDir } from '../run/run-dir.js';
+import { defaultRunDir, RunDir, statusRecord } from '../run/run-dir.js';
 import type { RunInfo, RunState } from '../run/run-dir.js';
 import { FileSink } from '../../sinks/file-sink.js';
 import { MemorySink } from '../../sinks/memory.js';
+import { SqliteSink } from '../../sinks/sqlite.js';
 import type { TableView } from '../../sinks/memory.js';
 import { entryFlattener, entryRowOptions, summarizeRow } from '../../transforms/summarize.js';
 import type { SummarizeRowOptions } from '../../transforms/summarize.js';
@@ -153,6 +154,13 @@ export class Logger extends Writable {
     // Work a killed writer left on the folder's files (a CSV rewrite cut short) is taken up now,
     // for tables that get no row in this run too (docs/DESIGN.md §4).
     if (this.#runDir !== undefined) for (const r of this.#routes) if (r.sink instanceof FileSink) r.sink.resume();
+    // A database sink keeps run.json, params.json and status.json in tables of its own (sinks/sqlite.ts).
+    if (this.#runDir !== undefined) {
+      for (const db of this.#databases()) {
+        db.setRun({ ...this.#runDir.info, dir: this.#runDir.dir });
+        db.setParams(this.#runDir.paramsSoFar);
+      }
+    }
     this.status = { ...this.#runDir?.savedStatus };
     if (this.#runDir) this.#steps.restore(this.#runDir.savedSteps);
     this.#memory = this.#routes.find((r) => r.sink instanceof MemorySink)?.sink as MemorySink | undefined;
@@ -278,6 +286,22 @@ export class Logger extends Writable {
     objectOption(params, 'params');
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', 'log.params(): the logger is closed');
     this.#requireDir('params').params(params);
+    for (const db of this.#databases()) db.setParams(params);
+  }
+
+  /** The routes' SQLite sinks (they record the run, its params and its status). */
+  #databases(): SqliteSink[] {
+    return this.#routes.flatMap((r) => (r.sink instanceof SqliteSink && !r.broken ? [r.sink] : []));
+  }
+
+  /** The status as status.json holds it, into the SQLite sinks (before they are flushed or ended). */
+  #recordStatus(state: RunState): void {
+    if (this.#runDir === undefined) return;
+    const dbs = this.#databases();
+    if (dbs.length > 0) {
+      const record = statusRecord(this.status, this.#steps.toJSON(), state);
+      for (const db of dbs) db.setStatus(record);
+    }
   }
 
   /** Writes `artifacts/<name>` in the run folder (strings and bytes as is, else JSON); returns its path. */
@@ -297,12 +321,14 @@ export class Logger extends Writable {
   async flush(): Promise<void> {
     await this.#drainTransforms();
     this.#saveStatus({ state: 'running' });
+    this.#recordStatus({ state: 'running' });
     await flushRoutes(this.#routes);
   }
 
   /** Writes everything buffered synchronously. */
   flushSync(): void {
     this.#saveStatus({ state: this.writableFinished ? 'closed' : 'running' });
+    if (!this.writableFinished) this.#recordStatus({ state: 'running' });
     flushRoutesSync(this.#routes, this.#gate);
   }
 
@@ -313,8 +339,10 @@ export class Logger extends Writable {
   #exitSync(how: ProcessEnd): void {
     this.#unhook();
     if (!this.writableFinished && this.#exitFlush) {
+      const end: RunState = 'signal' in how ? { state: 'interrupted', signal: how.signal } : { state: 'exited', exitCode: how.exitCode };
+      this.#recordStatus(end); // posted before the synchronous flush, which waits for it
       flushRoutesSync(this.#routes, this.#gate);
-      this.#saveStatus('signal' in how ? { state: 'interrupted', signal: how.signal } : { state: 'exited', exitCode: how.exitCode });
+      this.#saveStatus(end);
     }
     this.#runDir?.releaseLock();
   }
@@ -342,6 +370,7 @@ export class Logger extends Writable {
       this.#head.end();
       await this.#transformsDone;
     }
+    this.#recordStatus({ state: 'closed' }); // before the sinks end: an ended sink takes nothing
     await Promise.all(this.#routes.map((r) => endRoute(r)));
     this.#unhook();
     this.#saveStatus({ state: 'closed' });

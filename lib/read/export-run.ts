@@ -1,7 +1,8 @@
 /**
  * exportRun: an existing run folder's tables written again in another format (docs/DESIGN.md §7,
  * `rowlog export`), for people who logged with the defaults and decide later: Parquet for
- * DuckDB and pandas, CSV, a TensorBoard events file, a SQLite database.
+ * DuckDB and pandas, CSV, a TensorBoard events file, a SQLite database (with the optional peer
+ * better-sqlite3; without it `ERR_MISSING_DEPENDENCY` before anything is written).
  *
  * Each table is read from its first file in lib/run/layout.ts's order (`.jsonl.gz`, `.jsonl`,
  * then CSV), streamed row by row (memory bounded by the sink's own bound, whatever the size of
@@ -27,13 +28,14 @@ import type { RunTable } from '../run/layout.js';
 import { datasetPath } from '../io/parquet-dataset.js';
 import { csvSink } from '../../sinks/csv.js';
 import { parquetSink } from '../../sinks/parquet.js';
+import { sqliteSink } from '../../sinks/sqlite.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
 import { readLog } from './read-log.js';
 import type { Damage } from './decode-options.js';
 import type { RowlogWarning } from '../core/warnings.js';
 
 /** The formats {@link exportRun} writes. */
-export const EXPORT_FORMATS = ['parquet', 'csv', 'tensorboard'] as const;
+export const EXPORT_FORMATS = ['parquet', 'csv', 'tensorboard', 'sqlite'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** Options of {@link exportRun}. */
@@ -77,6 +79,8 @@ function targetsOf(format: ExportFormat, out: string, table: string): string[] {
       }
       return names.map((n) => path.join(out, n));
     }
+    case 'sqlite':
+      return [path.join(out, 'run.sqlite')];
   }
 }
 
@@ -89,6 +93,8 @@ function sinkOf(format: ExportFormat, out: string): Writable {
       return csvSink({ dir: out });
     case 'tensorboard':
       return tensorboardSink({ dir: out });
+    case 'sqlite':
+      return sqliteSink({ dir: out });
   }
 }
 

@@ -264,12 +264,14 @@ export class RunDir {
 
   /** Writes `status.json`: the user's status plus each table's last step and the run state. */
   saveStatus(status: Record<string, unknown>, steps: Record<string, number>, run: RunState): void {
-    const extra = run.state === 'interrupted' ? { [SIGNAL_KEY]: run.signal } : run.state === 'exited' ? { [EXIT_CODE_KEY]: run.exitCode } : {};
-    writeFileAtomic(
-      path.join(this.dir, 'status.json'),
-      toJson({ ...status, [STEPS_KEY]: steps, [STATE_KEY]: run.state, ...extra, [UPDATED_KEY]: new Date().toISOString() }),
-    );
+    writeFileAtomic(path.join(this.dir, 'status.json'), toJson(statusRecord(status, steps, run)));
   }
+}
+
+/** What `status.json` holds: the user's status, each table's last step, the run state, the time. */
+export function statusRecord(status: Record<string, unknown>, steps: Record<string, number>, run: RunState): Record<string, unknown> {
+  const extra = run.state === 'interrupted' ? { [SIGNAL_KEY]: run.signal } : run.state === 'exited' ? { [EXIT_CODE_KEY]: run.exitCode } : {};
+  return { ...status, [STEPS_KEY]: steps, [STATE_KEY]: run.state, ...extra, [UPDATED_KEY]: new Date().toISOString() };
 }
 
 /** Each table's last step: the larger of `saved` (status.json) and what the table's files hold. */
