@@ -115,3 +115,22 @@ t.test('a worker that fails to start is reported; serveJobs refuses the main thr
   t.equal(ch.dead, true);
   t.throws(() => serveJobs(() => {}), /serveJobs runs in a worker thread/);
 });
+
+t.test('on exit, a worker whose script never loaded is not waited for its whole timeout', async (t) => {
+  const dir = tmpdir(t);
+  const child = path.join(dir, 'child.mts');
+  fs.writeFileSync(
+    child,
+    `import { WorkerChannel } from ${JSON.stringify(path.join(ROOT, 'lib/io/worker-channel.js'))};
+const ch = new WorkerChannel(new URL('data:text/javascript,throw new Error("boom at load")'), { onError: () => {} });
+process.on('exit', () => { const t0 = performance.now(); const ok = ch.waitSync(120_000); process.stdout.write(JSON.stringify({ ok, ms: performance.now() - t0 })); });
+ch.post({});
+process.exit(0);
+`,
+  );
+  const r = spawnSync(process.execPath, [...process.execArgv, child], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { ok: boolean; ms: number };
+  t.equal(out.ok, false, 'it says the job was not done');
+  t.ok(out.ms < 60_000, `gave up after ${Math.round(out.ms)} ms, not the 120 s asked`);
+});

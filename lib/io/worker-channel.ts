@@ -21,6 +21,10 @@ import type { TransferListItem } from 'node:worker_threads';
 /** Slots of the shared counters. */
 const DONE = 0;
 const DEAD = 1;
+/** Set by the worker once it serves jobs: a worker that never gets there (its script fails to load) is not waited for long. */
+const STARTED = 2;
+/** How long waitSync() waits for a worker that has not started. */
+const START_WAIT_MS = 10_000;
 
 /** A job's failure as the worker reports it. */
 interface JobError {
@@ -45,7 +49,7 @@ export interface WorkerChannelOptions {
 
 export class WorkerChannel<Job> {
   readonly #worker: Worker;
-  readonly #counts = new Int32Array(new SharedArrayBuffer(8));
+  readonly #counts = new Int32Array(new SharedArrayBuffer(12));
   #posted = 0;
   /** Jobs whose answer (ok or failed) this thread has received: flush() counts these, so a job's error is reported before its flush resolves. */
   #answered = 0;
@@ -105,11 +109,15 @@ export class WorkerChannel<Job> {
    * true when all finished. For the exit path and the memory bound only.
    */
   waitSync(timeoutMs = 30_000): boolean {
-    const end = performance.now() + timeoutMs;
+    const start = performance.now();
+    const end = start + timeoutMs;
     for (;;) {
       if (this.pending === 0) return true;
-      const left = end - performance.now();
+      const now = performance.now();
+      const left = end - now;
       if (left <= 0) return false;
+      // A worker whose script failed to load never counts anything (its failure is an event, and none comes now).
+      if (Atomics.load(this.#counts, STARTED) === 0 && now - start >= START_WAIT_MS) return false;
       const seen = Atomics.load(this.#counts, DONE);
       if (this.#posted - seen <= 0) return true;
       Atomics.wait(this.#counts, DONE, seen, Math.min(left, 1000));
@@ -176,6 +184,7 @@ export function serveJobs<Job>(run: (job: Job) => void | Promise<void>): unknown
     Atomics.store(counts, DEAD, 1);
     Atomics.notify(counts, DONE);
   });
+  Atomics.store(counts, STARTED, 1);
   let chain: Promise<void> = Promise.resolve();
   port.on('message', ({ n, job }: { n: number; job: Job }) => {
     chain = chain.then(async () => {
