@@ -110,9 +110,9 @@ t.test('a run in JSONL and SQLite: Python and the sqlite3 command read what the 
   if (!needs(t, 'better-sqlite3')) return;
   const dir = tmpdir(t);
   const sq = sqliteSink({ dir, maxBatchRows: 100 });
+  // The logger hands the sink run.json, params and status as it saves them (lib/log/logger.ts).
   const log = createLogger({ dir, sinks: [jsonlSink({ dir, ext: '.jsonl' }), sq] });
-  sq.setRun(log.run as never);
-  sq.setParams({ lr: 0.01, model: { depth: 3 }, warm: true });
+  log.params({ lr: 0.01, model: { depth: 3 }, warm: true });
   const N = 1000;
   for (let i = 0; i < N; i++) {
     log.row('main', {
@@ -124,7 +124,7 @@ t.test('a run in JSONL and SQLite: Python and the sqlite3 command read what the 
     });
     if (i % 10 === 0) log.row('eval/val.acc', { acc: i / N, value: i, 'we"ird': 'q"uote' });
   }
-  sq.setStatus({ epoch: 3, $state: 'running', $steps: { main: N - 1 } });
+  log.status.epoch = 3;
   await log.close();
   t.same(fs.readdirSync(dir).filter((f) => f.startsWith('run.sqlite')), ['run.sqlite'], 'closed: one file, no -wal/-shm left');
   const db = path.join(dir, 'run.sqlite');
@@ -191,7 +191,9 @@ print(json.dumps({'cols': cols, 'rows': rows, 'ev': ev, 'entries': list(entries)
   t.same(got.late, [400, N - 400], 'a key new mid-run: NULL (and not in the view) before it came');
   t.same(got.runs, [[log.run?.id, log.run?.name, dir, log.run?.startTime, null]], 'runs: run.json');
   t.same(got.params, { lr: 0.01, model: '{"depth":3}', warm: 1 }, 'params');
-  t.same(got.status, { epoch: 3, $state: 'running', $steps: `{"main":${N - 1}}` }, 'status');
+  const { $updated, ...status } = got.status;
+  t.match($updated, /^\d{4}-\d\d-\d\dT/, 'status: $updated, as status.json has it');
+  t.same(status, { epoch: 3, $state: 'closed', $steps: JSON.stringify({ main: N - 1, 'eval/val.acc': 99 }) }, 'status: as status.json at close');
 
   if (needs(t, 'sqlite3', 'the sqlite3 command')) {
     const cli = run(peer('sqlite3') as string, [
