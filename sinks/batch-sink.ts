@@ -127,8 +127,15 @@ export class BatchSink extends Writable implements Sink {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
-    this.#backend.write(batch);
-    if (this.#backend.pending > this.#o.maxQueuedRows) this.#backend.flushSync();
+    try {
+      this.#backend.write(batch);
+      if (this.#backend.pending > this.#o.maxQueuedRows) this.#backend.flushSync();
+    } catch (err) {
+      // A backend reports I/O faults as warnings; a throw is a bug, and it must not reach the
+      // training loop (this runs in log.row() or a timer): the sink fails, the logger warns
+      // W_SINK_ERROR and the other sinks go on.
+      if (!this.destroyed) process.nextTick(() => this.destroy(err as Error));
+    }
   }
 
   /** Rows held and not stored yet (waiting here or in the backend). */

@@ -122,3 +122,18 @@ t.test('options are checked with the one vocabulary', async (t) => {
   t.throws(() => make({ maxQueuedRows: 1.5 }), { code: 'ERR_INVALID_OPTION', message: /^maxQueuedRows/ });
   t.throws(() => new BatchSink(null as unknown as BatchSinkOptions, () => new Recorder(() => {})), { code: 'ERR_INVALID_OPTION' });
 });
+
+t.test('a backend that throws (a bug) fails the sink with the error; write() and the timer never throw', async (t) => {
+  let rec: Recorder | undefined;
+  const sink = new BatchSink({ maxBatchRows: 2 }, (warn) => {
+    rec = new Recorder(warn);
+    rec.write = () => {
+      throw new Error('encoder bug');
+    };
+    return rec;
+  });
+  const err = new Promise<Error>((done) => sink.on('error', done));
+  sink.write(entry(0));
+  t.doesNotThrow(() => sink.write(entry(1)), 'the batch handed from write() threw inside the sink');
+  t.match((await err).message, /encoder bug/);
+});

@@ -134,3 +134,20 @@ process.exit(0);
   t.equal(out.ok, false, 'it says the job was not done');
   t.ok(out.ms < 60_000, `gave up after ${Math.round(out.ms)} ms, not the 120 s asked`);
 });
+
+t.test('a process started with flags workers refuse (--max-old-space-size, --expose-gc) still runs its jobs', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'out');
+  const child = path.join(dir, 'child.mts');
+  fs.writeFileSync(
+    child,
+    `import { WorkerChannel } from ${JSON.stringify(path.join(ROOT, 'lib/io/worker-channel.js'))};
+const ch = new WorkerChannel(new URL(${JSON.stringify(script.href)}), { init: { hello: 'init' }, onError: (e) => { console.error(e.message); process.exitCode = 1; } });
+ch.post({ file: ${JSON.stringify(file)}, text: 'ran' });
+await ch.close();
+`,
+  );
+  const r = spawnSync(process.execPath, ['--max-old-space-size=512', '--expose-gc', ...process.execArgv, child], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(fs.readFileSync(file, 'utf8'), 'ran');
+});

@@ -48,7 +48,7 @@ export interface WorkerChannelOptions {
 }
 
 export class WorkerChannel<Job> {
-  readonly #worker: Worker;
+  readonly #worker: Worker | undefined;
   readonly #counts = new Int32Array(new SharedArrayBuffer(12));
   #posted = 0;
   /** Jobs whose answer (ok or failed) this thread has received: flush() counts these, so a job's error is reported before its flush resolves. */
@@ -57,22 +57,35 @@ export class WorkerChannel<Job> {
   #waiters: Waiter[] = [];
   #dead = false;
 
-  /** Starts the worker running `script` (a module whose top level calls {@link serveJobs}). */
+  /**
+   * Starts the worker running `script` (a module whose top level calls {@link serveJobs}). Never
+   * throws: a worker that cannot be made (a Node flag workers refuse) is a dead channel, reported
+   * to `onError` asynchronously, so a sink's timer or `log.row()` never meets the throw.
+   */
   constructor(script: URL, opts: WorkerChannelOptions) {
-    this.#worker = new Worker(script, { workerData: { init: opts.init, counts: this.#counts }, execArgv: workerExecArgv() });
-    this.#worker.unref();
-    this.#worker.on('message', (m: { ok: number } | JobError) => {
+    let worker: Worker | undefined;
+    try {
+      const execArgv = workerExecArgv();
+      worker = new Worker(script, { workerData: { init: opts.init, counts: this.#counts }, ...(execArgv === undefined ? {} : { execArgv }) });
+    } catch (err) {
+      this.#dead = true;
+      queueMicrotask(() => opts.onError(err as Error, undefined));
+    }
+    this.#worker = worker;
+    if (worker === undefined) return;
+    worker.unref();
+    worker.on('message', (m: { ok: number } | JobError) => {
       this.#answered++;
-      if (this.#answered >= this.#posted) this.#worker.unref();
+      if (this.#answered >= this.#posted) worker.unref();
       if ('failed' in m) opts.onError(Object.assign(new Error(m.message), m.code === undefined ? {} : { code: m.code }), m.failed);
       this.#settle();
     });
-    this.#worker.on('error', (err) => {
+    worker.on('error', (err) => {
       this.#dead = true;
       opts.onError(err, undefined);
       this.#settle();
     });
-    this.#worker.on('exit', (code) => {
+    worker.on('exit', (code) => {
       if (!this.#dead && code !== 0) opts.onError(new Error(`the worker thread exited (code ${code})`), undefined);
       this.#dead = true;
       this.#settle();
@@ -92,7 +105,7 @@ export class WorkerChannel<Job> {
   /** Posts a job (its ArrayBuffers in `transfer` move to the worker); returns its number. */
   post(job: Job, transfer: readonly TransferListItem[] = []): number {
     const n = this.#posted++;
-    if (this.dead) return n;
+    if (this.dead || this.#worker === undefined) return n;
     this.#worker.ref();
     this.#worker.postMessage({ n, job }, transfer);
     return n;
@@ -128,14 +141,14 @@ export class WorkerChannel<Job> {
   async close(): Promise<void> {
     await this.flush();
     this.#dead = true;
-    await this.#worker.terminate();
+    await this.#worker?.terminate();
   }
 
   /** Waits (bounded) for the jobs posted, then ends the worker, synchronously. */
   closeSync(timeoutMs?: number): void {
     this.waitSync(timeoutMs);
     this.#dead = true;
-    void this.#worker.terminate();
+    void this.#worker?.terminate();
   }
 
   #settle(): void {
@@ -147,11 +160,14 @@ export class WorkerChannel<Job> {
 }
 
 /**
- * The process's Node options for a worker, less `--input-type` (`node --input-type=module -e …`):
- * a worker refuses it (ERR_INPUT_TYPE_NOT_ALLOWED) and never starts, so nothing it was posted
- * would be stored, and `waitSync()` at exit would wait its whole timeout for a worker that never ran.
+ * The Node options for a worker when the process's must be changed: less `--input-type`
+ * (`node --input-type=module -e …`), which a worker refuses (ERR_INPUT_TYPE_NOT_ALLOWED), so it
+ * would never start. Otherwise undefined: the worker inherits the process's options as Node
+ * means it to (options given explicitly are checked, and process-wide ones such as
+ * `--max-old-space-size` or `--expose-gc` would make `new Worker` throw).
  */
-function workerExecArgv(): string[] {
+function workerExecArgv(): string[] | undefined {
+  if (!process.execArgv.some((a) => a === '--input-type' || a.startsWith('--input-type='))) return undefined;
   const args: string[] = [];
   for (let i = 0; i < process.execArgv.length; i++) {
     const a = process.execArgv[i] as string;
