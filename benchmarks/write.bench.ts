@@ -9,7 +9,8 @@
  * - pino: pino's logger.info(row) into pino.destination(file), uncompressed;
  * - rowlog: createLogger({dir}) with its default sinks (blocked-gzip JSONL, CSV, console at
  *   INFO; rows at TRACE, as per-step rows are), every row verified on disk afterwards;
- * - rowlog 2M: two million rows in a tight loop with the default sinks, for peak RSS.
+ * - rowlog 2M: two million rows in a tight loop with the default sinks, for peak RSS; and the same
+ *   rows at INFO, which the default TensorBoard sink gets too, with and without it.
  *
  * Prints rows/s, ratios, p50/p99 of one `log.row()` call (p99 also over the rows without the
  * tensor) next to the same percentiles of `JSON.stringify` of the same rows timed the same way in
@@ -145,8 +146,9 @@ async function pinoRun(dir: string): Promise<Result> {
   return { rows: ROWS, rate, cpuMs, rssMB: peakRssMb() };
 }
 
-async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency: boolean): Promise<Result> {
-  const log = createLogger({ dir, exitHooks: false });
+async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency: boolean, level: 'TRACE' | 'INFO' = 'TRACE', tensorboard = true): Promise<Result> {
+  // Rows at INFO reach the default TensorBoard sink too (and the console, kept off stdout by the bench).
+  const log = createLogger({ dir, exitHooks: false, tensorboard, ...(level === 'INFO' ? { console: false } : {}) });
   const samples = latency ? new Float64Array(rows) : undefined;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -154,10 +156,10 @@ async function rowlogRun(dir: string, rows: number, withTensor: boolean, latency
     const row = makeRow(i, withTensor);
     if (samples) {
       const a = performance.now();
-      log.row('train', row, { level: 'TRACE' });
+      log.row('train', row, { level });
       samples[i] = performance.now() - a;
     } else {
-      log.row('train', row, { level: 'TRACE' });
+      log.row('train', row, { level });
     }
   }
   await log.close();
@@ -211,6 +213,8 @@ const SCENARIOS: Record<string, (dir: string) => Result | Promise<Result>> = {
   pino: pinoRun,
   rowlog: (dir) => rowlogRun(dir, ROWS, true, true),
   'rowlog-2m': (dir) => rowlogRun(dir, BIG_ROWS, false, false),
+  'rowlog-2m-info': (dir) => rowlogRun(dir, BIG_ROWS, false, false, 'INFO'),
+  'rowlog-2m-info-no-tb': (dir) => rowlogRun(dir, BIG_ROWS, false, false, 'INFO', false),
   levels: () => levels(),
 };
 
@@ -264,6 +268,13 @@ if (scenario !== undefined) {
       `p99 without tensor ≤ 10× stringify ${verdict((r.p99plain ?? 0) <= 10 * (r.s99plain ?? 0))}; ` +
       `${big.rows.toLocaleString('en-US')}-row peak RSS < 150 MB ${verdict(big.rssMB < 150)}`,
   );
+  // The same rows at INFO, which the default TensorBoard sink gets too (issue 12: in the defaults
+  // provided the targets hold), against the defaults without it.
+  const info = measure('rowlog-2m-info');
+  const noTb = measure('rowlog-2m-info-no-tb');
+  line(`rows at INFO: defaults with TensorBoard`, info, `${(info.rate / noTb.rate).toFixed(2)}× without it  `);
+  line(`rows at INFO: defaults, tensorboard: false`, noTb);
+  console.log(`  target (issue 9) with TensorBoard getting every row: ${big.rows.toLocaleString('en-US')}-row peak RSS < 150 MB ${verdict(info.rssMB < 150)}`);
   const lv = measure('levels') as ReturnType<typeof levels>;
   console.log(
     `  gzip level 1 vs 6 on 50,000 rows (${(lv.l1 / 1e6).toFixed(1)} vs ${(lv.l6 / 1e6).toFixed(1)} MB): ` +

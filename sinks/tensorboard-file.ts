@@ -61,6 +61,8 @@ export interface TensorboardFileOptions {
   readonly fsync: boolean;
   /** The sink's memory bound: a failing file drops its oldest batches past it. */
   readonly maxQueuedRows: number;
+  /** Encoded bytes waiting for the disk past which a batch is written synchronously (the caller slows). */
+  readonly maxQueuedBytes: number;
 }
 
 export class TensorboardFile implements BatchBackend {
@@ -70,6 +72,7 @@ export class TensorboardFile implements BatchBackend {
   readonly #encoder = new EventEncoder();
   readonly #warn: BatchWarn;
   readonly #maxQueuedRows: number;
+  readonly #maxQueuedBytes: number;
   /** The first record, until the first batch carries it. */
   #version: Buffer | undefined;
   /** When the sink started (s): the file_version event's wall_time. */
@@ -88,6 +91,7 @@ export class TensorboardFile implements BatchBackend {
     this.#version = fileVersionRecord(this.#startedAt);
     this.#warn = warn;
     this.#maxQueuedRows = opts.maxQueuedRows;
+    this.#maxQueuedBytes = opts.maxQueuedBytes;
     this.#writer = new FileWriter(this.path, (err) => this.#failed(err), { fsync: opts.fsync });
   }
 
@@ -97,6 +101,9 @@ export class TensorboardFile implements BatchBackend {
     const version = this.#version;
     this.#version = undefined;
     this.#writer.write(version === undefined ? bytes : Buffer.concat([version, bytes]), events);
+    // As the file sinks' maxQueuedBytes (docs/DESIGN.md §5): in a loop that does not yield, the
+    // writes cannot land, so past the bound they are made now and the caller slows down.
+    if (this.#writer.queuedBytes > this.#maxQueuedBytes && !this.#writer.failing) this.flushSync();
   }
 
   get pending(): number {

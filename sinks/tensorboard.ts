@@ -6,7 +6,7 @@
  * A {@link BatchSink}: `log.row()` only keeps the Entry; the rows are encoded and written in
  * batches from the sink's timer (sinks/tensorboard-file.ts), never blocking the caller.
  */
-import { optionError } from '../lib/core/options.js';
+import { numberOption, optionError } from '../lib/core/options.js';
 import { BatchSink, resolveBatchOptions } from './batch-sink.js';
 import type { BatchSinkOptions } from './batch-sink.js';
 import { TensorboardFile } from './tensorboard-file.js';
@@ -21,6 +21,11 @@ export interface TensorboardSinkOptions extends BatchSinkOptions {
   dir: string;
   /** `'flush'`: fsync after each batch, for power-loss safety. @default 'none' */
   durability?: 'none' | 'flush';
+  /**
+   * Bound on encoded bytes waiting for the disk: past it a batch is written synchronously, so a
+   * training loop that never yields slows down instead of filling memory. @default 2097152 (2 MiB)
+   */
+  maxQueuedBytes?: number;
 }
 
 /**
@@ -38,5 +43,6 @@ export function tensorboardSink(opts: TensorboardSinkOptions): BatchSink {
     throw optionError('range', 'durability', `must be 'none' or 'flush' (got ${String(durability)})`);
   }
   const dir = opts.dir;
-  return new BatchSink(opts, (warn) => new TensorboardFile({ dir, fsync: durability === 'flush', maxQueuedRows: batch.maxQueuedRows }, warn));
+  const maxQueuedBytes = numberOption(opts.maxQueuedBytes ?? 2 * 1024 * 1024, 'maxQueuedBytes', { min: 0 });
+  return new BatchSink(opts, (warn) => new TensorboardFile({ dir, fsync: durability === 'flush', maxQueuedRows: batch.maxQueuedRows, maxQueuedBytes }, warn));
 }
