@@ -12,7 +12,7 @@ import { exportRun } from '../lib/read/export-run.js';
 import type { ExportFormat } from '../lib/read/export-run.js';
 import { jsonlSink } from '../sinks/jsonl.js';
 import { runCli } from './cli.js';
-import { run, tmpdir } from './helpers.js';
+import { fullTmpfs, run, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 import { eventsFiles, expectedEvents, readTfFile } from './tfevents.js';
 
@@ -116,11 +116,12 @@ t.test('--to sqlite: run.sqlite holds every row, read by Python\'s sqlite3 modul
   const py = peer('python3') as string;
   const q = run(py, [
     '-c',
-    'import sqlite3,sys,json; db=sqlite3.connect(sys.argv[1]); print(json.dumps([db.execute(\'SELECT count(*), max("$step"), sum(late IS NOT NULL) FROM train\').fetchone(), db.execute(\'SELECT count(*) FROM "grad/layer1"\').fetchone()]))',
+    'import sqlite3,sys,json; db=sqlite3.connect(sys.argv[1]); print(json.dumps([db.execute(\'SELECT count(*), max("$step"), sum(late IS NOT NULL) FROM train\').fetchone(), db.execute(\'SELECT count(*) FROM "grad/layer1"\').fetchone(), db.execute("SELECT id, dir FROM runs").fetchall(), db.execute("SELECT value FROM status WHERE key = \'$state\'").fetchone()]))',
     path.join(dir, 'run.sqlite'),
   ]);
   t.equal(q.status, 0, q.stderr);
-  t.same(JSON.parse(q.stdout), [[ROWS, ROWS - 1, ROWS - 1000], [150]]);
+  const runJson = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as { id: string };
+  t.same(JSON.parse(q.stdout), [[ROWS, ROWS - 1, ROWS - 1000], [150], [[runJson.id, dir]], ['closed']], 'rows, and runs/status from the run folder\'s files');
   const again = runCli(['export', dir, '--to', 'sqlite']);
   t.equal(again.status, 1);
   t.match(again.stderr, /run\.sqlite exists already/);
@@ -177,4 +178,14 @@ t.test('bad lines and a table only in CSV: skipped and said; the library call re
   );
   t.ok(seen.length > 0 && seen.every((b, i) => i === 0 || b >= (seen[i - 1] as number)), 'progress grows');
   await t.rejects(exportRun(dir, { to: 'xml' as ExportFormat }), { code: 'ERR_INVALID_OPTION' });
+});
+
+t.test('rows the sink cannot store (a full disk) fail the export: exit 1, after the warning with the count', async (t) => {
+  const full = fullTmpfs(t, '256k');
+  if (full === undefined) return;
+  const dir = await makeRun(t);
+  const r = runCli(['export', dir, '--to', 'parquet', '--out', full.mnt]);
+  t.equal(r.status, 1, r.stderr);
+  t.match(r.stderr, /W_ROWS_DROPPED/);
+  t.match(r.stderr, /rowlog: export: some rows could not be written into .* \(see the W_ROWS_DROPPED warning above\)\n$/);
 });

@@ -76,6 +76,9 @@ t.test('parquet: true adds a Parquet dataset per table to the default sinks, at 
   await log2.close();
   t.same(fs.readdirSync(path.join(opts, 'train.parquet')), ['part-00000.parquet', 'part-00001.parquet'], 'its options are parquetSink\'s');
   t.throws(() => createLogger({ dir: tmpdir(t), exitHooks: false, parquet: { partRows: 0 } }), { code: 'ERR_INVALID_OPTION' });
+  t.throws(() => createLogger({ dir: tmpdir(t), exitHooks: false, parquet: 'yes' as never }), { code: 'ERR_INVALID_OPTION', message: /^parquet: must be true, false or the sink's options/ });
+  t.throws(() => createLogger({ dir: tmpdir(t), exitHooks: false, sqlite: null as never }), { code: 'ERR_INVALID_OPTION', message: /^sqlite/ });
+  t.throws(() => createLogger({ dir: tmpdir(t), exitHooks: false, tensorboard: 0 as never }), { code: 'ERR_INVALID_OPTION', message: /^tensorboard/ });
 });
 
 t.test('row() summarizes at call time: mutating a tensor afterwards changes nothing', async (t) => {

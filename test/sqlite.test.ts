@@ -107,7 +107,7 @@ ${code}`;
 }
 
 t.test('a run in JSONL and SQLite: Python and the sqlite3 command read what the JSONL holds', async (t) => {
-  if (!needs(t, 'better-sqlite3')) return;
+  if (!needs(t, ['better-sqlite3', 'python3'])) return;
   const dir = tmpdir(t);
   const sq = sqliteSink({ dir, maxBatchRows: 100 });
   // The logger hands the sink run.json, params and status as it saves them (lib/log/logger.ts).

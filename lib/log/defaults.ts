@@ -6,6 +6,7 @@
  * gets; only this file knows what the defaults are.
  */
 import { nameSegment } from '../core/entry.js';
+import { booleanOption, optionError } from '../core/options.js';
 import { csvSink } from '../../sinks/csv.js';
 import { jsonlSink } from '../../sinks/jsonl.js';
 import { memorySink } from '../../sinks/memory.js';
@@ -85,15 +86,21 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
     { sink: memorySink({ maxlen: opts.memory ?? 100 }), level: 'TRACE' },
   ];
   if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
-  if (opts.tensorboard !== false) specs.push({ sink: tensorboardSink({ dir }), level: 'INFO' });
-  if (opts.parquet !== undefined && opts.parquet !== false) {
-    specs.push({ sink: parquetSink({ ...(opts.parquet === true ? {} : opts.parquet), dir }), level: 'TRACE' });
-  }
-  if (opts.sqlite !== undefined && opts.sqlite !== false) {
-    specs.push({ sink: sqliteSink({ ...(opts.sqlite === true ? {} : opts.sqlite), dir }), level: 'TRACE' });
-  }
+  if (booleanOption(opts.tensorboard, 'tensorboard', true)) specs.push({ sink: tensorboardSink({ dir }), level: 'INFO' });
+  const parquet = sinkChoice(opts.parquet, 'parquet');
+  if (parquet !== undefined) specs.push({ sink: parquetSink({ ...parquet, dir }), level: 'TRACE' });
+  const sqlite = sinkChoice(opts.sqlite, 'sqlite');
+  if (sqlite !== undefined) specs.push({ sink: sqliteSink({ ...sqlite, dir }), level: 'TRACE' });
   if (opts.socket !== undefined) specs.push(socketSpec(runName, opts.socket));
   return specs;
+}
+
+/** An opt-in default sink's option: `true` or its options turn it on (the options returned), `false` or none off. */
+function sinkChoice<T extends object>(v: boolean | T | undefined, option: string): T | Record<string, never> | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return {};
+  if (typeof v !== 'object' || v === null) throw optionError('type', option, `must be true, false or the sink's options (got ${String(v)})`);
+  return v;
 }
 
 /** `createLogger({socket})`'s sink: `source` (push mode only) is the run name made a valid `$source` segment. */

@@ -12,7 +12,9 @@
  * Export writes new files only: a target that exists already (`<table>.parquet/`, `<table>.csv`,
  * any events file, `run.sqlite` in the output folder) fails with `ERR_EXPORT_EXISTS` naming it
  * before anything is written; `out` chooses another folder. Bad lines and damaged stretches of
- * a source are skipped, as every reader skips them, and counted in the result.
+ * a source are skipped, as every reader skips them, and counted in the result. Rows the sink
+ * could not store (a full disk: `W_ROWS_DROPPED`) fail the export with `ERR_SINK_IO` at its end.
+ * A SQLite export also gets run.json, params.json and status.json, as a live run's database does.
  */
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -28,7 +30,7 @@ import type { RunTable } from '../run/layout.js';
 import { datasetPath } from '../io/parquet-dataset.js';
 import { csvSink } from '../../sinks/csv.js';
 import { parquetSink } from '../../sinks/parquet.js';
-import { sqliteSink } from '../../sinks/sqlite.js';
+import { SqliteSink, sqliteSink } from '../../sinks/sqlite.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
 import { readLog } from './read-log.js';
 import type { Damage } from './decode-options.js';
@@ -98,6 +100,26 @@ function sinkOf(format: ExportFormat, out: string): Writable {
   }
 }
 
+/** A JSON file of the run folder as an object, or undefined when it is missing or not an object. */
+function jsonFile(file: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A database gets what the run folder says of the run, as the logger hands it a live run's (run.json, params, status). */
+function describeRun(sink: SqliteSink, runDir: string): void {
+  const run = jsonFile(path.join(runDir, 'run.json'));
+  if (run !== undefined) sink.setRun({ ...run, dir: runDir });
+  const params = jsonFile(path.join(runDir, 'params.json'));
+  if (params !== undefined) sink.setParams(params);
+  const status = jsonFile(path.join(runDir, 'status.json'));
+  if (status !== undefined) sink.setStatus(status);
+}
+
 /** A row as read back → the Entry it was logged as (`$step`, `$time`, `$level` taken out). */
 function toEntry(table: string, row: Record<string, unknown>, index: number): Entry<FlatRow> {
   const { $step, $time, $level, ...data } = row;
@@ -143,8 +165,13 @@ export async function exportRun(dir: string, opts: ExportOptions): Promise<Expor
   const total = sources.reduce((n, s) => n + s.file.size, 0);
   let bytes = 0;
   const sink = sinkOf(opts.to, out);
-  const onWarning = opts.onWarning ?? ((w: RowlogWarning) => process.stderr.write(`rowlog warning ${w.code}: ${w.message}\n`));
-  sink.on('warning', onWarning);
+  if (sink instanceof SqliteSink) describeRun(sink, run.dir);
+  const warn = opts.onWarning ?? ((w: RowlogWarning) => process.stderr.write(`rowlog warning ${w.code}: ${w.message}\n`));
+  let lost = false;
+  sink.on('warning', (w: RowlogWarning) => {
+    if (w.code === 'W_ROWS_DROPPED') lost = true;
+    warn(w);
+  });
   const done: ExportedTable[] = [];
   try {
     for (const { table, file } of sources) {
@@ -168,5 +195,7 @@ export async function exportRun(dir: string, opts: ExportOptions): Promise<Expor
     sink.end();
     await finished(sink);
   }
+  // The sink could not store every row (a full disk): the warnings said how many; the export failed.
+  if (lost) throw new RowlogError('ERR_SINK_IO', `some rows could not be written into ${out} (see the W_ROWS_DROPPED warning above)`);
   return done;
 }
