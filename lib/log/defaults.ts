@@ -86,7 +86,7 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
     { sink: memorySink({ maxlen: opts.memory ?? 100 }), level: 'TRACE' },
   ];
   if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
-  if (booleanOption(opts.tensorboard, 'tensorboard', true)) specs.push({ sink: tensorboardSink({ dir }), level: 'INFO' });
+  if (booleanOption(opts.tensorboard, 'tensorboard', true)) specs.push({ sink: tensorboardSink({ dir, ...(opts.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: opts.maxQueuedBytes }) }), level: 'INFO' });
   const parquet = sinkChoice(opts.parquet, 'parquet');
   if (parquet !== undefined) specs.push({ sink: parquetSink({ ...parquet, dir }), level: 'TRACE' });
   const sqlite = sinkChoice(opts.sqlite, 'sqlite');
