@@ -9,15 +9,23 @@ import { serveJobs, WorkerChannel } from '../lib/io/worker-channel.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { until } from './wait.js';
 
-interface Job {
-  file: string;
-  text: string;
-  spinMs?: number;
-  fail?: string;
-  die?: number;
-  bytes?: ArrayBuffer;
-}
+import type { Job } from './fixtures/channel-worker.js';
 const script = new URL('./fixtures/channel-worker.ts', import.meta.url);
+
+/**
+ * Runs `body` as a child process's module (the channel imported as `WorkerChannel`, the fixture's
+ * URL as `script`), with Node `flags` before the test's loader flags: {status, stdout, stderr}.
+ */
+function runChild(dir: string, body: string, flags: string[] = []) {
+  const child = path.join(dir, 'child.mts');
+  fs.writeFileSync(
+    child,
+    `import { WorkerChannel } from ${JSON.stringify(path.join(ROOT, 'lib/io/worker-channel.js'))};
+const script = new URL(${JSON.stringify(script.href)});
+${body}`,
+  );
+  return spawnSync(process.execPath, [...flags, ...process.execArgv, child], { encoding: 'utf8', timeout: 120_000 });
+}
 
 t.test('jobs run in order; flush waits for them; buffers move to the worker', async (t) => {
   const dir = tmpdir(t);
@@ -88,17 +96,14 @@ t.test('waitSync bounds its wait', async (t) => {
 t.test('on process exit, waitSync lets the worker finish what was posted (the event loop is gone)', async (t) => {
   const dir = tmpdir(t);
   const file = path.join(dir, 'out');
-  const child = path.join(dir, 'child.mts');
-  fs.writeFileSync(
-    child,
-    `import { WorkerChannel } from ${JSON.stringify(path.join(ROOT, 'lib/io/worker-channel.js'))};
-const ch = new WorkerChannel(new URL(${JSON.stringify(script.href)}), { init: { hello: 'init' }, onError: (e) => { console.error(e.message); } });
+  const r = runChild(
+    dir,
+    `const ch = new WorkerChannel(script, { init: { hello: 'init' }, onError: (e) => { console.error(e.message); } });
 process.on('exit', () => { ch.post({ file: ${JSON.stringify(file)}, text: 'at-exit', spinMs: 300 }); process.stdout.write(String(ch.waitSync())); });
 ch.post({ file: ${JSON.stringify(file)}, text: 'before,', spinMs: 300 });
 process.exit(0);
 `,
   );
-  const r = spawnSync(process.execPath, [...process.execArgv, child], { encoding: 'utf8', timeout: 120_000 });
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout, 'true');
   t.equal(fs.readFileSync(file, 'utf8'), 'before,at-exit', 'both jobs landed although the process was exiting');
@@ -118,17 +123,14 @@ t.test('a worker that fails to start is reported; serveJobs refuses the main thr
 
 t.test('on exit, a worker whose script never loaded is not waited for its whole timeout', async (t) => {
   const dir = tmpdir(t);
-  const child = path.join(dir, 'child.mts');
-  fs.writeFileSync(
-    child,
-    `import { WorkerChannel } from ${JSON.stringify(path.join(ROOT, 'lib/io/worker-channel.js'))};
-const ch = new WorkerChannel(new URL('data:text/javascript,throw new Error("boom at load")'), { onError: () => {} });
+  const r = runChild(
+    dir,
+    `const ch = new WorkerChannel(new URL('data:text/javascript,throw new Error("boom at load")'), { onError: () => {} });
 process.on('exit', () => { const t0 = performance.now(); const ok = ch.waitSync(120_000); process.stdout.write(JSON.stringify({ ok, ms: performance.now() - t0 })); });
 ch.post({});
 process.exit(0);
 `,
   );
-  const r = spawnSync(process.execPath, [...process.execArgv, child], { encoding: 'utf8', timeout: 120_000 });
   t.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { ok: boolean; ms: number };
   t.equal(out.ok, false, 'it says the job was not done');
@@ -138,16 +140,14 @@ process.exit(0);
 t.test('a process started with flags workers refuse (--max-old-space-size, --expose-gc) still runs its jobs', async (t) => {
   const dir = tmpdir(t);
   const file = path.join(dir, 'out');
-  const child = path.join(dir, 'child.mts');
-  fs.writeFileSync(
-    child,
-    `import { WorkerChannel } from ${JSON.stringify(path.join(ROOT, 'lib/io/worker-channel.js'))};
-const ch = new WorkerChannel(new URL(${JSON.stringify(script.href)}), { init: { hello: 'init' }, onError: (e) => { console.error(e.message); process.exitCode = 1; } });
+  const r = runChild(
+    dir,
+    `const ch = new WorkerChannel(script, { init: { hello: 'init' }, onError: (e) => { console.error(e.message); process.exitCode = 1; } });
 ch.post({ file: ${JSON.stringify(file)}, text: 'ran' });
 await ch.close();
 `,
+    ['--max-old-space-size=512', '--expose-gc'],
   );
-  const r = spawnSync(process.execPath, ['--max-old-space-size=512', '--expose-gc', ...process.execArgv, child], { encoding: 'utf8', timeout: 120_000 });
   t.equal(r.status, 0, r.stderr);
   t.equal(fs.readFileSync(file, 'utf8'), 'ran');
 });
