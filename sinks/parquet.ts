@@ -33,7 +33,7 @@ import type { ParquetCodec } from '../lib/format/parquet-encode.js';
 import { FIRST_ROWS, PartBuilder } from '../lib/format/parquet-part.js';
 import type { PartJob } from '../lib/format/parquet-part.js';
 import { datasetPath } from '../lib/io/parquet-dataset.js';
-import { WorkerChannel } from '../lib/io/worker-channel.js';
+import { besideModule, WorkerChannel } from '../lib/io/worker-channel.js';
 import { BatchSink } from './batch-sink.js';
 import type { BatchBackend, BatchSinkOptions, BatchWarn } from './batch-sink.js';
 import type { ParquetWorkerInit } from './parquet-worker.js';
@@ -99,8 +99,7 @@ function resolveParquetOptions(opts: ParquetSinkOptions): ResolvedParquetOptions
 
 /** Where the worker script is: beside this module (`.ts` under the tests, `.js` built). */
 function workerUrl(): URL {
-  const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './parquet-worker.ts' : './parquet-worker.js', self);
+  return besideModule('parquet-worker', import.meta.url);
 }
 
 /** How many recent parts {@link ParquetBackend} remembers for a late failure report. */

@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { RowlogError } from '../lib/core/errors.js';
 import { objectOption, optionError } from '../lib/core/options.js';
-import { WorkerChannel } from '../lib/io/worker-channel.js';
+import { besideModule, WorkerChannel } from '../lib/io/worker-channel.js';
 import { BatchSink, resolveBatchOptions } from './batch-sink.js';
 import type { BatchBackend, BatchSinkOptions, BatchWarn } from './batch-sink.js';
 import type { SqliteInit, SqliteJob, TableBatch } from './sqlite-worker.js';
@@ -119,8 +119,7 @@ export class SqliteSink extends BatchSink {
 
 /** The worker script next to this module (.ts when run from sources, as lib/read/query-pool.ts). */
 function workerUrl(): URL {
-  const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './sqlite-worker.ts' : './sqlite-worker.js', self);
+  return besideModule('sqlite-worker', import.meta.url);
 }
 
 /**

@@ -160,6 +160,14 @@ export class WorkerChannel<Job> {
 }
 
 /**
+ * The URL of the worker script `name` (without extension) beside the module at `self`
+ * (`import.meta.url`): the `.ts` file where tests run the sources, the `.js` file in dist/.
+ */
+export function besideModule(name: string, self: string): URL {
+  return new URL(`./${name}${self.endsWith('.ts') ? '.ts' : '.js'}`, self);
+}
+
+/**
  * The Node options for a worker when the process's must be changed: less `--input-type`
  * (`node --input-type=module -e …`), which a worker refuses (ERR_INPUT_TYPE_NOT_ALLOWED), so it
  * would never start. Otherwise undefined: the worker inherits the process's options as Node

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { RowlogError } from '../core/errors.js';
+import { besideModule } from '../io/worker-channel.js';
 import type { JqJob, JqResult } from './query-worker.js';
 
 /** A job sent to a worker, waiting for its answer. */
@@ -20,8 +21,7 @@ export class WorkerPool {
   #nextId = 0;
 
   constructor(n: number) {
-    const self = import.meta.url;
-    const url = new URL(self.endsWith('.ts') ? './query-worker.ts' : './query-worker.js', self);
+    const url = besideModule('query-worker', import.meta.url);
     for (let i = 0; i < n; i++) {
       const w = new Worker(url, { workerData: { rowlogQuery: true } });
       const slot = { w, pending: [] as Pending[] };
