@@ -204,6 +204,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<string> {
   say('');
   say('read it back, e.g. the loss every 500 steps (or open the .csv files in pandas):');
   say(`  zcat ${dir}/grad_step.jsonl.gz | jq -c 'select(."$step" % 500 == 0) | {step: ."$step", loss, "W1.std": ."weights/W1.std"}'`);
+  say(`  tensorboard --logdir ${dir}    (the rows at INFO and above: epoch and eval)`);
+  say(`  rowlog export ${dir} --to parquet    (then DuckDB: SELECT avg(loss) FROM read_parquet('${dir}/grad_step.parquet/*.parquet'))`);
   return log.dir as string;
 }
 

@@ -48,7 +48,7 @@ export function registerExport(program: Command): void {
             t.damaged.length > 0 ? `${t.damaged.length} damaged stretches skipped` : '',
             t.truncated ? 'the source ends cut short' : '',
           ].filter((s) => s !== '');
-          process.stdout.write(`${t.name}: ${t.rows} rows from ${t.from} → ${o.to}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}\n`);
+          process.stdout.write(`${t.name}: ${t.rows} ${t.rows === 1 ? 'row' : 'rows'} from ${t.from} → ${o.to}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}\n`);
         }
         if (tables.length === 0) process.stdout.write(`no tables to export in ${run}\n`);
       } finally {
