@@ -1,5 +1,6 @@
 /**
- * Crash tolerance of tensorboardSink (docs/DESIGN.md §4): a writer SIGKILLed at random moments
+ * Crash tolerance of tensorboardSink (docs/DESIGN.md §4): a writer SIGKILLed right after a random one of its
+ * first flushes, while it logs and writes the next rows,
  * leaves an events file whose records are whole with valid CRCs, but for at most a torn last one
  * (a kill inside a write), holding exactly a prefix of the rows and every row flushed before the
  * kill; read by the test's walker and, when installed, by Python's protobuf and crc32c. Reopening
@@ -7,7 +8,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { startChild } from './child.js';
 import { ROOT, run, tmpdir } from './helpers.js';
@@ -18,11 +18,13 @@ import type { TfFile } from './tfevents.js';
 const fixture = path.join(ROOT, 'test', 'fixtures', 'tensorboard-writer.mjs');
 const KILLS = 8;
 
-/** Runs the writer until its first completed flush, kills it `ms` later, returns the last `flushed N` it printed. */
-async function killAfter(dir: string, ms: number): Promise<number> {
+/**
+ * Runs the writer until it has printed its `flushes`-th completed flush (`flushed <5000 × flushes>`)
+ * and kills it then, while it logs and writes the next rows; returns the last `flushed N` it printed.
+ */
+async function killAfter(dir: string, flushes: number): Promise<number> {
   const child = startChild(fixture, [dir]);
-  await child.line(/^flushed \d+$/);
-  await sleep(ms); // a random moment to kill at, not a wait for something
+  await child.line(new RegExp(`^flushed ${5000 * flushes}$`));
   child.proc.kill('SIGKILL');
   const { signal } = await child.exited;
   if (signal !== 'SIGKILL') throw new Error(`writer ended by itself (${String(signal)}): ${child.stderr()}`);
@@ -43,8 +45,8 @@ t.test(`SIGKILL at ${KILLS} random moments: whole records with valid CRCs, a pre
   let torn = 0;
   for (let k = 0; k < KILLS; k++) {
     const dir = path.join(root, `run${k}`);
-    const ms = Math.floor(Math.random() * 150);
-    const flushed = await killAfter(dir, ms);
+    const flushes = 1 + Math.floor(Math.random() * 4);
+    const flushed = await killAfter(dir, flushes);
     const files = eventsFiles(dir);
     t.equal(files.length, 1, `kill ${k}: one events file`);
     const file = files[0] as string;
@@ -52,9 +54,9 @@ t.test(`SIGKILL at ${KILLS} random moments: whole records with valid CRCs, a pre
     const rows = prefixRows(js);
     if (js.torn > 0) {
       torn++;
-      t.comment(`kill ${k} after ${ms} ms landed inside a write: ${js.torn} bytes of a torn last record`);
+      t.comment(`kill ${k} after flush ${flushes} landed inside a write: ${js.torn} bytes of a torn last record`);
     }
-    t.ok(rows >= flushed && rows >= 0, `kill ${k} after ${ms} ms: rows 0..${rows - 1} (last flush ${flushed}), every CRC valid`);
+    t.ok(rows >= flushed && rows >= 0, `kill ${k} after flush ${flushes}: rows 0..${rows - 1} (last flush ${flushed}), every CRC valid`);
     if (python) {
       const py = readTfFilePython(peer('protobuf') as string, peer('protoc') as string, file);
       t.equal(py.events.length, js.events.length, `kill ${k}: Python reads the same ${py.events.length} events`);
