@@ -26,6 +26,7 @@ import { RowlogError } from '../core/errors.js';
 import type { Entry, FlatRow, Scalar } from '../core/entry.js';
 import { Level } from '../core/levels.js';
 import { isCsvFormat, scanRun } from '../run/layout.js';
+import { readJson } from '../run/run-dir.js';
 import type { RunTable } from '../run/layout.js';
 import { datasetPath } from '../io/parquet-dataset.js';
 import { csvSink } from '../../sinks/csv.js';
@@ -100,23 +101,13 @@ function sinkOf(format: ExportFormat, out: string): Writable {
   }
 }
 
-/** A JSON file of the run folder as an object, or undefined when it is missing or not an object. */
-function jsonFile(file: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A database gets what the run folder says of the run, as the logger hands it a live run's (run.json, params, status). */
 function describeRun(sink: SqliteSink, runDir: string): void {
-  const run = jsonFile(path.join(runDir, 'run.json'));
+  const run = readJson(path.join(runDir, 'run.json'));
   if (run !== undefined) sink.setRun({ ...run, dir: runDir });
-  const params = jsonFile(path.join(runDir, 'params.json'));
+  const params = readJson(path.join(runDir, 'params.json'));
   if (params !== undefined) sink.setParams(params);
-  const status = jsonFile(path.join(runDir, 'status.json'));
+  const status = readJson(path.join(runDir, 'status.json'));
   if (status !== undefined) sink.setStatus(status);
 }
 

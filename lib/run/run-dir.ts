@@ -136,7 +136,8 @@ function removeLeftovers(dir: string): void {
   });
 }
 
-function readJson(file: string): Record<string, unknown> | undefined {
+/** A run folder's JSON file as an object; undefined when it is missing, unreadable or not an object. */
+export function readJson(file: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
