@@ -24,29 +24,16 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 /** `git args` in `cwd`, which must succeed: its stdout. */
-function gitIn(cwd: string, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): string {
+function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): string {
   const r = run('git', args, { cwd, env });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
-}
-
-/** A fresh repository on branch `main` with a local identity (unless `identity: false`). */
-function makeRepo(t: Test, { identity = true } = {}): string {
-  const dir = path.join(tmpdir(t, 'rowlog-git-'), 'repo');
-  fs.mkdirSync(dir);
-  git(dir, ['init', '-q', '-b', 'main']);
-  if (identity) {
-    git(dir, ['config', 'user.name', 'Test User']);
-    git(dir, ['config', 'user.email', 'test@example.com']);
-  }
-  return dir;
 }
 
 const write = (repo: string, file: string, text: string | Buffer) => {
   fs.mkdirSync(path.dirname(path.join(repo, file)), { recursive: true });
   fs.writeFileSync(path.join(repo, file), text);
 };
-const git = gitIn;
 const read = (repo: string, file: string) => fs.readFileSync(path.join(repo, file), 'utf8');
 /** Commits everything with a fixed identity (the repository's own may be absent). */
 const commitAll = (repo: string, msg: string) => {
@@ -55,19 +42,38 @@ const commitAll = (repo: string, msg: string) => {
 };
 
 /**
+ * A fresh repository on branch `main` with a local identity (unless `identity: false`), and a
+ * first commit of `files` when given.
+ */
+function makeRepo(t: Test, { identity = true, files }: { identity?: boolean; files?: Record<string, string> } = {}): string {
+  const dir = path.join(tmpdir(t, 'rowlog-git-'), 'repo');
+  fs.mkdirSync(dir);
+  git(dir, ['init', '-q', '-b', 'main']);
+  if (identity) {
+    git(dir, ['config', 'user.name', 'Test User']);
+    git(dir, ['config', 'user.email', 'test@example.com']);
+  }
+  if (files !== undefined) {
+    for (const [f, text] of Object.entries(files)) write(dir, f, text);
+    commitAll(dir, 'init');
+  }
+  return dir;
+}
+
+/**
  * What the user sees of their repository: status, stash, HEAD, the index file, locks. Read with
  * GIT_OPTIONAL_LOCKS=0, or `git status` itself would rewrite a racily clean index.
  */
 function userState(repo: string): Record<string, unknown> {
-  const git = (cwd: string, args: string[]) => gitIn(cwd, args, cleanEnv({ GIT_OPTIONAL_LOCKS: '0' }));
-  const index = path.resolve(repo, git(repo, ['rev-parse', '--git-path', 'index']).trim());
-  const gitDir = path.resolve(repo, git(repo, ['rev-parse', '--git-dir']).trim());
+  const read = (args: string[]) => git(repo, args, cleanEnv({ GIT_OPTIONAL_LOCKS: '0' }));
+  const index = path.resolve(repo, read(['rev-parse', '--git-path', 'index']).trim());
+  const gitDir = path.resolve(repo, read(['rev-parse', '--git-dir']).trim());
   return {
-    status: git(repo, ['status', '--porcelain=v2', '--branch']),
-    stash: git(repo, ['stash', 'list']),
+    status: read(['status', '--porcelain=v2', '--branch']),
+    stash: read(['stash', 'list']),
     head: run('git', ['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo }).stdout,
     symbolic: run('git', ['symbolic-ref', '-q', 'HEAD'], { cwd: repo }).stdout,
-    branches: git(repo, ['branch', '--list']).split('\n').filter((b) => !b.includes('rowlog-checkpoints')).join('\n'),
+    branches: read(['branch', '--list']).split('\n').filter((b) => !b.includes('rowlog-checkpoints')).join('\n'),
     index: fs.existsSync(index) ? fs.statSync(index).mtimeMs : 'none',
     lock: fs.existsSync(`${index}.lock`) || fs.existsSync(path.join(gitDir, 'HEAD.lock')),
   };
@@ -108,13 +114,8 @@ const runJson = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'run.
 
 t.test('a run in a dirty repository: the checkpoint holds the working tree, the user keeps theirs', (t) => {
   if (!needs(t, 'git')) return t.end();
-  const repo = makeRepo(t);
-  write(repo, 'staged.txt', 'v1\n');
-  write(repo, 'modified.txt', 'v1\n');
-  write(repo, 'deleted.txt', 'gone soon\n');
-  write(repo, 'stashed.txt', 'v1\n');
-  write(repo, '.gitignore', '*.log\n');
-  commitAll(repo, 'init');
+  const files = { 'staged.txt': 'v1\n', 'modified.txt': 'v1\n', 'deleted.txt': 'gone soon\n', 'stashed.txt': 'v1\n', '.gitignore': '*.log\n' };
+  const repo = makeRepo(t, { files });
   write(repo, 'stashed.txt', 'in the stash\n');
   git(repo, ['stash', '-q']);
   write(repo, 'staged.txt', 'v2 staged\n');
@@ -164,10 +165,8 @@ t.test('a run in a dirty repository: the checkpoint holds the working tree, the 
 
 t.test('an unchanged tree reuses the checkpoint; a change or a new HEAD makes a new one on top', (t) => {
   if (!needs(t, 'git')) return t.end();
-  const repo = makeRepo(t);
+  const repo = makeRepo(t, { files: { 'a.py': 'print(1)\n' } });
   const runDir = path.join(path.dirname(repo), 'runs', 'r');
-  write(repo, 'a.py', 'print(1)\n');
-  commitAll(repo, 'init');
   const head1 = git(repo, ['rev-parse', 'HEAD']).trim();
   write(repo, 'a.py', 'print(2)\n');
   const run1 = { dir: runDir, name: 'r', id: 'id-1' };
@@ -198,9 +197,7 @@ t.test('an unchanged tree reuses the checkpoint; a change or a new HEAD makes a 
 
 t.test('a detached HEAD: checkpointed, still detached', (t) => {
   if (!needs(t, 'git')) return t.end();
-  const repo = makeRepo(t);
-  write(repo, 'a.txt', '1\n');
-  commitAll(repo, 'one');
+  const repo = makeRepo(t, { files: { 'a.txt': '1\n' } });
   write(repo, 'a.txt', '2\n');
   commitAll(repo, 'two');
   git(repo, ['checkout', '-q', '--detach', 'HEAD~1']);
@@ -217,9 +214,7 @@ t.test('a detached HEAD: checkpointed, still detached', (t) => {
 
 t.test('a linked worktree: its own working tree and index, the shared branch', (t) => {
   if (!needs(t, 'git')) return t.end();
-  const repo = makeRepo(t);
-  write(repo, 'a.txt', 'main\n');
-  commitAll(repo, 'init');
+  const repo = makeRepo(t, { files: { 'a.txt': 'main\n' } });
   const wt = path.join(path.dirname(repo), 'wt');
   git(repo, ['worktree', 'add', '-q', '-b', 'feature', wt]);
   write(wt, 'a.txt', 'feature work\n');
@@ -266,9 +261,7 @@ t.test('a machine without any git identity: the fallback rowlog <rowlog@localhos
   if (!needs(t, 'git')) return t.end();
   const home = tmpdir(t, 'rowlog-home-');
   const env = cleanEnv({ HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: '1' });
-  const repo = makeRepo(t, { identity: false });
-  write(repo, 'a.txt', 'a\n');
-  commitAll(repo, 'init');
+  const repo = makeRepo(t, { identity: false, files: { 'a.txt': 'a\n' } });
   write(repo, 'a.txt', 'b\n');
   t.not(run('git', ['var', 'GIT_COMMITTER_IDENT'], { cwd: repo, env }).status === 0 && run('git', ['config', 'user.email'], { cwd: repo, env }).status === 0, true, 'no identity configured');
   const res = runLogger(t, repo, path.join(path.dirname(repo), 'run'), true, env);
@@ -304,9 +297,7 @@ t.test('not a repository, or no git on PATH: one W_GIT_CHECKPOINT, and the run g
 
 t.test('git failures are warnings with git’s words: a lost compare-and-swap is retried once, a slow git times out', (t) => {
   if (!needs(t, 'git')) return t.end();
-  const repo = makeRepo(t);
-  write(repo, 'a.txt', 'a\n');
-  commitAll(repo, 'init');
+  const repo = makeRepo(t, { files: { 'a.txt': 'a\n' } });
   write(repo, 'a.txt', 'changed\n');
   // a reference-transaction hook that refuses the first N updates, as a concurrent run moving the branch would
   const counter = path.join(path.dirname(repo), 'refusals');
