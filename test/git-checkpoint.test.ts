@@ -284,12 +284,13 @@ t.test('not a repository, or no git on PATH: one W_GIT_CHECKPOINT, and the run g
     const dir = path.join(base, `run-${what.replace(/ /g, '-')}`);
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'from_head.diff'), 'an earlier run\n'); // stale: removed
+    fs.writeFileSync(path.join(dir, 'from_head.diff.999999.tmp'), 'a writer killed mid-diff\n'); // a leftover: removed
     const res = runLogger(t, cwd, dir, { maxFileBytes: 10 }, e);
     t.equal(res.warnings.length, 1, `${what}: one warning`);
     t.equal(res.warnings[0]?.code, 'W_GIT_CHECKPOINT');
     t.match(res.warnings[0]?.message, re);
     t.equal(runJson(dir).git, undefined, 'no checkpoint in run.json');
-    t.notOk(fs.existsSync(path.join(dir, 'from_head.diff')), 'no from_head.diff');
+    t.same(fs.readdirSync(dir).filter((f) => f.startsWith('from_head')), [], 'no from_head.diff, no leftover of one');
     t.same(readJsonl(path.join(dir, 'train.jsonl.gz')).map((r) => r.loss), [0.5], 'the row was logged');
   }
   t.end();

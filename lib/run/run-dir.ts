@@ -122,8 +122,8 @@ function isLockLeftover(name: string, file: string): boolean {
 
 /**
  * Leftovers of a process that died mid-write, found on reopen (the lock is ours, so they are
- * nobody's now): `<name>.json.<pid>.tmp` of writeFileAtomic are removed (the file they were to
- * replace is whole); a new table file's first chunk that never got its rename is adopted when
+ * nobody's now): `<name>.json.<pid>.tmp` of writeFileAtomic and `from_head.diff.<pid>.tmp` are
+ * removed (the file they were to replace is whole); a new table file's first chunk that never got its rename is adopted when
  * the file does not exist (its rows were written; a torn end is cut as any torn tail), else
  * removed. Table folders are walked too: a table `a/b` lives in `a/`.
  */
@@ -134,7 +134,9 @@ function removeLeftovers(dir: string): void {
       const target = path.join(path.dirname(p), fresh[1] as string);
       if (!fs.existsSync(target) && keepWhole(p)) fs.renameSync(p, target);
       else fs.rmSync(p, { force: true });
-    } else if ((ATOMIC_TMP.test(name) && name.includes('.json.')) || isLockLeftover(name, p)) fs.rmSync(p, { force: true });
+    } else if ((ATOMIC_TMP.test(name) && (name.includes('.json.') || name.startsWith(`${CHECKPOINT_DIFF}.`))) || isLockLeftover(name, p)) {
+      fs.rmSync(p, { force: true });
+    }
   }, {
     artifacts: true,
     // artifacts/ (log.artifact's temp files) and the table folders, never a run of its own inside this one
