@@ -57,4 +57,5 @@ export type { RowlogErrorCode } from './core/errors.js';
 export type { RowlogWarning } from './core/warnings.js';
 export type { Entry, FlatRow, Scalar } from './core/entry.js';
 export type { RunInfo } from './run/run-dir.js';
+export type { GitCheckpointOptions } from './run/git-checkpoint.js';
 export { VERSION } from './core/version.js';

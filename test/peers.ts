@@ -75,6 +75,8 @@ const PEERS = {
   /** An independent CRC32C (the `crc32c` module), for TFRecord's masked checksums. */
   crc32c: { pkg: 'python3-crc32c', find: () => pythonWith('crc32c') },
   sqlite3: { pkg: 'sqlite3', find: () => onPath('sqlite3') },
+  /** The git CLI: the checkpoint's tests make real repositories with it. */
+  git: { pkg: 'git', find: () => onPath('git') },
   /** Not Debian's: the optional npm peer of sqliteSink, installed as .ci/run does (into .peers/, linked into node_modules). */
   'better-sqlite3': { pkg: 'npm:better-sqlite3@12', find: () => npmPackage('better-sqlite3') },
 } satisfies Record<string, { pkg: string; find: () => string | undefined }>;

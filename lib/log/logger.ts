@@ -31,6 +31,8 @@ import { WarningGate } from '../core/warnings.js';
 import { fanoutRow } from '../format/json-line.js';
 import { defaultRunDir, RunDir, statusRecord } from '../run/run-dir.js';
 import type { RunInfo, RunState } from '../run/run-dir.js';
+import { gitCheckpointOption } from '../run/git-checkpoint.js';
+import type { GitCheckpointOptions } from '../run/git-checkpoint.js';
 import { FileSink } from '../../sinks/file-sink.js';
 import { MemorySink } from '../../sinks/memory.js';
 import { SqliteSink } from '../../sinks/sqlite.js';
@@ -78,6 +80,18 @@ export interface LoggerOptions extends DefaultSinkOptions {
    * either way. @default true
    */
   exitHooks?: boolean;
+  /**
+   * Commit the code as it is when the run starts (docs/DESIGN.md §4, lib/run/git-checkpoint.ts):
+   * when the process's working directory is in a git work tree, the working tree (tracked
+   * changes and untracked files, `.gitignore` honoured, without the run folder and untracked
+   * files over `maxFileBytes`) becomes a commit on the branch `rowlog-checkpoints`, through a
+   * temporary index (the user's index, HEAD, branch and stash stay untouched); `run.json`'s
+   * `git.checkpoint` names it and `from_head.diff` holds the diff from HEAD. No git, not a
+   * repository, or a failure: one `W_GIT_CHECKPOINT` warning, and the run goes on. Off by
+   * default, because it writes into the user's repository (objects and a branch). Needs `dir`.
+   * @default false
+   */
+  git?: boolean | GitCheckpointOptions;
 }
 
 /** Per-call options of {@link Logger.row}. */
@@ -138,13 +152,15 @@ export class Logger extends Writable {
     // a logger that fails on its options leaves nothing behind (sinks touch no file until a row
     // comes). If the folder cannot be had (ERR_RUN_LOCKED), the default sinks are destroyed.
     const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
+    const git = gitCheckpointOption(opts.git);
+    if (git !== undefined && dir === undefined) throw optionError('range', 'git', 'needs a run folder (dir): the checkpoint is recorded in run.json');
     const absDir = dir === undefined ? undefined : path.resolve(dir);
     // The run name RunDir will write is the socket's default `$source`.
     const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts.name ?? path.basename(absDir), opts));
     try {
       this.#routes = specs.map((s, i) => createRoute(s, i, this.#gate, this));
       // Warned after createLogger returns, so a listener attached to it hears W_STALE_LOCK.
-      this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name, (w) => process.nextTick(() => this.#gate.warn(w)));
+      this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name, (w) => process.nextTick(() => this.#gate.warn(w)), git);
     } catch (err) {
       if (opts.sinks === undefined) for (const s of specs) (s as SinkSpec).sink.destroy();
       throw err;

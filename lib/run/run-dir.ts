@@ -25,6 +25,8 @@ import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from '../core/version.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { CHECKPOINT_DIFF, gitCheckpoint, writeCheckpointDiff } from './git-checkpoint.js';
+import type { CheckpointRun, GitCheckpointOptions } from './git-checkpoint.js';
 import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
 import { isStep } from '../core/ingest.js';
@@ -43,8 +45,12 @@ export interface RunInfo {
   pid: number;
   node: string;
   rowlog: string;
-  /** The commit of the git work tree the process runs in, and whether it had changes. */
-  git?: { commit: string; dirty: boolean };
+  /**
+   * The git work tree the process runs in: HEAD's `commit` and whether tracked files had changes
+   * (`dirty`), both absent before the first commit; with `createLogger({git})` also the
+   * `checkpoint` commit of the working tree (lib/run/git-checkpoint.ts) and HEAD's `branch`.
+   */
+  git?: { commit?: string; dirty?: boolean; branch?: string; checkpoint?: string };
   /** The id of the run this one appended to, when the folder already held one. */
   resumedFrom?: string;
 }
@@ -116,8 +122,8 @@ function isLockLeftover(name: string, file: string): boolean {
 
 /**
  * Leftovers of a process that died mid-write, found on reopen (the lock is ours, so they are
- * nobody's now): `<name>.json.<pid>.tmp` of writeFileAtomic are removed (the file they were to
- * replace is whole); a new table file's first chunk that never got its rename is adopted when
+ * nobody's now): `<name>.json.<pid>.tmp` of writeFileAtomic and `from_head.diff.<pid>.tmp` are
+ * removed (the file they were to replace is whole); a new table file's first chunk that never got its rename is adopted when
  * the file does not exist (its rows were written; a torn end is cut as any torn tail), else
  * removed. Table folders are walked too: a table `a/b` lives in `a/`.
  */
@@ -128,7 +134,9 @@ function removeLeftovers(dir: string): void {
       const target = path.join(path.dirname(p), fresh[1] as string);
       if (!fs.existsSync(target) && keepWhole(p)) fs.renameSync(p, target);
       else fs.rmSync(p, { force: true });
-    } else if ((ATOMIC_TMP.test(name) && name.includes('.json.')) || isLockLeftover(name, p)) fs.rmSync(p, { force: true });
+    } else if ((ATOMIC_TMP.test(name) && (name.includes('.json.') || name.startsWith(`${CHECKPOINT_DIFF}.`))) || isLockLeftover(name, p)) {
+      fs.rmSync(p, { force: true });
+    }
   }, {
     artifacts: true,
     // artifacts/ (log.artifact's temp files) and the table folders, never a run of its own inside this one
@@ -148,7 +156,13 @@ export function readJson(file: string): Record<string, unknown> | undefined {
 
 function gitInfo(cwd: string): RunInfo['git'] {
   const run = (args: string[]): string =>
-    execFileSync('git', args, { cwd, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000, encoding: 'utf8' }).trim();
+    execFileSync('git', args, {
+      cwd,
+      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' }, // status must not rewrite the user's index
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+      encoding: 'utf8',
+    }).trim();
   try {
     const commit = run(['rev-parse', 'HEAD']);
     return { commit, dirty: run(['status', '--porcelain', '--untracked-files=no']) !== '' };
@@ -185,9 +199,11 @@ export class RunDir {
 
   /**
    * Creates `dir` (with parents) or opens it to append, takes its lock (`ERR_RUN_LOCKED` when
-   * another logger holds it; nothing in the folder is touched then), writes `run.json`.
+   * another logger holds it; nothing in the folder is touched then), writes `run.json`; with
+   * `git`, first commits the git checkpoint and writes `from_head.diff` (a failure: one
+   * `W_GIT_CHECKPOINT`, and no checkpoint in `run.json`).
    */
-  constructor(dir: string, name?: string, onWarning: (w: RowlogWarning) => void = () => undefined) {
+  constructor(dir: string, name?: string, onWarning: (w: RowlogWarning) => void = () => undefined, git?: GitCheckpointOptions) {
     this.dir = path.resolve(dir);
     fs.mkdirSync(this.dir, { recursive: true });
     this.#lock = RunLock.acquire(this.dir, onWarning);
@@ -200,18 +216,20 @@ export class RunDir {
       this.savedStatus = status;
       this.savedSteps = lastSteps(this.dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {});
       this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
-      this.info = this.#writeInfo(name, previous);
+      this.info = this.#writeInfo(name, previous, git, onWarning);
     } catch (err) {
       this.#lock.release();
       throw err;
     }
   }
 
-  #writeInfo(name: string | undefined, previous: Record<string, unknown> | undefined): RunInfo {
-    const git = gitInfo(process.cwd());
+  #writeInfo(name: string | undefined, previous: Record<string, unknown> | undefined, checkpoint: GitCheckpointOptions | undefined, onWarning: (w: RowlogWarning) => void): RunInfo {
+    const id = randomUUID();
+    name ??= path.basename(this.dir);
+    const git = checkpoint === undefined ? gitInfo(process.cwd()) : this.#checkpoint({ dir: this.dir, name, id }, checkpoint, onWarning);
     const info: RunInfo = {
-      id: randomUUID(),
-      name: name ?? path.basename(this.dir),
+      id,
+      name,
       startTime: new Date().toISOString(),
       argv: process.argv.slice(),
       cwd: process.cwd(),
@@ -224,6 +242,21 @@ export class RunDir {
     };
     writeFileAtomic(path.join(this.dir, 'run.json'), toJson(info));
     return info;
+  }
+
+  /** gitInfo() plus the checkpoint and `from_head.diff` (docs/DESIGN.md §4); any failure is one warning. */
+  #checkpoint(run: CheckpointRun, opts: GitCheckpointOptions, onWarning: (w: RowlogWarning) => void): RunInfo['git'] {
+    const git = gitInfo(process.cwd());
+    const diff = path.join(this.dir, CHECKPOINT_DIFF);
+    try {
+      const cp = gitCheckpoint(process.cwd(), run, opts);
+      writeCheckpointDiff(cp, diff, opts);
+      return { ...git, ...(cp.branch !== undefined ? { branch: cp.branch } : {}), checkpoint: cp.commit };
+    } catch (err) {
+      onWarning({ code: 'W_GIT_CHECKPOINT', message: `no git checkpoint of the code: ${(err as Error).message}` });
+      fs.rmSync(diff, { force: true }); // an earlier run's in this folder would name another checkpoint
+      return git;
+    }
   }
 
   /** Gives the folder's lock up (on close, and at process exit). Never throws. */
