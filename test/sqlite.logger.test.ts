@@ -26,7 +26,7 @@ t.test('runs, params and status follow run.json, params.json and status.json', a
     await log.close();
   }
   const db = path.join(dir, 'run.sqlite');
-  t.same(sql(db, 'SELECT id, resumed_from, dir FROM runs ORDER BY rowid'), [`${ids[0]}||${dir}`, `${ids[1]}|${ids[0]}|${dir}`], 'runs: one row per run.json');
+  t.same(sql(db, 'SELECT id, appended_to, resumed_from, dir FROM runs ORDER BY rowid'), [`${ids[0]}|||${dir}`, `${ids[1]}|${ids[0]}||${dir}`], 'runs: one row per run.json (a reopened folder: appended_to)');
   t.same(sql(db, 'SELECT key, value FROM params ORDER BY key'), ['lr0|0.1', 'lr1|0.2'], 'params: merged, as params.json');
   t.same(sql(db, `SELECT key, value FROM status WHERE key != '$updated' ORDER BY key`), ['$state|closed', '$steps|{"main":19}', 'epoch|1'], 'status: as status.json at close');
 });
