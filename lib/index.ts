@@ -56,5 +56,7 @@ export { RowlogError, isRowlogError } from './core/errors.js';
 export type { RowlogErrorCode } from './core/errors.js';
 export type { RowlogWarning } from './core/warnings.js';
 export type { Entry, FlatRow, Scalar } from './core/entry.js';
-export type { RunInfo } from './run/run-dir.js';
+export type { ResumedFrom, RunInfo } from './run/run-dir.js';
+export { ancestryOf } from './run/ancestry.js';
+export type { Ancestry, ChainRun } from './run/ancestry.js';
 export { VERSION } from './core/version.js';

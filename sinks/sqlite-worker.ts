@@ -127,7 +127,8 @@ class Store {
         CREATE TABLE IF NOT EXISTS "$tables" (name TEXT PRIMARY KEY, sql_name TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS "$columns" (tbl TEXT NOT NULL, key TEXT NOT NULL, sql_name TEXT NOT NULL, PRIMARY KEY (tbl, key));
       `);
-      if (!this.#db.prepare('PRAGMA table_info(runs)').all().some((c) => c.name === 'appended_to')) this.#db.exec('ALTER TABLE runs ADD COLUMN appended_to TEXT');
+      // A database an older rowlog made has no appended_to yet.
+      if (this.#db.prepare(`SELECT 1 AS r FROM pragma_table_info('runs') WHERE name = 'appended_to'`).get() === undefined) this.#db.exec('ALTER TABLE runs ADD COLUMN appended_to TEXT');
       for (const r of this.#db.prepare('SELECT name, sql_name FROM "$tables" ORDER BY rowid').all()) {
         this.#tables.set(String(r.name), { sql: String(r.sql_name), columns: new Map(), taken: new Set(['$step', '$time', '$level', '$run']), inserts: new Map() });
         this.#takenTables.add(String(r.sql_name).toLowerCase());

@@ -7,7 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { createLogger } from '../lib/log/logger.js';
-import { readLog } from '../lib/read/read-log.js';
+import { PassThrough } from 'node:stream';
+import { runTail } from '../lib/cli/tail.js';
+import { formatListing, listRuns } from '../lib/cli/ls.js';
+import { ancestorRows, readLog } from '../lib/read/read-log.js';
 import { ancestorFiles, ancestryOf, runOfFile } from '../lib/run/ancestry.js';
 import type { RowlogWarning } from '../lib/core/warnings.js';
 import { readJsonl, tmpdir } from './helpers.js';
@@ -210,4 +213,71 @@ t.test('readLog ancestry: the default warning goes to stderr; a stream cannot ha
   const got: unknown[] = [];
   for await (const r of readLog(loose, { ancestry: true })) got.push(r);
   t.same(got, [{ $step: 0, x: 1 }]);
+});
+
+t.test('hand-made chains: bad lines of every file counted, a child without the table, links without a folder', async (t) => {
+  const root = tmpdir(t);
+  const a = path.join(root, 'a');
+  const b = path.join(root, 'b');
+  fs.mkdirSync(a);
+  fs.mkdirSync(b);
+  fs.writeFileSync(path.join(a, 'run.json'), JSON.stringify({ id: 'A' }));
+  fs.writeFileSync(path.join(a, 't.jsonl'), '{"$step":0,"x":NaN}\nnot json\n{"x":"no step"}\n{"$step":1}\n{"$step":2}\n');
+  fs.writeFileSync(path.join(b, 'run.json'), JSON.stringify({ id: 'B', resumedFrom: { id: 'A', dir: '../a', absoluteDir: a } }));
+  fs.writeFileSync(path.join(b, 't.jsonl'), '{"$step":2,"x":"b"}\n{oops\n');
+  const reader = readLog(path.join(b, 't.jsonl'), { ancestry: true });
+  const got: unknown[] = [];
+  for await (const r of reader) got.push(r);
+  t.same(got, [{ $step: 0, x: NaN }, { x: 'no step' }, { $step: 1 }, { $step: 2, x: 'b' }], 'a row without $step is kept; the child wins step 2');
+  t.same(reader.badLines, [2, 2], 'bad lines of each file, numbered in their file');
+  t.equal(reader.truncated, false);
+  t.same(reader.damaged, []);
+
+  // The child has no rows of a table yet (a trainer just resumed): every ancestor row.
+  const rows: unknown[] = [];
+  for await (const r of ancestorRows(path.join(b, 'u.jsonl'))) rows.push(r);
+  t.same(rows, []);
+  fs.writeFileSync(path.join(a, 'u.csv'), '$step,y\n0,1\n1,2\n');
+  for await (const r of ancestorRows(path.join(b, 'u.jsonl'))) rows.push(r);
+  t.same(rows, [{ $step: 0, y: 1 }, { $step: 1, y: 2 }], "the ancestor's CSV when it has no file of the same name");
+
+  // A link naming no folder; a folder that does not exist.
+  fs.writeFileSync(path.join(b, 'run.json'), JSON.stringify({ id: 'B', resumedFrom: { id: 'A' } }));
+  t.match(ancestryOf(b).warnings, [{ code: 'W_ANCESTRY', message: /the link names no folder/ }]);
+  t.same(ancestryOf(path.join(root, 'nope')), { ancestors: [], warnings: [] });
+});
+
+t.test('tail --ancestry and ls in process: the chain, the warnings on err', async (t) => {
+  const root = tmpdir(t);
+  const a = path.join(root, 'a');
+  const b = path.join(root, 'b');
+  await runOf(a, 6);
+  await runOf(b, 2, { resumeFrom: a });
+  const file = path.join(b, 'train.jsonl.gz');
+  const capture = () => {
+    let text = '';
+    const w = new PassThrough();
+    w.on('data', (d: Buffer) => (text += d.toString()));
+    return { w, text: () => text };
+  };
+  const out = capture();
+  await runTail([file], { ancestry: true, lines: 4, out: out.w, err: out.w });
+  t.same(out.text().trim().split('\n').map((l) => (JSON.parse(l) as { $step: number }).$step), [4, 5, 6, 7]);
+  const none = capture();
+  await runTail([file], { ancestry: true, lines: 0, out: none.w, err: none.w });
+  t.equal(none.text(), '', '-n 0: nothing');
+
+  const listed = await listRuns(root);
+  t.same(listed.map((r) => r.resumedFrom), [undefined, [a]]);
+  t.match(formatListing(listed, root), /^b\/ {2}\(.*, resumed from a\)$/m);
+
+  fs.rmSync(a, { recursive: true });
+  const err = capture();
+  const rows = capture();
+  await runTail([file], { ancestry: true, lines: 10, out: rows.w, err: err.w });
+  t.equal(rows.text().trim().split('\n').length, 2, "the child's own rows");
+  t.match(err.text(), /^rowlog: tail: .*train\.jsonl\.gz: W_ANCESTRY: .*not at/);
+  const warned: RowlogWarning[] = [];
+  t.same((await listRuns(root, (w) => warned.push(w))).map((r) => r.resumedFrom), [undefined]);
+  t.match(warned, [{ code: 'W_ANCESTRY' }]);
 });

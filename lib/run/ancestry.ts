@@ -76,7 +76,7 @@ export function ancestryOf(dir: string, maxDepth = MAX_ANCESTRY): Ancestry {
     const matches = (p: { info: Record<string, unknown> | undefined }) => p.info?.id === link.id || p.info?.appendedTo === link.id;
     const parent = found.find(matches) ?? found[0];
     if (parent === undefined) {
-      warn(`${child} was resumed from run ${link.id}, which is not at ${places.join(' nor at ')}; its rows are left out`);
+      warn(`${child} was resumed from run ${link.id}, which is not at ${places.join(' nor at ') || '(the link names no folder)'}; its rows are left out`);
       break;
     }
     const r = real(parent.dir);
