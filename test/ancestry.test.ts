@@ -86,10 +86,36 @@ t.test('resumeFrom errors: a parent that is no run, dir itself, a dir holding an
   t.throws(() => createLogger({ dir: other, ...quiet, resumeFrom: a }), { code: 'ERR_RESUME_FROM', message: /already holds a run that was not resumed from/ });
   t.equal(fs.readFileSync(path.join(other, 'run.json'), 'utf8'), before, "the other run's run.json is untouched");
   t.notOk(fs.existsSync(path.join(other, 'rowlog.lock')), 'and its lock given back');
-  t.throws(() => createLogger({ ...quiet, sinks: [], resumeFrom: a }), { code: 'ERR_INVALID_OPTION', name: 'RangeError', message: /^resumeFrom: needs dir/ });
+  t.throws(() => createLogger({ ...quiet, sinks: [], resumeFrom: a }), { code: 'ERR_INVALID_OPTION', name: 'RangeError', message: /^resumeFrom: needs a run folder/ });
   t.throws(() => createLogger({ dir: fresh, ...quiet, resumeFrom: 3 as never }), { code: 'ERR_INVALID_OPTION', name: 'TypeError', message: /^resumeFrom: must be a non-empty string/ });
   t.throws(() => createLogger({ dir: fresh, ...quiet, resumeFrom: '' }), { code: 'ERR_INVALID_OPTION', message: /an empty string/ });
   t.notOk(fs.existsSync(fresh));
+});
+
+t.test('without dir: the default new folder; a parent reopened since still lets its child be reopened', async (t) => {
+  const root = tmpdir(t);
+  const a = path.join(root, 'a');
+  await runOf(a, 3);
+  const before = process.env.ROWLOG_DIR;
+  process.env.ROWLOG_DIR = path.join(root, 'default');
+  try {
+    const log = createLogger({ ...quiet, resumeFrom: a });
+    t.equal(log.dir, path.join(root, 'default'));
+    t.equal(log.run?.resumedFrom?.dir, '../a');
+    log.row('train', { loss: 1 });
+    await log.close();
+  } finally {
+    if (before === undefined) delete process.env.ROWLOG_DIR;
+    else process.env.ROWLOG_DIR = before;
+  }
+  const b = path.join(root, 'b');
+  await runOf(b, 1, { resumeFrom: a });
+  await runOf(a, 1); // the parent reopened: a new id
+  await runOf(a, 1); // twice: its appendedTo is no longer the child's link either
+  const again = await runOf(b, 1, { resumeFrom: a });
+  const aId = (JSON.parse(fs.readFileSync(path.join(a, 'run.json'), 'utf8')) as { id: string }).id;
+  t.equal(again.run?.resumedFrom?.id, aId, 'the same folder: reopened, the link renewed');
+  t.same((await rows(path.join(b, 'train.jsonl.gz'))).map((r) => r.$step), [0, 1, 2, 3, 4], "a's rows below b's first step, then b's");
 });
 
 t.test('a resumed run reopened before its first status save still starts from its parent', async (t) => {

@@ -61,7 +61,8 @@ export interface LoggerOptions extends DefaultSinkOptions {
    * readers show the chain as one run when asked (`readLog(file, {ancestry: true})`, README
    * "Resuming a run: ancestry"). A parent without a readable `run.json` is RowlogError
    * `ERR_RESUME_FROM`, before anything is created; so is a `dir` that holds another run (one
-   * resumed from the same parent is reopened to append, as any folder). Needs `dir`.
+   * resumed from the same parent is reopened to append, as any folder). Without `dir`, the
+   * default new folder (`runs/<script>_<time>`); with `sinks` and no `dir`, `ERR_INVALID_OPTION`.
    * @default none: an existing `dir` is appended to
    */
   resumeFrom?: string;
@@ -139,7 +140,6 @@ export class Logger extends Writable {
       throw optionError('type', 'dir', `must be a non-empty string (got ${String(opts.dir)})`);
     }
     const resumeFrom = stringOption(opts.resumeFrom, 'resumeFrom');
-    if (resumeFrom !== undefined && opts.dir === undefined) throw optionError('range', 'resumeFrom', 'needs dir: the new run folder');
     this.#gate = new WarningGate(this);
     this.#ctx = createEntryContext(opts.table ?? 'main', opts.level ?? Level.INFO, this.#gate);
     this.#rowOpts = entryRowOptions(opts.summarize, this.#ctx);
@@ -151,6 +151,7 @@ export class Logger extends Writable {
     // a logger that fails on its options leaves nothing behind (sinks touch no file until a row
     // comes). If the folder cannot be had (ERR_RUN_LOCKED), the default sinks are destroyed.
     const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
+    if (resumeFrom !== undefined && dir === undefined) throw optionError('range', 'resumeFrom', 'needs a run folder: give dir (with sinks there is no default one)');
     const absDir = dir === undefined ? undefined : path.resolve(dir);
     // The run name RunDir will write is the socket's default `$source`.
     const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts.name ?? path.basename(absDir), opts));

@@ -70,6 +70,8 @@ export interface ResumedFrom {
 /** The parent of a run being resumed: who it is, and what the child starts from. */
 interface Parent {
   link: ResumedFrom;
+  /** Its `appendedTo`: the id it had before it was last reopened. */
+  appendedTo?: string;
   status: Record<string, unknown>;
   steps: Record<string, number>;
 }
@@ -222,12 +224,12 @@ export class RunDir {
     fs.mkdirSync(this.dir, { recursive: true });
     this.#lock = RunLock.acquire(this.dir, onWarning);
     try {
-      removeLeftovers(this.dir);
       const previous = readJson(path.join(this.dir, 'run.json'));
       const carried = linkOf(previous);
-      if (parent !== undefined && previous !== undefined && carried?.id !== parent.link.id) {
+      if (parent !== undefined && previous !== undefined && !sameParent(this.dir, carried, parent)) {
         throw new RowlogError('ERR_RESUME_FROM', `resumeFrom: ${this.dir} already holds a run that was not resumed from ${parent.link.absoluteDir}; give a new dir`);
       }
+      removeLeftovers(this.dir);
       // A resumed run reopened before its first status save starts from its parent's, as it did.
       const saved = readJson(path.join(this.dir, 'status.json')) ?? (parent === undefined ? {} : undefined);
       const steps = saved?.[STEPS_KEY];
@@ -329,6 +331,13 @@ export function linkOf(info: Record<string, unknown> | undefined): ResumedFrom |
   return { id, dir: typeof dir === 'string' ? dir : '', absoluteDir: typeof absoluteDir === 'string' ? absoluteDir : '' };
 }
 
+/** True when `link` (a run's own) names `parent`: by id, by the id it had before it was reopened, or by its folder. */
+function sameParent(dir: string, link: ResumedFrom | undefined, parent: Parent): boolean {
+  if (link === undefined) return false;
+  const at = parent.link.absoluteDir;
+  return link.id === parent.link.id || link.id === parent.appendedTo || link.absoluteDir === at || (link.dir !== '' && path.resolve(dir, link.dir) === at);
+}
+
 /** The parent `from` of the run to be created at `child` (absolute): its link, status and last steps; `ERR_RESUME_FROM` when it is no run. */
 function readParent(child: string, from: string): Parent {
   const dir = path.resolve(from);
@@ -341,6 +350,7 @@ function readParent(child: string, from: string): Parent {
   const saved = readJson(path.join(dir, 'status.json')) ?? {};
   const steps = saved[STEPS_KEY];
   return {
+    ...(typeof info.appendedTo === 'string' ? { appendedTo: info.appendedTo } : {}),
     link: { id: info.id, dir: path.relative(child, dir).split(path.sep).join('/'), absoluteDir: dir },
     status: userStatus(saved),
     steps: lastSteps(dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {}),
