@@ -259,6 +259,15 @@ t.test('hand-made chains: bad lines of every file counted, a child without the t
   t.equal(reader.truncated, false);
   t.same(reader.damaged, []);
 
+  // A child whose first row has no $step sets no bound; maxLineBytes reaches every file.
+  fs.writeFileSync(path.join(b, 'v.jsonl'), '{"x":"first"}\n{"$step":0}\n');
+  fs.writeFileSync(path.join(a, 'v.jsonl'), `{"$step":0,"big":"${'z'.repeat(2000)}"}\n{"$step":1}\n`);
+  const v = readLog(path.join(b, 'v.jsonl'), { ancestry: true, maxLineBytes: 1000 });
+  const vRows: unknown[] = [];
+  for await (const r of v) vRows.push(r);
+  t.same(vRows, [{ $step: 1 }, { x: 'first' }, { $step: 0 }], 'the long line skipped; no bound from a row without $step');
+  t.same(v.badLines, [1]);
+
   // The child has no rows of a table yet (a trainer just resumed): every ancestor row.
   const rows: unknown[] = [];
   for await (const r of ancestorRows(path.join(b, 'u.jsonl'))) rows.push(r);
