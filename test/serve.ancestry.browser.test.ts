@@ -8,16 +8,13 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { chromium } from 'playwright-core';
-import type { Page } from 'playwright-core';
 import t from 'tap';
+import { openBrowser, waitFor } from './browser.js';
 import { spawnCli } from './cli.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
-import { patient } from './wait.js';
 
 /** Logs `train` rows at steps FROM.. (COUNT of them) into DIR, resumed from PARENT when given, in another process. */
 function writer(script: string, dir: string, parent: string, from: number, count: number): Promise<void> {
@@ -25,14 +22,6 @@ function writer(script: string, dir: string, parent: string, from: number, count
     const child = spawn(process.execPath, [script, dir, parent, String(from), String(count)], { stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited with ${code}`))));
   });
-}
-
-async function waitFor(page: Page, expr: string, ms: number): Promise<void> {
-  const deadline = Date.now() + patient(ms);
-  while (!(await page.evaluate<boolean>(expr))) {
-    if (Date.now() > deadline) throw new Error(`not true within ${patient(ms)} ms: ${expr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 t.test('the page draws a resumed run as one curve and follows the child', async (t) => {
@@ -62,16 +51,7 @@ await log.close();
     server.once('exit', () => reject(new Error(`rowlog serve exited: ${serverErr}`)));
   });
 
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-chromium-'));
-  t.teardown(() => fs.rmSync(profile, { recursive: true, force: true }));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: patient(60_000),
-  });
-  t.teardown(() => browser.close());
-  const page = browser.pages()[0] ?? (await browser.newPage());
+  const { browser, page } = await openBrowser(t, CHROMIUM);
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
