@@ -9,10 +9,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import t from 'tap';
-import { openBrowser, waitFor } from './browser.js';
-import { spawnCli } from './cli.js';
+import { openBrowser, startServe, waitFor } from './browser.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
@@ -42,14 +40,7 @@ await log.close();
   await writer(script, path.join(runs, 'exp1'), '', 0, 120);
   await writer(script, path.join(runs, 'exp1-b'), path.join(runs, 'exp1'), 100, 50); // redoes 100..119
 
-  const server = spawnCli(['serve', runs, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => server.kill('SIGKILL'));
-  let serverErr = '';
-  server.stderr.setEncoding('utf8').on('data', (d: string) => (serverErr += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    readline.createInterface({ input: server.stdout }).once('line', (line) => resolve(line.replace(/^rowlog serve: /, '')));
-    server.once('exit', () => reject(new Error(`rowlog serve exited: ${serverErr}`)));
-  });
+  const { server, url, stderr: serverErr } = await startServe(t, runs);
 
   const { browser, page } = await openBrowser(t, CHROMIUM);
   const problems: string[] = [];
@@ -72,7 +63,7 @@ await log.close();
   await writer(script, path.join(runs, 'exp1-b'), path.join(runs, 'exp1'), 150, 10);
   await waitFor(page, `document.querySelector('.run-status[data-run="exp1-b"] .rows')?.textContent === '160 rows · step 159'`, 5000);
   t.same(problems, [], 'no console error');
-  t.equal(serverErr, '', 'no warning from the server');
+  t.equal(serverErr(), '', 'no warning from the server');
   page.removeAllListeners();
   await browser.close();
   server.kill('SIGTERM');

@@ -10,10 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import readline from 'node:readline';
 import t from 'tap';
-import { openBrowser, waitFor } from './browser.js';
-import { spawnCli } from './cli.js';
+import { openBrowser, startServe, waitFor } from './browser.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
@@ -36,14 +34,7 @@ t.test('the page plots a logged run and shows a row logged by another process, l
   await writer(path.join(root, 'base'), 'rows', '120');
   await writer(run, 'rows', '200'); // logged last: the page starts with it
 
-  const server = spawnCli(['serve', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => server.kill('SIGKILL'));
-  let serverErr = '';
-  server.stderr.setEncoding('utf8').on('data', (d: string) => (serverErr += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    readline.createInterface({ input: server.stdout }).once('line', (line) => resolve(line.replace(/^rowlog serve: /, '')));
-    server.once('exit', () => reject(new Error(`rowlog serve exited: ${serverErr}`)));
-  });
+  const { server, url } = await startServe(t, root);
   t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
 
   const { browser, page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
