@@ -15,7 +15,10 @@
  *   tables below; for columns, `Loss` after `loss`) gets `$2`, `$3`…, and `sqlite_…` (SQLite's
  *   own) becomes `$sqlite_…`. `"$tables"` and `"$columns"` map rowlog names to SQL names
  *   (rowlog names never hold `$`, so these never collide with a table).
- * - `runs (id, name, dir, started, resumed_from, json)`: each run.json; `params (key, value)`;
+ * - `runs (id, name, dir, started, resumed_from, json, appended_to)`: each run.json, with
+ *   `resumed_from` the parent's id of a resumed run (`resumedFrom.id`, another folder) and
+ *   `appended_to` the earlier opening of the same folder (`appendedTo`; the column is added to
+ *   a database an older rowlog made); `params (key, value)`;
  *   `status (key, value, updated)`: what params.json and status.json hold (scalars as they are,
  *   booleans 0/1, anything else as JSON text).
  * - the view `entries (run, step, key, value)`, Blocks' long layout, `key` = `<table>/<key>`:
@@ -118,12 +121,14 @@ class Store {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`synchronous = ${init.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       this.#db.exec(`
-        CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, name TEXT, dir TEXT, started TEXT, resumed_from TEXT, json TEXT);
+        CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, name TEXT, dir TEXT, started TEXT, resumed_from TEXT, json TEXT, appended_to TEXT);
         CREATE TABLE IF NOT EXISTS params (key TEXT PRIMARY KEY, value);
         CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value, updated TEXT);
         CREATE TABLE IF NOT EXISTS "$tables" (name TEXT PRIMARY KEY, sql_name TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS "$columns" (tbl TEXT NOT NULL, key TEXT NOT NULL, sql_name TEXT NOT NULL, PRIMARY KEY (tbl, key));
       `);
+      // A database an older rowlog made has no appended_to yet.
+      if (this.#db.prepare(`SELECT 1 AS r FROM pragma_table_info('runs') WHERE name = 'appended_to'`).get() === undefined) this.#db.exec('ALTER TABLE runs ADD COLUMN appended_to TEXT');
       for (const r of this.#db.prepare('SELECT name, sql_name FROM "$tables" ORDER BY rowid').all()) {
         this.#tables.set(String(r.name), { sql: String(r.sql_name), columns: new Map(), taken: new Set(['$step', '$time', '$level', '$run']), inserts: new Map() });
         this.#takenTables.add(String(r.sql_name).toLowerCase());
@@ -150,11 +155,11 @@ class Store {
     const id = str(run.id) ?? JSON.stringify(run);
     this.#db
       .prepare(
-        `INSERT INTO runs (id, name, dir, started, resumed_from, json) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO runs (id, name, dir, started, resumed_from, json, appended_to) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, dir = excluded.dir, started = excluded.started,
-         resumed_from = excluded.resumed_from, json = excluded.json`,
+         resumed_from = excluded.resumed_from, json = excluded.json, appended_to = excluded.appended_to`,
       )
-      .run(id, str(run.name), str(run.dir) ?? dir, str(run.startTime), str(run.resumedFrom), JSON.stringify(run));
+      .run(id, str(run.name), str(run.dir) ?? dir, str(run.startTime), str((run.resumedFrom as { id?: unknown } | undefined)?.id), JSON.stringify(run), str(run.appendedTo));
     this.run = Number(this.#db.prepare('SELECT rowid AS r FROM runs WHERE id = ?').get(id)?.r);
   }
 

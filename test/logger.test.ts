@@ -217,9 +217,11 @@ t.test('run.json describes the run; reopening the folder resumes it', async (t) 
     rowlog: /^\d+\.\d+\.\d+/,
   });
   t.notOk('resumedFrom' in info);
+  t.notOk('appendedTo' in info);
 
   const second = createLogger({ dir, console: false, exitHooks: false });
-  t.equal(second.run?.resumedFrom, info.id);
+  t.equal(second.run?.appendedTo, info.id, 'a reopened folder names the earlier opening in appendedTo');
+  t.notOk('resumedFrom' in (second.run ?? {}), 'an append is no ancestry link');
   t.not(second.run?.id, info.id);
   t.equal(second.status.epochs_done, 1, 'status restored');
   second.row('train', { loss: 0.25 });

@@ -9,17 +9,11 @@
  * skip (`skip: needs Debian chromium`), and a failure in CI, which installs it (test/peers.ts).
  */
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { chromium } from 'playwright-core';
-import type { Page } from 'playwright-core';
 import t from 'tap';
-import { spawnCli } from './cli.js';
+import { openBrowser, startServe, waitFor } from './browser.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
-import { patient } from './wait.js';
 
 const WRITER = path.join(ROOT, 'test', 'fixtures', 'serve-writer.mjs');
 const SCREENSHOT = path.join(ROOT, '.tap', 'serve.png');
@@ -32,20 +26,6 @@ function writer(...args: string[]): Promise<void> {
   });
 }
 
-/**
- * Polls the page expression `expr` until it is true; rejects after `patient(ms)` (`ms` is what
- * it takes at most on a quiet machine: a ceiling, not a latency assertion). (Playwright's own
- * waitForFunction evaluates a text predicate with eval inside the page, which the page's CSP
- * rightly forbids; page.evaluate goes through the debugger protocol instead.)
- */
-async function waitFor(page: Page, expr: string, ms: number): Promise<void> {
-  const deadline = Date.now() + patient(ms);
-  while (!(await page.evaluate<boolean>(expr))) {
-    if (Date.now() > deadline) throw new Error(`not true within ${patient(ms)} ms: ${expr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 t.test('the page plots a logged run and shows a row logged by another process, live', async (t) => {
   const CHROMIUM = peer('chromium');
   if (!needs(t, 'chromium') || CHROMIUM === undefined) return;
@@ -54,27 +34,10 @@ t.test('the page plots a logged run and shows a row logged by another process, l
   await writer(path.join(root, 'base'), 'rows', '120');
   await writer(run, 'rows', '200'); // logged last: the page starts with it
 
-  const server = spawnCli(['serve', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => server.kill('SIGKILL'));
-  let serverErr = '';
-  server.stderr.setEncoding('utf8').on('data', (d: string) => (serverErr += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    readline.createInterface({ input: server.stdout }).once('line', (line) => resolve(line.replace(/^rowlog serve: /, '')));
-    server.once('exit', () => reject(new Error(`rowlog serve exited: ${serverErr}`)));
-  });
+  const { server, url } = await startServe(t, root);
   t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
 
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'rowlog-chromium-'));
-  t.teardown(() => fs.rmSync(profile, { recursive: true, force: true }));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-    timeout: patient(60_000),
-  });
-  t.teardown(() => browser.close());
-  const page = browser.pages()[0] ?? (await browser.newPage());
+  const { browser, page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
 
   const problems: string[] = [];
   page.on('console', (m) => {

@@ -212,7 +212,7 @@ print(json.dumps({'cols': cols, 'rows': rows, 'ev': ev, 'entries': list(entries)
   }
 });
 
-t.test('a reopened run folder appends: two runs, resumed_from, each row knows its run', async (t) => {
+t.test('a reopened run folder appends: two runs, appended_to, each row knows its run', async (t) => {
   if (!needs(t, ['better-sqlite3', 'python3'])) return;
   const dir = tmpdir(t);
   const ids: string[] = [];
@@ -227,12 +227,12 @@ t.test('a reopened run folder appends: two runs, resumed_from, each row knows it
   const got = python(
     t,
     path.join(dir, 'run.sqlite'),
-    `print(json.dumps({'runs': [list(r) for r in db.execute('SELECT rowid, id, resumed_from FROM runs ORDER BY rowid')],
+    `print(json.dumps({'runs': [list(r) for r in db.execute('SELECT rowid, id, appended_to, resumed_from FROM runs ORDER BY rowid')],
   'rows': [list(r) for r in db.execute('SELECT "$run", x, "Late", "late$2" FROM main ORDER BY rowid')],
   'by': [list(r) for r in db.execute("SELECT run, count(*) FROM entries WHERE key = 'main/x' GROUP BY run ORDER BY min(step)")],
   'keys': [r[0] for r in db.execute('SELECT DISTINCT key FROM entries ORDER BY key')]}))`,
   ) as { runs: unknown[][]; rows: unknown[][]; by: unknown[][]; keys: string[] };
-  t.same(got.runs, [[1, ids[0], null], [2, ids[1], ids[0]]]);
+  t.same(got.runs, [[1, ids[0], null, null], [2, ids[1], ids[0], null]], 'an append is appended_to; resumed_from is only a resume from another folder');
   t.same(
     got.rows.map((r) => r[0]),
     [1, 1, 1, 1, 1, 2, 2, 2, 2, 2],

@@ -2,7 +2,8 @@
  * `rowlog ls [DIR]` (docs/DESIGN.md §7): the run folders under DIR (default `runs`) and their tables,
  * found by lib/run/layout.ts's scanner, the one serve's `/api/runs` uses (DIR itself when it is
  * a run folder, then its sub-folders that are; nested tables such as `grad/layer1` included).
- * For each run: its state from `status.json` (`closed`, `running`, `interrupted`…). For each
+ * For each run: its state from `status.json` (`closed`, `running`, `interrupted`…) and, for a
+ * resumed run, its chain (`resumed from runs/exp1 → runs/exp1-b`, oldest first). For each
  * table: rows, columns, first and last `$step`, last `$time`, and the size of each of its files,
  * from the table's first file (JSONL preferred over CSV, as it keeps every level).
  *
@@ -26,6 +27,8 @@ import { readAt } from '../io/read-at.js';
 import { readLog } from '../read/read-log.js';
 import { isCsvFormat, scanRuns } from '../run/layout.js';
 import type { RunTable, TableFormat } from '../run/layout.js';
+import { ancestryOf } from '../run/ancestry.js';
+import type { RowlogWarning } from '../core/warnings.js';
 
 /** Files up to this size are read whole (exact row counts); larger ones at their ends only. */
 export const WHOLE_READ_BYTES = 1 << 20;
@@ -64,6 +67,8 @@ export interface RunListing {
   startTime?: string;
   /** `status.json`'s `$state`, with its `$signal` or `$exitCode` (`interrupted SIGINT`, `exited 1`). */
   state?: string;
+  /** A resumed run's ancestors' folders, oldest first (lib/run/ancestry.ts). */
+  resumedFrom?: string[];
   tables: TableListing[];
 }
 
@@ -205,8 +210,11 @@ function runState(dir: string): string | undefined {
   }
 }
 
-/** The run folders of `dir` as lib/run/layout.ts finds them (as serve lists them), each table read. */
-export async function listRuns(dir: string): Promise<RunListing[]> {
+/**
+ * The run folders of `dir` as lib/run/layout.ts finds them (as serve lists them), each table
+ * read; a broken chain of a resumed run is handed to `onWarning` (`W_ANCESTRY`).
+ */
+export async function listRuns(dir: string, onWarning: (w: RowlogWarning) => void = () => undefined): Promise<RunListing[]> {
   const runs: RunListing[] = [];
   for (const found of scanRuns(dir)) {
     const run: RunListing = { dir: found.dir, tables: [] };
@@ -214,6 +222,9 @@ export async function listRuns(dir: string): Promise<RunListing[]> {
     if (found.startTime !== undefined) run.startTime = found.startTime;
     const state = runState(found.dir);
     if (state !== undefined) run.state = state;
+    const chain = ancestryOf(found.dir);
+    if (chain.ancestors.length > 0) run.resumedFrom = chain.ancestors.map((a) => a.dir);
+    chain.warnings.forEach(onWarning);
     for (const table of found.tables) run.tables.push(await listTable(found.dir, table));
     runs.push(run);
   }
@@ -258,7 +269,13 @@ export function formatListing(runs: RunListing[], cwd = process.cwd()): string {
   let estimated = false;
   for (const run of runs) {
     const where = path.relative(cwd, run.dir) || '.';
-    const about = [run.name !== undefined && run.name !== path.basename(run.dir) ? `name ${run.name}` : '', run.startTime ? `started ${run.startTime}` : '', run.state ?? '']
+    const chain = run.resumedFrom?.map((d) => path.relative(cwd, d) || '.').join(' → ');
+    const about = [
+      run.name !== undefined && run.name !== path.basename(run.dir) ? `name ${run.name}` : '',
+      run.startTime ? `started ${run.startTime}` : '',
+      run.state ?? '',
+      chain !== undefined ? `resumed from ${chain}` : '',
+    ]
       .filter((s) => s !== '')
       .join(', ');
     out += `${where}/${about ? `  (${about})` : ''}\n`;
@@ -290,7 +307,7 @@ export async function runLs(dir: string, out: NodeJS.WritableStream = process.st
     throw new Error(`ls: no such folder: ${dir}`);
   }
   if (!stat.isDirectory()) throw new Error(`ls: not a folder: ${dir}`);
-  const runs = await listRuns(path.resolve(dir));
+  const runs = await listRuns(path.resolve(dir), (w) => process.stderr.write(`rowlog: ls: ${w.code}: ${w.message}\n`));
   out.write(runs.length > 0 ? formatListing(runs) : `no runs in ${dir}\n`);
 }
 

@@ -16,6 +16,8 @@ export interface QueryArgs {
   withFile: boolean;
   /** `--allow-damage`: a damaged gzip member skipped does not make the exit status 1. */
   allowDamage: boolean;
+  /** `--ancestry`: a table file of a resumed run is read with its ancestors' rows first (readLog's `ancestry`). */
+  ancestry: boolean;
   /** `-e`: the exit status says whether the last output was true. */
   exitStatus: boolean;
   /** `-C` true, `-M` false, else colour when stdout is a terminal and NO_COLOR is unset. */
@@ -31,7 +33,7 @@ export class UsageError extends Error {}
 
 type Flag = 'slurp' | 'compact' | 'raw' | 'nullInput' | 'strict' | 'rawInput' | 'seq';
 /** Flags that only switch something on. */
-const SWITCH: Record<string, Flag | 'exitStatus' | 'withFile' | 'allowDamage' | 'help' | 'color' | 'mono' | `jq:${string}`> = {
+const SWITCH: Record<string, Flag | 'exitStatus' | 'withFile' | 'allowDamage' | 'ancestry' | 'help' | 'color' | 'mono' | `jq:${string}`> = {
   '-s': 'slurp',
   '--slurp': 'slurp',
   '-c': 'compact',
@@ -48,6 +50,7 @@ const SWITCH: Record<string, Flag | 'exitStatus' | 'withFile' | 'allowDamage' | 
   '--exit-status': 'exitStatus',
   '--with-file': 'withFile',
   '--allow-damage': 'allowDamage',
+  '--ancestry': 'ancestry',
   '-h': 'help',
   '--help': 'help',
   '-C': 'color',
@@ -92,6 +95,8 @@ rowlog's own:
                            lines are skipped and counted on stderr
   --with-file              add "$file" (the input's name) to each row
   --allow-damage           a damaged gzip member is skipped and said, without exit status 1
+  --ancestry               a table file of a resumed run: its ancestors' rows first, the child's
+                           winning where a step repeats (README "Resuming a run: ancestry")
 Inputs: .jsonl, .json, gzip (by its bytes) and .csv files, - for stdin; none: stdin unless it
 is a terminal. Exit status as jq 1.7: 2 usage or unreadable file, 3 compile error, 5 runtime
 error, -e's 1 and 4, halt_error's own.`;
@@ -111,6 +116,7 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
   const files: string[] = [];
   let withFile = false;
   let allowDamage = false;
+  let ancestry = false;
   let exitStatus = false;
   let color: boolean | undefined;
   let help = false;
@@ -132,6 +138,7 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
     if (key === 'exitStatus') exitStatus = true;
     else if (key === 'withFile') withFile = true;
     else if (key === 'allowDamage') allowDamage = true;
+    else if (key === 'ancestry') ancestry = true;
     else if (key === 'help') help = true;
     else if (key === 'color') color = true;
     else if (key === 'mono') color = false;
@@ -199,7 +206,7 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
       take(a);
     }
   }
-  if (help) return { filter: '', files: [], opts: {}, withFile, allowDamage, exitStatus, color, slurpFiles, rawFiles, help };
+  if (help) return { filter: '', files: [], opts: {}, withFile, allowDamage, ancestry, exitStatus, color, slurpFiles, rawFiles, help };
   if (filterFile !== undefined) {
     if (filter !== undefined) files.unshift(filter);
     try {
@@ -217,5 +224,5 @@ export function parseQueryArgs(argv: string[], stdinIsTTY: boolean): QueryArgs {
   }
   if (jqFlags.includes('-j')) flags.raw = true;
   const opts: QueryOptions = { ...flags, compact: flags.compact === true, args, jsonArgs, jqFlags, positionalArgs: positional };
-  return { filter, files, opts, withFile, allowDamage, exitStatus, color, slurpFiles, rawFiles, help };
+  return { filter, files, opts, withFile, allowDamage, ancestry, exitStatus, color, slurpFiles, rawFiles, help };
 }

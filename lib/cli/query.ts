@@ -17,6 +17,7 @@ import type { Command } from 'commander';
 import { isRowlogError, RowlogError } from '../core/errors.js';
 import { decoded, type Damage } from '../read/decode.js';
 import { countNewlines, DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
+import { rowJson } from '../format/json-line.js';
 import { formatOf, readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
 import { prefix, usageError } from './args.js';
@@ -79,8 +80,9 @@ async function feedFile(
   progress: { bytes: number },
   csvBad: (n: number) => void,
   onDamaged: (d: Damage) => void,
+  onWarning: (message: string) => void,
 ): Promise<number> {
-  if (file !== '-' && formatOf(file) === 'csv') {
+  if (file !== '-' && formatOf(file) === 'csv' && !cli.ancestry) {
     let lines = 1;
     const reader = readLog(file, { format: 'csv', strict: cli.opts.strict === true, onBadLine: csvBad });
     for await (const row of reader) {
@@ -88,6 +90,18 @@ async function feedFile(
       await put(q, `${JSON.stringify(row)}\n`);
       lines++;
     }
+    return lines;
+  }
+  if (file !== '-' && cli.ancestry) {
+    // The chain's rows, as readLog gives them (docs/DESIGN.md §6), one JSONL line each.
+    let lines = 0;
+    const reader = readLog(file, { ancestry: true, strict: cli.opts.strict === true, onBadLine: csvBad, onWarning: (w) => onWarning(`${w.code}: ${w.message}`) });
+    for await (const row of reader) {
+      if (cli.withFile) row.$file = file;
+      await put(q, `${rowJson(row)}\n`);
+      lines++;
+    }
+    for (const d of reader.damaged) onDamaged(d);
     return lines;
   }
   const name = JSON.stringify(file);
@@ -334,6 +348,7 @@ async function runOne(
           else names.noteBad(names.label(file, n));
         },
         damaged,
+        (message) => term.say(`${prefix('query')}${file}: ${message}\n`),
       );
       ends.push({ file, end: current.start + lines });
       current = { file, start: current.start + lines };

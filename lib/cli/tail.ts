@@ -10,6 +10,7 @@
  * says so on stderr. What lib/read/tail.ts notices (a damaged member skipped, a line longer than
  * the look-back) is one line on stderr each, `rowlog: tail: FILE: …`. On a terminal, control
  * characters in rows are shown as `less` shows them (lib/cli/visible.ts); a pipe gets the bytes.
+ * `--ancestry`: a resumed run's ancestors' rows come first (issue 13 §1, docs/DESIGN.md §6).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +20,10 @@ import { Command } from 'commander';
 import { countArg, positiveArg, prefix, usageError } from './args.js';
 import { visible } from './visible.js';
 import { renderRow } from '../../sinks/pretty.js';
+import { rowJson } from '../format/json-line.js';
 import { lineToRow } from '../format/parse-lines.js';
+import type { RowlogWarning } from '../core/warnings.js';
+import { ancestorRows } from '../read/read-log.js';
 import { DEFAULT_MAX_LOOKBACK_BYTES, tailBatches } from '../read/tail.js';
 import type { TailNotice } from '../read/tail.js';
 import { jqReady, query } from '../read/query.js';
@@ -46,6 +50,30 @@ export interface TailCliOptions {
   out?: Writable;
   /** Stops following (SIGINT does too). */
   signal?: AbortSignal;
+  /**
+   * A table file of a resumed run: the first rows are the last `lines` of the whole chain, the
+   * ancestors' rows before the file's own (readLog's `ancestry` rule), then the file is followed.
+   * @default false
+   */
+  ancestry?: boolean;
+}
+
+/**
+ * The last `n` rows the ancestors of `file` give it (lib/read/read-log.ts's ancestorRows), as
+ * JSONL lines; the chain's problems are said on `err`.
+ */
+async function ancestorTail(file: string, n: number, err: Writable, tty: boolean): Promise<string[]> {
+  const last: string[] = [];
+  if (n === 0) return last;
+  const say = (w: RowlogWarning) => {
+    const line = `${prefix('tail')}${file}: ${w.code}: ${w.message}`;
+    err.write(`${tty ? visible(line) : line}\n`);
+  };
+  for await (const row of ancestorRows(file, { onWarning: say })) {
+    last.push(rowJson(row));
+    if (last.length > 2 * n) last.splice(0, last.length - n);
+  }
+  return last.slice(-n);
 }
 
 /** A row rendered like the console sink; lines that are not rows are printed as they are. `esc`: make control characters visible (a TTY). */
@@ -139,7 +167,11 @@ export async function runTail(files: string[], opts: TailCliOptions = {}): Promi
     // The first batch of each file comes at once (possibly empty): print them in the order given.
     for (const { file, it } of tails) {
       const first = await it.next();
-      if (!first.done) await print(first.value, file);
+      const own = first.done === true ? [] : first.value;
+      const n = opts.lines ?? 10;
+      // With ancestry, the chain's last rows: the ancestors' fill what the file's own leave.
+      const before = opts.ancestry === true && own.length < n ? await ancestorTail(file, n - own.length, err, tty) : [];
+      if (!first.done || before.length > 0) await print([...before, ...own], file);
     }
     await Promise.all(
       tails.map(async ({ file, it }) => {
@@ -167,8 +199,9 @@ export function registerTail(program: Command): Command {
     .option('-f, --follow', 'keep printing rows as they are logged; survives truncation and replacement of the file, and waits for a file that does not exist yet')
     .option('--pretty', 'render each row like the console sink instead of JSONL')
     .option('--max-lookback <bytes>', 'decoded bytes looked back through for the last rows (a longer row is not shown, and said so)', positiveArg, DEFAULT_MAX_LOOKBACK_BYTES)
+    .option('--ancestry', "a table file of a resumed run: its ancestors' rows first (the child's winning where a step repeats), then the file's own")
     .option('--filter <jq>', 'a jq filter applied to every row (e.g. \'select(.loss < 0.1) | {step: ."$step", loss}\')')
-    .action(async (files: string[], o: { lines: number; follow?: boolean; pretty?: boolean; filter?: string; maxLookback: number }) => {
+    .action(async (files: string[], o: { lines: number; follow?: boolean; pretty?: boolean; filter?: string; maxLookback: number; ancestry?: boolean }) => {
       let transform: TailCliOptions['transform'];
       if (o.filter !== undefined) {
         const filter = o.filter;
@@ -181,7 +214,7 @@ export function registerTail(program: Command): Command {
         }
         transform = (lines) => jqLines(filter, lines);
       }
-      await runTail(files, { lines: o.lines, follow: o.follow === true, pretty: o.pretty === true, maxLookbackBytes: o.maxLookback, ...(transform ? { transform } : {}) });
+      await runTail(files, { lines: o.lines, follow: o.follow === true, pretty: o.pretty === true, maxLookbackBytes: o.maxLookback, ancestry: o.ancestry === true, ...(transform ? { transform } : {}) });
     });
 }
 

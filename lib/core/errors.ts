@@ -17,7 +17,8 @@ export type RowlogErrorCode =
   | 'ERR_BAD_TOKEN'
   | 'ERR_RUN_LOCKED'
   | 'ERR_MISSING_DEPENDENCY'
-  | 'ERR_EXPORT_EXISTS';
+  | 'ERR_EXPORT_EXISTS'
+  | 'ERR_RESUME_FROM';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';

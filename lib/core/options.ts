@@ -65,6 +65,12 @@ export function functionOption<F extends (...args: never[]) => unknown>(v: unkno
   return v as F | undefined;
 }
 
+/** `v` when it is a non-empty string or `undefined`, else a TypeError naming `option`. */
+export function stringOption(v: unknown, option: string): string | undefined {
+  if (v !== undefined && (typeof v !== 'string' || v === '')) throw optionError('type', option, `must be a non-empty string (got ${v === '' ? 'an empty string' : describe(v)})`);
+  return v;
+}
+
 /** `v` when it is an object of strings (`undefined` → `{}`), else a TypeError naming the bad key. */
 export function stringRecordOption(v: unknown, option: string): Record<string, string> {
   if (v === undefined) return {};

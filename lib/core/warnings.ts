@@ -17,7 +17,12 @@ export interface RowlogWarning {
 /** Emits `'warning'` on `emitter`, or prints one line to stderr when nobody listens. */
 export function emitWarning(emitter: EventEmitter, w: RowlogWarning): void {
   if (emitter.listenerCount('warning') > 0) emitter.emit('warning', w);
-  else process.stderr.write(`rowlog warning ${w.code}: ${w.message}\n`);
+  else printWarning(w);
+}
+
+/** The one line a warning nobody listens for is on stderr: `rowlog warning CODE: message`. */
+export function printWarning(w: RowlogWarning): void {
+  process.stderr.write(`rowlog warning ${w.code}: ${w.message}\n`);
 }
 
 /** Bound on remembered problems, so a row with ever-new bad keys cannot grow memory. */

@@ -39,6 +39,13 @@ export function scalarJson(v: unknown): string {
   }
 }
 
+/** A parsed row as one JSONL line (no `\n`), keys in its order, non-finite numbers as the bare tokens rowlog writes. */
+export function rowJson(row: Readonly<Record<string, unknown>>): string {
+  let s = '';
+  for (const k in row) s += `${s === '' ? '' : ','}${JSON.stringify(k)}:${scalarJson(row[k])}`;
+  return `{${s}}`;
+}
+
 /** The sorted data keys of a table's rows, with their JSON-quoted forms. */
 export interface KeyLayout {
   /** Keys in the order rows had them (the cache key). */

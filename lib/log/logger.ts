@@ -22,7 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Entry, FlatRow } from '../core/entry.js';
 import { assertName } from '../core/entry.js';
 import { RowlogError } from '../core/errors.js';
-import { objectOption, optionError } from '../core/options.js';
+import { objectOption, optionError, stringOption } from '../core/options.js';
 import { badStepMessage, createEntryContext, isStep, toEntry } from '../core/ingest.js';
 import type { EntryContext, FlattenData, TableSteps } from '../core/ingest.js';
 import { Level, toLevel } from '../core/levels.js';
@@ -56,6 +56,18 @@ export interface LoggerOptions extends DefaultSinkOptions {
    * @default `ROWLOG_DIR`, else `runs/<script>_<time>`, when `sinks` is not given; none otherwise
    */
   dir?: string;
+  /**
+   * Resume the run in this folder as a new one (Blocks): `dir` becomes a new run folder whose
+   * `run.json` links to the parent in `resumedFrom: {id, dir, absoluteDir}`, whose `status`
+   * starts as the parent's and whose steps continue from the parent's last step per table;
+   * readers show the chain as one run when asked (`readLog(file, {ancestry: true})`, README
+   * "Resuming a run: ancestry"). A parent without a readable `run.json` is RowlogError
+   * `ERR_RESUME_FROM`, before anything is created; so is a `dir` that holds another run (one
+   * resumed from the same parent is reopened to append, as any folder). Without `dir`, the
+   * default new folder (`runs/<script>_<time>`); with `sinks` and no `dir`, `ERR_INVALID_OPTION`.
+   * @default none: an existing `dir` is appended to
+   */
+  resumeFrom?: string;
   /** Run name written to `run.json`. @default the folder's name */
   name?: string;
   /**
@@ -141,6 +153,7 @@ export class Logger extends Writable {
     if (opts.dir !== undefined && (typeof opts.dir !== 'string' || opts.dir === '')) {
       throw optionError('type', 'dir', `must be a non-empty string (got ${String(opts.dir)})`);
     }
+    const resumeFrom = stringOption(opts.resumeFrom, 'resumeFrom');
     this.#gate = new WarningGate(this);
     this.#ctx = createEntryContext(opts.table ?? 'main', opts.level ?? Level.INFO, this.#gate);
     this.#rowOpts = entryRowOptions(opts.summarize, this.#ctx);
@@ -154,13 +167,22 @@ export class Logger extends Writable {
     const dir = opts.dir ?? (opts.sinks === undefined ? defaultRunDir() : undefined);
     const git = gitCheckpointOption(opts.git);
     if (git !== undefined && dir === undefined) throw optionError('range', 'git', 'needs a run folder (dir): the checkpoint is recorded in run.json');
+    if (resumeFrom !== undefined && dir === undefined) throw optionError('range', 'resumeFrom', 'needs a run folder: give dir (with sinks there is no default one)');
     const absDir = dir === undefined ? undefined : path.resolve(dir);
     // The run name RunDir will write is the socket's default `$source`.
     const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts.name ?? path.basename(absDir), opts));
     try {
       this.#routes = specs.map((s, i) => createRoute(s, i, this.#gate, this));
       // Warned after createLogger returns, so a listener attached to it hears W_STALE_LOCK.
-      this.#runDir = dir === undefined ? undefined : new RunDir(dir, opts.name, (w) => process.nextTick(() => this.#gate.warn(w)), git);
+      this.#runDir =
+        dir === undefined
+          ? undefined
+          : new RunDir(dir, {
+              ...(opts.name === undefined ? {} : { name: opts.name }),
+              onWarning: (w) => process.nextTick(() => this.#gate.warn(w)),
+              ...(git === undefined ? {} : { git }),
+              ...(resumeFrom === undefined ? {} : { resumeFrom }),
+            });
     } catch (err) {
       if (opts.sinks === undefined) for (const s of specs) (s as SinkSpec).sink.destroy();
       throw err;

@@ -14,6 +14,10 @@ import { parseCsv } from '../format/csv-parse.js';
 import { extrasFor } from '../../sinks/csv-sidecar.js';
 import { decoded, type Damage } from './decode.js';
 import { maxLineBytesOption } from '../format/line-split.js';
+import { booleanOption, functionOption, optionError } from '../core/options.js';
+import { printWarning } from '../core/warnings.js';
+import type { RowlogWarning } from '../core/warnings.js';
+import { ancestorFiles } from '../run/ancestry.js';
 
 /** Options of {@link readLog}. */
 export interface ReadLogOptions {
@@ -29,6 +33,16 @@ export interface ReadLogOptions {
    * @default 268435456 (256 MiB)
    */
   maxLineBytes?: number;
+  /**
+   * Read a resumed run as one (issue 13 §1, docs/DESIGN.md §6): first the same table of each
+   * ancestor the run folder's `run.json` links to (`resumedFrom`, oldest first), each giving only
+   * its rows with a `$step` below the first step of every later run on the chain (where a step
+   * repeats, the child's row wins, as in Blocks), then the file itself. `badLines` numbers are
+   * then per file. Needs a path. @default false
+   */
+  ancestry?: boolean;
+  /** Called with each problem of the chain (`W_ANCESTRY`: a missing or cyclic ancestor; its rows are left out). @default a line on stderr */
+  onWarning?: (w: RowlogWarning) => void;
 }
 
 /** The rows of a log, with what went wrong while reading them. */
@@ -59,6 +73,10 @@ export function formatOf(source: string | NodeJS.ReadableStream): 'jsonl' | 'csv
  * `ERR_BAD_LINE`). Each iteration reads the source again when it is a path.
  */
 export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOptions = {}): LogReader {
+  if (booleanOption(opts.ancestry, 'ancestry', false)) {
+    if (typeof source !== 'string') throw optionError('range', 'ancestry', 'needs a path: the run folder is found from it');
+    return chainReader(source, opts);
+  }
   const badLines: number[] = [];
   const damaged: Damage[] = [];
   let truncated = false;
@@ -98,6 +116,73 @@ export function readLog(source: string | NodeJS.ReadableStream, opts: ReadLogOpt
       );
       pipeline(text, parser, () => {}); // errors reach the iteration through the parser
       return (parser as AsyncIterable<Record<string, unknown>>)[Symbol.asyncIterator]();
+    },
+  };
+}
+
+/** The `$step` of a table file's first row, when it has one (a file that is gone or empty has none). */
+async function firstStep(file: string, maxLineBytes: number | undefined): Promise<number | undefined> {
+  try {
+    for await (const row of readLog(file, maxLineBytes === undefined ? {} : { maxLineBytes })) return typeof row.$step === 'number' ? row.$step : undefined;
+  } catch {
+    // gone or unreadable: no first step
+  }
+  return undefined;
+}
+
+/**
+ * The rows the ancestors of table file `file` give a read with ancestry (docs/DESIGN.md §6),
+ * oldest first: ancestor i gives its rows whose `$step` is below the smallest first step of the
+ * runs after it on the chain (`file` included; a run without rows of the table sets no bound);
+ * a row without a numeric `$step` is kept. Each ancestor's reader is handed to `onReader` when it
+ * is done, for its bad lines and damage. Exported for `rowlog tail --ancestry`.
+ */
+export async function* ancestorRows(
+  file: string,
+  opts: Omit<ReadLogOptions, 'ancestry'> = {},
+  onReader: (reader: LogReader) => void = () => undefined,
+): AsyncGenerator<Record<string, unknown>> {
+  const warn = functionOption<(w: RowlogWarning) => void>(opts.onWarning, 'onWarning') ?? printWarning;
+  const { files, warnings } = ancestorFiles(file);
+  for (const w of warnings) warn(w);
+  const before: number[] = [];
+  let bound = (await firstStep(file, opts.maxLineBytes)) ?? Infinity;
+  for (let i = files.length - 1; i >= 0; i--) {
+    before[i] = bound;
+    bound = Math.min(bound, (await firstStep(files[i] as string, opts.maxLineBytes)) ?? Infinity);
+  }
+  const { onWarning: _w, ...readOpts } = opts;
+  for (let i = 0; i < files.length; i++) {
+    const reader = readLog(files[i] as string, readOpts);
+    const cut = before[i] as number;
+    for await (const row of reader) if (!(typeof row.$step === 'number' && row.$step >= cut)) yield row;
+    onReader(reader);
+  }
+}
+
+/** readLog with `ancestry`: the ancestors' rows ({@link ancestorRows}), then the file's own. */
+function chainReader(file: string, opts: ReadLogOptions): LogReader {
+  const { ancestry: _a, ...rest } = opts;
+  const badLines: number[] = [];
+  const damaged: Damage[] = [];
+  let truncated = false;
+  const take = (r: LogReader) => {
+    badLines.push(...r.badLines);
+    damaged.push(...r.damaged);
+    truncated ||= r.truncated;
+  };
+  return {
+    badLines,
+    damaged,
+    get truncated() {
+      return truncated;
+    },
+    async *[Symbol.asyncIterator]() {
+      yield* ancestorRows(file, rest, take);
+      const { onWarning: _w, ...own } = rest;
+      const reader = readLog(file, own);
+      yield* reader;
+      take(reader);
     },
   };
 }

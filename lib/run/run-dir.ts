@@ -2,8 +2,13 @@
  * The run folder (docs/DESIGN.md §4), after Skáld and Blocks: `run.json` says who wrote the run and
  * from what code, `params.json` the hyper-parameters, `status.json` where training got to
  * (and each table's last step, so a resumed run continues counting), `artifacts/` the files.
- * Opening an existing folder appends to it: the new `run.json` names the old run in
- * `resumedFrom`. Small JSON files are written atomically (lib/io/atomic.ts: temp file + rename).
+ * Opening an existing folder appends to it: the new `run.json` names the earlier opening in
+ * `appendedTo` and keeps its `resumedFrom`. A run resumed from another folder (`resumeFrom`,
+ * Blocks' resume, issue 13 §1) is a new folder whose `run.json` links to its parent in
+ * `resumedFrom: {id, dir, absoluteDir}` (`dir` relative to this folder, so a moved or copied tree
+ * keeps its links; the absolute path as the fallback), whose status starts as the parent's and
+ * whose steps continue from the parent's (docs/DESIGN.md §4). Small JSON files are written
+ * atomically (lib/io/atomic.ts: temp file + rename).
  *
  * One writer at a time (issue 9): the folder's lock is taken right after the folder exists and
  * before anything in it is read or written (lib/run/run-lock.ts); then leftovers of a process that
@@ -17,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertName, nameSegment } from '../core/entry.js';
+import { RowlogError } from '../core/errors.js';
 import type { RowlogWarning } from '../core/warnings.js';
 import { isGzip } from '../format/bgzf.js';
 import { scanMembers } from '../io/bgzf-file.js';
@@ -51,8 +57,29 @@ export interface RunInfo {
    * `checkpoint` commit of the working tree (lib/run/git-checkpoint.ts) and HEAD's `branch`.
    */
   git?: { commit?: string; dirty?: boolean; branch?: string; checkpoint?: string };
-  /** The id of the run this one appended to, when the folder already held one. */
-  resumedFrom?: string;
+  /** The run this one was resumed from (`resumeFrom`), kept by later openings of this folder. */
+  resumedFrom?: ResumedFrom;
+  /** The id of the earlier opening of this same folder, when it already held a run (an append, not a link readers follow). */
+  appendedTo?: string;
+}
+
+/** `run.json`'s link to the parent of a resumed run (docs/DESIGN.md §4). */
+export interface ResumedFrom {
+  /** The parent's `run.json` id when this run was resumed from it. */
+  id: string;
+  /** The parent's folder relative to this run's folder (`../exp1`), `/`-separated: found again after the tree is moved or copied. */
+  dir: string;
+  /** The parent's absolute folder when this run was created: the fallback when `dir` does not lead to it. */
+  absoluteDir: string;
+}
+
+/** The parent of a run being resumed: who it is, and what the child starts from. */
+interface Parent {
+  link: ResumedFrom;
+  /** Its `appendedTo`: the id it had before it was last reopened. */
+  appendedTo?: string;
+  status: Record<string, unknown>;
+  steps: Record<string, number>;
 }
 
 /** Status keys rowlog keeps in `status.json` beside the user's own. */
@@ -186,6 +213,18 @@ function toJson(value: unknown): string {
   )}\n`;
 }
 
+/** Options of a {@link RunDir}. */
+export interface RunDirOptions {
+  /** Run name written to `run.json`. @default the folder's name */
+  name?: string;
+  /** Where problems that do not stop the run go (W_STALE_LOCK, W_GIT_CHECKPOINT). @default dropped */
+  onWarning?: (w: RowlogWarning) => void;
+  /** Commit a git checkpoint of the working tree first (lib/run/git-checkpoint.ts). @default none */
+  git?: GitCheckpointOptions;
+  /** The parent run folder of a resumed run (docs/DESIGN.md §4). @default none */
+  resumeFrom?: string;
+}
+
 /** An open run folder. */
 export class RunDir {
   readonly dir: string;
@@ -199,31 +238,48 @@ export class RunDir {
 
   /**
    * Creates `dir` (with parents) or opens it to append, takes its lock (`ERR_RUN_LOCKED` when
-   * another logger holds it; nothing in the folder is touched then), writes `run.json`; with
-   * `git`, first commits the git checkpoint and writes `from_head.diff` (a failure: one
-   * `W_GIT_CHECKPOINT`, and no checkpoint in `run.json`).
+   * another logger holds it; nothing in the folder is touched then), writes `run.json`.
+   * With `resumeFrom`, the parent folder is read first (`ERR_RESUME_FROM` when it holds no
+   * readable `run.json`, before anything is created); a `dir` that already holds a run is
+   * appended to only when that run was resumed from the same parent (reopening a resumed run),
+   * else `ERR_RESUME_FROM`. With `git`, the git checkpoint is committed and `from_head.diff`
+   * written before `run.json` (a failure: one `W_GIT_CHECKPOINT`, and no checkpoint in `run.json`).
    */
-  constructor(dir: string, name?: string, onWarning: (w: RowlogWarning) => void = () => undefined, git?: GitCheckpointOptions) {
+  constructor(dir: string, opts: RunDirOptions = {}) {
+    const { name, onWarning = () => undefined, git, resumeFrom } = opts;
     this.dir = path.resolve(dir);
+    const parent = resumeFrom === undefined ? undefined : readParent(this.dir, resumeFrom);
     fs.mkdirSync(this.dir, { recursive: true });
     this.#lock = RunLock.acquire(this.dir, onWarning);
     try {
-      removeLeftovers(this.dir);
       const previous = readJson(path.join(this.dir, 'run.json'));
-      const saved = readJson(path.join(this.dir, 'status.json')) ?? {};
-      const status = Object.fromEntries(Object.entries(saved).filter(([k]) => !RESERVED.has(k)));
-      const steps = saved[STEPS_KEY];
-      this.savedStatus = status;
-      this.savedSteps = lastSteps(this.dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {});
+      const carried = linkOf(previous);
+      if (parent !== undefined && previous !== undefined && !sameParent(this.dir, carried, parent)) {
+        throw new RowlogError('ERR_RESUME_FROM', `resumeFrom: ${this.dir} already holds a run that was not resumed from ${parent.link.absoluteDir}; give a new dir`);
+      }
+      removeLeftovers(this.dir);
+      // A resumed run reopened before its first status save starts from its parent's, as it did.
+      const saved = readJson(path.join(this.dir, 'status.json')) ?? (parent === undefined ? {} : undefined);
+      const steps = saved?.[STEPS_KEY];
+      this.savedStatus = saved === undefined ? { ...parent?.status } : userStatus(saved);
+      const own = lastSteps(this.dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {});
+      // A table of this folder's own continues from its own last step, the others from the parent's.
+      this.savedSteps = { ...parent?.steps, ...own };
       this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
-      this.info = this.#writeInfo(name, previous, git, onWarning);
+      this.info = this.#writeInfo(name, previous, parent?.link ?? carried, git, onWarning);
     } catch (err) {
       this.#lock.release();
       throw err;
     }
   }
 
-  #writeInfo(name: string | undefined, previous: Record<string, unknown> | undefined, checkpoint: GitCheckpointOptions | undefined, onWarning: (w: RowlogWarning) => void): RunInfo {
+  #writeInfo(
+    name: string | undefined,
+    previous: Record<string, unknown> | undefined,
+    link: ResumedFrom | undefined,
+    checkpoint: GitCheckpointOptions | undefined,
+    onWarning: (w: RowlogWarning) => void,
+  ): RunInfo {
     const id = randomUUID();
     name ??= path.basename(this.dir);
     const git = checkpoint === undefined ? gitInfo(process.cwd()) : this.#checkpoint({ dir: this.dir, name, id }, checkpoint, onWarning);
@@ -238,7 +294,8 @@ export class RunDir {
       node: process.version,
       rowlog: VERSION,
       ...(git ? { git } : {}),
-      ...(typeof previous?.id === 'string' ? { resumedFrom: previous.id } : {}),
+      ...(link !== undefined ? { resumedFrom: link } : {}),
+      ...(typeof previous?.id === 'string' ? { appendedTo: previous.id } : {}),
     };
     writeFileAtomic(path.join(this.dir, 'run.json'), toJson(info));
     return info;
@@ -306,6 +363,49 @@ export class RunDir {
 export function statusRecord(status: Record<string, unknown>, steps: Record<string, number>, run: RunState): Record<string, unknown> {
   const extra = run.state === 'interrupted' ? { [SIGNAL_KEY]: run.signal } : run.state === 'exited' ? { [EXIT_CODE_KEY]: run.exitCode } : {};
   return { ...status, [STEPS_KEY]: steps, [STATE_KEY]: run.state, ...extra, [UPDATED_KEY]: new Date().toISOString() };
+}
+
+/** The user's keys of a saved `status.json` (rowlog's `$` keys left out). */
+function userStatus(saved: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(saved).filter(([k]) => !RESERVED.has(k)));
+}
+
+/**
+ * `run.json`'s `resumedFrom` when it is a link (an object with an id; an older rowlog wrote a
+ * string there for a same-folder append, which is no link).
+ */
+export function linkOf(info: Record<string, unknown> | undefined): ResumedFrom | undefined {
+  const v = info?.resumedFrom;
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { id, dir, absoluteDir } = v as Record<string, unknown>;
+  if (typeof id !== 'string') return undefined;
+  return { id, dir: typeof dir === 'string' ? dir : '', absoluteDir: typeof absoluteDir === 'string' ? absoluteDir : '' };
+}
+
+/** True when `link` (a run's own) names `parent`: by id, by the id it had before it was reopened, or by its folder. */
+function sameParent(dir: string, link: ResumedFrom | undefined, parent: Parent): boolean {
+  if (link === undefined) return false;
+  const at = parent.link.absoluteDir;
+  return link.id === parent.link.id || link.id === parent.appendedTo || link.absoluteDir === at || (link.dir !== '' && path.resolve(dir, link.dir) === at);
+}
+
+/** The parent `from` of the run to be created at `child` (absolute): its link, status and last steps; `ERR_RESUME_FROM` when it is no run. */
+function readParent(child: string, from: string): Parent {
+  const dir = path.resolve(from);
+  if (dir === child) throw new RowlogError('ERR_RESUME_FROM', `resumeFrom: ${dir} is dir itself; to append to a folder, open it without resumeFrom`);
+  const info = readJson(path.join(dir, 'run.json'));
+  if (typeof info?.id !== 'string') {
+    const why = fs.existsSync(dir) ? 'holds no readable run.json' : 'does not exist';
+    throw new RowlogError('ERR_RESUME_FROM', `resumeFrom: ${dir} ${why}; nothing was created`);
+  }
+  const saved = readJson(path.join(dir, 'status.json')) ?? {};
+  const steps = saved[STEPS_KEY];
+  return {
+    ...(typeof info.appendedTo === 'string' ? { appendedTo: info.appendedTo } : {}),
+    link: { id: info.id, dir: path.relative(child, dir).split(path.sep).join('/'), absoluteDir: dir },
+    status: userStatus(saved),
+    steps: lastSteps(dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {}),
+  };
 }
 
 /** Each table's last step: the larger of `saved` (status.json) and what the table's files hold. */

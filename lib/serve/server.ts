@@ -8,7 +8,8 @@
  * - `GET /api/runs`: the runs (lib/serve/runs.ts: DIR itself when it is a run folder, then its
  *   sub-folders that are, as lib/run/layout.ts finds them) and their tables.
  * - `GET /api/rows?run=R&table=T`: a table's numeric columns, evenly strided to at most
- *   `maxPoints` rows plus the last one (lib/serve/decimate.ts; a 2M-row table stays a few MB).
+ *   `maxPoints` rows plus the last one (lib/serve/decimate.ts; a 2M-row table stays a few MB);
+ *   a resumed run's table starts with its ancestors' rows (lib/serve/snapshot.ts), one curve.
  * - `GET /api/events?table=T&run=R&run=R2…`: server-sent events (lib/serve/events.ts): `runs`
  *   (the listing, again whenever it changes), then per run one `snapshot` and `rows` as rows
  *   are appended.
@@ -27,6 +28,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { functionOption, numberOption, objectOption, optionError } from '../core/options.js';
+import type { RowlogWarning } from '../core/warnings.js';
 import { checkListen, checkToken, isLoopback, listen, parseHostPort } from '../io/listen.js';
 import { MAX_POINTS } from './decimate.js';
 import { EventStream, follow } from './events.js';
@@ -161,7 +163,14 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     refreshTimer ??= setInterval(refresh, refreshMs);
     refreshTimer.unref();
   };
-  const ctx: FollowContext = { maxPoints, pollMs, live, snapshot: (target) => snapshotOf(target, maxPoints, live) };
+  // A broken chain of a resumed run (W_ANCESTRY) is said once per problem, not on every read.
+  const chainWarned = new Set<string>();
+  const chainWarning = (w: RowlogWarning) => {
+    if (chainWarned.has(w.message) || chainWarned.size >= 1000) return;
+    chainWarned.add(w.message);
+    warn(`${w.code}: ${w.message}`);
+  };
+  const ctx: FollowContext = { maxPoints, pollMs, live, snapshot: (target) => snapshotOf(target, maxPoints, live, chainWarning) };
 
   const events = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const table = url.searchParams.get('table');

@@ -5,6 +5,7 @@
  * while its writer appends; the tail starts after the snapshot, from the file's last rows, and
  * the rows both saw are sent once.
  */
+import type { RowlogWarning } from '../core/warnings.js';
 import { readLog } from '../read/read-log.js';
 import { isCsvFormat } from '../run/layout.js';
 import { Decimator, numericRow } from './decimate.js';
@@ -12,11 +13,15 @@ import type { LiveRun } from './live.js';
 import type { Snapshot } from './protocol.js';
 import type { Resolved } from './runs.js';
 
-/** A table file read once: the strided rows, and the last rows (as JSON) to line up a tail with. */
-export async function readSnapshot(file: string, max: number): Promise<{ dec: Decimator; lastKeys: string[] }> {
+/**
+ * A table file read once: the strided rows, and the last rows (as JSON) to line up a tail with.
+ * A resumed run's table is read with its ancestors' rows first (readLog's `ancestry`, issue 13
+ * §1), so the page draws the chain as one curve; `onWarning` hears a broken chain.
+ */
+export async function readSnapshot(file: string, max: number, onWarning: (w: RowlogWarning) => void = () => undefined): Promise<{ dec: Decimator; lastKeys: string[] }> {
   const dec = new Decimator(max);
   const lastKeys: string[] = [];
-  for await (const row of readLog(file)) {
+  for await (const row of readLog(file, { ancestry: true, onWarning })) {
     dec.push(numericRow(row, dec.total));
     lastKeys.push(JSON.stringify(row));
     if (lastKeys.length > 16) lastKeys.splice(0, 8);
@@ -25,14 +30,19 @@ export async function readSnapshot(file: string, max: number): Promise<{ dec: De
 }
 
 /** The snapshot of a resolved table (a file's, or the live run's rows in memory). */
-export async function snapshotOf({ run, table, file }: Resolved, maxPoints: number, live: LiveRun | undefined): Promise<{ snap: Snapshot; lastKeys: string[] }> {
+export async function snapshotOf(
+  { run, table, file }: Resolved,
+  maxPoints: number,
+  live: LiveRun | undefined,
+  onWarning?: (w: RowlogWarning) => void,
+): Promise<{ snap: Snapshot; lastKeys: string[] }> {
   if (run.live) {
     const dec = (live?.tables.get(table.name) as { dec: Decimator }).dec;
     const block = dec.block();
     const snap: Snapshot = { run: run.id, table: table.name, file: '', format: 'live', total: dec.total, stride: dec.stride, maxPoints, followed: true, block };
     return { snap, lastKeys: [] };
   }
-  const { dec, lastKeys } = await readSnapshot(file, maxPoints);
+  const { dec, lastKeys } = await readSnapshot(file, maxPoints, onWarning);
   const block = dec.block(); // first: it may make the stride coarser
   const snap: Snapshot = { run: run.id, table: table.name, file: table.file, format: table.format, total: dec.total, stride: dec.stride, maxPoints, followed: !isCsvFormat(table.format), block };
   return { snap, lastKeys };
