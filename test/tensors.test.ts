@@ -4,8 +4,8 @@
  * tfjs-layers `tf.sequential()` model of two dense layers with real gradients (tf.variableGrads
  * and optimizer.computeGradients), strided ndarray views (transpose, hi/lo, step(-1)), and
  * onnxruntime-common Tensors (onnxruntime-web/-node's Tensor class). Every statistic is checked
- * against a float64 two-pass reference computed here, through `summarizeRow` and through a
- * logger's memory sink (the keys a user sees).
+ * against a float64 two-pass reference computed here, through `summarizeRow` (helpers' `flat`)
+ * and through a logger's memory sink (the keys a user sees).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -17,27 +17,15 @@ import type { Test } from 'tap';
 import { createLogger } from '../lib/log/logger.js';
 import type { RowlogWarning } from '../lib/core/warnings.js';
 import { memorySink } from '../sinks/memory.js';
-import { summarizeRow } from '../transforms/summarize.js';
 import type { SummarizeRowOptions } from '../transforms/summarize.js';
 import { withGrads } from '../transforms/tensors.js';
 import type { LayersModelLike } from '../transforms/tensors.js';
+import { flat } from './helpers.js';
 
 // tfjs documents prod mode as the switch for its debug checks and messages: without it the CPU
 // backend prints "Hi, looks like you are running TensorFlow.js in Node.js …" on first use.
 tf.enableProdMode();
 await tf.setBackend('cpu');
-
-interface Seen {
-  code: string;
-  key: string;
-  message: string;
-}
-
-function flat(data: unknown, opts: SummarizeRowOptions = {}) {
-  const warnings: Seen[] = [];
-  const row = summarizeRow(data, { ...opts, onWarning: (code, message, key) => warnings.push({ code, message, key }) });
-  return { row, warnings };
-}
 
 /** mean, min, max, population std in float64, two passes: the yardstick. */
 function reference(values: ArrayLike<number>): { mean: number; min: number; max: number; std: number } {
@@ -184,6 +172,9 @@ t.test('withGrads: bad arguments are option errors', async (t) => {
   t.throws(() => withGrads(model, undefined as never), { code: 'ERR_INVALID_OPTION', message: /^withGrads grads/ });
   const fake: LayersModelLike = { weights: 'no' as never, layers: [], getWeights: () => [] };
   t.strictSame(flat({ m: withGrads(fake, {}) }).warnings.map((w) => w.code), ['W_THREW']);
+  t.strictSame(flat(withGrads(fake, {})).warnings.map((w) => w.key), ['value'], 'at the root');
+  const unnamed: LayersModelLike = { weights: [Float32Array.of(1, 3)], layers: [], getWeights: () => [] };
+  t.strictSame(flat({ m: withGrads(unnamed, {}) }).row, { 'm/0.mean': 2, 'm/0.min': 1, 'm/0.max': 3, 'm/0.std': 1 }, 'a weight without a name: its index');
   model.dispose();
 });
 
@@ -259,6 +250,12 @@ t.test('ndarray edge cases: one element, none, Float32/Int32/BigInt data, non-nu
     offset = 1.5;
   }
   t.equal(flat({ v: new View() }).warnings[0]?.code, 'W_BAD_VIEW', 'a fractional offset');
+  class NoOffset {
+    data = [1, 2, 4];
+    shape = [3];
+    stride = [1];
+  }
+  t.strictSame(flat({ v: new NoOffset() }, { stats: ['mean'] }).row, { 'v.mean': 7 / 3 }, 'no offset: 0');
   t.equal(flat({ v: ndarray(new Float64Array(4), [2], [-1], 0) }).warnings[0]?.code, 'W_BAD_VIEW', 'a negative stride that leaves the data');
 });
 
@@ -286,6 +283,16 @@ t.test('onnxruntime Tensors: float32, int64 (BigInt64Array → numbers), uint64,
   t.equal(row.one, 7);
   const inf = flat({ h: new OrtTensor('float16', Uint16Array.from([0x7c00, 0xfc00, 0x7e00]), [3]) }, { stats: ['nonfinite', 'max'] }).row;
   t.strictSame(inf, { 'h.max': NaN, 'h.nonfinite': 3 }, '±Infinity and NaN halves decoded');
+});
+
+t.test('64-bit integers become the numbers Number(x) gives (exact to 2^53, rounded beyond)', async (t) => {
+  const signed = [-(2n ** 63n), 2n ** 63n - 1n, -1n, 9007199254740993n, -4294967297n, 0n];
+  const unsigned = [2n ** 64n - 1n, 2n ** 63n, 4294967296n, 1n];
+  const opts: SummarizeRowOptions = { stats: ['mean', 'min', 'max', 'std'] };
+  t.strictSame(flat({ x: BigInt64Array.from(signed) }, opts).row, flat({ x: Float64Array.from(signed, Number) }, opts).row);
+  t.strictSame(flat({ x: BigUint64Array.from(unsigned) }, opts).row, flat({ x: Float64Array.from(unsigned, Number) }, opts).row);
+  const offsetView = new BigInt64Array(BigInt64Array.from([7n, -3n, 5n]).buffer, 8, 2);
+  t.strictSame(flat({ x: offsetView }).row, { 'x.mean': 1, 'x.min': -3, 'x.max': 5, 'x.std': 4 }, 'a subarray: its own elements');
 });
 
 t.test('onnxruntime Tensors that cannot be read: disposed, on a GPU, int4', async (t) => {

@@ -276,19 +276,17 @@ function centralStd(a: ArrayLike<number>, r: Runs, mean: number, scale: number, 
 function centralRun(a: ArrayLike<number>, p: number, step: number, count: number, mean: number, acc: Acc): void {
   let ss = acc.ss;
   let comp = acc.comp;
-  const s2 = 2 * step;
-  const s3 = 3 * step;
-  const s4 = 4 * step;
-  let j = 0;
-  for (; j + 3 < count; j += 4, p += s4) {
+  let j = 3;
+  for (; j < count; j += 4) {
     const d0 = (a[p] as number) - mean;
-    const d1 = (a[p + step] as number) - mean;
-    const d2 = (a[p + s2] as number) - mean;
-    const d3 = (a[p + s3] as number) - mean;
+    const d1 = (a[(p += step)] as number) - mean;
+    const d2 = (a[(p += step)] as number) - mean;
+    const d3 = (a[(p += step)] as number) - mean;
+    p += step;
     ss = ss + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
     comp = comp + d0 + d1 + d2 + d3;
   }
-  for (; j < count; j++, p += step) {
+  for (j -= 3; j < count; j++, p += step) {
     const d = (a[p] as number) - mean;
     ss += d * d;
     comp += d;
