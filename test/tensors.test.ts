@@ -189,8 +189,13 @@ t.test('look-alikes: a LayerVariable whose read() throws, and a class instance t
     x = 1;
     y = 2;
   }
-  const { row, warnings } = flat({ w: new BadVariable(), p: new Point() });
-  t.strictSame(row, { 'p/x': 1, 'p/y': 2 });
+  class Image {
+    dims = [2, 2];
+    type = 'png';
+    size = 4;
+  }
+  const { row, warnings } = flat({ w: new BadVariable(), p: new Point(), img: new Image() });
+  t.strictSame(row, { 'p/x': 1, 'p/y': 2, 'img/dims.mean': 2, 'img/dims.min': 2, 'img/dims.max': 2, 'img/dims.std': 0, 'img/type': 'png', 'img/size': 4 }, 'dims, type and size without data: an ordinary object');
   t.strictSame(warnings, [{ code: 'W_THREW', key: 'w', message: "read() of 'w' threw (lost); the key was skipped" }]);
 });
 

@@ -50,8 +50,11 @@ export interface StatWriter {
  * long as the memory allows (a whole array is one run).
  */
 export interface Runs {
+  /** Index in `data` of the first element. */
   offset: number;
+  /** Size of each (merged) dimension, outermost first. */
   shape: number[];
+  /** Index step of each dimension (negative for a reversed one). */
   stride: number[];
   /** The number of elements: the product of `shape`. */
   n: number;

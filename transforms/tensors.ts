@@ -98,7 +98,7 @@ export function summarizeFramework(v: object, key: string, leaf: string, depth: 
     model(t, key, depth, host, undefined);
     return true;
   }
-  if (Array.isArray(t.dims) && typeof t.type === 'string' && typeof t.size === 'number') {
+  if (Array.isArray(t.dims) && typeof t.type === 'string' && typeof t.size === 'number' && 'data' in t) {
     onnxTensor(t, leaf, depth, host);
     return true;
   }
