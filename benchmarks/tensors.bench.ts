@@ -2,7 +2,8 @@
  * Framework tensors (run by `npm run bench`, issue 13 §4): `summarizeRow` of one 1e6-element
  * value (mean/min/max/std, docs/DESIGN.md §3) as a Float32Array (the baseline, the plain path of
  * transforms/stats.ts), a tfjs Tensor on the CPU backend, an onnxruntime Tensor, and ndarray
- * views read in place (contiguous, transposed, every other element of 2e6, reversed), plus an
+ * views read in place (contiguous, transposed, every other element of 2e6, reversed, and the
+ * worst shapes: runs of 2, blocks of 2×2), plus an
  * int64 onnxruntime Tensor (BigInts converted: a copy). Target (issue 13): ≤ 5 ms per 1e6
  * elements. Median of 41 runs each, all in one process after a warm-up.
  */
@@ -28,6 +29,8 @@ const cases: Array<[string, unknown]> = [
   ['ndarray [1000, 1000] transposed', ndarray(data, [1000, 1000]).transpose(1, 0)],
   ['ndarray 1e6 of 2e6, step 2', ndarray(twice).step(2)],
   ['ndarray [1000, 1000] reversed', ndarray(data, [1000, 1000]).step(-1, -1)],
+  ['ndarray [500000, 2] transposed: runs of 2', ndarray(data, [2, 500_000]).transpose(1, 0)],
+  ['ndarray [250000, 2, 2] transposed: 2×2 blocks', ndarray(data, [2, 2, 250_000]).transpose(2, 1, 0)],
   ['onnxruntime Tensor int64 1e6 (copy)', new OrtTensor('int64', BigInt64Array.from(data, (x) => BigInt(Math.round(x * 1000))), [N])],
 ];
 

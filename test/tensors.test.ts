@@ -233,6 +233,22 @@ t.test('ndarray views: statistics over exactly the elements of the view, in plac
   t.strictSame(flat({ x: base }, { stats: ['norm', 'len', 'nonfinite'] }).row, flat({ x: base.data }, { stats: ['norm', 'len', 'nonfinite'] }).row);
 });
 
+t.test('ndarray views with NaN, ±Infinity, huge and tiny values: every stat, the bits of their copies', async (t) => {
+  const all: SummarizeRowOptions = { stats: ['mean', 'min', 'max', 'std', 'norm', 'len', 'nonfinite'] };
+  const cases = {
+    nonfinite: values(24, (i) => (i === 7 ? NaN : i === 13 ? Infinity : i === 2 ? -Infinity : i)),
+    infinite: values(24, (i) => (i === 5 ? Infinity : i - 3)),
+    huge: values(24, (i) => (i % 2 ? 1.7e308 : -1.6e308 + i)),
+    tiny: values(24, (i) => (i + 1) * 1e-200),
+  };
+  for (const [name, data] of Object.entries(cases)) {
+    const view = ndarray(data, [2, 3, 4]).transpose(1, 2, 0).step(-1, 2, 1);
+    const copy = Float64Array.from(elements(view));
+    t.strictSame(flat({ x: view }, all).row, flat({ x: copy }, all).row, name);
+  }
+  t.equal(flat({ x: ndarray(cases.huge, [4, 6]).transpose(1, 0) }).row['x.max'], 1.7e308);
+});
+
 t.test('ndarray edge cases: one element, none, Float32/Int32/BigInt data, non-numeric data, a view outside its data', async (t) => {
   const base = ndarray(Float32Array.from([1, 2, 3, 4]), [2, 2]);
   t.strictSame(flat({ one: base.pick(1, 0), none: base.hi(0, 2), zero: ndarray([7], []) }).row, { one: 3, zero: 7 });

@@ -25,7 +25,9 @@ import type { Runs, StatChoice, StatWriter } from './stats.js';
 
 /** What the flattener (./flatten.ts) lends this file: its stat choice, its writer and its walk. */
 export interface TensorHost extends StatWriter {
+  /** The statistics to write (the `stats` option). */
   readonly o: StatChoice;
+  /** Reports a problem (de-duplicated by the caller, once per table, code and key). */
   warn(code: string, message: string, key: string): void;
   /** Summarizes any value at `key` with the normal rules. */
   visit(v: unknown, key: string, depth: number): void;
@@ -35,7 +37,9 @@ export interface TensorHost extends StatWriter {
 export interface LayersModelLike {
   /** Every weight (trainable and not), each a LayerVariable with a unique `name` such as `dense_Dense1/kernel`. */
   readonly weights: readonly unknown[];
+  /** Present on every LayersModel; with `layers`, how one is recognised (it is not called). */
   getWeights(): unknown;
+  /** The model's layers (only their presence is checked). */
   readonly layers: readonly unknown[];
 }
 
