@@ -202,14 +202,17 @@ t.test('look-alikes: a LayerVariable whose read() throws, and a class instance t
 // ---------------------------------------------------------------------------------------
 // ndarray views
 
-/** The elements of a 1-, 2- or 3-d ndarray view in row-major order, read through its own get(). */
+/** The elements of an ndarray view in row-major order, read one by one through its own get(). */
 function elements(v: ndarray.NdArray): number[] {
   const out: number[] = [];
-  const [a = 1, b = 1, c = 1] = v.shape;
-  for (let i = 0; i < a; i++)
-    for (let j = 0; j < b; j++)
-      for (let k = 0; k < c; k++) out.push(v.dimension === 1 ? v.get(i) : v.dimension === 2 ? v.get(i, j) : v.get(i, j, k));
-  return out;
+  const idx = v.shape.map(() => 0);
+  if (v.size === 0) return out;
+  for (;;) {
+    out.push(v.get(...idx));
+    let k = idx.length - 1;
+    while (k >= 0 && ++(idx[k] as number) === v.shape[k]) idx[k--] = 0;
+    if (k < 0) return out;
+  }
 }
 
 t.test('ndarray views: statistics over exactly the elements of the view, in place', async (t) => {
@@ -222,6 +225,8 @@ t.test('ndarray views: statistics over exactly the elements of the view, in plac
     stepped: base.step(2, -3),
     column: base.pick(null, 5),
     cube: ndarray(values(24, (i) => i * i - 40), [2, 3, 4]).transpose(2, 0, 1).step(-1, 1, -1),
+    fourD: ndarray(values(120, (i) => Math.cos(i) * i), [2, 3, 4, 5]).transpose(3, 1, 0, 2).step(1, -1, 1, 2),
+    fiveD: ndarray(values(64, (i) => i % 7), [2, 2, 2, 2, 4]).transpose(4, 3, 2, 1, 0),
   };
   const { row, warnings } = flat(views);
   t.strictSame(warnings, []);
@@ -242,7 +247,7 @@ t.test('ndarray views with NaN, ±Infinity, huge and tiny values: every stat, th
     tiny: values(24, (i) => (i + 1) * 1e-200),
   };
   for (const [name, data] of Object.entries(cases)) {
-    const view = ndarray(data, [2, 3, 4]).transpose(1, 2, 0).step(-1, 2, 1);
+    const view = ndarray(data, [2, 3, 2, 2]).transpose(1, 3, 0, 2).step(-1, 1, 1, -1);
     const copy = Float64Array.from(elements(view));
     t.strictSame(flat({ x: view }, all).row, flat({ x: copy }, all).row, name);
   }

@@ -98,11 +98,12 @@ export function stridedRuns(offset: number, shape: readonly number[], stride: re
 }
 
 /**
- * The blocks of `r` in order: `rows` runs of `count` elements `step` apart, the runs `rowStep`
- * apart (the last two dimensions), the current one starting at `p`. A whole array is one block;
- * a view of k > 2 merged dimensions walks an odometer over the k-2 outer ones. The hot passes
- * loop over a block's rows themselves and call `next()` (monomorphic, inlined) between blocks,
- * so a view of many short runs (a tall matrix transposed: runs of 2) costs no call per run.
+ * The blocks of `r` in order: `planes` × `rows` runs of `count` elements `step` apart, the runs
+ * `rowStep` apart, the planes `planeStep` apart (the last three dimensions), the current block
+ * starting at `p`. A whole array is one block; a view of k > 3 merged dimensions walks an
+ * odometer over the k-3 outer ones. The hot passes loop over a block's planes and rows
+ * themselves and call `next()` (monomorphic, inlined) between blocks, so a view of many short
+ * runs (a tall matrix transposed: runs of 2; a [250000, 2, 2] transpose) costs no call per run.
  */
 class Blocks {
   /** Index of the current block's first element. */
@@ -111,18 +112,23 @@ class Blocks {
   readonly step: number;
   readonly rows: number;
   readonly rowStep: number;
+  readonly planes: number;
+  readonly planeStep: number;
   readonly #r: Runs;
   readonly #idx: number[];
 
   constructor(r: Runs) {
-    const dims = r.shape.length;
+    const { shape, stride } = r;
+    const dims = shape.length;
     this.#r = r;
     this.p = r.offset;
-    this.count = r.shape[dims - 1] as number;
-    this.step = r.stride[dims - 1] as number;
-    this.rows = dims === 1 ? 1 : (r.shape[dims - 2] as number);
-    this.rowStep = dims === 1 ? 0 : (r.stride[dims - 2] as number);
-    this.#idx = new Array<number>(Math.max(0, dims - 2)).fill(0);
+    this.count = shape[dims - 1] as number;
+    this.step = stride[dims - 1] as number;
+    this.rows = shape[dims - 2] ?? 1;
+    this.rowStep = stride[dims - 2] ?? 0;
+    this.planes = shape[dims - 3] ?? 1;
+    this.planeStep = stride[dims - 3] ?? 0;
+    this.#idx = new Array<number>(Math.max(0, dims - 3)).fill(0);
   }
 
   /** Moves to the next block; false after the last. */
@@ -141,14 +147,20 @@ class Blocks {
     }
     return false;
   }
+
+  /** The first element of each run of the current block, in order. */
+  *runStarts(): Generator<number> {
+    for (let plane = 0, q = this.p; plane < this.planes; plane++, q += this.planeStep) {
+      for (let row = 0, p = q; row < this.rows; row++, p += this.rowStep) yield p;
+    }
+  }
 }
 
 /** Calls `fn(p, step, count)` for each innermost run of `r` in order (the rare passes, gathering). */
 export function eachRun(r: Runs, fn: (p: number, step: number, count: number) => void): void {
   const b = new Blocks(r);
   do {
-    let p = b.p;
-    for (let i = 0; i < b.rows; i++, p += b.rowStep) fn(p, b.step, b.count);
+    for (const p of b.runStarts()) fn(p, b.step, b.count);
   } while (b.next());
 }
 
@@ -237,34 +249,36 @@ function scan(a: ArrayLike<number>, r: Runs, acc: Acc): void {
   let min = acc.min;
   let max = acc.max;
   const b = new Blocks(r);
-  const { count, step, rows, rowStep } = b;
+  const { count, step, rows, rowStep, planes, planeStep } = b;
   const s2 = 2 * step;
   const s3 = 3 * step;
   const s4 = 4 * step;
   do {
-    for (let row = 0, p0 = b.p; row < rows; row++, p0 += rowStep) {
-      let p = p0;
-      let j = 0;
-      for (; j + 3 < count; j += 4, p += s4) {
-        const x0 = a[p] as number;
-        const x1 = a[p + step] as number;
-        const x2 = a[p + s2] as number;
-        const x3 = a[p + s3] as number;
-        sum = sum + x0 + x1 + x2 + x3;
-        min = x0 < min ? x0 : min;
-        max = x0 > max ? x0 : max;
-        min = x1 < min ? x1 : min;
-        max = x1 > max ? x1 : max;
-        min = x2 < min ? x2 : min;
-        max = x2 > max ? x2 : max;
-        min = x3 < min ? x3 : min;
-        max = x3 > max ? x3 : max;
-      }
-      for (; j < count; j++, p += step) {
-        const x = a[p] as number;
-        sum += x;
-        min = x < min ? x : min;
-        max = x > max ? x : max;
+    for (let plane = 0, q = b.p; plane < planes; plane++, q += planeStep) {
+      for (let row = 0, p0 = q; row < rows; row++, p0 += rowStep) {
+        let p = p0;
+        let j = 0;
+        for (; j + 3 < count; j += 4, p += s4) {
+          const x0 = a[p] as number;
+          const x1 = a[p + step] as number;
+          const x2 = a[p + s2] as number;
+          const x3 = a[p + s3] as number;
+          sum = sum + x0 + x1 + x2 + x3;
+          min = x0 < min ? x0 : min;
+          max = x0 > max ? x0 : max;
+          min = x1 < min ? x1 : min;
+          max = x1 > max ? x1 : max;
+          min = x2 < min ? x2 : min;
+          max = x2 > max ? x2 : max;
+          min = x3 < min ? x3 : min;
+          max = x3 > max ? x3 : max;
+        }
+        for (; j < count; j++, p += step) {
+          const x = a[p] as number;
+          sum += x;
+          min = x < min ? x : min;
+          max = x > max ? x : max;
+        }
       }
     }
   } while (b.next());
@@ -312,24 +326,26 @@ function centralRun(a: ArrayLike<number>, r: Runs, mean: number, acc: Acc): void
   let ss = acc.ss;
   let comp = acc.comp;
   const b = new Blocks(r);
-  const { count, step, rows, rowStep } = b;
+  const { count, step, rows, rowStep, planes, planeStep } = b;
   do {
-    for (let row = 0, p0 = b.p; row < rows; row++, p0 += rowStep) {
-      let p = p0;
-      let j = 3;
-      for (; j < count; j += 4) {
-        const d0 = (a[p] as number) - mean;
-        const d1 = (a[(p += step)] as number) - mean;
-        const d2 = (a[(p += step)] as number) - mean;
-        const d3 = (a[(p += step)] as number) - mean;
-        p += step;
-        ss = ss + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
-        comp = comp + d0 + d1 + d2 + d3;
-      }
-      for (j -= 3; j < count; j++, p += step) {
-        const d = (a[p] as number) - mean;
-        ss += d * d;
-        comp += d;
+    for (let plane = 0, q = b.p; plane < planes; plane++, q += planeStep) {
+      for (let row = 0, p0 = q; row < rows; row++, p0 += rowStep) {
+        let p = p0;
+        let j = 3;
+        for (; j < count; j += 4) {
+          const d0 = (a[p] as number) - mean;
+          const d1 = (a[(p += step)] as number) - mean;
+          const d2 = (a[(p += step)] as number) - mean;
+          const d3 = (a[(p += step)] as number) - mean;
+          p += step;
+          ss = ss + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+          comp = comp + d0 + d1 + d2 + d3;
+        }
+        for (j -= 3; j < count; j++, p += step) {
+          const d = (a[p] as number) - mean;
+          ss += d * d;
+          comp += d;
+        }
       }
     }
   } while (b.next());
