@@ -7,6 +7,8 @@ export type { SummarizeOptions, SummarizeRowOptions } from '../transforms/summar
 export { declareSummarizer } from '../transforms/summarizers.js';
 export type { Summarizer } from '../transforms/summarizers.js';
 export type { StatName } from '../transforms/stats.js';
+export { withGrads } from '../transforms/tensors.js';
+export type { LayersModelLike, ModelGrads } from '../transforms/tensors.js';
 export { levelFilter } from '../transforms/level-filter.js';
 export type { LevelFilterOptions } from '../transforms/level-filter.js';
 export { subsample } from '../transforms/subsample.js';

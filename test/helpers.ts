@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import type { Test } from 'tap';
 import type { Entry, FlatRow } from '../lib/core/entry.js';
+import { summarizeRow } from '../transforms/summarize.js';
+import type { SummarizeRowOptions } from '../transforms/summarize.js';
 
 /** The repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -97,4 +99,18 @@ export function fullTmpfs(t: Test, size = '64k'): { base: string; mnt: string; f
   const filler = path.join(fsx.mnt, 'filler');
   fillDisk(filler);
   return { ...fsx, filler };
+}
+
+/** A warning `summarizeRow` reported through `onWarning`. */
+export interface SeenWarning {
+  code: string;
+  key: string;
+  message: string;
+}
+
+/** `summarizeRow(data, opts)` and every warning it reported, in order. */
+export function flat(data: unknown, opts: SummarizeRowOptions = {}): { row: FlatRow; warnings: SeenWarning[] } {
+  const warnings: SeenWarning[] = [];
+  const row = summarizeRow(data, { ...opts, onWarning: (code, message, key) => warnings.push({ code, message, key }) });
+  return { row, warnings };
 }

@@ -12,20 +12,7 @@ import type { StatName } from '../transforms/stats.js';
 import { declareSummarizer } from '../transforms/summarizers.js';
 import { summarize, summarizeRow } from '../transforms/summarize.js';
 import type { SummarizeOptions, SummarizeRowOptions } from '../transforms/summarize.js';
-import { collector } from './helpers.js';
-
-interface Seen {
-  code: string;
-  key: string;
-  message: string;
-}
-
-/** `summarizeRow(data, opts)` and every warning it reported, in order. */
-function flat(data: unknown, opts: SummarizeRowOptions = {}) {
-  const warnings: Seen[] = [];
-  const row = summarizeRow(data, { ...opts, onWarning: (code, message, key) => warnings.push({ code, message, key }) });
-  return { row, warnings };
-}
+import { collector, flat } from './helpers.js';
 
 /** Pipes `rows` through `summarize(opts)`; returns the Entries and the 'warning' events. */
 async function through(rows: unknown[], opts: SummarizeOptions = {}) {

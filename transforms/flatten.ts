@@ -7,7 +7,8 @@
  * the caller de-duplicates (once per table, never once per row).
  *
  * The public entry points are in ./summarize.ts (`summarizeRow`, the `summarize()` Transform);
- * class summarizers are declared in ./summarizers.ts.
+ * class summarizers are declared in ./summarizers.ts; framework tensors, models and strided views
+ * are recognised in ./tensors.ts.
  *
  * Why one file of ~360 lines: the walk is one recursive function over one Flattener state (key
  * buffer, clash counters, limits); splitting it would put a call between the hot loop and its
@@ -21,6 +22,8 @@ import { putStats, statChoice } from './stats.js';
 import type { StatChoice, StatName } from './stats.js';
 import { findSummarizer } from './summarizers.js';
 import type { Summarizer } from './summarizers.js';
+import { summarizeFramework, typedNumbers } from './tensors.js';
+import type { TensorHost } from './tensors.js';
 
 /** How rows are flattened. */
 export interface SummarizeRowOptions {
@@ -92,7 +95,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 
 /** The state of one summarization: the output row and the path of containers being visited. */
-class Flattener {
+class Flattener implements TensorHost {
   readonly out: FlatRow = {};
   readonly o: Resolved;
   readonly stack: object[] = [];
@@ -181,8 +184,7 @@ class Flattener {
     }
     if (ArrayBuffer.isView(v)) {
       if (v instanceof DataView) return;
-      const a = v as unknown as ArrayLike<number | bigint>;
-      this.stats(a.length > 0 && typeof a[0] === 'bigint' ? Array.from(a, Number) : (a as ArrayLike<number>), leafKey(key, depth));
+      this.stats(typedNumbers(v as unknown as ArrayLike<number | bigint>), leafKey(key, depth));
       return;
     }
     if (v instanceof Date) {
@@ -199,7 +201,8 @@ class Flattener {
     }
     const isMap = custom === undefined && v instanceof Map;
     const isSet = custom === undefined && !isMap && v instanceof Set;
-    if (custom === undefined && !isMap && !isSet && this.tensor(v, key, depth)) return;
+    const instance = proto !== Object.prototype && proto !== null;
+    if (custom === undefined && !isMap && !isSet && summarizeFramework(v, key, leafKey(key, depth), depth, instance, this)) return;
     if (!this.enter(v, key, depth)) return;
     try {
       if (custom !== undefined) this.custom(custom, v, leafKey(key, depth), depth);
@@ -234,23 +237,6 @@ class Flattener {
     else if (v instanceof BigInt) p = BigInt.prototype.valueOf.call(v);
     else return false;
     this.visit(p, leafKey(key, depth), depth);
-    return true;
-  }
-
-  /** A tensor (TensorFlow.js and look-alikes: `dataSync()` and `shape`): its values, read now. */
-  tensor(v: object, key: string, depth: number): boolean {
-    const t = v as { dataSync?: unknown; shape?: unknown };
-    if (typeof t.dataSync !== 'function' || t.shape === undefined) return false;
-    const k = leafKey(key, depth);
-    let data: unknown;
-    try {
-      data = (t.dataSync as () => unknown).call(v);
-    } catch (err) {
-      this.warn('W_THREW', `dataSync() of '${k}' threw (${errText(err)}); the key was skipped`, k);
-      return true;
-    }
-    if (typeof data === 'object' && data !== null && (ArrayBuffer.isView(data) || Array.isArray(data))) this.visitObject(data, k, depth);
-    else this.visit(data, k, depth);
     return true;
   }
 

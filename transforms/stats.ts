@@ -7,6 +7,15 @@
  * loops over the array, unrolled where measured to pay (numbers below), with the rare cases
  * (NaN/±Infinity, over- or underflowing sums) looked for only when the common path says they may
  * be there. The std is the population std (ddof 0), numerically stable for |mean| ≫ std.
+ *
+ * Layout: every pass is a loop over *runs* (`count` elements `step` apart), so the same loops
+ * serve a whole array (one run: `putStats`) and a strided view (an ndarray's
+ * `shape`/`stride`/`offset`, possibly transposed, sliced, stepped or reversed: `putStridedStats`,
+ * one run per innermost row after merging the dimensions that are contiguous with each other;
+ * the hot passes take a block of rows at a time, see `eachBlock`).
+ * Elements are met in the view's logical (row-major) order and every pass does the same
+ * operations in the same order for either, so a contiguous view gives the very bits of the
+ * plain path, and a strided view the bits of its row-major copy, without making that copy.
  */
 import type { Scalar } from '../lib/core/entry.js';
 import { optionError } from '../lib/core/options.js';
@@ -35,63 +44,171 @@ export interface StatWriter {
   put(key: string, v: Scalar): void;
 }
 
-/** Writes the statistics `o` chooses of `a` (length ≥ 2) into `dst`, as `key.<stat>`. */
-export function putStats(a: ArrayLike<number>, key: string, o: StatChoice, dst: StatWriter): void {
-  const n = a.length;
-  // First pass: sum and extremes, branch-free (NaN never wins a comparison). NaN and ±Infinity
-  // are looked for only when the sum says there may be some: the common case pays nothing.
-  // Unrolled by four with the very same operations in the same order (so the same bits): on
-  // a 1e6-float Float32Array this pass took 0.97 ms rolled, 0.63 ms unrolled (node 20), and
-  // the write bench's tensor rows were 57 % of its main-thread time (issue 9 profile).
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    const x0 = a[i] as number;
-    const x1 = a[i + 1] as number;
-    const x2 = a[i + 2] as number;
-    const x3 = a[i + 3] as number;
-    sum = sum + x0 + x1 + x2 + x3;
-    min = x0 < min ? x0 : min;
-    max = x0 > max ? x0 : max;
-    min = x1 < min ? x1 : min;
-    max = x1 > max ? x1 : max;
-    min = x2 < min ? x2 : min;
-    max = x2 > max ? x2 : max;
-    min = x3 < min ? x3 : min;
-    max = x3 > max ? x3 : max;
-  }
-  for (; i < n; i++) {
-    const x = a[i] as number;
-    sum += x;
-    min = x < min ? x : min;
-    max = x > max ? x : max;
-  }
-  let nan = false;
-  let nonfinite = 0;
-  if (!Number.isFinite(sum)) {
-    for (let i = 0; i < n; i++) {
-      const x = a[i] as number;
-      if (x !== x) nan = true;
-      if (x - x !== 0) nonfinite++; // NaN or ±Infinity
+/**
+ * Which elements of `data` are visited, in order: the odometer over `shape` (row-major, last
+ * index fastest), element `(i0, …, ik)` at `offset + Σ ij·stride[j]`. Made by {@link stridedRuns}
+ * with size-1 dimensions dropped and contiguous neighbours merged, so the last dimension is as
+ * long as the memory allows (a whole array is one run).
+ */
+export interface Runs {
+  /** Index in `data` of the first element. */
+  offset: number;
+  /** Size of each (merged) dimension, outermost first. */
+  shape: number[];
+  /** Index step of each dimension (negative for a reversed one). */
+  stride: number[];
+  /** The number of elements: the product of `shape`. */
+  n: number;
+}
+
+/**
+ * The runs of a view, or undefined when it reaches outside `0 … length-1` (a malformed view:
+ * the caller warns). `shape` and `stride` are of equal length, with non-negative integer sizes.
+ */
+export function stridedRuns(offset: number, shape: readonly number[], stride: readonly number[], length: number): Runs | undefined {
+  const s: number[] = [];
+  const d: number[] = [];
+  let n = 1;
+  let lo = offset;
+  let hi = offset;
+  for (let k = 0; k < shape.length; k++) {
+    const size = shape[k] as number;
+    const step = stride[k] as number;
+    n *= size;
+    if (size === 1) continue;
+    if (step < 0) lo += (size - 1) * step;
+    else hi += (size - 1) * step;
+    const last = s.length - 1;
+    // (size_a, step_a)(size, step) is one dimension when the previous one steps over exactly this one.
+    if (last >= 0 && d[last] === step * size) {
+      s[last] = (s[last] as number) * size;
+      d[last] = step;
+    } else {
+      s.push(size);
+      d.push(step);
     }
   }
+  if (n === 0) return { offset, shape: [0], stride: [1], n: 0 };
+  if (lo < 0 || hi >= length) return undefined;
+  if (s.length === 0) {
+    s.push(1);
+    d.push(1);
+  }
+  return { offset, shape: s, stride: d, n };
+}
+
+/**
+ * The blocks of `r` in order: `planes` × `rows` runs of `count` elements `step` apart, the runs
+ * `rowStep` apart, the planes `planeStep` apart (the last three dimensions), the current block
+ * starting at `p`. A whole array is one block; a view of k > 3 merged dimensions walks an
+ * odometer over the k-3 outer ones. The hot passes loop over a block's planes and rows
+ * themselves and call `next()` (monomorphic, inlined) between blocks, so a view of many short
+ * runs (a tall matrix transposed: runs of 2; a [250000, 2, 2] transpose) costs no call per run.
+ */
+class Blocks {
+  /** Index of the current block's first element. */
+  p: number;
+  readonly count: number;
+  readonly step: number;
+  readonly rows: number;
+  readonly rowStep: number;
+  readonly planes: number;
+  readonly planeStep: number;
+  readonly #r: Runs;
+  readonly #idx: number[];
+
+  constructor(r: Runs) {
+    const { shape, stride } = r;
+    const dims = shape.length;
+    this.#r = r;
+    this.p = r.offset;
+    this.count = shape[dims - 1] as number;
+    this.step = stride[dims - 1] as number;
+    this.rows = shape[dims - 2] ?? 1;
+    this.rowStep = stride[dims - 2] ?? 0;
+    this.planes = shape[dims - 3] ?? 1;
+    this.planeStep = stride[dims - 3] ?? 0;
+    this.#idx = new Array<number>(Math.max(0, dims - 3)).fill(0);
+  }
+
+  /** Moves to the next block; false after the last. */
+  next(): boolean {
+    const { shape, stride } = this.#r;
+    const idx = this.#idx;
+    for (let k = idx.length - 1; k >= 0; k--) {
+      const i = (idx[k] as number) + 1;
+      if (i < (shape[k] as number)) {
+        idx[k] = i;
+        this.p += stride[k] as number;
+        return true;
+      }
+      idx[k] = 0;
+      this.p -= (i - 1) * (stride[k] as number);
+    }
+    return false;
+  }
+
+  /** The first element of each run of the current block, in order. */
+  *runStarts(): Generator<number> {
+    for (let plane = 0, q = this.p; plane < this.planes; plane++, q += this.planeStep) {
+      for (let row = 0, p = q; row < this.rows; row++, p += this.rowStep) yield p;
+    }
+  }
+}
+
+/** Calls `fn(p, step, count)` for each innermost run of `r` in order (the rare passes, gathering). */
+export function eachRun(r: Runs, fn: (p: number, step: number, count: number) => void): void {
+  const b = new Blocks(r);
+  do {
+    for (const p of b.runStarts()) fn(p, b.step, b.count);
+  } while (b.next());
+}
+
+/** The running sums of the passes, carried from one run to the next. */
+interface Acc {
+  sum: number; min: number; max: number; nan: boolean; nonfinite: number; ss: number; comp: number; m: number;
+}
+
+/** Writes the statistics `o` chooses of `a` (length ≥ 2) into `dst`, as `key.<stat>`. */
+export function putStats(a: ArrayLike<number>, key: string, o: StatChoice, dst: StatWriter): void {
+  putRunStats(a, { offset: 0, shape: [a.length], stride: [1], n: a.length }, key, o, dst);
+}
+
+/**
+ * Writes the statistics `o` chooses of the elements of `data` a strided view selects (`r`
+ * from {@link stridedRuns}, `r.n` ≥ 2) into `dst`: no copy is made.
+ */
+export function putStridedStats(data: ArrayLike<number>, r: Runs, key: string, o: StatChoice, dst: StatWriter): void {
+  putRunStats(data, r, key, o, dst);
+}
+
+function putRunStats(a: ArrayLike<number>, r: Runs, key: string, o: StatChoice, dst: StatWriter): void {
+  const n = r.n;
+  const acc: Acc = { sum: 0, min: Infinity, max: -Infinity, nan: false, nonfinite: 0, ss: 0, comp: 0, m: 0 };
+  scan(a, r, acc);
+  let { min, max } = acc;
+  // NaN and ±Infinity are looked for only when the sum says there may be some.
+  if (!Number.isFinite(acc.sum)) eachRun(r, (p, step, count) => countNonfinite(a, p, step, count, acc));
+  const { nan, nonfinite } = acc;
   if (nan) {
     min = NaN;
     max = NaN;
   }
-  let mean = sum / n;
+  let mean = acc.sum / n;
   let std = NaN;
-  if (o.std && Number.isFinite(mean)) std = centralStd(a, mean, 1);
+  if (o.std && Number.isFinite(mean)) std = centralStd(a, r, mean, 1, acc);
   if (!nan && nonfinite === 0 && (!Number.isFinite(mean) || (o.std && (!Number.isFinite(std) || (std === 0 && min !== max))))) {
     // Every value is finite but the sum or the squares over- or underflowed (|x| near 1e308
     // or 1e-200): redo both on values scaled by the largest magnitude.
     const scale = Math.max(-min, max);
-    let m = 0;
-    for (let i = 0; i < n; i++) m += (a[i] as number) / scale / n;
-    mean = m * scale;
-    if (o.std) std = centralStd(a, m, scale) * scale;
+    acc.m = 0;
+    eachRun(r, (p, step, count) => {
+      let m = acc.m;
+      for (let j = 0; j < count; j++, p += step) m += (a[p] as number) / scale / n;
+      acc.m = m;
+    });
+    mean = acc.m * scale;
+    if (o.std) std = centralStd(a, r, acc.m, scale, acc) * scale;
   }
   if (o.mean) dst.put(`${key}.mean`, mean === 0 ? 0 : mean);
   if (o.min) dst.put(`${key}.min`, min === 0 ? 0 : min);
@@ -104,12 +221,16 @@ export function putStats(a: ArrayLike<number>, key: string, o: StatChoice, dst: 
     else if (scale === 0) norm = 0;
     else if (!Number.isFinite(scale)) norm = Infinity;
     else {
-      let ss = 0;
-      for (let i = 0; i < n; i++) {
-        const y = (a[i] as number) / scale;
-        ss += y * y;
-      }
-      norm = scale * Math.sqrt(ss);
+      acc.ss = 0;
+      eachRun(r, (p, step, count) => {
+        let ss = acc.ss;
+        for (let j = 0; j < count; j++, p += step) {
+          const y = (a[p] as number) / scale;
+          ss += y * y;
+        }
+        acc.ss = ss;
+      });
+      norm = scale * Math.sqrt(acc.ss);
     }
     dst.put(`${key}.norm`, norm);
   }
@@ -118,36 +239,116 @@ export function putStats(a: ArrayLike<number>, key: string, o: StatChoice, dst: 
 }
 
 /**
+ * The first pass over one run: sum and extremes, branch-free (NaN never wins a comparison).
+ * Unrolled by four with the very same operations in the same order (so the same bits): on a
+ * 1e6-float Float32Array this pass took 0.97 ms rolled, 0.63 ms unrolled (node 20), and the
+ * write bench's tensor rows were 57 % of its main-thread time (issue 9 profile).
+ */
+function scan(a: ArrayLike<number>, r: Runs, acc: Acc): void {
+  let sum = acc.sum;
+  let min = acc.min;
+  let max = acc.max;
+  const b = new Blocks(r);
+  const { count, step, rows, rowStep, planes, planeStep } = b;
+  const s2 = 2 * step;
+  const s3 = 3 * step;
+  const s4 = 4 * step;
+  do {
+    for (let plane = 0, q = b.p; plane < planes; plane++, q += planeStep) {
+      for (let row = 0, p0 = q; row < rows; row++, p0 += rowStep) {
+        let p = p0;
+        let j = 0;
+        for (; j + 3 < count; j += 4, p += s4) {
+          const x0 = a[p] as number;
+          const x1 = a[p + step] as number;
+          const x2 = a[p + s2] as number;
+          const x3 = a[p + s3] as number;
+          sum = sum + x0 + x1 + x2 + x3;
+          min = x0 < min ? x0 : min;
+          max = x0 > max ? x0 : max;
+          min = x1 < min ? x1 : min;
+          max = x1 > max ? x1 : max;
+          min = x2 < min ? x2 : min;
+          max = x2 > max ? x2 : max;
+          min = x3 < min ? x3 : min;
+          max = x3 > max ? x3 : max;
+        }
+        for (; j < count; j++, p += step) {
+          const x = a[p] as number;
+          sum += x;
+          min = x < min ? x : min;
+          max = x > max ? x : max;
+        }
+      }
+    }
+  } while (b.next());
+  acc.sum = sum;
+  acc.min = min;
+  acc.max = max;
+}
+
+/** Counts NaN and ±Infinity in one run (only when the sum is not finite). */
+function countNonfinite(a: ArrayLike<number>, p: number, step: number, count: number, acc: Acc): void {
+  for (let j = 0; j < count; j++, p += step) {
+    const x = a[p] as number;
+    if (x !== x) acc.nan = true;
+    if (x - x !== 0) acc.nonfinite++; // NaN or ±Infinity
+  }
+}
+
+/**
  * Population standard deviation of `a[i] / scale` around `mean` (already scaled), by the
  * corrected two-pass algorithm: stable when |mean| ≫ std (e.g. [1e9, 1e9+1, 1e9+2]).
  */
-function centralStd(a: ArrayLike<number>, mean: number, scale: number): number {
-  const n = a.length;
-  let ss = 0;
-  let comp = 0;
-  if (scale === 1) {
-    // Unrolled like the first pass in `stats`, same operations in the same order: 0.98 → 0.60 ms
-    // per 1e6 floats.
-    let i = 0;
-    for (; i + 3 < n; i += 4) {
-      const d0 = (a[i] as number) - mean;
-      const d1 = (a[i + 1] as number) - mean;
-      const d2 = (a[i + 2] as number) - mean;
-      const d3 = (a[i + 3] as number) - mean;
-      ss = ss + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
-      comp = comp + d0 + d1 + d2 + d3;
-    }
-    for (; i < n; i++) {
-      const d = (a[i] as number) - mean;
-      ss += d * d;
-      comp += d;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      const d = (a[i] as number) / scale - mean;
-      ss += d * d;
-      comp += d;
-    }
+function centralStd(a: ArrayLike<number>, r: Runs, mean: number, scale: number, acc: Acc): number {
+  acc.ss = 0;
+  acc.comp = 0;
+  if (scale === 1) centralRun(a, r, mean, acc);
+  else {
+    eachRun(r, (p, step, count) => {
+      let ss = acc.ss;
+      let comp = acc.comp;
+      for (let j = 0; j < count; j++, p += step) {
+        const d = (a[p] as number) / scale - mean;
+        ss += d * d;
+        comp += d;
+      }
+      acc.ss = ss;
+      acc.comp = comp;
+    });
   }
-  return Math.sqrt(Math.max(0, (ss - (comp * comp) / n) / n));
+  const n = r.n;
+  return Math.sqrt(Math.max(0, (acc.ss - (acc.comp * acc.comp) / n) / n));
+}
+
+/** The squares and the compensation around `mean` over one run, unrolled like {@link scan}: 0.98 → 0.60 ms per 1e6 floats. */
+function centralRun(a: ArrayLike<number>, r: Runs, mean: number, acc: Acc): void {
+  let ss = acc.ss;
+  let comp = acc.comp;
+  const b = new Blocks(r);
+  const { count, step, rows, rowStep, planes, planeStep } = b;
+  do {
+    for (let plane = 0, q = b.p; plane < planes; plane++, q += planeStep) {
+      for (let row = 0, p0 = q; row < rows; row++, p0 += rowStep) {
+        let p = p0;
+        let j = 3;
+        for (; j < count; j += 4) {
+          const d0 = (a[p] as number) - mean;
+          const d1 = (a[(p += step)] as number) - mean;
+          const d2 = (a[(p += step)] as number) - mean;
+          const d3 = (a[(p += step)] as number) - mean;
+          p += step;
+          ss = ss + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+          comp = comp + d0 + d1 + d2 + d3;
+        }
+        for (j -= 3; j < count; j++, p += step) {
+          const d = (a[p] as number) - mean;
+          ss += d * d;
+          comp += d;
+        }
+      }
+    }
+  } while (b.next());
+  acc.ss = ss;
+  acc.comp = comp;
 }
