@@ -17,6 +17,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
+import type { Logger, LoggerOptions } from '../log/logger.js';
 import { LineSplitter, maxLineBytesOption } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
 import { positiveArg } from './args.js';
@@ -47,15 +48,30 @@ function mayBeObject(line: Buffer): boolean {
   return false;
 }
 
-/** Reads NDJSON from `input` into a logger on `opts.dir`; other lines go to `output`, byte for byte. */
-export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
-  const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
-  const log = createLogger({
+/** The logger options of {@link runPipe} (and `rowlog run`): the run folder, defaults, the console sink on stderr. */
+export function pipeLoggerOptions(opts: PipeOptions): LoggerOptions {
+  return {
     dir: opts.dir,
     ...(opts.table === undefined ? {} : { table: opts.table }),
     ...(opts.level === undefined ? {} : { level: opts.level }),
     console: opts.console === false ? false : { stream: process.stderr },
-  });
+  };
+}
+
+/** Reads NDJSON from `input` into a logger on `opts.dir`; other lines go to `output`, byte for byte. */
+export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
+  const log = createLogger(pipeLoggerOptions(opts));
+  await pipeRows(log, input, output, maxLineBytes);
+  await log.close();
+}
+
+/**
+ * The pipe itself (shared by `rowlog pipe` and `rowlog run`): NDJSON rows of `input` into `log`,
+ * every other line to `output` byte for byte; resolves when `input` has ended and `output` took
+ * the rest. `log` stays open.
+ */
+export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, maxLineBytes: number): Promise<void> {
   let outputGone = false;
   output.on('error', () => (outputGone = true)); // EPIPE: keep logging rows, stop echoing text
 
@@ -137,7 +153,6 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
       },
     }),
   );
-  await log.close();
 }
 
 export function registerPipe(program: Command): void {

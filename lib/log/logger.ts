@@ -350,6 +350,11 @@ export class Logger extends Writable {
     }
   }
 
+  /** Records in `run.json` (atomically) what a wrapper learns as its program runs: `rowlog run`'s `command`. */
+  updateRun(fields: Pick<RunInfo, 'command'>): void {
+    this.#requireDir('updateRun').updateInfo(fields);
+  }
+
   /** Writes `artifacts/<name>` in the run folder (strings and bytes as is, else JSON); returns its path. */
   artifact(name: string, data: unknown): string {
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', `log.artifact('${name}'): the logger is closed`);

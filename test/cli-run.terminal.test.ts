@@ -1,0 +1,105 @@
+/**
+ * `rowlog run` on a real terminal (tmux): the program runs on a pseudo-terminal (util-linux
+ * `script`) and sees isatty() true, its rows are still logged and its lines kept in console.log;
+ * Ctrl-C reaches it once and rowlog ends as it did (status 130). Through a pipe it sees no terminal.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import type { Test } from 'tap';
+import { CLI, runCli } from './cli.js';
+import { readJsonl, tmpdir } from './helpers.js';
+import { needs, peer } from './peers.js';
+import { until } from './wait.js';
+
+/** A private tmux server with one 200×50 pane running `command`, then `__END__ <status>`; the pane stays open after it. */
+function terminal(t: Test, dir: string, name: string, command: string) {
+  const sock = path.join(dir, `${name}.sock`);
+  const env = { ...process.env, TERM: 'xterm-256color' };
+  delete env.PYTHONUNBUFFERED; // rowlog's own setting is what counts
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-S', sock, '-f', '/dev/null', ...args], { encoding: 'utf8', env });
+  tmux('new-session', '-d', '-x', '200', '-y', '50', `${command}; echo __END__ $?; cat`);
+  t.teardown(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // already gone
+    }
+  });
+  return { screen: () => tmux('capture-pane', '-p', '-J'), keys: (...k: string[]) => tmux('send-keys', ...k) };
+}
+
+const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+const PROBE = `
+import json, os, sys
+print("isatty", os.isatty(0), os.isatty(1), os.isatty(2))
+print(json.dumps({"tty": int(os.isatty(1))}))
+if len(sys.argv) > 1:
+    print("waiting for Ctrl-C")
+    sys.stdin.readline()
+`;
+
+t.test('on a terminal the program sees one (script); through a pipe it does not', async (t) => {
+  if (!needs(t, ['tmux', 'script', 'python3'])) return;
+  const py = peer('python3') as string;
+  const dir = tmpdir(t);
+  const probe = path.join(dir, 'probe.py');
+  fs.writeFileSync(probe, PROBE);
+
+  const onTty = path.join(dir, 'tty');
+  const term = terminal(t, dir, 'tty', `node ${sh(CLI)} run --dir ${sh(onTty)} --no-console -- ${sh(py)} ${sh(probe)}`);
+  await until(() => term.screen().includes('__END__'), 'the run to finish on the terminal');
+  const screen = term.screen();
+  t.match(screen, /^isatty True True True$/m, 'stdin, stdout and stderr are a terminal for the program');
+  t.match(screen, /^__END__ 0$/m);
+  t.notMatch(screen, /"tty"/, 'the row was not shown');
+  t.same(readJsonl(path.join(onTty, 'main.jsonl.gz')).map((r) => r.tty), [1], 'the row was logged');
+  t.equal(fs.readFileSync(path.join(onTty, 'console.log'), 'utf8'), 'isatty True True True\n', "console.log: the pty's \\r\\n as \\n");
+  t.match(JSON.parse(fs.readFileSync(path.join(onTty, 'run.json'), 'utf8')).command, { terminal: true, exitCode: 0, signal: null });
+
+  const piped = path.join(dir, 'piped');
+  const r = runCli(['run', '--dir', piped, '--', py, probe], { input: '' });
+  t.equal(r.stdout, 'isatty False False False\n', 'through pipes: no terminal');
+  t.same(readJsonl(path.join(piped, 'main.jsonl.gz')).map((x) => x.tty), [0]);
+  t.match(JSON.parse(fs.readFileSync(path.join(piped, 'run.json'), 'utf8')).command, { terminal: false });
+});
+
+t.test('Ctrl-C on the terminal reaches the program; rowlog ends with its status (130)', async (t) => {
+  if (!needs(t, ['tmux', 'script', 'python3'])) return;
+  const py = peer('python3') as string;
+  const dir = tmpdir(t);
+  const probe = path.join(dir, 'probe.py');
+  fs.writeFileSync(probe, PROBE);
+  const run = path.join(dir, 'run');
+  const term = terminal(t, dir, 'int', `node ${sh(CLI)} run --dir ${sh(run)} --no-console -- ${sh(py)} ${sh(probe)} wait`);
+  await until(() => term.screen().includes('waiting for Ctrl-C'), 'the program to wait');
+  term.keys('C-c');
+  await until(() => term.screen().includes('__END__'), 'the run to end');
+  const screen = term.screen();
+  t.match(screen, /KeyboardInterrupt/, 'Python got the SIGINT');
+  t.match(screen, /^__END__ 130$/m, 'the shell sees 128 + SIGINT');
+  t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: true, exitCode: null, signal: 'SIGINT' });
+  t.match(fs.readFileSync(path.join(run, 'console.log'), 'utf8'), /waiting for Ctrl-C\n[^]*KeyboardInterrupt/, 'the traceback is in console.log');
+});
+
+t.test('SIGTERM to rowlog on a terminal goes to the program on the pty, not to script', async (t) => {
+  if (!needs(t, 'script')) return;
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const program = 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done';
+  // An outer script gives rowlog a terminal; its child is rowlog.
+  const outer = spawn('script', ['-qfec', `exec ${sh(process.execPath)} ${sh(CLI)} run --dir ${sh(run)} -- sh -c ${sh(program)}`, '/dev/null'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  outer.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  const ended = new Promise<number | null>((resolve) => outer.on('close', (code) => resolve(code)));
+  await until(() => out.includes('ready'), 'the program to start');
+  const rowlog = Number(fs.readFileSync(`/proc/${outer.pid}/task/${outer.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  process.kill(rowlog, 'SIGTERM');
+  t.equal(await ended, 7, 'the program trapped it and exited 7: so did rowlog');
+  t.match(out, /got TERM\r\n/, 'the program got the SIGTERM');
+  t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: true, exitCode: 7, signal: null });
+});
