@@ -16,7 +16,7 @@ import { until } from './wait.js';
 /** A private tmux server with one 200×50 pane running `command`, then `__END__ <status>`; the pane stays open after it. */
 function terminal(t: Test, dir: string, name: string, command: string) {
   const sock = path.join(dir, `${name}.sock`);
-  const env = { ...process.env, TERM: 'xterm-256color' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
   delete env.PYTHONUNBUFFERED; // rowlog's own setting is what counts
   const tmux = (...args: string[]) => execFileSync('tmux', ['-S', sock, '-f', '/dev/null', ...args], { encoding: 'utf8', env });
   tmux('new-session', '-d', '-x', '200', '-y', '50', `${command}; echo __END__ $?; cat`);
@@ -88,10 +88,13 @@ t.test('SIGTERM to rowlog on a terminal goes to the program on the pty, not to s
   if (!needs(t, 'script')) return;
   const dir = tmpdir(t);
   const run = path.join(dir, 'run');
-  const program = 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done';
+  const program = 'trap "echo SHELL=${SHELL-unset}; exit 7" TERM; echo ready; while :; do sleep 0.05; done';
   // An outer script gives rowlog a terminal; its child is rowlog.
-  const outer = spawn('script', ['-qfec', `exec ${sh(process.execPath)} ${sh(CLI)} run --dir ${sh(run)} -- sh -c ${sh(program)}`, '/dev/null'], {
+  const env = { ...process.env };
+  delete env.SHELL; // script runs /bin/sh then, and rowlog gives the program no SHELL either
+  const outer = spawn('script', ['-qfec', `exec ${sh(process.execPath)} ${sh(CLI)} run --dir ${sh(run)} -- sh -c ${sh(program + '; echo "SHELL=${SHELL-unset}"')}`, '/dev/null'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env,
   });
   let out = '';
   outer.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -100,6 +103,20 @@ t.test('SIGTERM to rowlog on a terminal goes to the program on the pty, not to s
   const rowlog = Number(fs.readFileSync(`/proc/${outer.pid}/task/${outer.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
   process.kill(rowlog, 'SIGTERM');
   t.equal(await ended, 7, 'the program trapped it and exited 7: so did rowlog');
-  t.match(out, /got TERM\r\n/, 'the program got the SIGTERM');
+  t.match(out, /SHELL=unset\r\n/, 'the program got the SIGTERM, and no SHELL as rowlog had none');
   t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: true, exitCode: 7, signal: null });
+});
+
+t.test('on a terminal without util-linux script: one line says so, the program runs on pipes', async (t) => {
+  if (!needs(t, 'script')) return;
+  const dir = tmpdir(t);
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  fs.symlinkSync(execFileSync('sh', ['-c', 'command -v sh'], { encoding: 'utf8' }).trim(), path.join(bin, 'sh'));
+  const run = path.join(dir, 'run');
+  const line = `exec ${sh(process.execPath)} ${sh(CLI)} run --dir ${sh(run)} --no-console -- sh -c ${sh('[ -t 1 ] && echo tty || echo pipe')}`;
+  const out = execFileSync(peer('script') as string, ['-qfec', line, '/dev/null'], { encoding: 'utf8', env: { ...process.env, PATH: bin }, input: '' });
+  t.match(out, /rowlog: run: util-linux script is not installed \(Debian bsdutils\)/);
+  t.match(out, /^pipe\r$/m, 'the program saw no terminal');
+  t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: false, exitCode: 0 });
 });

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { readJsonl, tmpdir } from './helpers.js';
+import { findCommand } from '../lib/cli/run.js';
 import { runCli, spawnCli } from './cli.js';
 import { needs, peer } from './peers.js';
 import { until } from './wait.js';
@@ -135,4 +136,48 @@ t.test('a program that cannot be started: ERR_COMMAND_NOT_FOUND, 127 (126 not ex
   t.match(n.stderr, /ERR_COMMAND_NOT_FOUND: .*permission denied/);
   const u = runCli(['run', '--dir', run]);
   t.equal(u.status, 2, 'no command: a usage error');
+});
+
+t.test('a #! interpreter that is missing: 127; a signal rowlog cannot die of quietly: 128 + n', async (t) => {
+  const dir = tmpdir(t);
+  const bad = path.join(dir, 'bad.sh');
+  fs.writeFileSync(bad, '#!/no/such/interpreter\necho hi\n', { mode: 0o755 });
+  const r = runCli(['run', '--dir', path.join(dir, 'bad'), '--', bad]);
+  t.equal(r.status, 127);
+  t.match(r.stderr, /^rowlog: run: ERR_COMMAND_NOT_FOUND: .*bad\.sh: cannot be started \(ENOENT: is its #! interpreter there\?\)\n$/);
+  const usr1 = path.join(dir, 'usr1');
+  const u = runCli(['run', '--dir', usr1, '--max-line-bytes', '1000', '--', 'sh', '-c', 'kill -USR1 $$']);
+  t.equal(u.status, 128 + 10, 'SIGUSR1 would start node\'s inspector: exit status 138 instead');
+  t.match(command(usr1), { exitCode: null, signal: 'SIGUSR1' });
+});
+
+t.test('a run folder another rowlog holds: ERR_RUN_LOCKED, exit 1, the program not run', async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const first = start(['run', '--dir', run, '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+  await until(() => first.stdout().includes('ready'), 'the first run to start');
+  const marker = path.join(dir, 'ran');
+  const second = runCli(['run', '--dir', run, '--', 'sh', '-c', `touch ${marker}`]);
+  t.equal(second.status, 1);
+  t.match(second.stderr, /^rowlog: run: run folder .* is in use by a live process/);
+  t.notOk(fs.existsSync(marker), 'the program was not started');
+  first.child.kill('SIGINT');
+  t.equal((await first.ended).signal, 'SIGINT', 'SIGINT passed on and re-raised');
+});
+
+t.test('findCommand finds a program as a shell does', async (t) => {
+  const dir = tmpdir(t);
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  fs.mkdirSync(path.join(a, 'prog'), { recursive: true }); // a folder of that name is skipped
+  fs.mkdirSync(b);
+  fs.writeFileSync(path.join(b, 'prog'), '', { mode: 0o644 }); // not executable: a later one may be
+  const c = path.join(dir, 'c');
+  fs.mkdirSync(c);
+  fs.writeFileSync(path.join(c, 'prog'), '', { mode: 0o755 });
+  t.equal(findCommand('prog', { PATH: [a, b, c].join(':') }), path.join(c, 'prog'));
+  t.throws(() => findCommand('prog', { PATH: [a, b].join(':') }), { code: 'ERR_COMMAND_NOT_FOUND', status: 126, message: /permission denied/ });
+  t.throws(() => findCommand('prog', {}), { code: 'ERR_COMMAND_NOT_FOUND', status: 127 }, 'no PATH');
+  t.throws(() => findCommand(''), { status: 127 }, 'an empty name');
+  t.equal(findCommand(path.join(c, 'prog')), path.join(c, 'prog'), 'a path is taken as is');
 });

@@ -36,7 +36,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { isRowlogError, RowlogError } from '../core/errors.js';
+import { RowlogError } from '../core/errors.js';
 import { maxLineBytesOption } from '../format/line-split.js';
 import { createLogger } from '../log/logger.js';
 import type { RunCommand } from '../run/run-dir.js';
@@ -66,7 +66,7 @@ class NotStarted extends RowlogError {
 
 /** Where `cmd` is, found as a shell finds it (a name with `/` as is, else the first on PATH that is executable); throws {@link NotStarted}. */
 export function findCommand(cmd: string, env: NodeJS.ProcessEnv = process.env): string {
-  const candidates = cmd.includes('/') ? [cmd] : (env.PATH ?? '').split(':').map((d) => path.join(d === '' ? '.' : d, cmd));
+  const candidates = cmd.includes('/') ? [cmd] : (env.PATH ?? '').split(':').map((d) => path.join(d, cmd)); // '' is the current folder, as in a shell
   let found: string | undefined;
   for (const p of cmd === '' ? [] : candidates) {
     try {
@@ -126,41 +126,28 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
   const script = opts.tty !== false && process.stdout.isTTY ? findScript() : undefined;
   const base = pipeLoggerOptions(opts);
   const log = createLogger({ ...base, console: { ...(base.console === false ? { pretty: false } : base.console), capture: true } });
-  let child: ChildProcess;
-  try {
-    child = start(argv, script);
-  } catch (err) {
-    await log.close();
-    throw err;
-  }
+  const child = start(argv, script);
   const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
     child.on('error', (error) => resolve({ code: null, signal: null, error }));
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
-  const command: RunCommand = {
-    argv,
-    cwd: process.cwd(),
-    ...(child.pid === undefined ? {} : { pid: child.pid }),
-    terminal: script !== undefined,
-    start: new Date().toISOString(),
-  };
+  const command: RunCommand = { argv, cwd: process.cwd(), terminal: script !== undefined, start: new Date().toISOString() };
   const forward = (sig: NodeJS.Signals): void => {
-    const pid = child.pid;
-    if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const target = script === undefined ? pid : (ptyChild(pid) ?? pid);
+    const pid = command.pid as number;
     try {
-      process.kill(-target, sig); // its process group: a shell script's own children too
+      // Its process group (a shell script's own children too): the program leads one, on pipes
+      // (detached) and on the pty (script makes it a session leader).
+      process.kill(-(script === undefined ? pid : (ptyChild(pid) ?? pid)), sig);
     } catch {
-      try {
-        process.kill(target, sig);
-      } catch {
-        // gone meanwhile
-      }
+      // gone meanwhile
     }
   };
-  for (const s of FORWARDED) process.on(s, forward);
+  child.once('spawn', () => {
+    command.pid = child.pid as number;
+    log.updateRun({ command });
+    for (const s of FORWARDED) process.on(s, forward);
+  });
   try {
-    if (child.pid !== undefined) log.updateRun({ command });
     const stderrDone = new Promise<void>((resolve) => {
       child.stderr?.on('end', resolve).on('error', resolve);
       child.stderr?.pipe(process.stderr, { end: false }); // through the capture's tee
@@ -169,7 +156,8 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
     const end = await exited;
     if (end.error !== undefined) {
       const e = end.error as NodeJS.ErrnoException;
-      throw e.code === 'ENOENT' || e.code === 'EACCES' ? new NotStarted(`${argv[0] ?? ''}: ${e.message}`, e.code === 'ENOENT' ? 127 : 126) : e;
+      // found and executable, yet not started: a `#!` interpreter that is missing (ENOENT) or not executable
+      throw e.code === 'ENOENT' || e.code === 'EACCES' ? new NotStarted(`${argv[0] as string}: cannot be started (${e.code}: is its #! interpreter there?)`, e.code === 'ENOENT' ? 127 : 126) : e;
     }
     const inferred = script !== undefined && end.code !== null ? signalOfStatus(end.code) : undefined;
     Object.assign(command, {
@@ -198,11 +186,11 @@ function findScript(): string | undefined {
 /** Ends this process as `command` ended: its exit code, or its signal re-raised. */
 function endAs(command: RunCommand): void {
   const sig = command.signal;
-  if (sig === null || sig === undefined) {
-    process.exitCode = command.exitCode ?? 1;
+  if (typeof sig !== 'string') {
+    process.exitCode = command.exitCode as number; // the exit event gives a code or a signal
     return;
   }
-  const status = 128 + (os.constants.signals[sig as NodeJS.Signals] ?? 0);
+  const status = 128 + os.constants.signals[sig as NodeJS.Signals];
   process.exitCode = status;
   if (!RERAISED.has(sig)) return;
   process.kill(process.pid, sig as NodeJS.Signals);
@@ -233,7 +221,7 @@ export function registerRun(program: Command): void {
           ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }),
         });
       } catch (err) {
-        if (!isRowlogError(err) || !(err instanceof NotStarted)) throw err;
+        if (!(err instanceof NotStarted)) throw err; // ERR_RUN_LOCKED…: main's one line, exit 1
         process.stderr.write(`${prefix('run')}${err.code}: ${err.message}\n`);
         process.exitCode = err.status;
         return;
