@@ -41,12 +41,19 @@ if len(sys.argv) > 1:
     sys.stdin.readline()
 `;
 
-t.test('on a terminal the program sees one (script); through a pipe it does not', async (t) => {
-  if (!needs(t, ['tmux', 'script', 'python3'])) return;
-  const py = peer('python3') as string;
+/** The peers of a terminal test, a temp folder and PROBE in it; undefined (skipped) without the peers. */
+function probeIn(t: Test): { py: string; dir: string; probe: string } | undefined {
+  if (!needs(t, ['tmux', 'script', 'python3'])) return undefined;
   const dir = tmpdir(t);
   const probe = path.join(dir, 'probe.py');
   fs.writeFileSync(probe, PROBE);
+  return { py: peer('python3') as string, dir, probe };
+}
+
+t.test('on a terminal the program sees one (script); through a pipe it does not', async (t) => {
+  const p = probeIn(t);
+  if (p === undefined) return;
+  const { py, dir, probe } = p;
 
   const onTty = path.join(dir, 'tty');
   const term = terminal(t, dir, 'tty', `node ${sh(CLI)} run --dir ${sh(onTty)} --no-console -- ${sh(py)} ${sh(probe)}`);
@@ -67,11 +74,9 @@ t.test('on a terminal the program sees one (script); through a pipe it does not'
 });
 
 t.test('Ctrl-C on the terminal reaches the program; rowlog ends with its status (130)', async (t) => {
-  if (!needs(t, ['tmux', 'script', 'python3'])) return;
-  const py = peer('python3') as string;
-  const dir = tmpdir(t);
-  const probe = path.join(dir, 'probe.py');
-  fs.writeFileSync(probe, PROBE);
+  const p = probeIn(t);
+  if (p === undefined) return;
+  const { py, dir, probe } = p;
   const run = path.join(dir, 'run');
   const term = terminal(t, dir, 'int', `node ${sh(CLI)} run --dir ${sh(run)} --no-console -- ${sh(py)} ${sh(probe)} wait`);
   await until(() => term.screen().includes('waiting for Ctrl-C'), 'the program to wait');

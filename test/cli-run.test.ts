@@ -178,6 +178,6 @@ t.test('findCommand finds a program as a shell does', async (t) => {
   t.equal(findCommand('prog', { PATH: [a, b, c].join(':') }), path.join(c, 'prog'));
   t.throws(() => findCommand('prog', { PATH: [a, b].join(':') }), { code: 'ERR_COMMAND_NOT_FOUND', status: 126, message: /permission denied/ });
   t.throws(() => findCommand('prog', {}), { code: 'ERR_COMMAND_NOT_FOUND', status: 127 }, 'no PATH');
-  t.throws(() => findCommand(''), { status: 127 }, 'an empty name');
+  t.throws(() => findCommand(''), { code: 'ERR_COMMAND_NOT_FOUND', status: 127 }, 'an empty name');
   t.equal(findCommand(path.join(c, 'prog')), path.join(c, 'prog'), 'a path is taken as is');
 });

@@ -155,16 +155,34 @@ export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output
   );
 }
 
-export function registerPipe(program: Command): void {
-  program
-    .command('pipe')
-    .description('log NDJSON rows from stdin into a run folder; other lines pass through to stdout byte for byte')
+/** What commander parses {@link pipeFlags} into. */
+export interface PipeFlags {
+  dir: string;
+  table: string;
+  level: string;
+  console: boolean;
+  maxLineBytes?: number;
+}
+
+/** The flags `rowlog pipe` and `rowlog run` share, added to `cmd`. */
+export function pipeFlags(cmd: Command): Command {
+  return cmd
     .requiredOption('--dir <dir>', 'run folder')
     .option('--table <table>', 'table of rows without $table', 'main')
     .option('--level <level>', 'level of rows without $level', 'INFO')
     .option('--no-console', 'do not show rows on stderr')
-    .option('--max-line-bytes <n>', 'a longer line is passed through as it comes, never read as a row (default 256 MiB)', positiveArg)
-    .action(async (o: { dir: string; table: string; level: string; console: boolean; maxLineBytes?: number }) => {
-      await runPipe({ dir: o.dir, table: o.table, level: o.level, console: o.console, ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }) });
-    });
+    .option('--max-line-bytes <n>', 'a longer line is passed through as it comes, never read as a row (default 256 MiB)', positiveArg);
+}
+
+/** {@link PipeOptions} from the parsed {@link pipeFlags}. */
+export function pipeOptions(o: PipeFlags): PipeOptions {
+  return { dir: o.dir, table: o.table, level: o.level, console: o.console, ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }) };
+}
+
+export function registerPipe(program: Command): void {
+  pipeFlags(program.command('pipe').description('log NDJSON rows from stdin into a run folder; other lines pass through to stdout byte for byte')).action(
+    async (o: PipeFlags) => {
+      await runPipe(pipeOptions(o));
+    },
+  );
 }

@@ -40,9 +40,9 @@ import { RowlogError } from '../core/errors.js';
 import { maxLineBytesOption } from '../format/line-split.js';
 import { createLogger } from '../log/logger.js';
 import type { RunCommand } from '../run/run-dir.js';
-import { positiveArg, prefix } from './args.js';
-import { pipeLoggerOptions, pipeRows } from './pipe.js';
-import type { PipeOptions } from './pipe.js';
+import { prefix } from './args.js';
+import { pipeFlags, pipeLoggerOptions, pipeOptions, pipeRows } from './pipe.js';
+import type { PipeFlags, PipeOptions } from './pipe.js';
 
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions extends PipeOptions {
@@ -198,28 +198,17 @@ function endAs(command: RunCommand): void {
 }
 
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .description('run a program, log the NDJSON rows it prints into a run folder, keep its output in console.log')
-    .usage('--dir <dir> [options] -- <command> [args...]')
-    .requiredOption('--dir <dir>', 'run folder')
-    .option('--table <table>', 'table of rows without $table', 'main')
-    .option('--level <level>', 'level of rows without $level', 'INFO')
-    .option('--no-console', 'do not show rows on stderr')
+    .usage('--dir <dir> [options] -- <command> [args...]');
+  pipeFlags(cmd)
     .option('--no-tty', 'pipes even when stdout is a terminal (the program sees no terminal)')
-    .option('--max-line-bytes <n>', 'a longer line is passed through as it comes, never read as a row (default 256 MiB)', positiveArg)
     .argument('<command...>', 'the program and its arguments, after --')
-    .action(async (argv: string[], o: { dir: string; table: string; level: string; console: boolean; tty: boolean; maxLineBytes?: number }) => {
+    .action(async (argv: string[], o: PipeFlags & { tty: boolean }) => {
       let command: RunCommand;
       try {
-        command = await runCommand(argv, {
-          dir: o.dir,
-          table: o.table,
-          level: o.level,
-          console: o.console,
-          tty: o.tty,
-          ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }),
-        });
+        command = await runCommand(argv, { ...pipeOptions(o), tty: o.tty });
       } catch (err) {
         if (!(err instanceof NotStarted)) throw err; // ERR_RUN_LOCKED…: main's one line, exit 1
         process.stderr.write(`${prefix('run')}${err.code}: ${err.message}\n`);

@@ -18,8 +18,9 @@
  * as their ANSI bytes, `less -R` shows them). A `\r` before `\n` (a pty's line end) is dropped. A
  * partial line is held until its newline; at close and at exit it is written with a `\n`. A held
  * line over 64 KiB (a progress bar redrawn with `\r` and never ended) is written as a line then.
- * Past `maxQueuedBytes` not yet on disk (a failing disk) the oldest batches are dropped, with one
- * `W_CONSOLE_DROPPED` warning.
+ * Past `maxQueuedBytes` not yet on disk the lines are written synchronously (as the sinks do:
+ * a loop that never yields is slowed down, nothing is lost); while the file fails (a full disk)
+ * the oldest batches are dropped instead, with one `W_CONSOLE_DROPPED` warning.
  *
  * One tee per stream is installed when the first capture starts and shared by all; a capture
  * that stops leaves it; the last one puts the original `write` back (unless someone replaced ours
@@ -35,7 +36,7 @@ export const CONSOLE_FILE = 'console.log';
 export interface ConsoleCaptureOptions {
   /** Whole lines wait at most this long before they are handed to the file. @default 250 */
   flushIntervalMs?: number;
-  /** Bytes not yet on disk past which the oldest are dropped. @default 2097152 (2 MiB) */
+  /** Bytes not yet on disk past which they are written synchronously (the oldest dropped while the file fails). @default 2097152 (2 MiB) */
   maxQueuedBytes?: number;
   /** Told about a failing file and dropped lines (asynchronously). */
   onWarning?: (w: RowlogWarning) => void;
@@ -167,6 +168,9 @@ export class ConsoleCapture {
     this.#batchBytes = 0;
     this.#batchLines = 0;
     this.#writer.write(buf, lines);
+    // Past the bound, written synchronously as the sinks do (a loop that never yields: the
+    // printer slows down, no line is lost); dropped only while the file fails.
+    if (this.#writer.queuedBytes > this.#maxQueuedBytes && !this.#writer.failing) this.flushSync();
     const over = this.#writer.queuedBytes - this.#maxQueuedBytes;
     if (over > 0) {
       const dropped = this.#writer.dropOldest(over);
