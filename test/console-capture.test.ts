@@ -149,6 +149,7 @@ t.test('in this process: write() keeps its arguments, callback and return value;
     ret = process.stderr.write('a\r\nb', 'latin1', () => called++);
     process.stderr.write('c'.repeat(70 * 1024)); // a held line over 64 KiB is written as a line
     process.stderr.write(Buffer.alloc(0));
+    process.stderr.write(42 as unknown as string); // what only a replaced write accepts: passed on, not copied
     t.not(process.stderr.write, fake, 'the tee is in place');
     await cap.close();
     t.not(process.stderr.write, fake, 'another capture still runs: the tee stays');
@@ -199,6 +200,8 @@ t.test('a file that cannot be written warns once and drops the oldest lines past
     cap.flushSync();
     for (let i = 0; i < 50; i++) process.stderr.write(`${'y'.repeat(100)}\n`);
     await cap.flush();
+    process.stdout.write('one more\n'); // under the bound: kept, and its synchronous write fails quietly
+    cap.flushSync();
     await until(() => warnings.length >= 2, `both warnings (${JSON.stringify(warnings)})`);
   } finally {
     cap?.exitSync();

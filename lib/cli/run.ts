@@ -124,6 +124,7 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
   findCommand(argv[0] ?? '');
   const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
   const script = opts.tty !== false && process.stdout.isTTY ? findScript() : undefined;
+  process.stderr.on('error', () => undefined); // a terminal gone (SIGHUP): the lines still reach console.log
   const base = pipeLoggerOptions(opts);
   const log = createLogger({ ...base, console: { ...(base.console === false ? { pretty: false } : base.console), capture: true } });
   const child = start(argv, script);
