@@ -43,9 +43,13 @@ interface Output {
   code: number | null;
 }
 
-function runNode(script: string, args: string[]): Promise<Output> {
+/** `node script args`; `merged`: stderr into the same pipe as stdout (`2>&1`), so their order shows. */
+function runNode(script: string, args: string[], merged = false): Promise<Output> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...TS_ENV } });
+    const env = { ...process.env, ...TS_ENV };
+    const child = merged
+      ? spawn('sh', ['-c', '"$0" "$@" 2>&1', process.execPath, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
+      : spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -67,6 +71,9 @@ t.test('a child process: the same stdout and stderr bytes with capture, and cons
   t.equal(captured.stdout.toString('latin1'), plain.stdout.toString('latin1'), 'stdout: the same bytes');
   t.equal(captured.stderr.toString('latin1'), plain.stderr.toString('latin1'), 'stderr: the same bytes');
   t.ok(plain.stdout.includes('from a worker thread'), 'the worker printed');
+  const mergedPlain = await runNode(script, ['plain', path.join(dir, 'unused')], true);
+  const mergedCaptured = await runNode(script, ['capture', path.join(dir, 'merged')], true);
+  t.equal(mergedCaptured.stdout.toString('latin1'), mergedPlain.stdout.toString('latin1'), 'stdout and stderr on one pipe: the same bytes in the same order');
   t.equal(
     fs.readFileSync(path.join(run, 'console.log'), 'utf8'),
     [
@@ -221,4 +228,24 @@ t.test('options: capture needs a run folder; console: false and pretty: false; b
   const log = createLogger({ dir: path.join(dir, 'quiet'), console: false, tensorboard: false });
   await log.close();
   t.notOk(fs.existsSync(path.join(dir, 'quiet', 'console.log')), 'console: false: no capture');
+});
+
+t.test("an uncaught exception: Node's report bypasses process.stderr, its stack is in console.log", async (t) => {
+  const dir = tmpdir(t);
+  const script = path.join(dir, 'crash.mts');
+  fs.writeFileSync(
+    script,
+    `import { createLogger } from ${JSON.stringify(LOGGER)};
+createLogger({ dir: process.argv[3], console: { capture: true, pretty: false }, tensorboard: false });
+console.log('before the crash');
+setTimeout(() => { if (process.argv[2] === 'error') throw new Error('boom'); throw { not: 'an Error' }; }, 1);
+`,
+  );
+  for (const kind of ['error', 'object']) {
+    const run = path.join(dir, kind);
+    const r = await runNode(script, [kind, run]);
+    t.equal(r.code, 1, `${kind}: the crash ends the process as before`);
+    const text = fs.readFileSync(path.join(run, 'console.log'), 'utf8');
+    t.match(text, kind === 'error' ? /^before the crash\nError: boom\n {4}at / : /^before the crash\n\{ not: 'an Error' \}\n$/, `${kind}: what was thrown, after the lines before it`);
+  }
 });

@@ -4,8 +4,9 @@
  * `console.log` in the run folder, as Skáld keeps what a program printed. That covers
  * `console.*`, direct `process.stdout.write()`/`process.stderr.write()`, the console of worker
  * threads (Node pipes a worker's stdout into the parent's `process.stdout`), and rowlog's own
- * prints (the pretty sink, warnings): what the user saw. Writes to fd 1/2 that bypass the
- * streams (`fs.writeSync(1, …)`, a native addon, a child process sharing the fd) are not seen.
+ * prints (the pretty sink, warnings): what the user saw; and the stack of an uncaught exception,
+ * which Node writes to fd 2 past the stream. Other writes to fd 1/2 that bypass the streams
+ * (`fs.writeSync(1, …)`, a native addon, a child process sharing the fd) are not seen.
  *
  * The terminal sees exactly what it saw before: each stream's `write` is replaced by one that
  * calls the original with the same arguments first and returns its result (same bytes, same
@@ -26,6 +27,7 @@
  * that stops leaves it; the last one puts the original `write` back (unless someone replaced ours
  * meanwhile: then ours stays, passing through).
  */
+import { inspect } from 'node:util';
 import { FileWriter } from '../io/file-writer.js';
 import type { RowlogWarning } from '../core/warnings.js';
 
@@ -64,6 +66,20 @@ function ownBytes(chunk: unknown, encoding: unknown): Buffer | undefined {
   if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8');
   if (chunk instanceof Uint8Array) return Buffer.from(chunk); // a copy
   return undefined;
+}
+
+/**
+ * Node reports an uncaught exception (and an unhandled rejection) on fd 2 itself, past
+ * `process.stderr`: its stack is copied here, as stderr, before Node prints it.
+ */
+let monitoring = false;
+function monitorCrashes(): void {
+  if (monitoring) return;
+  monitoring = true;
+  process.on('uncaughtExceptionMonitor', (err: unknown) => {
+    const text = Buffer.from(`${err instanceof Error && err.stack !== undefined ? err.stack : inspect(err)}\n`);
+    for (const c of captures) c.take('stderr', text);
+  });
 }
 
 function install(which: Which): void {
@@ -121,6 +137,7 @@ export class ConsoleCapture {
     });
     install('stdout');
     install('stderr');
+    monitorCrashes();
     captures.add(this);
   }
 
