@@ -123,10 +123,10 @@ function start(argv: string[], script: string | undefined): ChildProcess {
 export async function runCommand(argv: string[], opts: RunCommandOptions): Promise<RunCommand> {
   findCommand(argv[0] ?? '');
   const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
-  const script = opts.tty !== false && process.stdout.isTTY ? findScript() : undefined;
   process.stderr.on('error', () => undefined); // a terminal gone (SIGHUP): the lines still reach console.log
   const base = pipeLoggerOptions(opts);
   const log = createLogger({ ...base, console: { ...(base.console === false ? { pretty: false } : base.console), capture: true } });
+  const script = opts.tty !== false && process.stdout.isTTY ? findScript() : undefined; // its notice captured too
   const child = start(argv, script);
   const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
     child.on('error', (error) => resolve({ code: null, signal: null, error }));

@@ -352,7 +352,9 @@ export class Logger extends Writable {
 
   /** Records in `run.json` (atomically) what a wrapper learns as its program runs: `rowlog run`'s `command`. */
   updateRun(fields: Pick<RunInfo, 'command'>): void {
-    this.#requireDir('updateRun').updateInfo(fields);
+    const runDir = this.#requireDir('updateRun');
+    runDir.updateInfo(fields);
+    for (const db of this.#databases()) db.setRun({ ...runDir.info, dir: runDir.dir }); // an upsert of its `runs` row
   }
 
   /** Writes `artifacts/<name>` in the run folder (strings and bytes as is, else JSON); returns its path. */
