@@ -125,3 +125,14 @@ t.test('on a terminal without util-linux script: one line says so, the program r
   t.match(out, /^pipe\r$/m, 'the program saw no terminal');
   t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: false, exitCode: 0 });
 });
+
+t.test('on a terminal with input piped in: the program reads it, and the pty does not echo it into the output', async (t) => {
+  if (!needs(t, 'script')) return;
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const line = `printf 'data\\n' | exec ${sh(process.execPath)} ${sh(CLI)} run --dir ${sh(run)} -- sh -c ${sh('read x; echo "read $x"')}`;
+  const out = execFileSync(peer('script') as string, ['-qfec', line, '/dev/null'], { encoding: 'utf8', input: '' });
+  t.match(out, /^read data\r+\n$/, 'the program read the line; it was not echoed (each pty adds its \\r)');
+  t.equal(fs.readFileSync(path.join(run, 'console.log'), 'utf8'), 'read data\n');
+  t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: true, exitCode: 0 });
+});

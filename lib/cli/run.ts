@@ -19,7 +19,9 @@
  * inferred from a status over 128 there), but on SIGTERM/SIGINT itself it kills the session and
  * exits 0, so signals go to the program (read from /proc/<script>/task/<script>/children), never
  * to script. A pty merges stderr into stdout and ends lines with `\r\n` (rows still parse: `\r`
- * is JSON whitespace; console.log drops the `\r`). Without `script` on PATH: pipes, as with a
+ * is JSON whitespace; console.log drops the `\r`), and echoes its input: with stdin not a terminal
+ * (piped in) script gets `--echo never` (util-linux ≥ 2.35, Debian 11), else the input would
+ * show up in the program's output. Without `script` on PATH: pipes, as with a
  * redirected stdout (PYTHONUNBUFFERED alone makes a trainer's rows live; only isatty differs).
  *
  * Signals: the program runs in a process group of its own (`detached`), so Ctrl-C reaches it
@@ -112,7 +114,9 @@ function start(argv: string[], script: string | undefined): ChildProcess {
   // script runs `$SHELL -c`: /bin/sh for the quoting, the user's SHELL given back to the program.
   const shell = process.env.SHELL === undefined ? 'unset SHELL' : `SHELL=${shQuote(process.env.SHELL)}; export SHELL`;
   const line = `${shell}; exec ${argv.map(shQuote).join(' ')}`;
-  return spawn(script, ['-qfec', line, '/dev/null'], { stdio: [...stdio], env: { ...env, SHELL: '/bin/sh' }, detached: true });
+  // Input piped in would be echoed by the pty into the program's output: no echo then (util-linux ≥ 2.35).
+  const echo = process.stdin.isTTY ? [] : ['--echo', 'never'];
+  return spawn(script, [...echo, '-qfec', line, '/dev/null'], { stdio: [...stdio], env: { ...env, SHELL: '/bin/sh' }, detached: true });
 }
 
 /**
