@@ -110,6 +110,19 @@ t.test('SIGTERM to rowlog on a terminal goes to the program on the pty, not to s
   t.equal(await ended, 7, 'the program trapped it and exited 7: so did rowlog');
   t.match(out, /SHELL=unset\r\n/, 'the program got the SIGTERM, and no SHELL as rowlog had none');
   t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: true, exitCode: 7, signal: null });
+
+  // Not trapped: the program dies of it, script says 143, rowlog reads SIGTERM from it and re-raises it.
+  const killed = path.join(dir, 'killed');
+  const second = spawn(peer('script') as string, ['-qfec', `exec ${sh(process.execPath)} ${sh(CLI)} run --dir ${sh(killed)} -- sh -c ${sh('echo ready; exec sleep 30')}`, '/dev/null'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out2 = '';
+  second.stdout.setEncoding('utf8').on('data', (s: string) => (out2 += s));
+  const ended2 = new Promise<number | null>((resolve) => second.on('close', (code) => resolve(code)));
+  await until(() => out2.includes('ready'), 'the second program to start');
+  process.kill(Number(fs.readFileSync(`/proc/${second.pid}/task/${second.pid}/children`, 'utf8').trim().split(/\s+/)[0]), 'SIGTERM');
+  t.equal(await ended2, 143, 'rowlog died of SIGTERM as its program did (script shows 128 + 15)');
+  t.match(JSON.parse(fs.readFileSync(path.join(killed, 'run.json'), 'utf8')).command, { terminal: true, exitCode: null, signal: 'SIGTERM' });
 });
 
 t.test('on a terminal without util-linux script: one line says so, the program runs on pipes', async (t) => {
