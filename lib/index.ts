@@ -2,6 +2,7 @@
 export { createLogger, Logger } from './log/logger.js';
 export { defaultLogger, logRow } from './log/default-logger.js';
 export type { LoggerOptions, RowOptions, SinkSpec } from './log/logger.js';
+export type { ConsoleOptions } from './log/defaults.js';
 export { summarize, summarizeRow } from '../transforms/summarize.js';
 export type { SummarizeOptions, SummarizeRowOptions } from '../transforms/summarize.js';
 export { declareSummarizer } from '../transforms/summarizers.js';
@@ -58,7 +59,7 @@ export { RowlogError, isRowlogError } from './core/errors.js';
 export type { RowlogErrorCode } from './core/errors.js';
 export type { RowlogWarning } from './core/warnings.js';
 export type { Entry, FlatRow, Scalar } from './core/entry.js';
-export type { ResumedFrom, RunInfo } from './run/run-dir.js';
+export type { ResumedFrom, RunCommand, RunInfo } from './run/run-dir.js';
 export type { GitCheckpointOptions } from './run/git-checkpoint.js';
 export { ancestryOf } from './run/ancestry.js';
 export type { Ancestry, ChainRun } from './run/ancestry.js';

@@ -12,6 +12,7 @@ import { registerExport } from './export.js';
 import { registerLs } from './ls.js';
 import { registerPipe } from './pipe.js';
 import { registerQuery } from './query.js';
+import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerTail } from './tail.js';
 
@@ -26,6 +27,7 @@ registerExport(program);
 registerLs(program);
 registerPipe(program);
 registerQuery(program);
+registerRun(program);
 registerServe(program);
 registerTail(program);
 prefixCommanderErrors(program);

@@ -17,6 +17,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
+import type { Logger, LoggerOptions } from '../log/logger.js';
 import { LineSplitter, maxLineBytesOption } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
 import { positiveArg } from './args.js';
@@ -47,15 +48,30 @@ function mayBeObject(line: Buffer): boolean {
   return false;
 }
 
-/** Reads NDJSON from `input` into a logger on `opts.dir`; other lines go to `output`, byte for byte. */
-export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
-  const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
-  const log = createLogger({
+/** The logger options of {@link runPipe} (and `rowlog run`): the run folder, defaults, the console sink on stderr. */
+export function pipeLoggerOptions(opts: PipeOptions): LoggerOptions {
+  return {
     dir: opts.dir,
     ...(opts.table === undefined ? {} : { table: opts.table }),
     ...(opts.level === undefined ? {} : { level: opts.level }),
     console: opts.console === false ? false : { stream: process.stderr },
-  });
+  };
+}
+
+/** Reads NDJSON from `input` into a logger on `opts.dir`; other lines go to `output`, byte for byte. */
+export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
+  const log = createLogger(pipeLoggerOptions(opts));
+  await pipeRows(log, input, output, maxLineBytes);
+  await log.close();
+}
+
+/**
+ * The pipe itself (shared by `rowlog pipe` and `rowlog run`): NDJSON rows of `input` into `log`,
+ * every other line to `output` byte for byte; resolves when `input` has ended and `output` took
+ * the rest. `log` stays open.
+ */
+export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, maxLineBytes: number): Promise<void> {
   let outputGone = false;
   output.on('error', () => (outputGone = true)); // EPIPE: keep logging rows, stop echoing text
 
@@ -137,19 +153,36 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
       },
     }),
   );
-  await log.close();
 }
 
-export function registerPipe(program: Command): void {
-  program
-    .command('pipe')
-    .description('log NDJSON rows from stdin into a run folder; other lines pass through to stdout byte for byte')
+/** What commander parses {@link pipeFlags} into. */
+export interface PipeFlags {
+  dir: string;
+  table: string;
+  level: string;
+  console: boolean;
+  maxLineBytes?: number;
+}
+
+/** The flags `rowlog pipe` and `rowlog run` share, added to `cmd`. */
+export function pipeFlags(cmd: Command): Command {
+  return cmd
     .requiredOption('--dir <dir>', 'run folder')
     .option('--table <table>', 'table of rows without $table', 'main')
     .option('--level <level>', 'level of rows without $level', 'INFO')
     .option('--no-console', 'do not show rows on stderr')
-    .option('--max-line-bytes <n>', 'a longer line is passed through as it comes, never read as a row (default 256 MiB)', positiveArg)
-    .action(async (o: { dir: string; table: string; level: string; console: boolean; maxLineBytes?: number }) => {
-      await runPipe({ dir: o.dir, table: o.table, level: o.level, console: o.console, ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }) });
-    });
+    .option('--max-line-bytes <n>', 'a longer line is passed through as it comes, never read as a row (default 256 MiB)', positiveArg);
+}
+
+/** {@link PipeOptions} from the parsed {@link pipeFlags}. */
+export function pipeOptions(o: PipeFlags): PipeOptions {
+  return { dir: o.dir, table: o.table, level: o.level, console: o.console, ...(o.maxLineBytes === undefined ? {} : { maxLineBytes: o.maxLineBytes }) };
+}
+
+export function registerPipe(program: Command): void {
+  pipeFlags(program.command('pipe').description('log NDJSON rows from stdin into a run folder; other lines pass through to stdout byte for byte')).action(
+    async (o: PipeFlags) => {
+      await runPipe(pipeOptions(o));
+    },
+  );
 }

@@ -18,7 +18,8 @@ export type RowlogErrorCode =
   | 'ERR_RUN_LOCKED'
   | 'ERR_MISSING_DEPENDENCY'
   | 'ERR_EXPORT_EXISTS'
-  | 'ERR_RESUME_FROM';
+  | 'ERR_RESUME_FROM'
+  | 'ERR_COMMAND_NOT_FOUND';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';

@@ -6,7 +6,7 @@
  * gets; only this file knows what the defaults are.
  */
 import { nameSegment } from '../core/entry.js';
-import { booleanOption, optionError } from '../core/options.js';
+import { booleanOption, objectOption, optionError } from '../core/options.js';
 import { csvSink } from '../../sinks/csv.js';
 import { jsonlSink } from '../../sinks/jsonl.js';
 import { memorySink } from '../../sinks/memory.js';
@@ -21,6 +21,31 @@ import { tensorboardSink } from '../../sinks/tensorboard.js';
 import type { SocketSinkOptions } from '../../sinks/socket.js';
 import type { SinkSpec } from './routes.js';
 
+/** `createLogger`'s `console` option: the console sink's options, and the console capture's. */
+export interface ConsoleOptions extends PrettySinkOptions {
+  /**
+   * Also write everything the process prints to stdout and stderr (console.*, direct writes,
+   * worker threads' console, rowlog's own prints) to `console.log` in the run folder, line by
+   * line, flushed at exit and on SIGINT/SIGTERM/SIGHUP; the terminal sees the same bytes
+   * (lib/log/console-capture.ts). Needs a run folder; applies with `sinks` given too.
+   * @default false
+   */
+  capture?: boolean;
+  /**
+   * With the default sinks: the console sink that prints rows; `false` for none while still
+   * capturing (`{capture: true, pretty: false}`). @default true
+   */
+  pretty?: boolean;
+}
+
+/** What `createLogger`'s `console` option asks for: the console sink's options (or none), and whether to capture. */
+export function consoleChoice(v: ConsoleOptions | false | undefined): { pretty: PrettySinkOptions | undefined; capture: boolean } {
+  if (v === false) return { pretty: undefined, capture: false };
+  if (v === undefined) return { pretty: {}, capture: false };
+  const { capture, pretty, ...sink } = objectOption(v, 'console');
+  return { pretty: booleanOption(pretty, 'console.pretty', true) ? sink : undefined, capture: booleanOption(capture, 'console.capture', false) };
+}
+
 /** The options of `createLogger` that shape its default sinks (ignored when `sinks` is given). */
 export interface DefaultSinkOptions {
   /**
@@ -29,8 +54,12 @@ export interface DefaultSinkOptions {
    * `$source` defaulting to the run name). A {@link SocketSink} is used as is. @default none
    */
   socket?: SocketSinkOptions | SocketSink;
-  /** With the default sinks: the console sink's options, or `false` for none. @default {} */
-  console?: PrettySinkOptions | false;
+  /**
+   * The console: with the default sinks, the console sink's options, or `false` for none; and
+   * `capture: true` to also keep everything the process prints in `console.log` (see
+   * {@link ConsoleOptions}). `false` is no console sink and no capture. @default {}
+   */
+  console?: ConsoleOptions | false;
   /**
    * With the default sinks: a TensorBoard events file in the run folder for the rows at INFO and
    * above (`tensorboard --logdir <dir>`), as noko writes one by default; `false` for none. Rows at
@@ -85,7 +114,8 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
     { sink: csvSink(files), level: 'TRACE' },
     { sink: memorySink({ maxlen: opts.memory ?? 100 }), level: 'TRACE' },
   ];
-  if (opts.console !== false) specs.push({ sink: prettySink(opts.console), level: 'INFO' });
+  const pretty = consoleChoice(opts.console).pretty;
+  if (pretty !== undefined) specs.push({ sink: prettySink(pretty), level: 'INFO' });
   if (booleanOption(opts.tensorboard, 'tensorboard', true)) specs.push({ sink: tensorboardSink({ dir, ...(opts.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: opts.maxQueuedBytes }) }), level: 'INFO' });
   const parquet = sinkChoice(opts.parquet, 'parquet');
   if (parquet !== undefined) specs.push({ sink: parquetSink({ ...parquet, dir }), level: 'TRACE' });

@@ -39,7 +39,8 @@ import { SqliteSink } from '../../sinks/sqlite.js';
 import type { TableView } from '../../sinks/memory.js';
 import { entryFlattener, entryRowOptions, summarizeRow } from '../../transforms/summarize.js';
 import type { SummarizeRowOptions } from '../../transforms/summarize.js';
-import { defaultSinks } from './defaults.js';
+import { ConsoleCapture, CONSOLE_FILE } from './console-capture.js';
+import { consoleChoice, defaultSinks } from './defaults.js';
 import type { DefaultSinkOptions } from './defaults.js';
 import { hookExit } from './exit-hooks.js';
 import type { ProcessEnd } from './exit-hooks.js';
@@ -144,6 +145,8 @@ export class Logger extends Writable {
   #transformsBroken = false;
   readonly #exitFlush: boolean;
   #unhook: () => void = () => undefined;
+  /** `console: {capture: true}`: the process's stdout and stderr also go to `console.log` (lib/log/console-capture.ts). */
+  #capture: ConsoleCapture | undefined;
 
   constructor(opts: LoggerOptions = {}) {
     super({ objectMode: true });
@@ -168,6 +171,8 @@ export class Logger extends Writable {
     const git = gitCheckpointOption(opts.git);
     if (git !== undefined && dir === undefined) throw optionError('range', 'git', 'needs a run folder (dir): the checkpoint is recorded in run.json');
     if (resumeFrom !== undefined && dir === undefined) throw optionError('range', 'resumeFrom', 'needs a run folder: give dir (with sinks there is no default one)');
+    const capture = consoleChoice(opts.console).capture;
+    if (capture && dir === undefined) throw optionError('range', 'console.capture', 'needs a run folder (dir)');
     const absDir = dir === undefined ? undefined : path.resolve(dir);
     // The run name RunDir will write is the socket's default `$source`.
     const specs = opts.sinks ?? (absDir === undefined ? [] : defaultSinks(absDir, opts.name ?? path.basename(absDir), opts));
@@ -224,6 +229,9 @@ export class Logger extends Writable {
       });
     }
 
+    if (capture && this.#runDir !== undefined) {
+      this.#capture = new ConsoleCapture(path.join(this.#runDir.dir, CONSOLE_FILE), { onWarning: (w) => this.#gate.warn(w) });
+    }
     this.#exitFlush = opts.exitHooks !== false;
     if (this.#runDir !== undefined || this.#exitFlush) {
       this.#unhook = hookExit({
@@ -342,6 +350,13 @@ export class Logger extends Writable {
     }
   }
 
+  /** Records in `run.json` (atomically) what a wrapper learns as its program runs: `rowlog run`'s `command`. */
+  updateRun(fields: Pick<RunInfo, 'command'>): void {
+    const runDir = this.#requireDir('updateRun');
+    runDir.updateInfo(fields);
+    for (const db of this.#databases()) db.setRun({ ...runDir.info, dir: runDir.dir }); // an upsert of its `runs` row
+  }
+
   /** Writes `artifacts/<name>` in the run folder (strings and bytes as is, else JSON); returns its path. */
   artifact(name: string, data: unknown): string {
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', `log.artifact('${name}'): the logger is closed`);
@@ -361,6 +376,7 @@ export class Logger extends Writable {
     this.#saveStatus({ state: 'running' });
     this.#recordStatus({ state: 'running' });
     await flushRoutes(this.#routes);
+    await this.#capture?.flush();
   }
 
   /** Writes everything buffered synchronously. */
@@ -368,6 +384,7 @@ export class Logger extends Writable {
     this.#saveStatus({ state: this.writableFinished ? 'closed' : 'running' });
     if (!this.writableFinished) this.#recordStatus({ state: 'running' });
     flushRoutesSync(this.#routes, this.#gate);
+    this.#capture?.flushSync();
   }
 
   /**
@@ -382,6 +399,7 @@ export class Logger extends Writable {
       flushRoutesSync(this.#routes, this.#gate);
       this.#saveStatus(end);
     }
+    this.#capture?.exitSync(); // last: what the exit path printed is in console.log too
     this.#runDir?.releaseLock();
   }
 
@@ -412,6 +430,7 @@ export class Logger extends Writable {
     await Promise.all(this.#routes.map((r) => endRoute(r)));
     this.#unhook();
     this.#saveStatus({ state: 'closed' });
+    await this.#capture?.close();
     this.#runDir?.releaseLock();
   }
 

@@ -37,6 +37,26 @@ import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
 import { isStep } from '../core/ingest.js';
 
+/** What `rowlog run` ran and how it ended: `run.json`'s `command` (docs/DESIGN.md §4, §7). */
+export interface RunCommand {
+  /** The program and its arguments, as given after `--`. */
+  argv: string[];
+  /** Where it ran. */
+  cwd: string;
+  /** Its process id (on a terminal: that of util-linux `script`, which runs it). */
+  pid?: number;
+  /** It ran on a pseudo-terminal (util-linux `script`) because rowlog's stdout was a terminal. */
+  terminal: boolean;
+  /** ISO time it started. */
+  start: string;
+  /** ISO time it ended (absent while it runs). */
+  end?: string;
+  /** Its exit code; null when a signal ended it (absent while it runs). */
+  exitCode?: number | null;
+  /** The signal that ended it (`SIGTERM`), or null (absent while it runs). */
+  signal?: string | null;
+}
+
 /** What `run.json` holds. */
 export interface RunInfo {
   /** A fresh UUID for this process's run. */
@@ -61,6 +81,8 @@ export interface RunInfo {
   resumedFrom?: ResumedFrom;
   /** The id of the earlier opening of this same folder, when it already held a run (an append, not a link readers follow). */
   appendedTo?: string;
+  /** With `rowlog run`: the program it ran, and how it ended. */
+  command?: RunCommand;
 }
 
 /** `run.json`'s link to the parent of a resumed run (docs/DESIGN.md §4). */
@@ -314,6 +336,12 @@ export class RunDir {
       fs.rmSync(diff, { force: true }); // an earlier run's in this folder would name another checkpoint
       return git;
     }
+  }
+
+  /** Merges `fields` into `info` and writes `run.json` again, atomically (`rowlog run`'s `command`). */
+  updateInfo(fields: Partial<RunInfo>): void {
+    Object.assign(this.info, fields);
+    writeFileAtomic(path.join(this.dir, 'run.json'), toJson(this.info));
   }
 
   /** Gives the folder's lock up (on close, and at process exit). Never throws. */
