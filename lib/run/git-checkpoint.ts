@@ -210,7 +210,15 @@ export function gitCheckpoint(cwd: string, run: CheckpointRun, opts: GitCheckpoi
   let tree: string;
   try {
     const tmpIndex = path.join(tmp, 'index');
-    if (fs.existsSync(index)) fs.copyFileSync(index, tmpIndex); // seeded: only changed files are hashed
+    if (fs.existsSync(index)) {
+      fs.copyFileSync(index, tmpIndex); // seeded: only changed files are hashed
+      // ...with the index's own mtime (1 ms earlier, never later): git tells a "racily clean" entry
+      // (a file rewritten, same size, in the clock tick its entry was written) by the entry's mtime
+      // not being older than the index file's, and compares content then. A copy stamped now would
+      // make such a change look clean, and leave it out of the checkpoint.
+      const { atime, mtimeMs } = fs.statSync(index);
+      fs.utimesSync(tmpIndex, atime, new Date(mtimeMs - 1));
+    }
     const env = { GIT_INDEX_FILE: tmpIndex };
     const specs = ['.', ...excluded.map((p) => `:(exclude,literal)${p}`)];
     git.run(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, input: `${specs.join('\0')}\0` });
