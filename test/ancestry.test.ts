@@ -316,3 +316,23 @@ t.test('tail --ancestry and ls in process: the chain, the warnings on err', asyn
   t.same((await listRuns(root, (w) => warned.push(w))).map((r) => r.resumedFrom), [undefined]);
   t.match(warned, [{ code: 'W_ANCESTRY' }]);
 });
+
+t.test('a resumed run killed before its first status save, reopened without resumeFrom: status and steps still the parent’s', async (t) => {
+  const root = tmpdir(t);
+  const a = path.join(root, 'a');
+  const b = path.join(root, 'b');
+  await runOf(a, 4, { status: { epoch: 7 } }); // train 0..3, eval 0, 1
+  const child = createLogger({ dir: b, ...quiet, resumeFrom: a });
+  child.row('train', { loss: 0 }); // step 4; no eval yet
+  await child.close();
+  // What a kill -9 before the first status save leaves: run.json and the table files, no status.json.
+  fs.rmSync(path.join(b, 'status.json'));
+  const log = createLogger({ dir: b, ...quiet });
+  t.same(log.status, { epoch: 7 }, "the parent's status, as on the first opening");
+  log.row('train', { loss: 0 });
+  log.row('eval', { acc: 1 });
+  await log.close();
+  t.same(readJsonl(path.join(b, 'train.jsonl.gz')).map((r) => r.$step), [4, 5], 'its own table goes on from its own rows');
+  t.same(readJsonl(path.join(b, 'eval.jsonl.gz')).map((r) => r.$step), [2], "a table only the parent had goes on from the parent's last step");
+  t.same((await rows(path.join(b, 'eval.jsonl.gz'))).map((r) => r.$step), [0, 1, 2], "so the chain keeps the parent's eval rows");
+});
