@@ -329,7 +329,7 @@ t.test('git failures are warnings with git’s words: a lost compare-and-swap is
   git(repo, ['config', 'filter.slow.clean', 'sleep 5; cat']);
   write(repo, 'x.slow', 'slow\n');
   const before = userState(repo);
-  t.throws(() => gitCheckpoint(repo, runInfo, { timeout: 2000 }), /git add took over 2000 ms/);
+  t.throws(() => gitCheckpoint(repo, runInfo, { timeout: 2000 }), /ran past the checkpoint's 2000 ms/);
   t.same(userState(repo), before);
   t.end();
 });
@@ -351,5 +351,20 @@ t.test('the git option', (t) => {
   }
   t.throws(() => createLogger({ sinks: [], git: true }), { constructor: RangeError, code: 'ERR_INVALID_OPTION', message: /^git: needs a run folder/ });
   t.notOk(fs.existsSync(dir), 'nothing made by a logger that failed on its options');
+  t.end();
+});
+
+t.test('the timeout bounds the whole checkpoint, not each of its git commands', (t) => {
+  if (!needs(t, 'git')) return t.end();
+  const repo = makeRepo(t, { files: { 'a.txt': 'a\n' } });
+  // `add -A` and `update-ref` each take 2 s, under a 3 s timeout, together over it
+  write(repo, '.gitattributes', '*.slow filter=slow\n');
+  git(repo, ['config', 'filter.slow.clean', 'sleep 2; cat']);
+  write(repo, 'x.slow', 'slow\n');
+  fs.writeFileSync(path.join(repo, '.git', 'hooks', 'reference-transaction'), '#!/bin/sh\n[ "$1" = prepared ] && sleep 2\nexit 0\n', { mode: 0o755 });
+  const before = userState(repo);
+  t.throws(() => gitCheckpoint(repo, { dir: path.join(repo, 'run'), name: 'r', id: 'i' }, { timeout: 3000 }), /ran past the checkpoint's 3000 ms/);
+  t.same(userState(repo), before, 'the repository as it was');
+  t.equal(run('git', ['rev-parse', '-q', '--verify', CHECKPOINT_REF], { cwd: repo }).status, 1, 'no checkpoint branch');
   t.end();
 });
