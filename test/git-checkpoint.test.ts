@@ -368,3 +368,19 @@ t.test('the timeout bounds the whole checkpoint, not each of its git commands', 
   t.equal(run('git', ['rev-parse', '-q', '--verify', CHECKPOINT_REF], { cwd: repo }).status, 1, 'no checkpoint branch');
   t.end();
 });
+
+t.test('from_head.diff that cannot be written: the checkpoint made is still recorded, one warning, the run goes on', (t) => {
+  if (!needs(t, 'git')) return t.end();
+  const repo = makeRepo(t, { files: { 'a.txt': 'a\n' } });
+  write(repo, 'a.txt', 'changed\n');
+  const dir = path.join(path.dirname(repo), 'runs', 'r');
+  write(dir, 'from_head.diff/in-the-way.txt', 'a folder where the diff goes\n');
+  const res = runLogger(t, repo, dir);
+  t.equal(res.warnings.length, 1, 'one warning');
+  t.equal(res.warnings[0]?.code, 'W_GIT_CHECKPOINT');
+  t.match(res.warnings[0]?.message, /from_head\.diff could not be written/);
+  t.equal(runJson(dir).git?.checkpoint, refOf(repo), 'run.json names the checkpoint that was made');
+  t.equal(res.rows, 1, 'the logger logged');
+  t.ok(fs.statSync(path.join(dir, 'from_head.diff')).isDirectory(), 'what was in the way is left alone');
+  t.end();
+});

@@ -32,7 +32,7 @@ import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from '../core/version.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CHECKPOINT_DIFF, gitCheckpoint, writeCheckpointDiff } from './git-checkpoint.js';
-import type { CheckpointRun, GitCheckpointOptions } from './git-checkpoint.js';
+import type { CheckpointRun, GitCheckpoint, GitCheckpointOptions } from './git-checkpoint.js';
 import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
 import { isStep } from '../core/ingest.js';
@@ -303,19 +303,34 @@ export class RunDir {
     return info;
   }
 
-  /** gitInfo() plus the checkpoint and `from_head.diff` (docs/DESIGN.md §4); any failure is one warning. */
+  /**
+   * gitInfo() plus the checkpoint and `from_head.diff` (docs/DESIGN.md §4); any failure is one
+   * warning, never a throw. A checkpoint made whose diff cannot be written is still recorded.
+   */
   #checkpoint(run: CheckpointRun, opts: GitCheckpointOptions, onWarning: (w: RowlogWarning) => void): RunInfo['git'] {
     const git = gitInfo(process.cwd());
     const diff = path.join(this.dir, CHECKPOINT_DIFF);
+    const fail = (message: string) => {
+      onWarning({ code: 'W_GIT_CHECKPOINT', message });
+      try {
+        fs.rmSync(diff, { force: true }); // an earlier run's in this folder would name another checkpoint
+      } catch {
+        // not a file (a folder in the way): left alone
+      }
+    };
+    let cp: GitCheckpoint;
     try {
-      const cp = gitCheckpoint(process.cwd(), run, opts);
-      writeCheckpointDiff(cp, diff, opts);
-      return { ...git, ...(cp.branch !== undefined ? { branch: cp.branch } : {}), checkpoint: cp.commit };
+      cp = gitCheckpoint(process.cwd(), run, opts);
     } catch (err) {
-      onWarning({ code: 'W_GIT_CHECKPOINT', message: `no git checkpoint of the code: ${(err as Error).message}` });
-      fs.rmSync(diff, { force: true }); // an earlier run's in this folder would name another checkpoint
+      fail(`no git checkpoint of the code: ${(err as Error).message}`);
       return git;
     }
+    try {
+      writeCheckpointDiff(cp, diff, opts);
+    } catch (err) {
+      fail(`the git checkpoint ${cp.commit} was made, but ${CHECKPOINT_DIFF} could not be written: ${(err as Error).message}`);
+    }
+    return { ...git, ...(cp.branch !== undefined ? { branch: cp.branch } : {}), checkpoint: cp.commit };
   }
 
   /** Gives the folder's lock up (on close, and at process exit). Never throws. */
