@@ -384,3 +384,22 @@ t.test('from_head.diff that cannot be written: the checkpoint made is still reco
   t.ok(fs.statSync(path.join(dir, 'from_head.diff')).isDirectory(), 'what was in the way is left alone');
   t.end();
 });
+
+t.test('a run folder inside a submodule: the superproject is checkpointed, its submodule as the commit it records', (t) => {
+  if (!needs(t, 'git')) return t.end();
+  const sub = makeRepo(t, { files: { 'lib.py': 'x = 1\n' } });
+  const repo = makeRepo(t, { files: { 'train.py': 'print(1)\n' } });
+  git(repo, ['-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'vendor/lib']);
+  commitAll(repo, 'the submodule');
+  write(repo, 'train.py', 'print(2)\n');
+  const dir = path.join(repo, 'vendor', 'lib', 'runs', 'r1');
+  write(dir, 'notes.txt', 'in the run folder\n');
+  const before = userState(repo);
+  const subBefore = userState(path.join(repo, 'vendor', 'lib'));
+  const cp = gitCheckpoint(repo, { dir, name: 'r1', id: 'i' });
+  t.same(filesOf(repo, cp.commit), ['.gitmodules', 'train.py', 'vendor/lib'], 'the superproject, the submodule as a commit');
+  t.equal(git(repo, ['show', `${cp.commit}:train.py`]), 'print(2)\n');
+  t.same(userState(repo), before, 'the superproject as it was');
+  t.same(userState(path.join(repo, 'vendor', 'lib')), subBefore, 'the submodule as it was');
+  t.end();
+});

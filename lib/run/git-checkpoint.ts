@@ -167,13 +167,22 @@ function real(p: string): string {
   }
 }
 
+/** True when the folder `rel` (`/`-separated, under `top`) lies in a nested repository: a folder above it, below `top`, holds `.git`. */
+function inNestedRepo(top: string, rel: string): boolean {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) if (fs.existsSync(path.join(top, ...parts.slice(0, i), '.git'))) return true;
+  return false;
+}
+
 /**
  * What to leave out: the run folder, untracked rowlog run folders, untracked files over the cap.
  * Returns pathspecs (relative to the top folder) and the files skipped for their size.
  */
 function exclusions(git: Git, top: string, runDir: string, maxFileBytes: number): { excluded: string[]; skipped: string[] } {
   const own = inside(top, real(runDir));
-  const excluded = own === undefined ? [] : [own];
+  // A run folder inside a submodule (or another nested repository) is not the top's to add: its
+  // commit is all the top records, and a pathspec inside a submodule is an error to `git add`.
+  const excluded = own === undefined || inNestedRepo(top, own) ? [] : [own];
   const skipped: string[] = [];
   const untracked = (git.run(['ls-files', '-z', '--others', '--exclude-standard']) as string).split('\0').filter((f) => f !== '');
   const files = new Set(untracked);
