@@ -335,4 +335,11 @@ t.test('a resumed run killed before its first status save, reopened without resu
   t.same(readJsonl(path.join(b, 'train.jsonl.gz')).map((r) => r.$step), [4, 5], 'its own table goes on from its own rows');
   t.same(readJsonl(path.join(b, 'eval.jsonl.gz')).map((r) => r.$step), [2], "a table only the parent had goes on from the parent's last step");
   t.same((await rows(path.join(b, 'eval.jsonl.gz'))).map((r) => r.$step), [0, 1, 2], "so the chain keeps the parent's eval rows");
+
+  // The parent gone: reopened from its own status and files alone, the link kept.
+  fs.rmSync(a, { recursive: true });
+  const alone = await runOf(b, 1);
+  t.same(alone.status, { epoch: 7 }, 'its own status.json now');
+  t.same(alone.run?.resumedFrom?.absoluteDir, a);
+  t.same(readJsonl(path.join(b, 'train.jsonl.gz')).map((r) => r.$step), [4, 5, 6]);
 });
