@@ -14,6 +14,7 @@ import { ancestorRows, readLog } from '../lib/read/read-log.js';
 import { ancestorFiles, ancestryOf, runOfFile } from '../lib/run/ancestry.js';
 import type { RowlogWarning } from '../lib/core/warnings.js';
 import { readJsonl, tmpdir } from './helpers.js';
+import { runCli } from './cli.js';
 
 const quiet = { console: false, exitHooks: false, tensorboard: false } as const;
 
@@ -342,4 +343,14 @@ t.test('a resumed run killed before its first status save, reopened without resu
   t.same(alone.status, { epoch: 7 }, 'its own status.json now');
   t.same(alone.run?.resumedFrom?.absoluteDir, a);
   t.same(readJsonl(path.join(b, 'train.jsonl.gz')).map((r) => r.$step), [4, 5, 6]);
+});
+
+t.test('query --ancestry on a file in no run folder reads it as query does without (a JSON text over lines too)', async (t) => {
+  const root = tmpdir(t);
+  const pretty = path.join(root, 'pretty.json');
+  fs.writeFileSync(pretty, '{\n  "a": 1\n}\n');
+  const r = runCli(['query', '--ancestry', '-c', '.', pretty]);
+  t.equal(r.stdout, '{"a":1}\n', r.stderr);
+  t.equal(r.status, 0);
+  t.equal(r.stderr, '');
 });
