@@ -354,3 +354,25 @@ t.test('query --ancestry on a file in no run folder reads it as query does witho
   t.equal(r.status, 0);
   t.equal(r.stderr, '');
 });
+
+t.test('tail --ancestry reads each ancestor from its end: the same rows as the whole chain, overlaps included', async (t) => {
+  const root = tmpdir(t);
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(root, n)) as [string, string, string];
+  await runOf(a, 300); // 0..299
+  await runOf(b, 21, { resumeFrom: a, from: 150 }); // redoes 150..170: a's last 150 rows are past its cut
+  await runOf(c, 6, { resumeFrom: b, from: 160 }); // 160..165
+  const file = path.join(c, 'train.jsonl.gz');
+  const chain = (await rows(file)).map((r) => `${String(r.$step)}${String(r.who)}`);
+  t.equal(chain.length, 166);
+  for (const n of [1, 6, 7, 16, 17, 100, 166, 500]) {
+    let text = '';
+    const out = new PassThrough();
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    await runTail([file], { ancestry: true, lines: n, out, err: out });
+    const got = text.trim().split('\n').map((l) => {
+      const r = JSON.parse(l) as { $step: number; who: string };
+      return `${r.$step}${r.who}`;
+    });
+    t.same(got, chain.slice(-n), `-n ${n}`);
+  }
+});
