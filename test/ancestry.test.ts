@@ -375,4 +375,11 @@ t.test('tail --ancestry reads each ancestor from its end: the same rows as the w
     });
     t.same(got, chain.slice(-n), `-n ${n}`);
   }
+  // An ancestor with only its CSV file: read whole, the same rows.
+  fs.rmSync(path.join(a, 'train.jsonl.gz'));
+  let text = '';
+  const out = new PassThrough();
+  out.on('data', (d: Buffer) => (text += d.toString()));
+  await runTail([file], { ancestry: true, lines: 20, out, err: out });
+  t.same(text.trim().split('\n').map((l) => (JSON.parse(l) as { $step: number }).$step), Array.from({ length: 20 }, (_, i) => 146 + i), "a's CSV rows below its cut, then b's and c's");
 });
