@@ -5,7 +5,9 @@
  * views read in place (contiguous, transposed, every other element of 2e6, reversed, and the
  * worst shapes: runs of 2, blocks of 2×2), plus an
  * int64 onnxruntime Tensor (BigInts converted: a copy). Target (issue 13): ≤ 5 ms per 1e6
- * elements. Median of 41 runs each, all in one process after a warm-up.
+ * elements. Median of 41 runs each, all in one process after a warm-up. Last, the fixed cost
+ * per array: a row of 200 Float32Arrays of 16 (a model's small weights; e32ff88, before views:
+ * 90–110 µs; a negative index in the view walker's setup made it 190 µs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -53,3 +55,14 @@ for (const [name, v] of cases) {
   console.log(`  ${name.padEnd(42)} ${ms.toFixed(2).padStart(6)} ms  ${(ms / base).toFixed(2)}× baseline`);
 }
 console.log(`  target (issue 13): every in-place case ≤ 5 ms per 1e6 elements ${worst <= 5 ? 'met' : 'NOT met'} (worst ${worst.toFixed(2)} ms)`);
+
+const small = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`t${i}`, Float32Array.from({ length: 16 }, (_, j) => Math.sin(i + j))]));
+for (let i = 0; i < 500; i++) summarizeRow(small);
+const perRow = median(
+  Array.from({ length: 41 }, () => {
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) summarizeRow(small);
+    return ((performance.now() - t0) / 100) * 1000;
+  }),
+);
+console.log(`  a row of 200 Float32Arrays of 16: ${perRow.toFixed(1)} µs (the fixed cost per array: ${((perRow * 1000) / 200).toFixed(0)} ns)`);

@@ -14,6 +14,7 @@ import { ancestorRows, readLog } from '../lib/read/read-log.js';
 import { ancestorFiles, ancestryOf, runOfFile } from '../lib/run/ancestry.js';
 import type { RowlogWarning } from '../lib/core/warnings.js';
 import { readJsonl, tmpdir } from './helpers.js';
+import { runCli } from './cli.js';
 
 const quiet = { console: false, exitHooks: false, tensorboard: false } as const;
 
@@ -315,4 +316,70 @@ t.test('tail --ancestry and ls in process: the chain, the warnings on err', asyn
   const warned: RowlogWarning[] = [];
   t.same((await listRuns(root, (w) => warned.push(w))).map((r) => r.resumedFrom), [undefined]);
   t.match(warned, [{ code: 'W_ANCESTRY' }]);
+});
+
+t.test('a resumed run killed before its first status save, reopened without resumeFrom: status and steps still the parent’s', async (t) => {
+  const root = tmpdir(t);
+  const a = path.join(root, 'a');
+  const b = path.join(root, 'b');
+  await runOf(a, 4, { status: { epoch: 7 } }); // train 0..3, eval 0, 1
+  const child = createLogger({ dir: b, ...quiet, resumeFrom: a });
+  child.row('train', { loss: 0 }); // step 4; no eval yet
+  await child.close();
+  // What a kill -9 before the first status save leaves: run.json and the table files, no status.json.
+  fs.rmSync(path.join(b, 'status.json'));
+  const log = createLogger({ dir: b, ...quiet });
+  t.same(log.status, { epoch: 7 }, "the parent's status, as on the first opening");
+  log.row('train', { loss: 0 });
+  log.row('eval', { acc: 1 });
+  await log.close();
+  t.same(readJsonl(path.join(b, 'train.jsonl.gz')).map((r) => r.$step), [4, 5], 'its own table goes on from its own rows');
+  t.same(readJsonl(path.join(b, 'eval.jsonl.gz')).map((r) => r.$step), [2], "a table only the parent had goes on from the parent's last step");
+  t.same((await rows(path.join(b, 'eval.jsonl.gz'))).map((r) => r.$step), [0, 1, 2], "so the chain keeps the parent's eval rows");
+
+  // The parent gone: reopened from its own status and files alone, the link kept.
+  fs.rmSync(a, { recursive: true });
+  const alone = await runOf(b, 1);
+  t.same(alone.status, { epoch: 7 }, 'its own status.json now');
+  t.same(alone.run?.resumedFrom?.absoluteDir, a);
+  t.same(readJsonl(path.join(b, 'train.jsonl.gz')).map((r) => r.$step), [4, 5, 6]);
+});
+
+t.test('query --ancestry on a file in no run folder reads it as query does without (a JSON text over lines too)', async (t) => {
+  const root = tmpdir(t);
+  const pretty = path.join(root, 'pretty.json');
+  fs.writeFileSync(pretty, '{\n  "a": 1\n}\n');
+  const r = runCli(['query', '--ancestry', '-c', '.', pretty]);
+  t.equal(r.stdout, '{"a":1}\n', r.stderr);
+  t.equal(r.status, 0);
+  t.equal(r.stderr, '');
+});
+
+t.test('tail --ancestry reads each ancestor from its end: the same rows as the whole chain, overlaps included', async (t) => {
+  const root = tmpdir(t);
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(root, n)) as [string, string, string];
+  await runOf(a, 300); // 0..299
+  await runOf(b, 21, { resumeFrom: a, from: 150 }); // redoes 150..170: a's last 150 rows are past its cut
+  await runOf(c, 6, { resumeFrom: b, from: 160 }); // 160..165
+  const file = path.join(c, 'train.jsonl.gz');
+  const chain = (await rows(file)).map((r) => `${String(r.$step)}${String(r.who)}`);
+  t.equal(chain.length, 166);
+  for (const n of [1, 6, 7, 16, 17, 100, 166, 500]) {
+    let text = '';
+    const out = new PassThrough();
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    await runTail([file], { ancestry: true, lines: n, out, err: out });
+    const got = text.trim().split('\n').map((l) => {
+      const r = JSON.parse(l) as { $step: number; who: string };
+      return `${r.$step}${r.who}`;
+    });
+    t.same(got, chain.slice(-n), `-n ${n}`);
+  }
+  // An ancestor with only its CSV file: read whole, the same rows.
+  fs.rmSync(path.join(a, 'train.jsonl.gz'));
+  let text = '';
+  const out = new PassThrough();
+  out.on('data', (d: Buffer) => (text += d.toString()));
+  await runTail([file], { ancestry: true, lines: 20, out, err: out });
+  t.same(text.trim().split('\n').map((l) => (JSON.parse(l) as { $step: number }).$step), Array.from({ length: 20 }, (_, i) => 146 + i), "a's CSV rows below its cut, then b's and c's");
 });

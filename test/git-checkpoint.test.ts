@@ -355,7 +355,7 @@ t.test('git failures are warnings with git’s words: a lost compare-and-swap is
   git(repo, ['config', 'filter.slow.clean', 'sleep 5; cat']);
   write(repo, 'x.slow', 'slow\n');
   const before = userState(repo);
-  t.throws(() => gitCheckpoint(repo, runInfo, { timeout: 2000 }), /git add took over 2000 ms/);
+  t.throws(() => gitCheckpoint(repo, runInfo, { timeout: 2000 }), /ran past the checkpoint's 2000 ms/);
   t.same(userState(repo), before);
   t.end();
 });
@@ -377,5 +377,55 @@ t.test('the git option', (t) => {
   }
   t.throws(() => createLogger({ sinks: [], git: true }), { constructor: RangeError, code: 'ERR_INVALID_OPTION', message: /^git: needs a run folder/ });
   t.notOk(fs.existsSync(dir), 'nothing made by a logger that failed on its options');
+  t.end();
+});
+
+t.test('the timeout bounds the whole checkpoint, not each of its git commands', (t) => {
+  if (!needs(t, 'git')) return t.end();
+  const repo = makeRepo(t, { files: { 'a.txt': 'a\n' } });
+  // `add -A` and `update-ref` each take 2 s, under a 3 s timeout, together over it
+  write(repo, '.gitattributes', '*.slow filter=slow\n');
+  git(repo, ['config', 'filter.slow.clean', 'sleep 2; cat']);
+  write(repo, 'x.slow', 'slow\n');
+  fs.writeFileSync(path.join(repo, '.git', 'hooks', 'reference-transaction'), '#!/bin/sh\n[ "$1" = prepared ] && sleep 2\nexit 0\n', { mode: 0o755 });
+  const before = userState(repo);
+  t.throws(() => gitCheckpoint(repo, { dir: path.join(repo, 'run'), name: 'r', id: 'i' }, { timeout: 3000 }), /ran past the checkpoint's 3000 ms/);
+  t.same(userState(repo), before, 'the repository as it was');
+  t.equal(run('git', ['rev-parse', '-q', '--verify', CHECKPOINT_REF], { cwd: repo }).status, 1, 'no checkpoint branch');
+  t.end();
+});
+
+t.test('from_head.diff that cannot be written: the checkpoint made is still recorded, one warning, the run goes on', (t) => {
+  if (!needs(t, 'git')) return t.end();
+  const repo = makeRepo(t, { files: { 'a.txt': 'a\n' } });
+  write(repo, 'a.txt', 'changed\n');
+  const dir = path.join(path.dirname(repo), 'runs', 'r');
+  write(dir, 'from_head.diff/in-the-way.txt', 'a folder where the diff goes\n');
+  const res = runLogger(t, repo, dir);
+  t.equal(res.warnings.length, 1, 'one warning');
+  t.equal(res.warnings[0]?.code, 'W_GIT_CHECKPOINT');
+  t.match(res.warnings[0]?.message, /from_head\.diff could not be written/);
+  t.equal(runJson(dir).git?.checkpoint, refOf(repo), 'run.json names the checkpoint that was made');
+  t.equal(res.rows, 1, 'the logger logged');
+  t.ok(fs.statSync(path.join(dir, 'from_head.diff')).isDirectory(), 'what was in the way is left alone');
+  t.end();
+});
+
+t.test('a run folder inside a submodule: the superproject is checkpointed, its submodule as the commit it records', (t) => {
+  if (!needs(t, 'git')) return t.end();
+  const sub = makeRepo(t, { files: { 'lib.py': 'x = 1\n' } });
+  const repo = makeRepo(t, { files: { 'train.py': 'print(1)\n' } });
+  git(repo, ['-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'vendor/lib']);
+  commitAll(repo, 'the submodule');
+  write(repo, 'train.py', 'print(2)\n');
+  const dir = path.join(repo, 'vendor', 'lib', 'runs', 'r1');
+  write(dir, 'notes.txt', 'in the run folder\n');
+  const before = userState(repo);
+  const subBefore = userState(path.join(repo, 'vendor', 'lib'));
+  const cp = gitCheckpoint(repo, { dir, name: 'r1', id: 'i' });
+  t.same(filesOf(repo, cp.commit), ['.gitmodules', 'train.py', 'vendor/lib'], 'the superproject, the submodule as a commit');
+  t.equal(git(repo, ['show', `${cp.commit}:train.py`]), 'print(2)\n');
+  t.same(userState(repo), before, 'the superproject as it was');
+  t.same(userState(path.join(repo, 'vendor', 'lib')), subBefore, 'the submodule as it was');
   t.end();
 });

@@ -199,6 +199,24 @@ t.test('look-alikes: a LayerVariable whose read() throws, and a class instance t
   t.strictSame(warnings, [{ code: 'W_THREW', key: 'w', message: "read() of 'w' threw (lost); the key was skipped" }]);
 });
 
+t.test('a class whose getter of a framework name throws is walked as any object, as before tensors were recognised', async (t) => {
+  class Lazy {
+    x = 1;
+    get shape(): never {
+      throw new Error('not built yet');
+    }
+  }
+  class Handle {
+    id = 7;
+    get dims(): never {
+      throw new Error('closed');
+    }
+  }
+  const { row, warnings } = flat({ a: new Lazy(), b: new Handle() });
+  t.strictSame(row, { 'a/x': 1, 'b/id': 7 }, 'its own keys, as e32ff88 wrote them');
+  t.strictSame(warnings, [], 'a prototype getter is not read by the walk, so nothing threw');
+});
+
 // ---------------------------------------------------------------------------------------
 // ndarray views
 

@@ -97,6 +97,9 @@ export function stridedRuns(offset: number, shape: readonly number[], stride: re
   return { offset, shape: s, stride: d, n };
 }
 
+/** The odometer of a view of at most three merged dimensions: none (shared, never written). */
+const NO_IDX: number[] = [];
+
 /**
  * The blocks of `r` in order: `planes` × `rows` runs of `count` elements `step` apart, the runs
  * `rowStep` apart, the planes `planeStep` apart (the last three dimensions), the current block
@@ -124,11 +127,13 @@ class Blocks {
     this.p = r.offset;
     this.count = shape[dims - 1] as number;
     this.step = stride[dims - 1] as number;
-    this.rows = shape[dims - 2] ?? 1;
-    this.rowStep = stride[dims - 2] ?? 0;
-    this.planes = shape[dims - 3] ?? 1;
-    this.planeStep = stride[dims - 3] ?? 0;
-    this.#idx = new Array<number>(Math.max(0, dims - 3)).fill(0);
+    // Never `shape[-1]`: a negative index is a property lookup off the fast path, and three of
+    // them were most of the cost of a short array (16 floats: 48 → 386 ns per array, now ~90).
+    this.rows = dims >= 2 ? (shape[dims - 2] as number) : 1;
+    this.rowStep = dims >= 2 ? (stride[dims - 2] as number) : 0;
+    this.planes = dims >= 3 ? (shape[dims - 3] as number) : 1;
+    this.planeStep = dims >= 3 ? (stride[dims - 3] as number) : 0;
+    this.#idx = dims > 3 ? new Array<number>(dims - 3).fill(0) : NO_IDX;
   }
 
   /** Moves to the next block; false after the last. */

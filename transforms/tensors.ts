@@ -79,38 +79,46 @@ function isLayersModel(v: object): v is LayersModelLike {
 
 type Props = Record<string, unknown>;
 
+/** What {@link kindOf} recognises. */
+type Kind = 'tfjs' | 'grads' | 'layerVariable' | 'model' | 'onnx' | 'ndarray';
+
+/**
+ * Which framework value `v` is, by its shape, or undefined. The tfjs probe is the one of old: a
+ * throw there skips the key (`W_THREW`, the caller's). A throw in the probes of class instances
+ * (a class's getter named `shape`, `dims`… that fails) means none: the object is walked as any
+ * other, whose walk reads only its own keys, as before those values were recognised.
+ */
+function kindOf(v: object, instance: boolean): Kind | undefined {
+  const t = v as Props;
+  if (typeof t.dataSync === 'function' && t.shape !== undefined) return 'tfjs';
+  if (!instance) return undefined;
+  try {
+    if (v instanceof ModelGrads) return 'grads';
+    if (typeof t.read === 'function' && typeof t.originalName === 'string') return 'layerVariable';
+    if (isLayersModel(v)) return 'model';
+    if (Array.isArray(t.dims) && typeof t.type === 'string' && typeof t.size === 'number' && 'data' in t) return 'onnx';
+    if (Array.isArray(t.shape) && Array.isArray(t.stride) && 'data' in t) return 'ndarray';
+  } catch {
+    // a throwing probe: no framework value
+  }
+  return undefined;
+}
+
 /**
  * Summarizes `v` at `key` (`leaf`: the key a leaf gets, `value` at the root) when it is one of
  * the framework values above, and says whether it was; `instance`: `v` is a class instance.
  */
 export function summarizeFramework(v: object, key: string, leaf: string, depth: number, instance: boolean, host: TensorHost): boolean {
+  const kind = kindOf(v, instance);
+  if (kind === undefined) return false;
   const t = v as Props;
-  if (typeof t.dataSync === 'function' && t.shape !== undefined) {
-    tfjsTensor(t, leaf, depth, host);
-    return true;
-  }
-  if (!instance) return false;
-  if (v instanceof ModelGrads) {
-    model(v.model as unknown as Props, key, depth, host, v.grads);
-    return true;
-  }
-  if (typeof t.read === 'function' && typeof t.originalName === 'string') {
-    layerVariable(t, leaf, depth, host);
-    return true;
-  }
-  if (isLayersModel(v)) {
-    model(t, key, depth, host, undefined);
-    return true;
-  }
-  if (Array.isArray(t.dims) && typeof t.type === 'string' && typeof t.size === 'number' && 'data' in t) {
-    onnxTensor(t, leaf, depth, host);
-    return true;
-  }
-  if (Array.isArray(t.shape) && Array.isArray(t.stride) && 'data' in t) {
-    ndarrayView(t, leaf, depth, host);
-    return true;
-  }
-  return false;
+  if (kind === 'tfjs') tfjsTensor(t, leaf, depth, host);
+  else if (kind === 'grads') model((v as ModelGrads).model as unknown as Props, key, depth, host, (v as ModelGrads).grads);
+  else if (kind === 'layerVariable') layerVariable(t, leaf, depth, host);
+  else if (kind === 'model') model(t, key, depth, host, undefined);
+  else if (kind === 'onnx') onnxTensor(t, leaf, depth, host);
+  else ndarrayView(t, leaf, depth, host);
+  return true;
 }
 
 /** Nothing to write: a disposed tensor or a read that threw (already warned). */

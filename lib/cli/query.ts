@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
@@ -20,6 +21,8 @@ import { countNewlines, DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { rowJson } from '../format/json-line.js';
 import { formatOf, readLog } from '../read/read-log.js';
 import { jqReady, query, type QueryOptions, type QueryStream } from '../read/query.js';
+import { runOfFile } from '../run/ancestry.js';
+import { tableFile } from '../run/layout.js';
 import { prefix, usageError } from './args.js';
 import { parseQueryArgs, QUERY_FLAGS_HELP, UsageError, type QueryArgs } from './query-args.js';
 import { Terminal } from './progress-line.js';
@@ -82,7 +85,9 @@ async function feedFile(
   onDamaged: (d: Damage) => void,
   onWarning: (message: string) => void,
 ): Promise<number> {
-  if (file !== '-' && formatOf(file) === 'csv' && !cli.ancestry) {
+  // Only a table file of a run folder has a chain: any other file is read as without --ancestry.
+  const chained = file !== '-' && cli.ancestry && tableFile(path.basename(file)) !== undefined && runOfFile(file) !== undefined;
+  if (file !== '-' && formatOf(file) === 'csv' && !chained) {
     let lines = 1;
     const reader = readLog(file, { format: 'csv', strict: cli.opts.strict === true, onBadLine: csvBad });
     for await (const row of reader) {
@@ -92,7 +97,7 @@ async function feedFile(
     }
     return lines;
   }
-  if (file !== '-' && cli.ancestry) {
+  if (chained) {
     // The chain's rows, as readLog gives them (docs/DESIGN.md §6), one JSONL line each.
     let lines = 0;
     const reader = readLog(file, { ancestry: true, strict: cli.opts.strict === true, onBadLine: csvBad, onWarning: (w) => onWarning(`${w.code}: ${w.message}`) });

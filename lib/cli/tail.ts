@@ -23,8 +23,9 @@ import { renderRow } from '../../sinks/pretty.js';
 import { rowJson } from '../format/json-line.js';
 import { lineToRow } from '../format/parse-lines.js';
 import type { RowlogWarning } from '../core/warnings.js';
-import { ancestorRows } from '../read/read-log.js';
-import { DEFAULT_MAX_LOOKBACK_BYTES, tailBatches } from '../read/tail.js';
+import { ancestorCuts, belowCut, readLog } from '../read/read-log.js';
+import type { ChainCut } from '../read/read-log.js';
+import { DEFAULT_MAX_LOOKBACK_BYTES, tailBatches, tailLines } from '../read/tail.js';
 import type { TailNotice } from '../read/tail.js';
 import { jqReady, query } from '../read/query.js';
 import type { JqRuntimeError } from '../read/query.js';
@@ -59,21 +60,56 @@ export interface TailCliOptions {
 }
 
 /**
- * The last `n` rows the ancestors of `file` give it (lib/read/read-log.ts's ancestorRows), as
- * JSONL lines; the chain's problems are said on `err`.
+ * The last `n` rows the ancestors of `file` give it (lib/read/read-log.ts's ancestorCuts), as
+ * JSONL lines; the chain's problems are said on `err`. The newest ancestor first, each read from
+ * its end ({@link lastBelow}), so a long parent is not read whole for a few rows.
  */
 async function ancestorTail(file: string, n: number, err: Writable, tty: boolean): Promise<string[]> {
-  const last: string[] = [];
+  let last: string[] = [];
   if (n === 0) return last;
   const say = (w: RowlogWarning) => {
     const line = `${prefix('tail')}${file}: ${w.code}: ${w.message}`;
     err.write(`${tty ? visible(line) : line}\n`);
   };
-  for await (const row of ancestorRows(file, { onWarning: say })) {
-    last.push(rowJson(row));
-    if (last.length > 2 * n) last.splice(0, last.length - n);
+  const cuts = await ancestorCuts(file, { onWarning: say });
+  for (let i = cuts.length - 1; i >= 0 && last.length < n; i--) {
+    const { file: f, cut } = cuts[i] as ChainCut;
+    last = (await lastBelow(f, cut, n - last.length)).map(rowJson).concat(last); // no spread: n may be millions
   }
-  return last.slice(-n);
+  return last;
+}
+
+/** Lines asked of an ancestor's end at most before it is read whole instead. */
+const MAX_END_LINES = 1 << 24;
+
+/**
+ * The last `k` rows of an ancestor's table file `f` below its `cut`: from the file's end as tail
+ * reads it (lib/read/tail.ts), asking 8× more lines while the cut leaves fewer than `k`; a CSV
+ * file, or rows beyond the look-back, read whole.
+ */
+async function lastBelow(f: string, cut: number, k: number): Promise<Array<Record<string, unknown>>> {
+  const rows: Array<Record<string, unknown>> = [];
+  if (tableFile(path.basename(f))?.format.startsWith('jsonl') === true) {
+    for (let lines = k; lines <= MAX_END_LINES; lines *= 8) {
+      let short = false; // the look-back held fewer lines than asked
+      let seen = 0;
+      rows.length = 0;
+      for await (const line of tailLines(f, { lines, onNotice: (x) => (short ||= x.type === 'lookback') })) {
+        seen++;
+        const row = lineToRow(line);
+        if (row !== undefined && belowCut(row, cut)) rows.push(row);
+      }
+      if (rows.length >= k || (seen < lines && !short)) return rows.slice(-k);
+      if (short) break;
+    }
+    rows.length = 0;
+  }
+  for await (const row of readLog(f)) {
+    if (!belowCut(row, cut)) continue;
+    rows.push(row);
+    if (rows.length > 2 * k) rows.splice(0, rows.length - k);
+  }
+  return rows.slice(-k);
 }
 
 /** A row rendered like the console sink; lines that are not rows are printed as they are. `esc`: make control characters visible (a TTY). */

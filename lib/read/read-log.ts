@@ -130,32 +130,50 @@ async function firstStep(file: string, maxLineBytes: number | undefined): Promis
   return undefined;
 }
 
+/** An ancestor's file of a chain and the `$step` from which the later runs' rows win (docs/DESIGN.md §6). */
+export interface ChainCut {
+  file: string;
+  /** The ancestor gives its rows whose `$step` is below this (rows without a numeric `$step` always). */
+  cut: number;
+}
+
+/**
+ * The files of the ancestors of table file `file`, oldest first, each with its cut: the smallest
+ * first step of the runs after it on the chain (`file` included; a run without rows of the table
+ * sets no bound). The chain's problems go to `opts.onWarning`. Exported for `rowlog tail
+ * --ancestry`, which reads each from its end.
+ */
+export async function ancestorCuts(file: string, opts: Omit<ReadLogOptions, 'ancestry'> = {}): Promise<ChainCut[]> {
+  const warn = functionOption<(w: RowlogWarning) => void>(opts.onWarning, 'onWarning') ?? printWarning;
+  const { files, warnings } = ancestorFiles(file);
+  for (const w of warnings) warn(w);
+  const cuts: ChainCut[] = [];
+  let bound = (await firstStep(file, opts.maxLineBytes)) ?? Infinity;
+  for (let i = files.length - 1; i >= 0; i--) {
+    cuts[i] = { file: files[i] as string, cut: bound };
+    bound = Math.min(bound, (await firstStep(files[i] as string, opts.maxLineBytes)) ?? Infinity);
+  }
+  return cuts;
+}
+
+/** True when a chain's ancestor gives `row` (below its cut, or without a numeric `$step`). */
+export const belowCut = (row: Record<string, unknown>, cut: number): boolean => !(typeof row.$step === 'number' && row.$step >= cut);
+
 /**
  * The rows the ancestors of table file `file` give a read with ancestry (docs/DESIGN.md §6),
- * oldest first: ancestor i gives its rows whose `$step` is below the smallest first step of the
- * runs after it on the chain (`file` included; a run without rows of the table sets no bound);
- * a row without a numeric `$step` is kept. Each ancestor's reader is handed to `onReader` when it
- * is done, for its bad lines and damage. Exported for `rowlog tail --ancestry`.
+ * oldest first: each ancestor's rows below its cut ({@link ancestorCuts}). Each ancestor's
+ * reader is handed to `onReader` when it is done, for its bad lines and damage.
  */
 export async function* ancestorRows(
   file: string,
   opts: Omit<ReadLogOptions, 'ancestry'> = {},
   onReader: (reader: LogReader) => void = () => undefined,
 ): AsyncGenerator<Record<string, unknown>> {
-  const warn = functionOption<(w: RowlogWarning) => void>(opts.onWarning, 'onWarning') ?? printWarning;
-  const { files, warnings } = ancestorFiles(file);
-  for (const w of warnings) warn(w);
-  const before: number[] = [];
-  let bound = (await firstStep(file, opts.maxLineBytes)) ?? Infinity;
-  for (let i = files.length - 1; i >= 0; i--) {
-    before[i] = bound;
-    bound = Math.min(bound, (await firstStep(files[i] as string, opts.maxLineBytes)) ?? Infinity);
-  }
+  const cuts = await ancestorCuts(file, opts);
   const { onWarning: _w, ...readOpts } = opts;
-  for (let i = 0; i < files.length; i++) {
-    const reader = readLog(files[i] as string, readOpts);
-    const cut = before[i] as number;
-    for await (const row of reader) if (!(typeof row.$step === 'number' && row.$step >= cut)) yield row;
+  for (const { file: f, cut } of cuts) {
+    const reader = readLog(f, readOpts);
+    for await (const row of reader) if (belowCut(row, cut)) yield row;
     onReader(reader);
   }
 }

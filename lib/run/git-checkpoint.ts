@@ -47,7 +47,12 @@ export interface GitCheckpointOptions {
    * @default 1048576 (1 MiB)
    */
   maxFileBytes?: number;
-  /** Milliseconds each `git` command may take before the checkpoint is given up (a warning). @default 30000 */
+  /**
+   * Milliseconds the whole checkpoint may take (every `git` command of it, `from_head.diff`
+   * included) before it is given up with a warning: `createLogger` waits for it, so it is one
+   * bound on the start of the run, not one per command (a dozen commands of 30 s each would be
+   * six minutes). @default 30000
+   */
   timeout?: number;
 }
 
@@ -86,6 +91,8 @@ export interface GitCheckpoint {
   top: string;
   /** What {@link writeCheckpointDiff} diffs from: HEAD, or the empty tree. */
   base: string;
+  /** When the checkpoint's `timeout` runs out (ms since the epoch): {@link writeCheckpointDiff} keeps to it. */
+  deadline: number;
 }
 
 /** What the commit message names. */
@@ -99,28 +106,32 @@ export interface CheckpointRun {
 /** A `git` command's failure, its stderr summarized. */
 class GitFailure extends Error {}
 
-/** Runs git commands in one folder with one environment. */
+/** Runs git commands in one folder with one environment, all of them within one time budget. */
 class Git {
   constructor(
     readonly cwd: string,
     readonly env: NodeJS.ProcessEnv,
-    readonly timeout: number,
+    /** The budget's length (for messages) and its end (ms since the epoch). */
+    readonly budget: { ms: number; deadline: number },
   ) {}
 
   /** stdout of `git args` (trimmed text); throws {@link GitFailure}; `undefined` when `quiet` and git exits 1. */
   run(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; quiet?: boolean; out?: number } = {}): string | undefined {
+    const what = `git ${args[0] as string}`;
+    const late = `${what} ran past the checkpoint's ${this.budget.ms} ms`;
+    const left = this.budget.deadline - Date.now();
+    if (left <= 0) throw new GitFailure(late);
     const r = spawnSync('git', args, {
       cwd: this.cwd,
       env: { ...this.env, ...opts.env },
       input: opts.input ?? '',
-      timeout: this.timeout,
+      timeout: left,
       maxBuffer: 256 << 20,
       stdio: ['pipe', opts.out ?? 'pipe', 'pipe'],
     });
-    const what = `git ${args[0] as string}`;
     if (r.error !== undefined) {
       const code = (r.error as NodeJS.ErrnoException).code;
-      throw new GitFailure(code === 'ENOENT' ? 'git is not on PATH' : code === 'ETIMEDOUT' ? `${what} took over ${this.timeout} ms` : `${what}: ${r.error.message}`);
+      throw new GitFailure(code === 'ENOENT' ? 'git is not on PATH' : code === 'ETIMEDOUT' ? late : `${what}: ${r.error.message}`);
     }
     if (r.status === 1 && opts.quiet === true) return undefined;
     if (r.status !== 0) throw new GitFailure(`${what}: ${summarize(r.stderr.toString('utf8')) || `exit ${r.status ?? r.signal}`}`);
@@ -156,13 +167,22 @@ function real(p: string): string {
   }
 }
 
+/** True when the folder `rel` (`/`-separated, under `top`) lies in a nested repository: a folder above it, below `top`, holds `.git`. */
+function inNestedRepo(top: string, rel: string): boolean {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) if (fs.existsSync(path.join(top, ...parts.slice(0, i), '.git'))) return true;
+  return false;
+}
+
 /**
  * What to leave out: the run folder, untracked rowlog run folders, untracked files over the cap.
  * Returns pathspecs (relative to the top folder) and the files skipped for their size.
  */
 function exclusions(git: Git, top: string, runDir: string, maxFileBytes: number): { excluded: string[]; skipped: string[] } {
   const own = inside(top, real(runDir));
-  const excluded = own === undefined ? [] : [own];
+  // A run folder inside a submodule (or another nested repository) is not the top's to add: its
+  // commit is all the top records, and a pathspec inside a submodule is an error to `git add`.
+  const excluded = own === undefined || inNestedRepo(top, own) ? [] : [own];
   const skipped: string[] = [];
   const untracked = (git.run(['ls-files', '-z', '--others', '--exclude-standard']) as string).split('\0').filter((f) => f !== '');
   const files = new Set(untracked);
@@ -195,11 +215,12 @@ function exclusions(git: Git, top: string, runDir: string, maxFileBytes: number)
  */
 export function gitCheckpoint(cwd: string, run: CheckpointRun, opts: GitCheckpointOptions = {}): GitCheckpoint {
   const { maxFileBytes, timeout } = gitCheckpointOption(opts) as Required<GitCheckpointOptions>;
-  let git = new Git(cwd, baseEnv(), timeout);
+  const budget = { ms: timeout, deadline: Date.now() + timeout };
+  let git = new Git(cwd, baseEnv(), budget);
   const where = git.run(['rev-parse', '--show-toplevel', '--git-path', 'index']) as string;
   const [topLine = '', indexLine = ''] = where.split('\n');
   const top = real(topLine);
-  git = new Git(top, git.env, timeout);
+  git = new Git(top, git.env, budget);
   const index = path.resolve(top, indexLine);
   const head = git.run(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { quiet: true });
   const symbolic = git.run(['symbolic-ref', '-q', 'HEAD'], { quiet: true });
@@ -237,6 +258,7 @@ export function gitCheckpoint(cwd: string, run: CheckpointRun, opts: GitCheckpoi
     skipped,
     top,
     base,
+    deadline: budget.deadline,
   });
   const identity = author(git);
   for (let attempt = 0; ; attempt++) {
@@ -272,7 +294,8 @@ function author(git: Git): NodeJS.ProcessEnv {
 
 /**
  * Writes `git diff --binary <HEAD or the empty tree> <checkpoint>` to `file`, streamed from git into
- * a temp file and renamed into place (lib/io/atomic.ts): `git apply` takes it.
+ * a temp file and renamed into place (lib/io/atomic.ts): `git apply` takes it. Within what is
+ * left of the checkpoint's `timeout` (`cp.deadline`).
  */
 export function writeCheckpointDiff(cp: GitCheckpoint, file: string, opts: GitCheckpointOptions = {}): void {
   const { timeout } = gitCheckpointOption(opts) as Required<GitCheckpointOptions>;
@@ -280,7 +303,7 @@ export function writeCheckpointDiff(cp: GitCheckpoint, file: string, opts: GitCh
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
-      new Git(cp.top, baseEnv(), timeout).run(['diff-tree', '-r', '-p', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', cp.base, cp.commit], { out: fd });
+      new Git(cp.top, baseEnv(), { ms: timeout, deadline: cp.deadline }).run(['diff-tree', '-r', '-p', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', cp.base, cp.commit], { out: fd });
     } finally {
       fs.closeSync(fd);
     }

@@ -32,7 +32,7 @@ import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from '../core/version.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CHECKPOINT_DIFF, gitCheckpoint, writeCheckpointDiff } from './git-checkpoint.js';
-import type { CheckpointRun, GitCheckpointOptions } from './git-checkpoint.js';
+import type { CheckpointRun, GitCheckpoint, GitCheckpointOptions } from './git-checkpoint.js';
 import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
 import { isStep } from '../core/ingest.js';
@@ -280,13 +280,15 @@ export class RunDir {
         throw new RowlogError('ERR_RESUME_FROM', `resumeFrom: ${this.dir} already holds a run that was not resumed from ${parent.link.absoluteDir}; give a new dir`);
       }
       removeLeftovers(this.dir);
+      // A resumed run reopened without resumeFrom starts from the parent its link names, as with it.
+      const from = parent ?? (carried === undefined ? undefined : carriedStart(this.dir, carried));
       // A resumed run reopened before its first status save starts from its parent's, as it did.
-      const saved = readJson(path.join(this.dir, 'status.json')) ?? (parent === undefined ? {} : undefined);
+      const saved = readJson(path.join(this.dir, 'status.json')) ?? (from === undefined ? {} : undefined);
       const steps = saved?.[STEPS_KEY];
-      this.savedStatus = saved === undefined ? { ...parent?.status } : userStatus(saved);
+      this.savedStatus = saved === undefined ? { ...from?.status } : userStatus(saved);
       const own = lastSteps(this.dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {});
       // A table of this folder's own continues from its own last step, the others from the parent's.
-      this.savedSteps = { ...parent?.steps, ...own };
+      this.savedSteps = { ...from?.steps, ...own };
       this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
       this.info = this.#writeInfo(name, previous, parent?.link ?? carried, git, onWarning);
     } catch (err) {
@@ -323,19 +325,34 @@ export class RunDir {
     return info;
   }
 
-  /** gitInfo() plus the checkpoint and `from_head.diff` (docs/DESIGN.md §4); any failure is one warning. */
+  /**
+   * gitInfo() plus the checkpoint and `from_head.diff` (docs/DESIGN.md §4); any failure is one
+   * warning, never a throw. A checkpoint made whose diff cannot be written is still recorded.
+   */
   #checkpoint(run: CheckpointRun, opts: GitCheckpointOptions, onWarning: (w: RowlogWarning) => void): RunInfo['git'] {
     const git = gitInfo(process.cwd());
     const diff = path.join(this.dir, CHECKPOINT_DIFF);
+    const fail = (message: string) => {
+      onWarning({ code: 'W_GIT_CHECKPOINT', message });
+      try {
+        fs.rmSync(diff, { force: true }); // an earlier run's in this folder would name another checkpoint
+      } catch {
+        // not a file (a folder in the way): left alone
+      }
+    };
+    let cp: GitCheckpoint;
     try {
-      const cp = gitCheckpoint(process.cwd(), run, opts);
-      writeCheckpointDiff(cp, diff, opts);
-      return { ...git, ...(cp.branch !== undefined ? { branch: cp.branch } : {}), checkpoint: cp.commit };
+      cp = gitCheckpoint(process.cwd(), run, opts);
     } catch (err) {
-      onWarning({ code: 'W_GIT_CHECKPOINT', message: `no git checkpoint of the code: ${(err as Error).message}` });
-      fs.rmSync(diff, { force: true }); // an earlier run's in this folder would name another checkpoint
+      fail(`no git checkpoint of the code: ${(err as Error).message}`);
       return git;
     }
+    try {
+      writeCheckpointDiff(cp, diff, opts);
+    } catch (err) {
+      fail(`the git checkpoint ${cp.commit} was made, but ${CHECKPOINT_DIFF} could not be written: ${(err as Error).message}`);
+    }
+    return { ...git, ...(cp.branch !== undefined ? { branch: cp.branch } : {}), checkpoint: cp.commit };
   }
 
   /** Merges `fields` into `info` and writes `run.json` again, atomically (`rowlog run`'s `command`). */
@@ -426,14 +443,28 @@ function readParent(child: string, from: string): Parent {
     const why = fs.existsSync(dir) ? 'holds no readable run.json' : 'does not exist';
     throw new RowlogError('ERR_RESUME_FROM', `resumeFrom: ${dir} ${why}; nothing was created`);
   }
-  const saved = readJson(path.join(dir, 'status.json')) ?? {};
-  const steps = saved[STEPS_KEY];
   return {
     ...(typeof info.appendedTo === 'string' ? { appendedTo: info.appendedTo } : {}),
     link: { id: info.id, dir: path.relative(child, dir).split(path.sep).join('/'), absoluteDir: dir },
-    status: userStatus(saved),
-    steps: lastSteps(dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {}),
+    ...startOf(dir),
   };
+}
+
+/** What a child of the run folder `dir` starts from: its user status and each table's last step. */
+function startOf(dir: string): Pick<Parent, 'status' | 'steps'> {
+  const saved = readJson(path.join(dir, 'status.json')) ?? {};
+  const steps = saved[STEPS_KEY];
+  return { status: userStatus(saved), steps: lastSteps(dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {}) };
+}
+
+/**
+ * The start of the parent a reopened folder's carried link names (its `dir`, then `absoluteDir`:
+ * the first holding a `run.json`, as lib/run/ancestry.ts looks), or none when it is gone.
+ */
+function carriedStart(child: string, link: ResumedFrom): Pick<Parent, 'status' | 'steps'> | undefined {
+  const places = [link.dir === '' ? '' : path.resolve(child, link.dir), link.absoluteDir];
+  const at = places.find((p) => p !== '' && p !== child && readJson(path.join(p, 'run.json')) !== undefined);
+  return at === undefined ? undefined : startOf(at);
 }
 
 /** Each table's last step: the larger of `saved` (status.json) and what the table's files hold. */
