@@ -181,3 +181,18 @@ t.test('findCommand finds a program as a shell does', async (t) => {
   t.throws(() => findCommand(''), { code: 'ERR_COMMAND_NOT_FOUND', status: 127 }, 'an empty name');
   t.equal(findCommand(path.join(c, 'prog')), path.join(c, 'prog'), 'a path is taken as is');
 });
+
+t.test("rowlog's stderr gone (its reader closed): the program's stderr is still read, so it runs to its end", async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  // More than a pipe holds (64 KiB) on stderr once rowlog cannot pass it on: the program must not block on it.
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', 'i=0; while [ $i -lt 20000 ]; do echo "err line $i" >&2; i=$((i+1)); done; echo done']);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  r.child.stderr.once('data', () => r.child.stderr.destroy()); // as `2>&1 | head -1` or a terminal that hung up
+  let ended: Ended | undefined;
+  void r.ended.then((e) => (ended = e));
+  await until(() => ended !== undefined, 'rowlog to end', 10_000);
+  t.equal(ended?.code, 0, 'the program ran to its end; so did rowlog');
+  t.equal(ended?.stdout, 'done\n');
+  t.match(command(run), { exitCode: 0, signal: null });
+});

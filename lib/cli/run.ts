@@ -34,6 +34,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -153,10 +154,7 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
     for (const s of FORWARDED) process.on(s, forward);
   });
   try {
-    const stderrDone = new Promise<void>((resolve) => {
-      child.stderr?.on('end', resolve).on('error', resolve);
-      child.stderr?.pipe(process.stderr, { end: false }); // through the capture's tee
-    });
+    const stderrDone = passStderr(child.stderr as Readable);
     await Promise.all([pipeRows(log, child.stdout as NodeJS.ReadableStream, process.stdout, maxLineBytes), stderrDone]);
     const end = await exited;
     if (end.error !== undefined) {
@@ -176,6 +174,36 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
     await log.close();
     for (const s of FORWARDED) process.off(s, forward);
   }
+}
+
+/**
+ * The program's stderr to rowlog's (through the capture's tee), as fast as that takes it; once
+ * rowlog's stderr is gone (EPIPE under `2>&1 | head`, a terminal that hung up) it is still read
+ * and dropped, as pipeRows does with stdout, so the program never blocks on a full pipe (a bare
+ * `.pipe()` unpipes on the error and leaves it blocked forever). Resolves at its end.
+ */
+function passStderr(from: Readable): Promise<void> {
+  const to = process.stderr;
+  let gone = to.destroyed;
+  const onGone = (): void => {
+    gone = true;
+    from.resume();
+  };
+  to.on('error', onGone).on('close', onGone);
+  from.on('data', (b: Buffer) => {
+    if (gone) return;
+    if (!to.write(b)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      to.off('error', onGone).off('close', onGone);
+      resolve();
+    };
+    from.on('end', done).on('error', done);
+  });
 }
 
 /** util-linux `script`, when on PATH. */
