@@ -196,3 +196,19 @@ t.test("rowlog's stderr gone (its reader closed): the program's stderr is still 
   t.equal(ended?.stdout, 'done\n');
   t.match(command(run), { exitCode: 0, signal: null });
 });
+
+t.test("rowlog's stdout and stderr gone: console.log still keeps everything the program printed", async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', 'echo first; read x; i=0; while [ $i -lt 3000 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done']);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await until(() => r.stdout().includes('first'), 'the program to start');
+  r.child.stdout.destroy(); // as `| head -1`, or a terminal that hung up
+  r.child.stderr.destroy();
+  r.child.stdin.end('go\n');
+  const end = await r.ended;
+  t.equal(end.code, 0);
+  const lines = fs.readFileSync(path.join(run, 'console.log'), 'utf8').split('\n');
+  t.equal(lines.filter((l) => /^out \d+$/.test(l)).length, 3000, "every stdout line, though rowlog's stdout was gone");
+  t.equal(lines.filter((l) => /^err \d+$/.test(l)).length, 3000, "every stderr line, though rowlog's stderr was gone");
+});

@@ -73,7 +73,10 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
  */
 export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, maxLineBytes: number): Promise<void> {
   let outputGone = false;
-  output.on('error', () => (outputGone = true)); // EPIPE: keep logging rows, stop echoing text
+  // EPIPE: keep logging rows, stop waiting on `output` (its drain may never come); what passes
+  // through is still handed to it (dropped there: process.stdout stays open), so that `rowlog
+  // run`'s console capture, a tee of its write, still keeps it in console.log.
+  output.on('error', () => (outputGone = true));
 
   // What passes through from the current chunk: views of it (or of a joined line), copied once by the flush.
   let out: Buffer[] = [];
@@ -119,15 +122,11 @@ export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output
 
   /** Writes what passed through; calls `cb` once `output` has taken it. */
   const flush = (cb: () => void): void => {
-    if (outBytes === 0 || outputGone) {
-      out = [];
-      outBytes = 0;
-      return cb();
-    }
+    if (outBytes === 0) return cb();
     const bytes = Buffer.concat(out, outBytes);
     out = [];
     outBytes = 0;
-    if (output.write(bytes)) return cb();
+    if (output.write(bytes) || outputGone) return cb();
     const go = () => {
       output.off('drain', go);
       output.off('close', go);

@@ -177,10 +177,11 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
 }
 
 /**
- * The program's stderr to rowlog's (through the capture's tee), as fast as that takes it; once
+ * The program's stderr to rowlog's (through the capture's tee), as fast as that takes it. Once
  * rowlog's stderr is gone (EPIPE under `2>&1 | head`, a terminal that hung up) it is still read
- * and dropped, as pipeRows does with stdout, so the program never blocks on a full pipe (a bare
- * `.pipe()` unpipes on the error and leaves it blocked forever). Resolves at its end.
+ * and handed on without waiting for a drain, as pipeRows does with stdout: process.stderr stays
+ * open and drops it, the tee keeps it in console.log, and the program never blocks on a full
+ * pipe (a bare `.pipe()` unpipes on the error and leaves it blocked forever). Resolves at its end.
  */
 function passStderr(from: Readable): Promise<void> {
   const to = process.stderr;
@@ -191,8 +192,9 @@ function passStderr(from: Readable): Promise<void> {
   };
   to.on('error', onGone).on('close', onGone);
   from.on('data', (b: Buffer) => {
-    if (gone) return;
-    if (!to.write(b)) {
+    // Still handed to stderr once it is gone (process.stderr stays open and drops it), so the
+    // capture's tee keeps it in console.log.
+    if (!to.write(b) && !gone) {
       from.pause();
       to.once('drain', () => from.resume());
     }
