@@ -70,13 +70,15 @@ function ownBytes(chunk: unknown, encoding: unknown): Buffer | undefined {
 
 /**
  * Node reports an uncaught exception (and an unhandled rejection) on fd 2 itself, past
- * `process.stderr`: its stack is copied here, as stderr, before Node prints it.
+ * `process.stderr`: its stack is copied here, as stderr, before Node prints it. Not when the
+ * program handles it (an `uncaughtException` listener, a capture callback): Node prints nothing then.
  */
 let monitoring = false;
 function monitorCrashes(): void {
   if (monitoring) return;
   monitoring = true;
   process.on('uncaughtExceptionMonitor', (err: unknown) => {
+    if (process.listenerCount('uncaughtException') > 0 || process.hasUncaughtExceptionCaptureCallback()) return;
     const text = Buffer.from(`${err instanceof Error && err.stack !== undefined ? err.stack : inspect(err)}\n`);
     for (const c of captures) c.take('stderr', text);
   });
