@@ -14,7 +14,8 @@
  *
  * A terminal: when rowlog's stdout is a TTY (and not `--no-tty`) the program runs on a
  * pseudo-terminal through util-linux `script -qfec CMD /dev/null` (bsdutils, on every Debian),
- * so it sees `isatty()` true and keeps its colors and progress bars. Measured with util-linux
+ * so it sees `isatty()` true and keeps its colors and progress bars (a resized terminal is
+ * passed on: SIGWINCH to script). Measured with util-linux
  * 2.38: `script -e` exits with the program's code, 128+n when a signal killed it (so `signal` is
  * inferred from a status over 128 there), but on SIGTERM/SIGINT itself it kills the session and
  * exits 0, so signals go to the program (read from /proc/<script>/task/<script>/children), never
@@ -148,10 +149,21 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
       // gone meanwhile
     }
   };
+  // On a pty, a resized terminal is told to script, which sets the pty's size from it (the
+  // program gets its SIGWINCH from the pty): script has no controlling terminal of its own
+  // (detached), so only rowlog, in the terminal's foreground, is signalled.
+  const resized = (): void => {
+    try {
+      process.kill(command.pid as number, 'SIGWINCH');
+    } catch {
+      // gone meanwhile
+    }
+  };
   child.once('spawn', () => {
     command.pid = child.pid as number;
     log.updateRun({ command });
     for (const s of FORWARDED) process.on(s, forward);
+    if (script !== undefined) process.on('SIGWINCH', resized);
   });
   try {
     const stderrDone = passStderr(child.stderr as Readable);
@@ -173,6 +185,7 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
   } finally {
     await log.close();
     for (const s of FORWARDED) process.off(s, forward);
+    process.off('SIGWINCH', resized);
   }
 }
 
