@@ -212,3 +212,17 @@ t.test("rowlog's stdout and stderr gone: console.log still keeps everything the 
   t.equal(lines.filter((l) => /^out \d+$/.test(l)).length, 3000, "every stdout line, though rowlog's stdout was gone");
   t.equal(lines.filter((l) => /^err \d+$/.test(l)).length, 3000, "every stderr line, though rowlog's stderr was gone");
 });
+
+t.test('run.json cannot be rewritten when the program ends: a warning, and rowlog still ends as the program did', async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', 'echo ready; read x; exit 4']);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await until(() => r.stdout().includes('ready'), 'the program to start');
+  fs.rmSync(path.join(run, 'run.json'));
+  fs.mkdirSync(path.join(run, 'run.json')); // the rename onto it fails (EISDIR), as a full disk would fail the write
+  r.child.stdin.end('go\n');
+  const end = await r.ended;
+  t.equal(end.code, 4, "the program's exit status, not a crash");
+  t.match(end.stderr, /^rowlog warning W_FILE_ERROR: could not update run\.json: /m);
+});
