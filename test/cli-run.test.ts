@@ -226,3 +226,23 @@ t.test('run.json cannot be rewritten when the program ends: a warning, and rowlo
   t.equal(end.code, 4, "the program's exit status, not a crash");
   t.match(end.stderr, /^rowlog warning W_FILE_ERROR: could not update run\.json: /m);
 });
+
+t.test('SIGQUIT, SIGUSR2 and SIGALRM to rowlog reach the program too (else rowlog died of them and left it running)', async (t) => {
+  const dir = tmpdir(t);
+  for (const [sig, code] of [['SIGQUIT', 5], ['SIGUSR2', 6], ['SIGALRM', 7]] as const) {
+    const run = path.join(dir, sig);
+    const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', `trap "echo got ${sig}; exit ${code}" ${sig.slice(3)}; echo ready; while :; do sleep 0.05; done`]);
+    t.teardown(() => {
+      try {
+        process.kill(-(command(run).pid as number), 'SIGKILL'); // the program, should rowlog have left it
+      } catch {
+        // ended
+      }
+    });
+    await until(() => r.stdout().includes('ready'), 'the program to start');
+    r.child.kill(sig);
+    const end = await r.ended;
+    t.equal(end.code, code, `${sig}: the program trapped it and exited ${code}: so did rowlog`);
+    t.equal(end.stdout, `ready\ngot ${sig}\n`);
+  }
+});

@@ -26,7 +26,8 @@
  * redirected stdout (PYTHONUNBUFFERED alone makes a trainer's rows live; only isatty differs).
  *
  * Signals: the program runs in a process group of its own (`detached`), so Ctrl-C reaches it
- * once, through rowlog: SIGINT, SIGTERM and SIGHUP sent to rowlog are passed to that group.
+ * once, through rowlog: SIGINT, SIGTERM and SIGHUP (and SIGQUIT, SIGUSR2, SIGALRM) sent to
+ * rowlog are passed to that group.
  * rowlog ends as the program did, as `env` and `timeout --preserve-status` do: its exit code,
  * or killed by the same signal (re-raised once the run folder is closed; a shell shows
  * 128+n). A signal rowlog cannot die of quietly (one that dumps core, SIGUSR1, SIGPIPE) is
@@ -54,8 +55,12 @@ export interface RunCommandOptions extends PipeOptions {
   tty?: boolean;
 }
 
-/** The signals rowlog passes to the program. */
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/**
+ * The signals rowlog passes to the program: the three of the exit hooks, and the others a user
+ * or a scheduler sends to end a process that Node may listen for (`timeout -s ALRM`, Ctrl-\):
+ * unforwarded, rowlog died of them (signal-exit) and left the detached program running.
+ */
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM'] as const;
 /** Signals rowlog re-raises on itself to end as the program did (they end a process quietly). */
 const RERAISED = new Set(['SIGHUP', 'SIGINT', 'SIGKILL', 'SIGTERM', 'SIGALRM', 'SIGUSR2']);
 
