@@ -267,3 +267,26 @@ setTimeout(() => { throw new Error('boom'); }, 1);
   t.equal(r.stderr.toString(), '', 'the terminal saw no stack');
   t.equal(fs.readFileSync(path.join(run, 'console.log'), 'utf8'), 'handled quietly\n', 'console.log: only what was printed');
 });
+
+t.test('a tee left in place under another wrapper: a later capture still gets each line once', async (t) => {
+  const dir = tmpdir(t);
+  const real = process.stderr.write;
+  const sink = function (): boolean {
+    return true;
+  } as typeof process.stderr.write;
+  process.stderr.write = sink;
+  try {
+    const first = new ConsoleCapture(path.join(dir, 'first.log'));
+    const ours = process.stderr.write;
+    process.stderr.write = function (this: unknown, ...args: unknown[]): boolean {
+      return Reflect.apply(ours, this, args) as boolean;
+    } as typeof process.stderr.write; // a library wrapping write (a progress bar, a test runner)
+    first.exitSync();
+    const second = new ConsoleCapture(path.join(dir, 'second.log'));
+    process.stderr.write('once\n');
+    second.exitSync();
+  } finally {
+    process.stderr.write = real;
+  }
+  t.equal(fs.readFileSync(path.join(dir, 'second.log'), 'utf8').split('\n').filter((l) => l === 'once').length, 1, 'the line once, not once per tee');
+});
