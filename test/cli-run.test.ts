@@ -246,3 +246,16 @@ t.test('SIGQUIT, SIGUSR2 and SIGALRM to rowlog reach the program too (else rowlo
     t.equal(end.stdout, `ready\ngot ${sig}\n`);
   }
 });
+
+t.test('a partial line that cannot be a row (a prompt, a progress bar redrawn with \\r) shows at once, not at its newline', async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', `printf '\\rprogress 1'; printf '\\rprogress 2'; read x; echo; echo '{"x": 1}'; printf '{"y": 2}'`]);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await until(() => r.stdout().includes('progress 2'), 'the progress bar while the program waits');
+  r.child.stdin.end('go\n');
+  const end = await r.ended;
+  t.equal(end.code, 0);
+  t.equal(end.stdout, '\rprogress 1\rprogress 2\n', 'the same bytes; the rows not among them');
+  t.same(rowsOf(path.join(run, 'main.jsonl.gz')).map((x) => x.x ?? x.y), [1, 2], 'rows still rows, the last one without its newline too');
+});

@@ -6,7 +6,9 @@
  * prints, progress bars, JSON that is not an object, binary noise) passes to stdout byte for
  * byte (issue 11, docs/DESIGN.md §7): invalid UTF-8, NUL bytes, `\r\n`, a last line without
  * `\n` are not decoded or re-encoded, and a line longer than `--max-line-bytes` is streamed
- * through as it comes instead of being held (lib/format/line-split.ts: keepCr, onLongPart).
+ * through as it comes instead of being held (lib/format/line-split.ts: keepCr, onLongPart), and
+ * so is a partial line whose first byte past JSON whitespace is not `{` (it cannot be a row: a
+ * prompt, a progress bar redrawn with `\r`), so it shows while the trainer waits.
  * The console sink writes to stderr here, so stdout stays exactly the trainer's own bytes.
  *
  * Backpressure: what passes through is written once per input chunk, and the next chunk is taken
@@ -46,6 +48,15 @@ function mayBeObject(line: Buffer): boolean {
     if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return false;
   }
   return false;
+}
+
+/** True when `head` (a partial line's start) holds a byte that is not JSON whitespace and not `{`: the line cannot be a row. */
+function cannotBeObject(head: Buffer): boolean {
+  for (let i = 0; i < head.length; i++) {
+    const b = head[i];
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return b !== 0x7b;
+  }
+  return false; // whitespace so far: not known yet
 }
 
 /** The logger options of {@link runPipe} (and `rowlog run`): the run folder, defaults, the console sink on stderr. */
@@ -143,6 +154,9 @@ export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output
     new Writable({
       write(chunk: Buffer | string, _enc, cb) {
         splitter.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        // A partial line that cannot be a row (a prompt, a progress bar redrawn with `\r`) is
+        // passed on now, not at its newline: the user sees it while the program waits.
+        if (splitter.partial && !splitter.overLong && cannotBeObject(splitter.partialHead)) splitter.streamPartial();
         flush(cb);
       },
       final(cb) {
