@@ -149,3 +149,28 @@ t.test('on a terminal with input piped in: the program reads it, and the pty doe
   t.equal(fs.readFileSync(path.join(run, 'console.log'), 'utf8'), 'read data\n');
   t.match(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).command, { terminal: true, exitCode: 0 });
 });
+
+const RESIZE_PROBE = `
+import os, time
+first = os.get_terminal_size().columns
+print("columns", first, flush=True)
+for _ in range(1500):  # until the pty is resized (30 s at most)
+    time.sleep(0.02)
+    if os.get_terminal_size().columns != first:
+        break
+print("now", os.get_terminal_size().columns)
+`;
+
+t.test('a resized terminal resizes the pty the program runs on', async (t) => {
+  const p = probeIn(t);
+  if (p === undefined) return;
+  const { py, dir } = p;
+  const probe = path.join(dir, 'resize.py');
+  fs.writeFileSync(probe, RESIZE_PROBE);
+  const sock = path.join(dir, 'winch.sock');
+  const term = terminal(t, dir, 'winch', `node ${sh(CLI)} run --dir ${sh(path.join(dir, 'run'))} --no-console -- ${sh(py)} ${sh(probe)}`);
+  await until(() => term.screen().includes('columns 200'), 'the program to start at 200 columns');
+  execFileSync('tmux', ['-S', sock, '-f', '/dev/null', 'resize-window', '-x', '120', '-y', '40']);
+  await until(() => term.screen().includes('__END__'), 'the program to see the new size', 60_000 / 10);
+  t.match(term.screen(), /^now 120$/m, 'the program sees the terminal\'s new width');
+});

@@ -181,3 +181,81 @@ t.test('findCommand finds a program as a shell does', async (t) => {
   t.throws(() => findCommand(''), { code: 'ERR_COMMAND_NOT_FOUND', status: 127 }, 'an empty name');
   t.equal(findCommand(path.join(c, 'prog')), path.join(c, 'prog'), 'a path is taken as is');
 });
+
+t.test("rowlog's stderr gone (its reader closed): the program's stderr is still read, so it runs to its end", async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  // More than a pipe holds (64 KiB) on stderr once rowlog cannot pass it on: the program must not block on it.
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', 'i=0; while [ $i -lt 20000 ]; do echo "err line $i" >&2; i=$((i+1)); done; echo done']);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  r.child.stderr.once('data', () => r.child.stderr.destroy()); // as `2>&1 | head -1` or a terminal that hung up
+  let ended: Ended | undefined;
+  void r.ended.then((e) => (ended = e));
+  await until(() => ended !== undefined, 'rowlog to end', 10_000);
+  t.equal(ended?.code, 0, 'the program ran to its end; so did rowlog');
+  t.equal(ended?.stdout, 'done\n');
+  t.match(command(run), { exitCode: 0, signal: null });
+});
+
+t.test("rowlog's stdout and stderr gone: console.log still keeps everything the program printed", async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', 'echo first; read x; i=0; while [ $i -lt 3000 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done']);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await until(() => r.stdout().includes('first'), 'the program to start');
+  r.child.stdout.destroy(); // as `| head -1`, or a terminal that hung up
+  r.child.stderr.destroy();
+  r.child.stdin.end('go\n');
+  const end = await r.ended;
+  t.equal(end.code, 0);
+  const lines = fs.readFileSync(path.join(run, 'console.log'), 'utf8').split('\n');
+  t.equal(lines.filter((l) => /^out \d+$/.test(l)).length, 3000, "every stdout line, though rowlog's stdout was gone");
+  t.equal(lines.filter((l) => /^err \d+$/.test(l)).length, 3000, "every stderr line, though rowlog's stderr was gone");
+});
+
+t.test('run.json cannot be rewritten when the program ends: a warning, and rowlog still ends as the program did', async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', 'echo ready; read x; exit 4']);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await until(() => r.stdout().includes('ready'), 'the program to start');
+  fs.rmSync(path.join(run, 'run.json'));
+  fs.mkdirSync(path.join(run, 'run.json')); // the rename onto it fails (EISDIR), as a full disk would fail the write
+  r.child.stdin.end('go\n');
+  const end = await r.ended;
+  t.equal(end.code, 4, "the program's exit status, not a crash");
+  t.match(end.stderr, /^rowlog warning W_FILE_ERROR: could not update run\.json: /m);
+});
+
+t.test('SIGQUIT, SIGUSR2 and SIGALRM to rowlog reach the program too (else rowlog died of them and left it running)', async (t) => {
+  const dir = tmpdir(t);
+  for (const [sig, code] of [['SIGQUIT', 5], ['SIGUSR2', 6], ['SIGALRM', 7]] as const) {
+    const run = path.join(dir, sig);
+    const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', `trap "echo got ${sig}; exit ${code}" ${sig.slice(3)}; echo ready; while :; do sleep 0.05; done`]);
+    t.teardown(() => {
+      try {
+        process.kill(-(command(run).pid as number), 'SIGKILL'); // the program, should rowlog have left it
+      } catch {
+        // ended
+      }
+    });
+    await until(() => r.stdout().includes('ready'), 'the program to start');
+    r.child.kill(sig);
+    const end = await r.ended;
+    t.equal(end.code, code, `${sig}: the program trapped it and exited ${code}: so did rowlog`);
+    t.equal(end.stdout, `ready\ngot ${sig}\n`);
+  }
+});
+
+t.test('a partial line that cannot be a row (a prompt, a progress bar redrawn with \\r) shows at once, not at its newline', async (t) => {
+  const dir = tmpdir(t);
+  const run = path.join(dir, 'run');
+  const r = start(['run', '--dir', run, '--no-console', '--', 'sh', '-c', `printf '\\rprogress 1'; printf '\\rprogress 2'; read x; echo; echo '{"x": 1}'; printf '{"y": 2}'`]);
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await until(() => r.stdout().includes('progress 2'), 'the progress bar while the program waits');
+  r.child.stdin.end('go\n');
+  const end = await r.ended;
+  t.equal(end.code, 0);
+  t.equal(end.stdout, '\rprogress 1\rprogress 2\n', 'the same bytes; the rows not among them');
+  t.same(rowsOf(path.join(run, 'main.jsonl.gz')).map((x) => x.x ?? x.y), [1, 2], 'rows still rows, the last one without its newline too');
+});

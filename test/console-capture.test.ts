@@ -249,3 +249,44 @@ setTimeout(() => { if (process.argv[2] === 'error') throw new Error('boom'); thr
     t.match(text, kind === 'error' ? /^before the crash\nError: boom\n {4}at / : /^before the crash\n\{ not: 'an Error' \}\n$/, `${kind}: what was thrown, after the lines before it`);
   }
 });
+
+t.test('an exception the program handles itself (uncaughtException): not printed, so not in console.log', async (t) => {
+  const dir = tmpdir(t);
+  const script = path.join(dir, 'handled.mts');
+  fs.writeFileSync(
+    script,
+    `import { createLogger } from ${JSON.stringify(LOGGER)};
+const log = createLogger({ dir: process.argv[2], console: { capture: true, pretty: false }, tensorboard: false });
+process.on('uncaughtException', () => { console.log('handled quietly'); void log.close(); });
+setTimeout(() => { throw new Error('boom'); }, 1);
+`,
+  );
+  const run = path.join(dir, 'run');
+  const r = await runNode(script, [run]);
+  t.equal(r.code, 0, r.stderr.toString());
+  t.equal(r.stderr.toString(), '', 'the terminal saw no stack');
+  t.equal(fs.readFileSync(path.join(run, 'console.log'), 'utf8'), 'handled quietly\n', 'console.log: only what was printed');
+});
+
+t.test('a tee left in place under another wrapper: a later capture still gets each line once', async (t) => {
+  const dir = tmpdir(t);
+  const real = process.stderr.write;
+  const sink = function (): boolean {
+    return true;
+  } as typeof process.stderr.write;
+  process.stderr.write = sink;
+  try {
+    const first = new ConsoleCapture(path.join(dir, 'first.log'));
+    const ours = process.stderr.write;
+    process.stderr.write = function (this: unknown, ...args: unknown[]): boolean {
+      return Reflect.apply(ours, this, args) as boolean;
+    } as typeof process.stderr.write; // a library wrapping write (a progress bar, a test runner)
+    first.exitSync();
+    const second = new ConsoleCapture(path.join(dir, 'second.log'));
+    process.stderr.write('once\n');
+    second.exitSync();
+  } finally {
+    process.stderr.write = real;
+  }
+  t.equal(fs.readFileSync(path.join(dir, 'second.log'), 'utf8').split('\n').filter((l) => l === 'once').length, 1, 'the line once, not once per tee');
+});

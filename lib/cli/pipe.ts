@@ -6,7 +6,9 @@
  * prints, progress bars, JSON that is not an object, binary noise) passes to stdout byte for
  * byte (issue 11, docs/DESIGN.md §7): invalid UTF-8, NUL bytes, `\r\n`, a last line without
  * `\n` are not decoded or re-encoded, and a line longer than `--max-line-bytes` is streamed
- * through as it comes instead of being held (lib/format/line-split.ts: keepCr, onLongPart).
+ * through as it comes instead of being held (lib/format/line-split.ts: keepCr, onLongPart), and
+ * so is a partial line whose first byte past JSON whitespace is not `{` (it cannot be a row: a
+ * prompt, a progress bar redrawn with `\r`), so it shows while the trainer waits.
  * The console sink writes to stderr here, so stdout stays exactly the trainer's own bytes.
  *
  * Backpressure: what passes through is written once per input chunk, and the next chunk is taken
@@ -48,6 +50,15 @@ function mayBeObject(line: Buffer): boolean {
   return false;
 }
 
+/** True when `head` (a partial line's start) holds a byte that is not JSON whitespace and not `{`: the line cannot be a row. */
+function cannotBeObject(head: Buffer): boolean {
+  for (let i = 0; i < head.length; i++) {
+    const b = head[i];
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return b !== 0x7b;
+  }
+  return false; // whitespace so far: not known yet
+}
+
 /** The logger options of {@link runPipe} (and `rowlog run`): the run folder, defaults, the console sink on stderr. */
 export function pipeLoggerOptions(opts: PipeOptions): LoggerOptions {
   return {
@@ -73,7 +84,10 @@ export async function runPipe(opts: PipeOptions, input: NodeJS.ReadableStream = 
  */
 export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, maxLineBytes: number): Promise<void> {
   let outputGone = false;
-  output.on('error', () => (outputGone = true)); // EPIPE: keep logging rows, stop echoing text
+  // EPIPE: keep logging rows, stop waiting on `output` (its drain may never come); what passes
+  // through is still handed to it (dropped there: process.stdout stays open), so that `rowlog
+  // run`'s console capture, a tee of its write, still keeps it in console.log.
+  output.on('error', () => (outputGone = true));
 
   // What passes through from the current chunk: views of it (or of a joined line), copied once by the flush.
   let out: Buffer[] = [];
@@ -119,15 +133,11 @@ export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output
 
   /** Writes what passed through; calls `cb` once `output` has taken it. */
   const flush = (cb: () => void): void => {
-    if (outBytes === 0 || outputGone) {
-      out = [];
-      outBytes = 0;
-      return cb();
-    }
+    if (outBytes === 0) return cb();
     const bytes = Buffer.concat(out, outBytes);
     out = [];
     outBytes = 0;
-    if (output.write(bytes)) return cb();
+    if (output.write(bytes) || outputGone) return cb();
     const go = () => {
       output.off('drain', go);
       output.off('close', go);
@@ -144,6 +154,9 @@ export async function pipeRows(log: Logger, input: NodeJS.ReadableStream, output
     new Writable({
       write(chunk: Buffer | string, _enc, cb) {
         splitter.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        // A partial line that cannot be a row (a prompt, a progress bar redrawn with `\r`) is
+        // passed on now, not at its newline: the user sees it while the program waits.
+        if (splitter.partial && !splitter.overLong && cannotBeObject(splitter.partialHead)) splitter.streamPartial();
         flush(cb);
       },
       final(cb) {

@@ -14,7 +14,8 @@
  *
  * A terminal: when rowlog's stdout is a TTY (and not `--no-tty`) the program runs on a
  * pseudo-terminal through util-linux `script -qfec CMD /dev/null` (bsdutils, on every Debian),
- * so it sees `isatty()` true and keeps its colors and progress bars. Measured with util-linux
+ * so it sees `isatty()` true and keeps its colors and progress bars (a resized terminal is
+ * passed on: SIGWINCH to script). Measured with util-linux
  * 2.38: `script -e` exits with the program's code, 128+n when a signal killed it (so `signal` is
  * inferred from a status over 128 there), but on SIGTERM/SIGINT itself it kills the session and
  * exits 0, so signals go to the program (read from /proc/<script>/task/<script>/children), never
@@ -25,7 +26,8 @@
  * redirected stdout (PYTHONUNBUFFERED alone makes a trainer's rows live; only isatty differs).
  *
  * Signals: the program runs in a process group of its own (`detached`), so Ctrl-C reaches it
- * once, through rowlog: SIGINT, SIGTERM and SIGHUP sent to rowlog are passed to that group.
+ * once, through rowlog: SIGINT, SIGTERM and SIGHUP (and SIGQUIT, SIGUSR2, SIGALRM) sent to
+ * rowlog are passed to that group.
  * rowlog ends as the program did, as `env` and `timeout --preserve-status` do: its exit code,
  * or killed by the same signal (re-raised once the run folder is closed; a shell shows
  * 128+n). A signal rowlog cannot die of quietly (one that dumps core, SIGUSR1, SIGPIPE) is
@@ -34,6 +36,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,8 +55,12 @@ export interface RunCommandOptions extends PipeOptions {
   tty?: boolean;
 }
 
-/** The signals rowlog passes to the program. */
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/**
+ * The signals rowlog passes to the program: the three of the exit hooks, and the others a user
+ * or a scheduler sends to end a process that Node may listen for (`timeout -s ALRM`, Ctrl-\):
+ * unforwarded, rowlog died of them (signal-exit) and left the detached program running.
+ */
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM'] as const;
 /** Signals rowlog re-raises on itself to end as the program did (they end a process quietly). */
 const RERAISED = new Set(['SIGHUP', 'SIGINT', 'SIGKILL', 'SIGTERM', 'SIGALRM', 'SIGUSR2']);
 
@@ -147,16 +154,24 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
       // gone meanwhile
     }
   };
+  // On a pty, a resized terminal is told to script, which sets the pty's size from it (the
+  // program gets its SIGWINCH from the pty): script has no controlling terminal of its own
+  // (detached), so only rowlog, in the terminal's foreground, is signalled.
+  const resized = (): void => {
+    try {
+      process.kill(command.pid as number, 'SIGWINCH');
+    } catch {
+      // gone meanwhile
+    }
+  };
   child.once('spawn', () => {
     command.pid = child.pid as number;
     log.updateRun({ command });
     for (const s of FORWARDED) process.on(s, forward);
+    if (script !== undefined) process.on('SIGWINCH', resized);
   });
   try {
-    const stderrDone = new Promise<void>((resolve) => {
-      child.stderr?.on('end', resolve).on('error', resolve);
-      child.stderr?.pipe(process.stderr, { end: false }); // through the capture's tee
-    });
+    const stderrDone = passStderr(child.stderr as Readable);
     await Promise.all([pipeRows(log, child.stdout as NodeJS.ReadableStream, process.stdout, maxLineBytes), stderrDone]);
     const end = await exited;
     if (end.error !== undefined) {
@@ -175,7 +190,40 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
   } finally {
     await log.close();
     for (const s of FORWARDED) process.off(s, forward);
+    process.off('SIGWINCH', resized);
   }
+}
+
+/**
+ * The program's stderr to rowlog's (through the capture's tee), as fast as that takes it. Once
+ * rowlog's stderr is gone (EPIPE under `2>&1 | head`, a terminal that hung up) it is still read
+ * and handed on without waiting for a drain, as pipeRows does with stdout: process.stderr stays
+ * open and drops it, the tee keeps it in console.log, and the program never blocks on a full
+ * pipe (a bare `.pipe()` unpipes on the error and leaves it blocked forever). Resolves at its end.
+ */
+function passStderr(from: Readable): Promise<void> {
+  const to = process.stderr;
+  let gone = to.destroyed;
+  const onGone = (): void => {
+    gone = true;
+    from.resume();
+  };
+  to.on('error', onGone).on('close', onGone);
+  from.on('data', (b: Buffer) => {
+    // Still handed to stderr once it is gone (process.stderr stays open and drops it), so the
+    // capture's tee keeps it in console.log.
+    if (!to.write(b) && !gone) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      to.off('error', onGone).off('close', onGone);
+      resolve();
+    };
+    from.on('end', done).on('error', done);
+  });
 }
 
 /** util-linux `script`, when on PATH. */

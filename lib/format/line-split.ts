@@ -111,6 +111,25 @@ export class LineSplitter<L extends Buffer | string = Buffer> {
     return this.#skipped !== undefined;
   }
 
+  /** The first bytes of the partial line held (up to 512), to tell what it may be; empty when none is held. */
+  get partialHead(): Buffer {
+    const first = this.#blocks[0];
+    return first === undefined ? Buffer.alloc(0) : first.subarray(0, this.#blocks.length === 1 ? this.#fill : first.length);
+  }
+
+  /**
+   * Stops holding the partial line: its bytes so far, and the rest of it as it comes, go to
+   * `onLongPart`, and its end to `onLongLine`, as a line over the bound does (a pipe that knows
+   * the line cannot be a row streams it on instead of holding it until its newline).
+   */
+  streamPartial(): void {
+    if (this.#skipped !== undefined || this.#held === 0 || this.#sink.onLongPart === undefined) return;
+    this.#handHeld();
+    const skipped = this.#held;
+    this.discard();
+    this.#skipped = skipped;
+  }
+
   /** Takes the next bytes of the input. */
   write(chunk: Buffer): void {
     const first = chunk.indexOf(10);

@@ -56,6 +56,8 @@ interface Tee {
   stream: NodeJS.WriteStream;
   original: WriteFn;
   ours: WriteFn;
+  /** False once uninstalled while another wrapper held it: it only passes through from then on. */
+  live: boolean;
 }
 
 const captures = new Set<ConsoleCapture>();
@@ -70,13 +72,15 @@ function ownBytes(chunk: unknown, encoding: unknown): Buffer | undefined {
 
 /**
  * Node reports an uncaught exception (and an unhandled rejection) on fd 2 itself, past
- * `process.stderr`: its stack is copied here, as stderr, before Node prints it.
+ * `process.stderr`: its stack is copied here, as stderr, before Node prints it. Not when the
+ * program handles it (an `uncaughtException` listener, a capture callback): Node prints nothing then.
  */
 let monitoring = false;
 function monitorCrashes(): void {
   if (monitoring) return;
   monitoring = true;
   process.on('uncaughtExceptionMonitor', (err: unknown) => {
+    if (process.listenerCount('uncaughtException') > 0 || process.hasUncaughtExceptionCaptureCallback()) return;
     const text = Buffer.from(`${err instanceof Error && err.stack !== undefined ? err.stack : inspect(err)}\n`);
     for (const c of captures) c.take('stderr', text);
   });
@@ -89,20 +93,23 @@ function install(which: Which): void {
   const ours = function (this: unknown, chunk: unknown, ...rest: unknown[]): boolean {
     const ended = stream.writableEnded || stream.destroyed;
     const ret = Reflect.apply(original, this, [chunk, ...rest]) as boolean;
-    if (!ended && captures.size > 0) {
+    if (!ended && tee.live && captures.size > 0) {
       const bytes = ownBytes(chunk, rest[0]);
       if (bytes !== undefined && bytes.length > 0) for (const c of captures) c.take(which, bytes);
     }
     return ret;
   } as WriteFn;
+  const tee: Tee = { stream, original, ours, live: true };
   stream.write = ours;
-  tees.set(which, { stream, original, ours });
+  tees.set(which, tee);
 }
 
 function uninstall(): void {
   for (const [which, tee] of tees) {
-    if (tee.stream.write !== tee.ours) continue; // replaced after us: ours stays, passing through
-    tee.stream.write = tee.original;
+    // Replaced after us: ours stays under the other wrapper, passing through only, so that a
+    // later capture's new tee on top does not copy each line twice.
+    if (tee.stream.write !== tee.ours) tee.live = false;
+    else tee.stream.write = tee.original;
     tees.delete(which);
   }
 }

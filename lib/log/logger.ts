@@ -350,10 +350,18 @@ export class Logger extends Writable {
     }
   }
 
-  /** Records in `run.json` (atomically) what a wrapper learns as its program runs: `rowlog run`'s `command`. */
+  /**
+   * Records in `run.json` (atomically) what a wrapper learns as its program runs: `rowlog run`'s
+   * `command`. A file that cannot be written (ENOSPC) is a warning (`W_FILE_ERROR`), never a throw:
+   * the wrapper must still end as its program did.
+   */
   updateRun(fields: Pick<RunInfo, 'command'>): void {
     const runDir = this.#requireDir('updateRun');
-    runDir.updateInfo(fields);
+    try {
+      runDir.updateInfo(fields);
+    } catch (err) {
+      this.#gate.warn({ code: 'W_FILE_ERROR', message: `could not update run.json: ${(err as Error).message}` });
+    }
     for (const db of this.#databases()) db.setRun({ ...runDir.info, dir: runDir.dir }); // an upsert of its `runs` row
   }
 
