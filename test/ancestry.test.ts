@@ -383,3 +383,12 @@ t.test('tail --ancestry reads each ancestor from its end: the same rows as the w
   await runTail([file], { ancestry: true, lines: 20, out, err: out });
   t.same(text.trim().split('\n').map((l) => (JSON.parse(l) as { $step: number }).$step), Array.from({ length: 20 }, (_, i) => 146 + i), "a's CSV rows below its cut, then b's and c's");
 });
+
+t.test('ancestryOf checks its arguments as every option is checked (ERR_INVALID_OPTION naming it)', (t) => {
+  t.throws(() => ancestryOf(undefined as unknown as string), { code: 'ERR_INVALID_OPTION', message: /^dir: must be a run folder/ });
+  t.throws(() => ancestryOf(''), { code: 'ERR_INVALID_OPTION', message: /^dir: must be a non-empty string/ });
+  t.throws(() => ancestryOf(42 as unknown as string), { code: 'ERR_INVALID_OPTION', message: /^dir: / });
+  t.throws(() => ancestryOf('runs/x', -1), { code: 'ERR_INVALID_OPTION', message: /^maxDepth: / });
+  t.same(ancestryOf(path.join(tmpdir(t), 'nothing-here')).ancestors, [], 'a folder that is no run: no ancestors, no throw');
+  t.end();
+});

@@ -15,6 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { numberOption, optionError, stringOption } from '../core/options.js';
 import type { RowlogWarning } from '../core/warnings.js';
 import { MAX_TABLE_DEPTH } from '../io/walk-files.js';
 import { hasRunMarker, TABLE_EXTS, tableFile } from './layout.js';
@@ -58,6 +59,8 @@ function chainRun(dir: string, info: Record<string, unknown> | undefined): Chain
 
 /** The ancestors of the run folder `dir`, oldest first; a broken chain stops with a warning, never a throw. */
 export function ancestryOf(dir: string, maxDepth = MAX_ANCESTRY): Ancestry {
+  if (stringOption(dir, 'dir') === undefined) throw optionError('type', 'dir', 'must be a run folder (got undefined)');
+  numberOption(maxDepth, 'maxDepth', { min: 0, integer: true });
   const ancestors: ChainRun[] = [];
   const warnings: RowlogWarning[] = [];
   const warn = (message: string) => warnings.push({ code: 'W_ANCESTRY', message });
