@@ -195,13 +195,13 @@ class Flattener implements TensorHost {
     // A declared summarizer wins over every built-in rule below (a Map subclass may have one).
     let custom: Summarizer<unknown> | undefined;
     const proto = Object.getPrototypeOf(v) as object | null;
-    if (proto !== Object.prototype && proto !== null) {
+    const instance = proto !== Object.prototype && proto !== null;
+    if (instance) {
       custom = findSummarizer(proto);
       if (custom === undefined && this.boxed(v, key, depth)) return;
     }
     const isMap = custom === undefined && v instanceof Map;
     const isSet = custom === undefined && !isMap && v instanceof Set;
-    const instance = proto !== Object.prototype && proto !== null;
     if (custom === undefined && !isMap && !isSet && summarizeFramework(v, key, leafKey(key, depth), depth, instance, this)) return;
     if (!this.enter(v, key, depth)) return;
     try {

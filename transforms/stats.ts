@@ -176,18 +176,14 @@ interface Acc {
 
 /** Writes the statistics `o` chooses of `a` (length ≥ 2) into `dst`, as `key.<stat>`. */
 export function putStats(a: ArrayLike<number>, key: string, o: StatChoice, dst: StatWriter): void {
-  putRunStats(a, { offset: 0, shape: [a.length], stride: [1], n: a.length }, key, o, dst);
+  putStridedStats(a, { offset: 0, shape: [a.length], stride: [1], n: a.length }, key, o, dst);
 }
 
 /**
- * Writes the statistics `o` chooses of the elements of `data` a strided view selects (`r`
+ * Writes the statistics `o` chooses of the elements of `a` a strided view selects (`r`
  * from {@link stridedRuns}, `r.n` ≥ 2) into `dst`: no copy is made.
  */
-export function putStridedStats(data: ArrayLike<number>, r: Runs, key: string, o: StatChoice, dst: StatWriter): void {
-  putRunStats(data, r, key, o, dst);
-}
-
-function putRunStats(a: ArrayLike<number>, r: Runs, key: string, o: StatChoice, dst: StatWriter): void {
+export function putStridedStats(a: ArrayLike<number>, r: Runs, key: string, o: StatChoice, dst: StatWriter): void {
   const n = r.n;
   const acc: Acc = { sum: 0, min: Infinity, max: -Infinity, nan: false, nonfinite: 0, ss: 0, comp: 0, m: 0 };
   scan(a, r, acc);
@@ -250,6 +246,7 @@ function putRunStats(a: ArrayLike<number>, r: Runs, key: string, o: StatChoice, 
  * write bench's tensor rows were 57 % of its main-thread time (issue 9 profile).
  */
 function scan(a: ArrayLike<number>, r: Runs, acc: Acc): void {
+  if (isFlat(r)) return scanFlat(a, r.offset, r.n, acc);
   let sum = acc.sum;
   let min = acc.min;
   let max = acc.max;
@@ -292,6 +289,49 @@ function scan(a: ArrayLike<number>, r: Runs, acc: Acc): void {
   acc.max = max;
 }
 
+/**
+ * True when `r` is `n` elements in a row from `offset`: every plain array and typed array, and a
+ * contiguous view. Their passes are one index loop ({@link scanFlat}, {@link centralFlat}): the
+ * strided loops' step arithmetic and their Blocks cost a 16-float array 73 → 133 ns and a 1e6-float
+ * one 1.45 → 1.60 ms (node 20), on every `log.row()` that holds arrays. The operations are the
+ * strided loops' own, in the same order, so the bits are the same either way.
+ */
+function isFlat(r: Runs): boolean {
+  return r.shape.length === 1 && r.stride[0] === 1;
+}
+
+/** {@link scan} of the `n` elements from `p`, by index. */
+function scanFlat(a: ArrayLike<number>, p: number, n: number, acc: Acc): void {
+  let sum = acc.sum;
+  let min = acc.min;
+  let max = acc.max;
+  const end = p + n;
+  for (; p + 3 < end; p += 4) {
+    const x0 = a[p] as number;
+    const x1 = a[p + 1] as number;
+    const x2 = a[p + 2] as number;
+    const x3 = a[p + 3] as number;
+    sum = sum + x0 + x1 + x2 + x3;
+    min = x0 < min ? x0 : min;
+    max = x0 > max ? x0 : max;
+    min = x1 < min ? x1 : min;
+    max = x1 > max ? x1 : max;
+    min = x2 < min ? x2 : min;
+    max = x2 > max ? x2 : max;
+    min = x3 < min ? x3 : min;
+    max = x3 > max ? x3 : max;
+  }
+  for (; p < end; p++) {
+    const x = a[p] as number;
+    sum += x;
+    min = x < min ? x : min;
+    max = x > max ? x : max;
+  }
+  acc.sum = sum;
+  acc.min = min;
+  acc.max = max;
+}
+
 /** Counts NaN and ±Infinity in one run (only when the sum is not finite). */
 function countNonfinite(a: ArrayLike<number>, p: number, step: number, count: number, acc: Acc): void {
   for (let j = 0; j < count; j++, p += step) {
@@ -328,6 +368,7 @@ function centralStd(a: ArrayLike<number>, r: Runs, mean: number, scale: number, 
 
 /** The squares and the compensation around `mean` over one run, unrolled like {@link scan}: 0.98 → 0.60 ms per 1e6 floats. */
 function centralRun(a: ArrayLike<number>, r: Runs, mean: number, acc: Acc): void {
+  if (isFlat(r)) return centralFlat(a, r.offset, r.n, mean, acc);
   let ss = acc.ss;
   let comp = acc.comp;
   const b = new Blocks(r);
@@ -354,6 +395,28 @@ function centralRun(a: ArrayLike<number>, r: Runs, mean: number, acc: Acc): void
       }
     }
   } while (b.next());
+  acc.ss = ss;
+  acc.comp = comp;
+}
+
+/** {@link centralRun} of the `n` elements from `p`, by index. */
+function centralFlat(a: ArrayLike<number>, p: number, n: number, mean: number, acc: Acc): void {
+  let ss = acc.ss;
+  let comp = acc.comp;
+  const end = p + n;
+  for (; p + 3 < end; p += 4) {
+    const d0 = (a[p] as number) - mean;
+    const d1 = (a[p + 1] as number) - mean;
+    const d2 = (a[p + 2] as number) - mean;
+    const d3 = (a[p + 3] as number) - mean;
+    ss = ss + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+    comp = comp + d0 + d1 + d2 + d3;
+  }
+  for (; p < end; p++) {
+    const d = (a[p] as number) - mean;
+    ss += d * d;
+    comp += d;
+  }
   acc.ss = ss;
   acc.comp = comp;
 }
