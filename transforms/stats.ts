@@ -292,8 +292,9 @@ function scan(a: ArrayLike<number>, r: Runs, acc: Acc): void {
 /**
  * True when `r` is `n` elements in a row from `offset`: every plain array and typed array, and a
  * contiguous view. Their passes are one index loop ({@link scanFlat}, {@link centralFlat}): the
- * strided loops' step arithmetic and their Blocks cost a 16-float array 73 → 133 ns and a 1e6-float
- * one 1.45 → 1.60 ms (node 20), on every `log.row()` that holds arrays. The operations are the
+ * strided loops' step arithmetic and their Blocks had cost a 16-float array 73 → 133 ns and a
+ * 1e6-float one 1.45 → 1.60 ms (node 20, medians of 5 against the code before strided views), on
+ * every `log.row()` that holds arrays. The operations are the
  * strided loops' own, in the same order, so the bits are the same either way.
  */
 function isFlat(r: Runs): boolean {
