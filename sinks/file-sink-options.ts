@@ -5,6 +5,7 @@
  */
 import { numberOption, objectOption, optionError } from '../lib/core/options.js';
 import { BGZF_MAX_INPUT, DEFAULT_GZIP_LEVEL } from '../lib/format/bgzf.js';
+import { DEFAULT_MAX_QUEUED_BYTES } from '../lib/io/file-writer.js';
 
 /** Options every file sink takes. */
 export interface FileSinkOptions {
@@ -49,7 +50,7 @@ export interface FileSinkOptions {
 const DEFAULTS = Object.freeze({
   flushBytes: BGZF_MAX_INPUT,
   flushIntervalMs: 250,
-  maxQueuedBytes: 2 * 1024 * 1024,
+  maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
   gzipLevel: DEFAULT_GZIP_LEVEL,
   maxOpenFiles: 128,
 });

@@ -7,6 +7,7 @@
  * batches from the sink's timer (sinks/tensorboard-file.ts), never blocking the caller.
  */
 import { numberOption, optionError } from '../lib/core/options.js';
+import { DEFAULT_MAX_QUEUED_BYTES } from '../lib/io/file-writer.js';
 import { BatchSink, resolveBatchOptions } from './batch-sink.js';
 import type { BatchSinkOptions } from './batch-sink.js';
 import { TensorboardFile } from './tensorboard-file.js';
@@ -43,6 +44,6 @@ export function tensorboardSink(opts: TensorboardSinkOptions): BatchSink {
     throw optionError('range', 'durability', `must be 'none' or 'flush' (got ${String(durability)})`);
   }
   const dir = opts.dir;
-  const maxQueuedBytes = numberOption(opts.maxQueuedBytes ?? 2 * 1024 * 1024, 'maxQueuedBytes', { min: 0 });
+  const maxQueuedBytes = numberOption(opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES, 'maxQueuedBytes', { min: 0 });
   return new BatchSink(opts, (warn) => new TensorboardFile({ dir, fsync: durability === 'flush', maxQueuedRows: batch.maxQueuedRows, maxQueuedBytes }, warn));
 }

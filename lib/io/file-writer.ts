@@ -73,6 +73,12 @@ const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 30_000;
 const BARRIER_RETRY_MS = 20;
 
+/**
+ * Bytes a writer of a run folder (a file sink, the TensorBoard file, `console.log`) holds for the
+ * disk by default; past it the writer writes synchronously (docs/DESIGN.md §5: `maxQueuedBytes`).
+ */
+export const DEFAULT_MAX_QUEUED_BYTES = 2 * 1024 * 1024;
+
 export class FileWriter implements PoolMember {
   readonly path: string;
   /** The file's size when the writer was made (0 for a new or empty file). */

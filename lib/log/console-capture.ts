@@ -28,7 +28,7 @@
  * meanwhile: then ours stays, passing through).
  */
 import { inspect } from 'node:util';
-import { FileWriter } from '../io/file-writer.js';
+import { DEFAULT_MAX_QUEUED_BYTES, FileWriter } from '../io/file-writer.js';
 import type { RowlogWarning } from '../core/warnings.js';
 
 /** The file a capture writes, in the run folder. */
@@ -135,7 +135,7 @@ export class ConsoleCapture {
   constructor(file: string, opts: ConsoleCaptureOptions = {}) {
     this.path = file;
     this.#intervalMs = opts.flushIntervalMs ?? 250;
-    this.#maxQueuedBytes = opts.maxQueuedBytes ?? 2 * 1024 * 1024;
+    this.#maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.#warn = opts.onWarning ?? (() => undefined);
     this.#writer = new FileWriter(file, (err) => {
       if (this.#warnedFile) return;

@@ -87,8 +87,9 @@ export interface DefaultSinkOptions {
    */
   memory?: number;
   /**
-   * Bound on bytes each default sink holds for the disk; past it the sink writes synchronously
-   * (the caller slows down, no row is dropped). Sinks you pass take their own option.
+   * Bound on bytes each default sink, and the console capture's `console.log`, holds for the
+   * disk; past it the sink writes synchronously (the caller slows down, no row is dropped).
+   * Sinks you pass take their own option.
    * @default 2097152 (2 MiB)
    */
   maxQueuedBytes?: number;

@@ -22,7 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Entry, FlatRow } from '../core/entry.js';
 import { assertName } from '../core/entry.js';
 import { RowlogError } from '../core/errors.js';
-import { objectOption, optionError, stringOption } from '../core/options.js';
+import { numberOption, objectOption, optionError, stringOption } from '../core/options.js';
 import { badStepMessage, createEntryContext, isStep, toEntry } from '../core/ingest.js';
 import type { EntryContext, FlattenData, TableSteps } from '../core/ingest.js';
 import { Level, toLevel } from '../core/levels.js';
@@ -230,7 +230,10 @@ export class Logger extends Writable {
     }
 
     if (capture && this.#runDir !== undefined) {
-      this.#capture = new ConsoleCapture(path.join(this.#runDir.dir, CONSOLE_FILE), { onWarning: (w) => this.#gate.warn(w) });
+      this.#capture = new ConsoleCapture(path.join(this.#runDir.dir, CONSOLE_FILE), {
+        onWarning: (w) => this.#gate.warn(w),
+        ...(opts.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: numberOption(opts.maxQueuedBytes, 'maxQueuedBytes', { min: 0 }) }),
+      });
     }
     this.#exitFlush = opts.exitHooks !== false;
     if (this.#runDir !== undefined || this.#exitFlush) {
