@@ -283,12 +283,11 @@ export class RunDir {
       // A resumed run reopened without resumeFrom starts from the parent its link names, as with it.
       const from = parent ?? (carried === undefined ? undefined : carriedStart(this.dir, carried));
       // A resumed run reopened before its first status save starts from its parent's, as it did.
-      const saved = readJson(path.join(this.dir, 'status.json')) ?? (from === undefined ? {} : undefined);
-      const steps = saved?.[STEPS_KEY];
-      this.savedStatus = saved === undefined ? { ...from?.status } : userStatus(saved);
-      const own = lastSteps(this.dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {});
+      const saved = readJson(path.join(this.dir, 'status.json'));
+      const own = startOf(this.dir, saved);
+      this.savedStatus = saved === undefined && from !== undefined ? { ...from.status } : own.status;
       // A table of this folder's own continues from its own last step, the others from the parent's.
-      this.savedSteps = { ...from?.steps, ...own };
+      this.savedSteps = { ...from?.steps, ...own.steps };
       this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
       this.info = this.#writeInfo(name, previous, parent?.link ?? carried, git, onWarning);
     } catch (err) {
@@ -470,9 +469,9 @@ function readParent(child: string, from: string): Parent {
   };
 }
 
-/** What a child of the run folder `dir` starts from: its user status and each table's last step. */
-function startOf(dir: string): Pick<Parent, 'status' | 'steps'> {
-  const saved = readJson(path.join(dir, 'status.json')) ?? {};
+/** What a child of the run folder `dir` starts from (and a reopened `dir` itself): its user status and each table's last step; `saved` its `status.json` when read already. */
+function startOf(dir: string, saved = readJson(path.join(dir, 'status.json'))): Pick<Parent, 'status' | 'steps'> {
+  saved ??= {};
   const steps = saved[STEPS_KEY];
   return { status: userStatus(saved), steps: lastSteps(dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {}) };
 }
