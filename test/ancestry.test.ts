@@ -173,6 +173,26 @@ t.test('the tree moved, or only the absolute path left: links still found', asyn
   t.same(w, []);
 });
 
+t.test('both places hold a run, only absoluteDir the linked one: the reopened child and the readers take the same parent', async (t) => {
+  const root = tmpdir(t);
+  const a = path.join(root, 'runs', 'a');
+  const b = path.join(root, 'runs', 'b');
+  await runOf(a, 3); // train 0..2
+  await runOf(b, 0, { resumeFrom: a }); // no rows of its own yet
+  fs.rmSync(path.join(b, 'status.json')); // killed before its first status save: it starts from its parent's
+  // The child moved; its relative link (../a) now finds another run, the absolute one the real parent.
+  const moved = path.join(root, 'moved');
+  fs.mkdirSync(moved);
+  fs.renameSync(b, path.join(moved, 'b'));
+  await runOf(path.join(moved, 'a'), 10, { tag: 'other' });
+  await runOf(path.join(moved, 'b'), 2);
+  t.same(readJsonl(path.join(moved, 'b', 'train.jsonl.gz')).map((r) => r.$step), [3, 4], "reopened, it goes on from the matching parent's steps");
+  const w: RowlogWarning[] = [];
+  const got = await rows(path.join(moved, 'b', 'train.jsonl.gz'), w);
+  t.same(got.map((r) => [r.$step, r.who]), [[0, 'a'], [1, 'a'], [2, 'a'], [3, 'b'], [4, 'b']], "readLog's ancestry shows that parent's rows");
+  t.same(w, []);
+});
+
 t.test('missing, cyclic and reopened ancestors: a warning, the child still read', async (t) => {
   const root = tmpdir(t);
   const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(root, n)) as [string, string, string];

@@ -9,7 +9,7 @@
  * A link is followed to the first of its two places that holds a run: `dir` resolved against
  * the child's folder (a tree moved or copied whole keeps its links), then `absoluteDir`, the
  * place whose `run.json` id (or `appendedTo`: the parent was reopened once since) matches the
- * link's preferred. A folder holding another id is still followed, with a warning. Problems end the walk with `W_ANCESTRY`: a parent found in neither place, a link back
+ * link's preferred (lib/run/run-dir.ts's `parentOf`, which a reopened child starts from too). A folder holding another id is still followed, with a warning. Problems end the walk with `W_ANCESTRY`: a parent found in neither place, a link back
  * to a run already on the chain (a cycle, told by real path), more than {@link MAX_ANCESTRY}
  * links. An older rowlog's string `resumedFrom` (a same-folder append) is no link.
  */
@@ -19,7 +19,7 @@ import { numberOption, optionError, stringOption } from '../core/options.js';
 import type { RowlogWarning } from '../core/warnings.js';
 import { MAX_TABLE_DEPTH } from '../io/walk-files.js';
 import { hasRunMarker, TABLE_EXTS, tableFile } from './layout.js';
-import { linkOf, readJson } from './run-dir.js';
+import { linkOf, parentOf, placesOf, readJson } from './run-dir.js';
 
 /** Links followed at most (a chain longer than this is cut with `W_ANCESTRY`). */
 export const MAX_ANCESTRY = 1000;
@@ -74,12 +74,9 @@ export function ancestryOf(dir: string, maxDepth = MAX_ANCESTRY): Ancestry {
       warn(`${child}: more than ${maxDepth} ancestors; the older ones are left out`);
       break;
     }
-    const places = [...new Set([link.dir === '' ? '' : path.resolve(child, link.dir), link.absoluteDir].filter((p) => p !== ''))];
-    const found = places.map((p) => ({ dir: p, info: readJson(path.join(p, 'run.json')) })).filter((p) => p.info !== undefined);
-    const matches = (p: { info: Record<string, unknown> | undefined }) => p.info?.id === link.id || p.info?.appendedTo === link.id;
-    const parent = found.find(matches) ?? found[0];
+    const parent = parentOf(child, link);
     if (parent === undefined) {
-      warn(`${child} was resumed from run ${link.id}, which is not at ${places.join(' nor at ') || '(the link names no folder)'}; its rows are left out`);
+      warn(`${child} was resumed from run ${link.id}, which is not at ${placesOf(child, link).join(' nor at ') || '(the link names no folder)'}; its rows are left out`);
       break;
     }
     const r = real(parent.dir);
@@ -87,7 +84,7 @@ export function ancestryOf(dir: string, maxDepth = MAX_ANCESTRY): Ancestry {
       warn(`${child} was resumed from ${parent.dir}, which is already on its chain (a cycle); the chain stops there`);
       break;
     }
-    if (!matches(parent)) warn(`${child} was resumed from run ${link.id}; ${parent.dir} holds run ${String(parent.info?.id)} now (reopened since?), followed anyway`);
+    if (!parent.matched) warn(`${child} was resumed from run ${link.id}; ${parent.dir} holds run ${String(parent.info?.id)} now (reopened since?), followed anyway`);
     seen.add(r);
     ancestors.unshift(chainRun(parent.dir, parent.info));
     child = parent.dir;

@@ -283,12 +283,11 @@ export class RunDir {
       // A resumed run reopened without resumeFrom starts from the parent its link names, as with it.
       const from = parent ?? (carried === undefined ? undefined : carriedStart(this.dir, carried));
       // A resumed run reopened before its first status save starts from its parent's, as it did.
-      const saved = readJson(path.join(this.dir, 'status.json')) ?? (from === undefined ? {} : undefined);
-      const steps = saved?.[STEPS_KEY];
-      this.savedStatus = saved === undefined ? { ...from?.status } : userStatus(saved);
-      const own = lastSteps(this.dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {});
+      const saved = readJson(path.join(this.dir, 'status.json'));
+      const own = startOf(this.dir, saved);
+      this.savedStatus = saved === undefined && from !== undefined ? { ...from.status } : own.status;
       // A table of this folder's own continues from its own last step, the others from the parent's.
-      this.savedSteps = { ...from?.steps, ...own };
+      this.savedSteps = { ...from?.steps, ...own.steps };
       this.#params = readJson(path.join(this.dir, 'params.json')) ?? {};
       this.info = this.#writeInfo(name, previous, parent?.link ?? carried, git, onWarning);
     } catch (err) {
@@ -427,6 +426,26 @@ export function linkOf(info: Record<string, unknown> | undefined): ResumedFrom |
   return { id, dir: typeof dir === 'string' ? dir : '', absoluteDir: typeof absoluteDir === 'string' ? absoluteDir : '' };
 }
 
+/** The places, in order and without repeats, the link `link` of the run folder `child` (absolute) names. */
+export function placesOf(child: string, link: ResumedFrom): string[] {
+  return [...new Set([link.dir === '' ? '' : path.resolve(child, link.dir), link.absoluteDir].filter((p) => p !== ''))];
+}
+
+/**
+ * The folder the link `link` of the run folder `child` (absolute) points to: of its two places,
+ * `dir` resolved against `child` (a tree moved or copied whole keeps its links), then
+ * `absoluteDir`, the first whose `run.json` id (or `appendedTo`: reopened once since) is the
+ * link's, else the first holding any `run.json` (`matched` false); undefined when neither does.
+ * The one answer for every reader of the link (lib/run/ancestry.ts) and for a reopened child.
+ */
+export function parentOf(child: string, link: ResumedFrom): { dir: string; info: Record<string, unknown>; matched: boolean } | undefined {
+  const found = placesOf(child, link).flatMap((dir) => {
+    const info = readJson(path.join(dir, 'run.json'));
+    return info === undefined ? [] : [{ dir, info, matched: info.id === link.id || info.appendedTo === link.id }];
+  });
+  return found.find((p) => p.matched) ?? found[0];
+}
+
 /** True when `link` (a run's own) names `parent`: by id, by the id it had before it was reopened, or by its folder. */
 function sameParent(dir: string, link: ResumedFrom | undefined, parent: Parent): boolean {
   if (link === undefined) return false;
@@ -450,21 +469,20 @@ function readParent(child: string, from: string): Parent {
   };
 }
 
-/** What a child of the run folder `dir` starts from: its user status and each table's last step. */
-function startOf(dir: string): Pick<Parent, 'status' | 'steps'> {
-  const saved = readJson(path.join(dir, 'status.json')) ?? {};
+/** What a child of the run folder `dir` starts from (and a reopened `dir` itself): its user status and each table's last step; `saved` its `status.json` when read already. */
+function startOf(dir: string, saved = readJson(path.join(dir, 'status.json'))): Pick<Parent, 'status' | 'steps'> {
+  saved ??= {};
   const steps = saved[STEPS_KEY];
   return { status: userStatus(saved), steps: lastSteps(dir, typeof steps === 'object' && steps !== null ? (steps as Record<string, unknown>) : {}) };
 }
 
 /**
- * The start of the parent a reopened folder's carried link names (its `dir`, then `absoluteDir`:
- * the first holding a `run.json`, as lib/run/ancestry.ts looks), or none when it is gone.
+ * The start of the parent a reopened folder's carried link names ({@link parentOf}, as
+ * lib/run/ancestry.ts finds it), or none when it is gone or is the folder itself.
  */
 function carriedStart(child: string, link: ResumedFrom): Pick<Parent, 'status' | 'steps'> | undefined {
-  const places = [link.dir === '' ? '' : path.resolve(child, link.dir), link.absoluteDir];
-  const at = places.find((p) => p !== '' && p !== child && readJson(path.join(p, 'run.json')) !== undefined);
-  return at === undefined ? undefined : startOf(at);
+  const at = parentOf(child, link);
+  return at === undefined || at.dir === child ? undefined : startOf(at.dir);
 }
 
 /** Each table's last step: the larger of `saved` (status.json) and what the table's files hold. */
