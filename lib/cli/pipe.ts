@@ -40,23 +40,22 @@ export interface PipeOptions {
 
 const NEWLINE = Buffer.from('\n');
 
-/** True when the first byte that is not JSON whitespace is `{`: only such a line can be a row (the rest are never decoded). */
-function mayBeObject(line: Buffer): boolean {
-  for (let i = 0; i < line.length; i++) {
-    const b = line[i];
-    if (b === 0x7b) return true;
-    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return false;
+/** The first byte of `buf` that is not JSON whitespace (space, tab, `\r`), or -1 when there is none. */
+function firstNonSpace(buf: Buffer): number {
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i] as number;
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return b;
   }
-  return false;
+  return -1;
 }
 
-/** True when `head` (a partial line's start) holds a byte that is not JSON whitespace and not `{`: the line cannot be a row. */
+/** True when the first byte that is not JSON whitespace is `{`: only such a line can be a row (the rest are never decoded). */
+const mayBeObject = (line: Buffer): boolean => firstNonSpace(line) === 0x7b;
+
+/** True when `head` (a partial line's start) holds a byte that is not JSON whitespace and not `{`: the line cannot be a row (whitespace so far: not known yet). */
 function cannotBeObject(head: Buffer): boolean {
-  for (let i = 0; i < head.length; i++) {
-    const b = head[i];
-    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return b !== 0x7b;
-  }
-  return false; // whitespace so far: not known yet
+  const b = firstNonSpace(head);
+  return b !== -1 && b !== 0x7b;
 }
 
 /** The logger options of {@link runPipe} (and `rowlog run`): the run folder, defaults, the console sink on stderr. */
