@@ -111,7 +111,7 @@ export class LineSplitter<L extends Buffer | string = Buffer> {
     return this.#skipped !== undefined;
   }
 
-  /** The first bytes of the partial line held (up to 512), to tell what it may be; empty when none is held. */
+  /** The first held block of the partial line (a view, no copy), to tell what it may be; empty when none is held. */
   get partialHead(): Buffer {
     const first = this.#blocks[0];
     return first === undefined ? Buffer.alloc(0) : first.subarray(0, this.#blocks.length === 1 ? this.#fill : first.length);
