@@ -18,11 +18,11 @@ import type { FlatRow, Scalar } from '../lib/core/entry.js';
 import { META_KEYS } from '../lib/core/entry.js';
 import { numberOption } from '../lib/core/options.js';
 import { errText, ROW_META } from '../lib/core/ingest.js';
-import { putStats, statChoice } from './stats.js';
+import { putStats, statChoice, typedNumbers } from './stats.js';
 import type { StatChoice, StatName } from './stats.js';
 import { findSummarizer } from './summarizers.js';
 import type { Summarizer } from './summarizers.js';
-import { summarizeFramework, typedNumbers } from './tensors.js';
+import { summarizeFramework } from './tensors.js';
 import type { TensorHost } from './tensors.js';
 
 /** How rows are flattened. */

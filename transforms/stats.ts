@@ -9,13 +9,15 @@
  * be there. The std is the population std (ddof 0), numerically stable for |mean| ≫ std.
  *
  * Layout: every pass is a loop over *runs* (`count` elements `step` apart), so the same loops
- * serve a whole array (one run: `putStats`) and a strided view (an ndarray's
+ * serve a whole array (one run: `putStats`, which the hot passes take as a plain index loop,
+ * see `isFlat`) and a strided view (an ndarray's
  * `shape`/`stride`/`offset`, possibly transposed, sliced, stepped or reversed: `putStridedStats`,
  * one run per innermost row after merging the dimensions that are contiguous with each other;
  * the hot passes take a block of rows at a time, see `eachBlock`).
  * Elements are met in the view's logical (row-major) order and every pass does the same
  * operations in the same order for either, so a contiguous view gives the very bits of the
  * plain path, and a strided view the bits of its row-major copy, without making that copy.
+ * 64-bit integer arrays are converted to numbers first (`typedNumbers`).
  */
 import type { Scalar } from '../lib/core/entry.js';
 import { optionError } from '../lib/core/options.js';
@@ -420,4 +422,32 @@ function centralFlat(a: ArrayLike<number>, p: number, n: number, mean: number, a
   }
   acc.ss = ss;
   acc.comp = comp;
+}
+
+/**
+ * A typed array's values as numbers: BigInt64Array/BigUint64Array converted (exact up to 2^53,
+ * correctly rounded beyond, as `Number(bigint)`), the others as they are.
+ */
+export function typedNumbers(a: ArrayLike<number | bigint>): ArrayLike<number> {
+  if (a.length === 0 || typeof a[0] !== 'bigint') return a as ArrayLike<number>;
+  return LITTLE_ENDIAN ? int64Halves(a as BigInt64Array | BigUint64Array) : Float64Array.from(a as ArrayLike<bigint>, Number);
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * 64-bit integers as numbers from their two 32-bit halves, without a BigInt per element:
+ * `hi·2^32` is exact and the one addition rounds once, so each value equals `Number(x)`. On
+ * 1e6 values: 2–8 ms, where `Float64Array.from(a, Number)` took 250–450 ms and a loop of
+ * `Number(a[i])` 25–48 ms (node 20).
+ */
+function int64Halves(a: BigInt64Array | BigUint64Array): Float64Array {
+  const w = new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+  const out = new Float64Array(a.length);
+  const signed = a instanceof BigInt64Array;
+  for (let i = 0, j = 0; i < out.length; i++, j += 2) {
+    const hi = signed ? (w[j + 1] as number) : (w[j + 1] as number) >>> 0;
+    out[i] = hi * 4294967296 + ((w[j] as number) >>> 0);
+  }
+  return out;
 }
