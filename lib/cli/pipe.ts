@@ -58,13 +58,17 @@ function cannotBeObject(head: Buffer): boolean {
   return b !== -1 && b !== 0x7b;
 }
 
-/** The logger options of {@link runPipe} (and `rowlog run`): the run folder, defaults, the console sink on stderr. */
-export function pipeLoggerOptions(opts: PipeOptions): LoggerOptions {
+/**
+ * The logger options of {@link runPipe} and `rowlog run` (`capture`: the console capture too): the
+ * run folder, defaults, the console sink on stderr.
+ */
+export function pipeLoggerOptions(opts: PipeOptions, capture = false): LoggerOptions {
+  const pretty = opts.console !== false;
   return {
     dir: opts.dir,
     ...(opts.table === undefined ? {} : { table: opts.table }),
     ...(opts.level === undefined ? {} : { level: opts.level }),
-    console: opts.console === false ? false : { stream: process.stderr },
+    console: capture ? { stream: process.stderr, pretty, capture } : pretty ? { stream: process.stderr } : false,
   };
 }
 

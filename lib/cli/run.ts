@@ -135,8 +135,7 @@ export async function runCommand(argv: string[], opts: RunCommandOptions): Promi
   findCommand(argv[0] ?? '');
   const maxLineBytes = maxLineBytesOption(opts.maxLineBytes);
   process.stderr.on('error', () => undefined); // a terminal gone (SIGHUP): the lines still reach console.log
-  const base = pipeLoggerOptions(opts);
-  const log = createLogger({ ...base, console: { ...(base.console === false ? { pretty: false } : base.console), capture: true } });
+  const log = createLogger(pipeLoggerOptions(opts, true));
   const script = opts.tty !== false && process.stdout.isTTY ? findScript() : undefined; // its notice captured too
   const child = start(argv, script);
   const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
