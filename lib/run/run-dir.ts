@@ -220,19 +220,22 @@ function gitInfo(cwd: string): RunInfo['git'] {
   }
 }
 
-/** JSON with the values JSON cannot hold made readable (BigInt as text, typed arrays as arrays). */
+/**
+ * The `JSON.stringify` replacer of the run folder's JSON files: the values JSON cannot hold made
+ * readable (BigInt as text, typed arrays as arrays, a Map as an object, a Set as an array). The
+ * SQLite sink uses it too, so its run/params/status hold what the JSON files hold.
+ */
+export function jsonReplacer(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>, Number);
+  if (v instanceof Map) return Object.fromEntries(v);
+  if (v instanceof Set) return [...v];
+  return v;
+}
+
+/** JSON with the values JSON cannot hold made readable ({@link jsonReplacer}). */
 function toJson(value: unknown): string {
-  return `${JSON.stringify(
-    value,
-    (_k, v: unknown) => {
-      if (typeof v === 'bigint') return v.toString();
-      if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>, Number);
-      if (v instanceof Map) return Object.fromEntries(v);
-      if (v instanceof Set) return [...v];
-      return v;
-    },
-    2,
-  )}\n`;
+  return `${JSON.stringify(value, jsonReplacer, 2)}\n`;
 }
 
 /** Options of a {@link RunDir}. */
