@@ -31,7 +31,7 @@ import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from '../core/version.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { CHECKPOINT_DIFF, gitCheckpoint, writeCheckpointDiff } from './git-checkpoint.js';
+import { baseEnv, CHECKPOINT_DIFF, gitCheckpoint, writeCheckpointDiff } from './git-checkpoint.js';
 import type { CheckpointRun, GitCheckpoint, GitCheckpointOptions } from './git-checkpoint.js';
 import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
@@ -207,7 +207,7 @@ function gitInfo(cwd: string): RunInfo['git'] {
   const run = (args: string[]): string =>
     execFileSync('git', args, {
       cwd,
-      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' }, // status must not rewrite the user's index
+      env: baseEnv(), // status must not rewrite the user's index
       stdio: ['ignore', 'pipe', 'ignore'],
       timeout: 5000,
       encoding: 'utf8',
