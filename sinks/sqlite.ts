@@ -19,6 +19,7 @@ import type { Entry, FlatRow } from '../lib/core/entry.js';
 import { RowlogError } from '../lib/core/errors.js';
 import { objectOption, optionError } from '../lib/core/options.js';
 import { besideModule, WorkerChannel } from '../lib/io/worker-channel.js';
+import { jsonReplacer } from '../lib/run/run-dir.js';
 import { BatchSink, resolveBatchOptions } from './batch-sink.js';
 import type { BatchBackend, BatchSinkOptions, BatchWarn } from './batch-sink.js';
 import type { SqliteInit, SqliteJob, TableBatch } from './sqlite-worker.js';
@@ -192,12 +193,12 @@ class SqliteBackend implements BatchBackend {
   }
 
   /**
-   * `record` as JSON would save it (BigInts as strings), for the worker; undefined, and a warning
+   * `record` as the run folder's JSON files save it ({@link jsonReplacer}), for the worker; undefined, and a warning
    * (`W_STATUS`, as the logger warns when status.json cannot be saved), when it cannot be saved.
    */
   plain(record: SqliteRecord, what: string): Record<string, unknown> | undefined {
     try {
-      return JSON.parse(JSON.stringify(record, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+      return JSON.parse(JSON.stringify(record, jsonReplacer)) as Record<string, unknown>;
     } catch (err) {
       this.#warn({ code: 'W_STATUS', message: `${this.file}: could not record the ${what}: ${(err as Error).message}` }, what);
       return undefined;

@@ -376,6 +376,20 @@ t.test('a sink that gets no row starts no worker and leaves no file, whatever re
   t.same(fs.readdirSync(dir), [], 'destroyed before any row: the same');
 });
 
+t.test('params that JSON cannot hold (Map, Set, typed array): stored as params.json holds them', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'p.sqlite');
+  const sink = createSqliteSink({ path: file }, FAKE);
+  sink.setParams({ m: new Map([['a', 1]]), s: new Set([1, 2]), f: Float32Array.of(1, 2) });
+  sink.write(entry(0, { x: 1 }));
+  await new Promise<void>((resolve) => sink.end(resolve));
+  t.same(
+    statements(file).filter((s) => s.sql.startsWith('INSERT INTO params')).map((s) => s.args),
+    [['m', '{"a":1}'], ['s', '[1,2]'], ['f', '[1,2]']],
+    'a Map as an object, a Set and a Float32Array as arrays (not {})',
+  );
+});
+
 t.test('a worker that dies: W_FILE_ERROR, its rows and every later row counted as dropped', async (t) => {
   const dir = tmpdir(t);
   const sink = createSqliteSink({ dir, maxBatchRows: 5 }, FAKE);

@@ -29,7 +29,7 @@ import { DEFAULT_MAX_LOOKBACK_BYTES, tailBatches, tailLines } from '../read/tail
 import type { TailNotice } from '../read/tail.js';
 import { jqReady, query } from '../read/query.js';
 import type { JqRuntimeError } from '../read/query.js';
-import { tableFile } from '../run/layout.js';
+import { isCsvFormat, tableFile } from '../run/layout.js';
 
 /** Options of {@link runTail}. */
 export interface TailCliOptions {
@@ -89,7 +89,8 @@ const MAX_END_LINES = 1 << 24;
  */
 async function lastBelow(f: string, cut: number, k: number): Promise<Array<Record<string, unknown>>> {
   const rows: Array<Record<string, unknown>> = [];
-  if (tableFile(path.basename(f))?.format.startsWith('jsonl') === true) {
+  const table = tableFile(path.basename(f));
+  if (table !== undefined && !isCsvFormat(table.format)) {
     for (let lines = k; lines <= MAX_END_LINES; lines *= 8) {
       let short = false; // the look-back held fewer lines than asked
       let seen = 0;

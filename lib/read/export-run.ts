@@ -25,6 +25,7 @@ import { finished } from 'node:stream/promises';
 import { RowlogError } from '../core/errors.js';
 import type { Entry, FlatRow, Scalar } from '../core/entry.js';
 import { Level } from '../core/levels.js';
+import { optionError } from '../core/options.js';
 import { isCsvFormat, scanRun } from '../run/layout.js';
 import { readJson } from '../run/run-dir.js';
 import type { RunTable } from '../run/layout.js';
@@ -35,6 +36,7 @@ import { SqliteSink, sqliteSink } from '../../sinks/sqlite.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
 import { readLog } from './read-log.js';
 import type { Damage } from './decode-options.js';
+import { printWarning } from '../core/warnings.js';
 import type { RowlogWarning } from '../core/warnings.js';
 
 /** The formats {@link exportRun} writes. */
@@ -130,7 +132,7 @@ function toEntry(table: string, row: Record<string, unknown>, index: number): En
  */
 export async function exportRun(dir: string, opts: ExportOptions): Promise<ExportedTable[]> {
   if (!(EXPORT_FORMATS as readonly string[]).includes(opts.to)) {
-    throw new RowlogError('ERR_INVALID_OPTION', `to: must be ${EXPORT_FORMATS.join(', ')} (got ${String(opts.to)})`);
+    throw optionError('range', 'to', `must be ${EXPORT_FORMATS.join(', ')} (got ${String(opts.to)})`);
   }
   const run = scanRun(path.resolve(dir), '.');
   if (run === undefined) throw new RowlogError('ERR_NO_RUN_DIR', `${dir} is not a run folder (no run.json, status.json or table file)`);
@@ -140,7 +142,7 @@ export async function exportRun(dir: string, opts: ExportOptions): Promise<Expor
     const byName = new Map(run.tables.map((t) => [t.name, t]));
     tables = opts.tables.map((name) => {
       const t = byName.get(name);
-      if (t === undefined) throw new RowlogError('ERR_INVALID_OPTION', `table: ${dir} has no table '${name}' (it has ${run.tables.map((x) => x.name).join(', ') || 'none'})`);
+      if (t === undefined) throw optionError('range', 'table', `${dir} has no table '${name}' (it has ${run.tables.map((x) => x.name).join(', ') || 'none'})`);
       return t;
     });
   }
@@ -157,7 +159,7 @@ export async function exportRun(dir: string, opts: ExportOptions): Promise<Expor
   let bytes = 0;
   const sink = sinkOf(opts.to, out);
   if (sink instanceof SqliteSink) describeRun(sink, run.dir);
-  const warn = opts.onWarning ?? ((w: RowlogWarning) => process.stderr.write(`rowlog warning ${w.code}: ${w.message}\n`));
+  const warn = opts.onWarning ?? printWarning;
   let lost = false;
   sink.on('warning', (w: RowlogWarning) => {
     if (w.code === 'W_ROWS_DROPPED') lost = true;

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { numberOption, optionError, stringOption } from '../core/options.js';
 import type { RowlogWarning } from '../core/warnings.js';
 import { MAX_TABLE_DEPTH } from '../io/walk-files.js';
+import { real } from './git-checkpoint.js';
 import { hasRunMarker, TABLE_EXTS, tableFile } from './layout.js';
 import { linkOf, parentOf, placesOf, readJson } from './run-dir.js';
 
@@ -39,15 +40,6 @@ export interface Ancestry {
   ancestors: ChainRun[];
   /** Why the chain stopped early (`W_ANCESTRY`), if it did. */
   warnings: RowlogWarning[];
-}
-
-/** The real path of `dir`, or the path itself when it cannot be resolved. */
-function real(dir: string): string {
-  try {
-    return fs.realpathSync(dir);
-  } catch {
-    return dir;
-  }
 }
 
 function chainRun(dir: string, info: Record<string, unknown> | undefined): ChainRun {

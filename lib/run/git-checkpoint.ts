@@ -147,7 +147,7 @@ function summarize(stderr: string): string {
 }
 
 /** The environment of every git command: no optional locks (a read never rewrites the user's index). */
-function baseEnv(): NodeJS.ProcessEnv {
+export function baseEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GIT_OPTIONAL_LOCKS: '0' };
 }
 
@@ -159,7 +159,7 @@ function inside(top: string, p: string): string | undefined {
 }
 
 /** The real path of `p` (symbolic links resolved, so /tmp and /private/tmp compare equal), else `p`. */
-function real(p: string): string {
+export function real(p: string): string {
   try {
     return fs.realpathSync(p);
   } catch {

@@ -31,7 +31,7 @@ import { lastStepsInDir } from './last-step.js';
 import { LOCK_FILE, RunLock } from './run-lock.js';
 import { VERSION } from '../core/version.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { CHECKPOINT_DIFF, gitCheckpoint, writeCheckpointDiff } from './git-checkpoint.js';
+import { baseEnv, CHECKPOINT_DIFF, gitCheckpoint, writeCheckpointDiff } from './git-checkpoint.js';
 import type { CheckpointRun, GitCheckpoint, GitCheckpointOptions } from './git-checkpoint.js';
 import { readAt } from '../io/read-at.js';
 import { walkFiles } from '../io/walk-files.js';
@@ -207,7 +207,7 @@ function gitInfo(cwd: string): RunInfo['git'] {
   const run = (args: string[]): string =>
     execFileSync('git', args, {
       cwd,
-      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' }, // status must not rewrite the user's index
+      env: baseEnv(), // status must not rewrite the user's index
       stdio: ['ignore', 'pipe', 'ignore'],
       timeout: 5000,
       encoding: 'utf8',
@@ -220,19 +220,22 @@ function gitInfo(cwd: string): RunInfo['git'] {
   }
 }
 
-/** JSON with the values JSON cannot hold made readable (BigInt as text, typed arrays as arrays). */
+/**
+ * The `JSON.stringify` replacer of the run folder's JSON files: the values JSON cannot hold made
+ * readable (BigInt as text, typed arrays as arrays, a Map as an object, a Set as an array). The
+ * SQLite sink uses it too, so its run/params/status hold what the JSON files hold.
+ */
+export function jsonReplacer(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>, Number);
+  if (v instanceof Map) return Object.fromEntries(v);
+  if (v instanceof Set) return [...v];
+  return v;
+}
+
+/** JSON with the values JSON cannot hold made readable ({@link jsonReplacer}). */
 function toJson(value: unknown): string {
-  return `${JSON.stringify(
-    value,
-    (_k, v: unknown) => {
-      if (typeof v === 'bigint') return v.toString();
-      if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>, Number);
-      if (v instanceof Map) return Object.fromEntries(v);
-      if (v instanceof Set) return [...v];
-      return v;
-    },
-    2,
-  )}\n`;
+  return `${JSON.stringify(value, jsonReplacer, 2)}\n`;
 }
 
 /** Options of a {@link RunDir}. */
