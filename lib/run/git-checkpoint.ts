@@ -91,8 +91,8 @@ export interface GitCheckpoint {
   top: string;
   /** What {@link writeCheckpointDiff} diffs from: HEAD, or the empty tree. */
   base: string;
-  /** When the checkpoint's `timeout` runs out (ms since the epoch): {@link writeCheckpointDiff} keeps to it. */
-  deadline: number;
+  /** The checkpoint's `timeout` (`ms`) and when it runs out (`deadline`, ms since the epoch): {@link writeCheckpointDiff} keeps to it. */
+  budget: { ms: number; deadline: number };
 }
 
 /** What the commit message names. */
@@ -258,7 +258,7 @@ export function gitCheckpoint(cwd: string, run: CheckpointRun, opts: GitCheckpoi
     skipped,
     top,
     base,
-    deadline: budget.deadline,
+    budget,
   });
   const identity = author(git);
   for (let attempt = 0; ; attempt++) {
@@ -295,15 +295,14 @@ function author(git: Git): NodeJS.ProcessEnv {
 /**
  * Writes `git diff --binary <HEAD or the empty tree> <checkpoint>` to `file`, streamed from git into
  * a temp file and renamed into place (lib/io/atomic.ts): `git apply` takes it. Within what is
- * left of the checkpoint's `timeout` (`cp.deadline`).
+ * left of the checkpoint's `timeout` (`cp.budget`).
  */
-export function writeCheckpointDiff(cp: GitCheckpoint, file: string, opts: GitCheckpointOptions = {}): void {
-  const { timeout } = gitCheckpointOption(opts) as Required<GitCheckpointOptions>;
+export function writeCheckpointDiff(cp: GitCheckpoint, file: string): void {
   const tmp = atomicTmpPath(file);
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
-      new Git(cp.top, baseEnv(), { ms: timeout, deadline: cp.deadline }).run(['diff-tree', '-r', '-p', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', cp.base, cp.commit], { out: fd });
+      new Git(cp.top, baseEnv(), cp.budget).run(['diff-tree', '-r', '-p', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', cp.base, cp.commit], { out: fd });
     } finally {
       fs.closeSync(fd);
     }

@@ -350,7 +350,7 @@ export class RunDir {
       return git;
     }
     try {
-      writeCheckpointDiff(cp, diff, opts);
+      writeCheckpointDiff(cp, diff);
     } catch (err) {
       fail(`the git checkpoint ${cp.commit} was made, but ${CHECKPOINT_DIFF} could not be written: ${(err as Error).message}`);
     }
