@@ -77,6 +77,8 @@ const PEERS = {
   sqlite3: { pkg: 'sqlite3', find: () => onPath('sqlite3') },
   /** The git CLI: the checkpoint's tests make real repositories with it. */
   git: { pkg: 'git', find: () => onPath('git') },
+  /** A real Redis server (7.0 on Debian 12) for the Redis sink, collector and readers; test/redis.ts starts one per test file. */
+  'redis-server': { pkg: 'redis-server', find: () => onPath('redis-server') },
   /** Not Debian's: the optional npm peer of sqliteSink, installed as .ci/run does (into .peers/, linked into node_modules). */
   'better-sqlite3': { pkg: 'npm:better-sqlite3@12', find: () => npmPackage('better-sqlite3') },
 } satisfies Record<string, { pkg: string; find: () => string | undefined }>;
