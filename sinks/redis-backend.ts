@@ -146,6 +146,8 @@ export class RedisBackend implements BatchBackend {
   #holds = 0;
   #keepAlive: NodeJS.Timeout | undefined;
   #dropped = 0;
+  /** Rejecters of the replies awaited on the current connection (see {@link RedisBackend.#race}). */
+  readonly #aborts = new Set<() => void>();
 
   constructor(o: ResolvedRedisOptions, warn: BatchWarn) {
     this.#o = o;
@@ -247,7 +249,12 @@ export class RedisBackend implements BatchBackend {
     const c = openRedis(this.#o.target, { offlineQueue: false, resend: false, unref: true, name: 'rowlog-sink' });
     this.#client = c;
     c.on('error', (err: Error) => this.#onError(err));
-    c.on('close', () => this.#goneAway());
+    c.on('close', () => {
+      // ioredis without its resend drops the commands that were on the wire without settling them.
+      for (const abort of this.#aborts) abort();
+      this.#aborts.clear();
+      this.#goneAway();
+    });
     c.on('ready', () => {
       this.#away = false;
       this.#retry.cancel();
@@ -360,10 +367,9 @@ export class RedisBackend implements BatchBackend {
     this.#inflight = blocks.length;
     let results: Array<[Error | null, unknown]>;
     try {
-      results = ((await p.exec()) ?? []) as Array<[Error | null, unknown]>;
-    } catch (err) {
-      results = [];
-      void err;
+      results = ((await this.#race(p.exec())) ?? []) as Array<[Error | null, unknown]>;
+    } catch {
+      results = []; // the connection closed: every block of the round is "sent without a reply"
     }
     this.#inflight = 0;
 
@@ -419,15 +425,28 @@ export class RedisBackend implements BatchBackend {
     this.#settle();
   }
 
+  /**
+   * `reply`, rejected when the connection closes first: without `autoResendUnfulfilledCommands`,
+   * ioredis forgets the commands that were on the wire when it closed, and their promises never
+   * settle. Their blocks then count as sent without a reply (maybe in), and are sent again.
+   */
+  #race<T>(reply: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const abort = (): void => reject(new Error('Connection is closed.'));
+      this.#aborts.add(abort);
+      reply.then(resolve, reject).finally(() => this.#aborts.delete(abort));
+    });
+  }
+
   /** Claims the run's name (module comment); returns the name the keys use. */
   async #claim(c: Redis): Promise<string> {
     let name = this.#o.run ?? this.#name ?? this.#defaultName;
     const key = metaKey(this.#o.prefix, name);
-    if ((await c.hsetnx(key, 'id', this.#id)) === 1) return name;
-    const holder = await c.hget(key, 'id');
+    if ((await this.#race(c.hsetnx(key, 'id', this.#id))) === 1) return name;
+    const holder = await this.#race(c.hget(key, 'id'));
     if (holder === null || holder === this.#id) return name;
     if (holder === this.#appendedTo) {
-      await c.hset(key, 'id', this.#id);
+      await this.#race(c.hset(key, 'id', this.#id));
       return name;
     }
     const renamed = `${name}.${this.#id.slice(0, 8)}`;
@@ -436,7 +455,7 @@ export class RedisBackend implements BatchBackend {
       message: `${this.shown}: the run name '${name}' is held by another run (id ${holder}); this run writes as '${renamed}'`,
     });
     name = renamed;
-    await c.hset(metaKey(this.#o.prefix, name), 'id', this.#id);
+    await this.#race(c.hset(metaKey(this.#o.prefix, name), 'id', this.#id));
     return name;
   }
 
@@ -444,7 +463,7 @@ export class RedisBackend implements BatchBackend {
   async #readTops(c: Redis, run: string, tables: string[]): Promise<void> {
     const p = c.pipeline();
     for (const t of tables) p.call('XINFO', ['STREAM', streamKey(this.#o.prefix, run, t)]);
-    const results = ((await p.exec()) ?? []) as Array<[Error | null, unknown]>;
+    const results = ((await this.#race(p.exec())) ?? []) as Array<[Error | null, unknown]>;
     tables.forEach((t, i) => {
       const [err, info] = results[i] ?? [new Error('no reply'), undefined];
       let last: StreamId | undefined;
