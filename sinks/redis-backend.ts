@@ -233,12 +233,13 @@ export class RedisBackend implements BatchBackend {
       rows += b.n;
     }
     if (rows === 0) return;
-    if (this.#dropped === 0) {
-      this.#warn({
+    this.#warn(
+      {
         code: 'W_REDIS_DROPPED',
         message: `${this.shown}: ${rows} rows dropped: more than maxBufferBytes (${this.#o.maxBufferBytes}) wait for Redis; the oldest go first, further drops are counted when the sink closes`,
-      });
-    }
+      },
+      'buffer',
+    );
     this.#dropped += rows;
     this.#settle();
   }
@@ -470,7 +471,7 @@ export class RedisBackend implements BatchBackend {
       if (err === null && Array.isArray(info)) {
         const at = info.indexOf('last-generated-id');
         last = at >= 0 ? parseId(info[at + 1]) : undefined;
-      } else if (isReplyError(err) && /no such key/i.test(err.message)) last = { ms: 0, seq: 0 };
+      } else if (isReplyError(err) && /no such key|^WRONGTYPE/i.test(err.message)) last = { ms: 0, seq: 0 }; // none yet; or not a stream: its XADDs are refused and counted
       else if (err !== null) throw err;
       const s = this.#streams.get(t);
       if (s === undefined) this.#streams.set(t, { last: last ?? { ms: 0, seq: 0 }, announced: false });

@@ -5,6 +5,7 @@
  * MAXLEN ~; createLogger({redis}) and ROWLOG_REDIS; options checked.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { createRequire } from 'node:module';
@@ -42,6 +43,13 @@ function hgetall(server: RedisServer, key: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < values.length; i += 2) out[values[i] as string] = values[i + 1] as string;
   return out;
+}
+
+/** The `last` step of a stream's newest entry, from redis-cli (-1 when it has none). */
+function lastStep(server: RedisServer, key: string): number {
+  const out = server.cli('XREVRANGE', key, '+', '-', 'COUNT', '1').split('\n');
+  const at = out.indexOf('last');
+  return at < 0 ? -1 : Number(out[at + 1]);
 }
 
 function warnings(w: { on(ev: 'warning', f: (w: RowlogWarning) => void): unknown }): RowlogWarning[] {
@@ -165,6 +173,98 @@ t.test('redisSink', async (t) => {
     log.row('main', { x: 1 });
     await log.close();
     t.equal((await rowsOf(client, 'rowlog:fromenv:main')).length, 1);
+  });
+
+  t.test('an XADD Redis executed whose reply was lost is sent again and not added twice', async (t) => {
+    // A proxy on 127.0.0.1 that, once armed, lets one XADD through to Redis, swallows its reply and
+    // cuts the connection: the sink cannot know the block is in, and sends it again.
+    let armed = false;
+    let cuts = 0;
+    const proxy = net.createServer((down) => {
+      const up = net.connect(server.port, '127.0.0.1');
+      let swallow = false;
+      down.on('data', (b) => {
+        if (armed && b.includes('XADD')) {
+          armed = false;
+          swallow = true;
+        }
+        up.write(b);
+      });
+      up.on('data', (b) => {
+        if (!swallow) return void down.write(b);
+        cuts++;
+        down.destroy();
+        up.destroy();
+      });
+      down.on('error', () => up.destroy());
+      up.on('error', () => down.destroy());
+      down.on('close', () => up.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => proxy.close());
+    const sink = redisSink({ url: `redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, run: 'lost' });
+    const seen = warnings(sink);
+    sink.write({ table: 'main', level: 20, step: 0, time: 0, data: { x: 0 } });
+    await sink.flush();
+    armed = true;
+    sink.write({ table: 'main', level: 20, step: 1, time: 1, data: { x: 1 } });
+    await until(() => cuts === 1, 'the reply swallowed');
+    sink.write({ table: 'main', level: 20, step: 2, time: 2, data: { x: 2 } });
+    await until(() => lastStep(server, 'rowlog:lost:main') === 2, 'the later block');
+    await sink.flush();
+    t.same((await rowsOf(client, 'rowlog:lost:main')).map((r) => r.$step), [0, 1, 2], 'every row once: the resend was refused as already there');
+    t.notOk(seen.some((w) => /another writer/.test(w.message)), 'not taken for another writer');
+    await new Promise<void>((resolve) => sink.end(resolve));
+  });
+
+  t.test('a key that is not a stream: its blocks are dropped and counted (W_REDIS_DROPPED)', async (t) => {
+    server.cli('SET', 'rowlog:wt:main', 'not a stream');
+    const sink = redisSink({ url: server.url, run: 'wt' });
+    const seen = warnings(sink);
+    sink.write({ table: 'main', level: 20, step: 0, time: 0, data: { x: 1 } });
+    sink.write({ table: 'other', level: 20, step: 0, time: 0, data: { x: 1 } });
+    await sink.flush();
+    t.match(seen, [{ code: 'W_REDIS_DROPPED', message: /1 rows dropped: Redis refuses them \(WRONGTYPE/ }]);
+    t.equal((await rowsOf(client, 'rowlog:wt:other')).length, 1, 'the other table is written');
+    await new Promise<void>((resolve) => sink.end(resolve));
+    t.match(seen[1], { code: 'W_REDIS_DROPPED', message: /1 rows were dropped before/ }, 'the total at close');
+  });
+
+  t.test('another writer on the stream: the next block gets an id after its entry, nothing lost', async (t) => {
+    const sink = redisSink({ url: server.url, run: 'ow' });
+    const seen = warnings(sink);
+    sink.write({ table: 'main', level: 20, step: 0, time: 0, data: { x: 0 } });
+    await sink.flush();
+    await client.xadd('rowlog:ow:main', '99999999999999-0', 'foreign', '1');
+    sink.write({ table: 'main', level: 20, step: 1, time: 1, data: { x: 1 } });
+    await sink.flush();
+    const ids = ((await client.xrange('rowlog:ow:main', '-', '+')) as Array<[string, string[]]>).map(([id]) => id);
+    t.equal(ids.length, 3);
+    t.equal(ids[2], '99999999999999-1', 'after the foreign entry');
+    t.same((await rowsOf(client, 'rowlog:ow:main')).map((r) => r.x), [0, 1], 'both rows, the foreign entry skipped by parseBlock');
+    t.match(seen, [{ code: 'W_REDIS_ERROR', message: /another writer adds to rowlog:ow:main/ }]);
+    await new Promise<void>((resolve) => sink.end(resolve));
+  });
+
+  t.test('Redis refusing writes for now (OOM): warned once, retried, then delivered', async (t) => {
+    const sink = redisSink({ url: server.url, run: 'oom' });
+    const seen = warnings(sink);
+    sink.write({ table: 'main', level: 20, step: 0, time: 0, data: { x: 0 } });
+    await sink.flush();
+    server.cli('CONFIG', 'SET', 'maxmemory', '1');
+    t.teardown(() => server.cli('CONFIG', 'SET', 'maxmemory', '0'));
+    sink.write({ table: 'main', level: 20, step: 1, time: 1, data: { x: 1 } });
+    await sink.flush(); // resolves: Redis refuses for now, the block waits
+    t.match(seen, [{ code: 'W_REDIS_ERROR', message: /refuses writes for now \(OOM/ }]);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    sink.setParams({ cyclic });
+    t.match(seen[1], { code: 'W_STATUS', message: /could not record the params/ }, 'a record that is not JSON warns');
+    server.cli('CONFIG', 'SET', 'maxmemory', '0');
+    await until(() => lastStep(server, 'rowlog:oom:main') === 1, 'the refused block, sent again');
+    t.same((await rowsOf(client, 'rowlog:oom:main')).map((r) => r.x), [0, 1]);
+    await new Promise<void>((resolve) => sink.end(resolve));
+    t.equal(seen.length, 2, 'no more warnings');
   });
 
   t.test('a sink without a logger or run option uses the default run name', async (t) => {
