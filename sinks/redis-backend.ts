@@ -132,6 +132,8 @@ export class RedisBackend implements BatchBackend {
   readonly #meta = new Map<string, string>();
   readonly #dirty = new Set<string>();
   #params: Record<string, unknown> = {};
+  /** The last status recorded, without its time. */
+  #lastStatus: string | undefined;
   #metaVersion = 0;
   #metaSent = 0;
   /** `P:runs` gets the run again (after each connect). */
@@ -204,7 +206,21 @@ export class RedisBackend implements BatchBackend {
     this.#record('params', this.#params);
   }
 
+  /**
+   * A status that differs from the last only in `$updated` is not sent again: the logger saves
+   * the status on every flush, also on each `beforeExit`, and a write each time would keep a
+   * finished process alive (each flush waits for its writes, and holds the process meanwhile).
+   */
   setStatus(status: Readonly<Record<string, unknown>>): void {
+    const { $updated: _time, ...rest } = status;
+    let same: string | undefined;
+    try {
+      same = JSON.stringify(rest, jsonReplacer);
+    } catch {
+      same = undefined; // #record warns
+    }
+    if (same !== undefined && same === this.#lastStatus) return;
+    this.#lastStatus = same;
     this.#record('status', status);
   }
 

@@ -43,8 +43,10 @@ for (let i = 0; i < N; i++) {
   }
 }
 console.log('logged all');
-await log.flush();
-console.log('flushed');
+if (mode !== 'end') {
+  await log.flush();
+  console.log('flushed');
+}
 if (mode === 'close') {
   await log.close();
   console.log('closed');
@@ -113,6 +115,14 @@ t.test('the Redis sink without Redis', async (t) => {
     t.equal(steps.length, N, 'as many rows as logged');
     t.same(steps, range(N), 'every step 0..N-1 exactly once, in order');
     t.notOk(child.lines.some((l) => l.includes('W_REDIS_DROPPED')), 'nothing dropped');
+  });
+
+  t.test('a script that ends without flush() or close(): the exit flush delivers every row', async (t) => {
+    const child = startChild(script, [path.join(tmpdir(t), 'ends'), server.url, '5000', 'end', '5000'], TS_ENV);
+    t.same(await child.exited, { code: 0, signal: null }, child.stderr());
+    t.same((await rowsOf(client, 'rowlog:ends:train')).map((r) => r.$step), range(5000), 'every step once');
+    // `exited` when the exit hook's record went out on the socket (synchronously, best effort), else the beforeExit flush's.
+    t.match(JSON.parse((await client.hget('rowlog:ends:meta', 'status')) ?? '{}').$state, /^(exited|running)$/, 'the status as the exit saved it');
   });
 
   t.test('a script that ends while Redis is away exits (nothing keeps it alive)', async (t) => {

@@ -173,6 +173,10 @@ t.test('redisSink', async (t) => {
     log.row('main', { x: 1 });
     await log.close();
     t.equal((await rowsOf(client, 'rowlog:fromenv:main')).length, 1);
+    const off = createLogger({ dir: path.join(tmpdir(t), 'notsent'), redis: false, console: false, tensorboard: false });
+    off.row('main', { x: 1 });
+    await off.close();
+    t.equal(server.cli('EXISTS', 'rowlog:notsent:main').trim(), '0', 'redis: false: none, ROWLOG_REDIS or not');
   });
 
   t.test('an XADD Redis executed whose reply was lost is sent again and not added twice', async (t) => {
@@ -271,7 +275,13 @@ t.test('redisSink', async (t) => {
     const sink = redisSink({ url: server.url });
     t.match(sink.runName, /^[A-Za-z0-9_.-]+$/);
     t.match(sink.shown, /^redis:\/\/127\.0\.0\.1:\d+/);
+    sink.write({ table: 'main', level: 20, step: 0, time: 0, data: { x: 1 } });
+    await sink.flush();
+    t.equal((await rowsOf(client, `rowlog:${sink.runName}:main`)).length, 1, 'written under that name');
     await new Promise<void>((resolve) => sink.end(resolve));
+    sink.setStatus({ late: true }); // after close: nothing, no throw
+    sink.destroy();
+    t.notOk(hgetall(server, `rowlog:${sink.runName}:meta`).status, 'nothing recorded after close');
   });
 });
 

@@ -86,9 +86,10 @@ export interface DefaultSinkOptions {
    * table, `<prefix>:<run>:<table>`), at TRACE, for `rowlog collect --redis` and the readers: a
    * `redis://` or `rediss://` URL, or redisSink's options (`run` defaults to the run name). Never
    * makes `log.row()` wait; while Redis is away rows are buffered within `maxBufferBytes`.
+   * `false`: none, even when `ROWLOG_REDIS` is set (a collector's runs, which came from Redis).
    * @default the environment variable `ROWLOG_REDIS` (a URL) when set, else none
    */
-  redis?: string | RedisSinkOptions;
+  redis?: string | RedisSinkOptions | false;
   /**
    * With the default sinks: rows kept in memory per table for `log.table()`. Kept small on
    * purpose: rows that stay longer are promoted to V8's old space, and at tens of thousands of
@@ -134,7 +135,7 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
   if (sqlite !== undefined) specs.push({ sink: sqliteSink({ ...sqlite, dir }), level: 'TRACE' });
   if (opts.socket !== undefined) specs.push(socketSpec(runName, opts.socket));
   const redis = opts.redis ?? (process.env.ROWLOG_REDIS || undefined);
-  if (redis !== undefined) specs.push({ sink: redisSink({ run: nameSegment(runName), ...(typeof redis === 'string' ? { url: redis } : objectOption(redis, 'redis')) }), level: 'TRACE' });
+  if (redis !== undefined && redis !== false) specs.push({ sink: redisSink({ run: nameSegment(runName), ...(typeof redis === 'string' ? { url: redis } : objectOption(redis, 'redis')) }), level: 'TRACE' });
   return specs;
 }
 
