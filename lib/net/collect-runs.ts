@@ -57,7 +57,8 @@ export class SourceRuns {
     if (run.log === undefined && run.retryAt <= Date.now()) {
       try {
         // Each source's sinks keep few files open: a collector writes many runs at once (issue 9).
-        const log = createLogger({ dir: path.join(this.#dir, source), name: source, console: false, memory: 0, maxOpenFiles: SOURCE_OPEN_FILES });
+        // redis: false: ROWLOG_REDIS in the collector's environment does not send the collected runs on.
+        const log = createLogger({ dir: path.join(this.#dir, source), name: source, console: false, memory: 0, maxOpenFiles: SOURCE_OPEN_FILES, redis: false });
         log.on('warning', (w: RowlogWarning) => {
           const cw: CollectWarning = { ...w, source, message: `${source}: ${w.message}` };
           report.emit(cw);
