@@ -70,7 +70,11 @@ export interface RedisConnectOptions {
   highWaterMark?: number;
 }
 
-/** What {@link connectRedis} returns: rows, with `'live'` and `'dropped'` ({@link DroppedEntries}) events. */
+/**
+ * What {@link connectRedis} returns: rows, with events `'live'` (the backlog is read),
+ * `'dropped'` ({@link DroppedEntries}), `'offline'` (why, password scrubbed: Redis cannot be
+ * reached, once per outage; the reader keeps redialling) and `'online'` (reached again).
+ */
 export interface RedisRowStream extends Readable {
   /** The id of the last entry whose rows were all passed on (`since`, or `'0-0'`, before the first): pass it as `since` to resume. */
   readonly lastId: string;
@@ -188,7 +192,8 @@ function checkOptions(opts: RedisConnectOptions) {
  * Reads the rows of `opts.table` of run `opts.run` from Redis (see the module comment): each
  * row as an object (`$step`, `$time`, `$level`, `$table`, data keys; NaN and ±Infinity
  * restored), the backlog first, then live rows. Emits `'live'` each time the backlog is read
- * (rows from then on are new), `'dropped'` ({@link DroppedEntries}) for trimmed entries.
+ * (rows from then on are new), `'dropped'` ({@link DroppedEntries}) for trimmed entries,
+ * `'offline'` (message) and `'online'` around an outage.
  */
 export function connectRedis(opts: RedisConnectOptions): RedisRowStream {
   const o = checkOptions(opts);
@@ -223,9 +228,18 @@ export function connectRedis(opts: RedisConnectOptions): RedisRowStream {
   Object.defineProperty(stream, 'key', { value: key });
 
   const fail = (err: Error) => stream.destroy(new RowlogError('ERR_REDIS', `${target.shown} ${key}: ${target.scrub(err.message)}`, { cause: err }));
-  // Connection errors are redialled by ioredis; a refused password will not get better.
+  // Connection errors are redialled by ioredis (said once per outage); a refused password will not get better.
+  let offline = false;
   client.on('error', (err: Error) => {
     if (isReplyError(err) && /WRONGPASS|NOAUTH|invalid password|invalid username/i.test(err.message)) fail(err);
+    else if (!offline && !stream.destroyed) {
+      offline = true;
+      stream.emit('offline', target.scrub(err.message));
+    }
+  });
+  client.on('ready', () => {
+    if (offline && !stream.destroyed) stream.emit('online');
+    offline = false;
   });
 
   /** The next entries to pass on ([] to ask again), or null at the end (`follow: false`). */
