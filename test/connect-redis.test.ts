@@ -5,6 +5,8 @@
  * backpressure; trimming (`'dropped'`); foreign entries; `last`; a wrong password.
  */
 import t from 'tap';
+import path from 'node:path';
+import { createLogger } from '../lib/index.js';
 import { connect } from '../lib/net/connect.js';
 import type { DroppedEntries, RedisRowStream } from '../lib/net/connect-redis.js';
 import { compareIds, entryRows } from '../lib/net/connect-redis.js';
@@ -13,6 +15,7 @@ import { needs } from './peers.js';
 import { removeRedis, startRedis } from './redis.js';
 import type { RedisServer } from './redis.js';
 import { addBlock, redisClient } from './redis-blocks.js';
+import { tmpdir } from './helpers.js';
 import { until } from './wait.js';
 
 /** Collects the rows of `s` (flowing). */
@@ -54,6 +57,22 @@ t.test('connect({redis})', async (t) => {
     t.equal(s.key, streamKey('rowlog', 'r1', 'train'));
     const lastIds = (await c.call('XREVRANGE', s.key, '+', '-', 'COUNT', '1')) as Array<[string, string[]]>;
     t.equal(s.lastId, lastIds[0]?.[0], 'lastId is the last entry read');
+  });
+
+  t.test('end to end: createLogger({redis}) writes while a reader follows', async (t) => {
+    const s = connect({ redis: server.url, run: 'e2e', table: 'train' });
+    t.teardown(() => s.destroy());
+    const rows = collect(s);
+    const log = createLogger({ dir: path.join(tmpdir(t), 'e2e'), redis: server.url, console: false, exitHooks: false, tensorboard: false });
+    for (let i = 0; i < 5000; i++) {
+      log.row('train', { loss: i === 7 ? NaN : 1 / (i + 1) });
+      if (i % 1000 === 999) await log.flush();
+    }
+    await log.close();
+    await until(() => rows.length >= 5000, 'every row', 10_000);
+    t.same(steps(rows), range(0, 5000), 'every step once, in order');
+    t.ok(Number.isNaN(rows[7]?.loss));
+    t.equal(rows[0]?.$table, 'train');
   });
 
   t.test('resumes after lastId, exclusive', async (t) => {
