@@ -108,6 +108,26 @@ t.test('connect({redis})', async (t) => {
     t.same(steps(rows), range(0, 400), 'every step exactly once, in order');
   });
 
+  t.test('Redis killed in the middle of the backlog: the reader goes on from lastId', async (t) => {
+    for (let e = 0; e < 400; e++) await addBlock(c, 'r3b', 'train', e * 5, 5);
+    const s = connect({ redis: server.url, run: 'r3b', table: 'train', pageEntries: 5 });
+    t.teardown(() => s.destroy());
+    const rows: Array<Record<string, unknown>> = [];
+    let offline = 0;
+    s.on('offline', () => offline++);
+    s.on('data', (r: Record<string, unknown>) => {
+      rows.push(r);
+      if (rows.length === 1000) s.pause(); // half way through the backlog
+    });
+    await until(() => s.isPaused(), 'half the backlog');
+    await server.stop('SIGKILL');
+    s.resume(); // reads while Redis is away
+    await until(() => offline > 0, 'the reader to notice');
+    await server.start();
+    await until(() => rows.length >= 2000, 'the rest of the backlog', 10_000);
+    t.same(steps(rows), range(0, 2000), 'every step exactly once, in order');
+  });
+
   t.test('backpressure: a reader that is not read stops reading Redis', async (t) => {
     for (let e = 0; e < 100; e++) await addBlock(c, 'r4', 'train', e * 100, 100);
     const s = connect({ redis: server.url, run: 'r4', table: 'train', highWaterMark: 50, pageEntries: 10 });
