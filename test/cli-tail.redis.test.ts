@@ -120,10 +120,6 @@ t.test('rowlog tail redis://…', async (t) => {
     stop.abort();
     await done;
     t.same(text.split('\n').slice(-3, -1), lines(100_000, 100_002));
-    const src = redisTableUrl('rediss://u:p@h:1/r/a/b?prefix=x');
-    t.same(src, { redis: 'rediss://u:p@h:1', shown: 'rediss://***:***@h:1/r/a/b?prefix=x', run: 'r', table: 'a/b', prefix: 'x' });
-    t.throws(() => redisTableUrl('redis://h:1/r/t?prefix=a%20b'), { code: 'ERR_INVALID_OPTION' });
-    t.throws(() => redisTableUrl('redis://[h'), { code: 'ERR_INVALID_OPTION' });
     await t.rejects(runTail([`${server.url.replace('pa%3Ass', 'x')}/exp1/train`], { out, err }), { code: 'ERR_REDIS' });
   });
 
@@ -134,4 +130,12 @@ t.test('rowlog tail redis://…', async (t) => {
     t.notMatch(r.stderr, /pa:ss|pa%3Ass/);
     t.equal(runCli(['tail', 'redis://127.0.0.1:1/a:b/t']).status, 2, 'a run name with a colon');
   });
+});
+
+t.test('tail: redis:// URLs checked (no server needed)', async (t) => {
+  t.same(redisTableUrl('rediss://u:p@h:1/r/a/b?prefix=x'), { redis: 'rediss://u:p@h:1', shown: 'rediss://***:***@h:1/r/a/b?prefix=x', run: 'r', table: 'a/b', prefix: 'x' });
+  t.throws(() => redisTableUrl('redis://h:1/r/t?prefix=a%20b'), { code: 'ERR_INVALID_OPTION' });
+  t.throws(() => redisTableUrl('redis://[h'), { code: 'ERR_INVALID_OPTION' });
+  t.throws(() => redisTableUrl('redis://h:1/r'), { code: 'ERR_INVALID_OPTION', message: /must name a run and a table/ });
+  await t.rejects(runTail(['redis://:pw@h:1/a:b/t']), { code: 'ERR_INVALID_OPTION', message: /^FILE: must name a run and a table/ });
 });

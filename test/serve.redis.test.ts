@@ -121,12 +121,16 @@ t.test('serve({redis})', async (t) => {
   t.same(warnings, [], 'no warning');
 });
 
-t.test('serve({redis}): options, and Redis away', async (t) => {
-  if (!needs(t, 'redis-server')) return;
+t.test('serve({redis}): options (no server needed)', async (t) => {
   const dir = tmpdir(t);
   await t.rejects(serve({ dir, redis: 'http://x' }), { code: 'ERR_INVALID_OPTION', message: /^redis:/ });
   await t.rejects(serve({ dir, redisPrefix: 'p' }), { code: 'ERR_INVALID_OPTION', message: /^redisPrefix: is only used with redis/ });
   await t.rejects(serve({ dir, redis: 'redis://127.0.0.1:1', redisPrefix: 'a b' }), { code: 'ERR_INVALID_OPTION', message: /^redisPrefix:/ });
+});
+
+t.test('serve({redis}): Redis away', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const dir = tmpdir(t);
   const server = await startRedis();
   t.teardown(() => removeRedis(server));
   const c = redisClient(server.url);
