@@ -38,6 +38,7 @@ export { BatchSink } from '../sinks/batch-sink.js';
 export type { BatchSinkOptions } from '../sinks/batch-sink.js';
 export { connect } from './net/connect.js';
 export type { ConnectOptions, RowStream } from './net/connect.js';
+export type { DroppedEntries, RedisConnectOptions, RedisRowStream } from './net/connect-redis.js';
 export { collect, Collector } from './net/collect.js';
 export type { CollectOptions } from './net/collect.js';
 export type { CollectWarning, CollectCounts, SkipReason } from './net/collect-report.js';

@@ -44,9 +44,9 @@ export async function waitFor(page: Page, expr: string, ms: number): Promise<voi
   }
 }
 
-/** `rowlog serve DIR --port 0` in the background (killed at `t`'s end): the process, its page address, its stderr so far. */
-export async function startServe(t: Test, dir: string): Promise<{ server: ChildProcessByStdio<null, Readable, Readable>; url: string; stderr: () => string }> {
-  const server = spawnCli(['serve', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `rowlog serve DIR --port 0 [ARGS]` in the background (killed at `t`'s end): the process, its page address, its stderr so far. */
+export async function startServe(t: Test, dir: string, args: string[] = []): Promise<{ server: ChildProcessByStdio<null, Readable, Readable>; url: string; stderr: () => string }> {
+  const server = spawnCli(['serve', dir, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => server.kill('SIGKILL'));
   let err = '';
   server.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));

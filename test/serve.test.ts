@@ -22,6 +22,7 @@ import type { ServeHandle, ServeOptions } from '../lib/serve/server.js';
 import { runCli, spawnCli } from './cli.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { listenLocal } from './ports.js';
+import { eventStream, get, getJson } from './serve-client.js';
 import { patient, until as waitUntil } from './wait.js';
 
 const WRITER = path.join(ROOT, 'test', 'fixtures', 'serve-writer.mjs');
@@ -48,66 +49,6 @@ interface Listing {
 /** A column of a block by name. */
 const col = (b: Block, name: string) => b.data[b.columns.indexOf(name)] ?? [];
 
-/** GET `url`: status, headers and body text. */
-function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject).end();
-  });
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  const r = await get(url);
-  if (r.status !== 200) throw new Error(`${url}: ${r.status} ${r.body}`);
-  return JSON.parse(r.body) as T;
-}
-
-/** An open event stream: the events so far, and a way to wait for one. */
-function eventStream(t: Test, url: string) {
-  const events: Array<{ event: string; data: unknown }> = [];
-  const wake: Array<() => void> = [];
-  let status = 0;
-  const req = http.get(url, (res) => {
-    status = res.statusCode ?? 0;
-    let buf = '';
-    res.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      for (let cut = buf.indexOf('\n\n'); cut >= 0; cut = buf.indexOf('\n\n')) {
-        const chunk = buf.slice(0, cut);
-        buf = buf.slice(cut + 2);
-        const event = /^event: (.*)$/m.exec(chunk)?.[1];
-        const data = /^data: (.*)$/m.exec(chunk)?.[1];
-        if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) });
-      }
-      for (const w of wake.splice(0)) w();
-    });
-    res.on('error', () => {});
-  });
-  req.on('error', () => {});
-  t.teardown(() => req.destroy());
-  return {
-    events,
-    status: () => status,
-    close: () => req.destroy(),
-    /** The first event (after `from`) named `name` for which `ok` holds; rejects after patient(`ms`). */
-    async next<T>(name: string, ok: (data: T) => boolean = () => true, ms = 10_000, from = 0): Promise<T> {
-      const deadline = Date.now() + patient(ms);
-      for (;;) {
-        const hit = events.slice(from).find((e) => e.event === name && ok(e.data as T));
-        if (hit) return hit.data as T;
-        if (Date.now() > deadline) throw new Error(`no '${name}' event within ${patient(ms)} ms; got: ${events.map((e) => e.event).join(', ')}`);
-        await new Promise<void>((resolve) => {
-          wake.push(resolve);
-          setTimeout(resolve, 100);
-        });
-      }
-    },
-  };
-}
 
 async function start(t: Test, opts: ServeOptions): Promise<ServeHandle> {
   const h = await serve({ onWarning: () => {}, ...opts });

@@ -119,7 +119,7 @@ function renderRuns(): void {
     sub<HTMLInputElement>(li, 'input').checked = checked;
     sub(li, '.swatch').style.background = checked ? colorOf(run.id) : 'transparent';
     sub(li, '.name').textContent = run.name;
-    sub(li, 'label').title = run.live ? `live rows from ${run.name}` : run.id === '.' ? state.dir : `${state.dir}/${run.id}`;
+    sub(li, 'label').title = run.live ? `live rows from ${run.name}` : (run.source ?? (run.id === '.' ? state.dir : `${state.dir}/${run.id}`));
     const n = run.tables.length;
     const when = run.live ? 'socket' : lastChange(run) > 0 ? ago(lastChange(run), serverNow()) : '';
     sub(li, '.meta').textContent = `${n} ${n === 1 ? 'table' : 'tables'}${when ? ` · ${when}` : ''}`;

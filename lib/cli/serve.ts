@@ -1,5 +1,6 @@
 /**
- * `rowlog serve [DIR] [--port P] [--host H] [--connect host:port [--token T]]` (docs/DESIGN.md §7):
+ * `rowlog serve [DIR] [--port P] [--host H] [--connect host:port [--token T]] [--redis URL
+ * [--redis-prefix P]]` (docs/DESIGN.md §7):
  * live plots of the runs under DIR in the browser. Prints one line, `rowlog serve: URL`, on
  * stdout once listening, and stops cleanly on Ctrl-C / SIGTERM (exit 0; a second signal kills),
  * or when the npm/npx process that started it ends (lib/cli/parent-watch.ts says why).
@@ -22,6 +23,8 @@ interface ServeCliOptions {
   allowInsecure?: boolean;
   connect?: string;
   token?: string;
+  redis?: string;
+  redisPrefix?: string;
 }
 
 /** Adds `serve [DIR]` to the `rowlog` command. */
@@ -35,6 +38,8 @@ export function registerServe(program: Command): void {
     .option('--allow-insecure', 'bind a non-loopback --host: anyone who can reach it can read every run')
     .option('--connect <host:port>', 'also plot the rows of a live socket sink (socketSink({port})), as a run named after the address')
     .addOption(new Option('--token <token>', "the --connect socket sink's token").env('ROWLOG_TOKEN'))
+    .option('--redis <url>', 'also list the runs in this Redis (redis://[:password@]host:port, rediss://…) as redis:<run>, plotted live from their streams')
+    .option('--redis-prefix <prefix>', 'the key prefix of the runs in --redis (the sinks\' prefix)')
     .action(async (dir: string, o: ServeCliOptions) => {
       let handle;
       try {
@@ -44,6 +49,8 @@ export function registerServe(program: Command): void {
           host: o.host,
           allowInsecure: o.allowInsecure === true,
           ...(o.connect !== undefined ? { connect: o.connect } : {}),
+          ...(o.redis !== undefined ? { redis: o.redis } : {}),
+          ...(o.redisPrefix !== undefined ? { redisPrefix: o.redisPrefix } : {}),
           // ROWLOG_TOKEN is for --connect; without it (e.g. set for `rowlog collect`) it is not an error
           ...(o.token !== undefined && o.connect !== undefined ? { token: o.token } : {}),
         });

@@ -11,6 +11,8 @@
  * the look-back) is one line on stderr each, `rowlog: tail: FILE: …`. On a terminal, control
  * characters in rows are shown as `less` shows them (lib/cli/visible.ts); a pipe gets the bytes.
  * `--ancestry`: a resumed run's ancestors' rows come first (issue 13 §1, docs/DESIGN.md §6).
+ * A FILE that is a `redis://` or `rediss://` URL (`redis://host:port/RUN/TABLE`) is a table's
+ * Redis stream, read by lib/cli/tail-redis.ts into the same batches and printing.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { countArg, positiveArg, prefix, usageError } from './args.js';
 import { visible } from './visible.js';
+import { isRedisUrl, redisBatches, redisTableUrl } from './tail-redis.js';
 import { renderRow } from '../../sinks/pretty.js';
 import { rowJson } from '../format/json-line.js';
 import { lineToRow } from '../format/parse-lines.js';
@@ -154,7 +157,10 @@ function noticeLine(file: string, n: TailNotice): string {
 
 /** Prints the tails of `files` (see the module comment); resolves when done or stopped. */
 export async function runTail(files: string[], opts: TailCliOptions = {}): Promise<void> {
+  // A redis:// FILE is a table's stream (lib/cli/tail-redis.ts), checked before anything is read.
+  const redis = new Map(files.filter(isRedisUrl).map((f) => [f, redisTableUrl(f, 'FILE')]));
   for (const file of files) {
+    if (redis.has(file)) continue;
     try {
       fs.accessSync(file, fs.constants.R_OK);
     } catch (err) {
@@ -178,19 +184,24 @@ export async function runTail(files: string[], opts: TailCliOptions = {}): Promi
   };
   out.on('error', onError);
 
-  const print = async (lines: string[], file: string): Promise<void> => {
+  const print = async (lines: string[], file: string, table: string): Promise<void> => {
     const label = files.length > 1 ? `${file}: ` : '';
     let text = '';
     for (const shown of opts.transform && lines.length > 0 ? await opts.transform(lines) : lines) {
-      text += (tty ? visible(label) : label) + (opts.pretty === true ? pretty(shown, tableOf(file), color, tty) : `${tty ? visible(shown) : shown}\n`);
+      text += (tty ? visible(label) : label) + (opts.pretty === true ? pretty(shown, table, color, tty) : `${tty ? visible(shown) : shown}\n`);
     }
     if (text === '' || stop.signal.aborted) return;
     if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve).once('error', () => resolve()));
   };
 
-  const tails = files.map((file) => ({
-    file,
-    it: tailBatches(file, {
+  const tails = files.map((file) => {
+    const src = redis.get(file);
+    if (src !== undefined) {
+      const onNotice = (text: string) => err.write(`${prefix('tail')}${tty ? visible(src.shown) : src.shown}: ${text}\n`);
+      const it = redisBatches(src, { lines: opts.lines ?? 10, follow: opts.follow === true, signal: stop.signal, onNotice });
+      return { file: src.shown, table: src.table, it };
+    }
+    const it = tailBatches(file, {
       lines: opts.lines ?? 10,
       follow: opts.follow === true,
       waitForFile: true,
@@ -198,21 +209,22 @@ export async function runTail(files: string[], opts: TailCliOptions = {}): Promi
       maxLookbackBytes: opts.maxLookbackBytes ?? DEFAULT_MAX_LOOKBACK_BYTES,
       onNotice: (n) => err.write(`${tty ? visible(noticeLine(file, n)) : noticeLine(file, n)}\n`),
       signal: stop.signal,
-    }),
-  }));
+    });
+    return { file, table: tableOf(file), it };
+  });
   try {
     // The first batch of each file comes at once (possibly empty): print them in the order given.
-    for (const { file, it } of tails) {
+    for (const { file, table, it } of tails) {
       const first = await it.next();
       const own = first.done === true ? [] : first.value;
       const n = opts.lines ?? 10;
       // With ancestry, the chain's last rows: the ancestors' fill what the file's own leave.
-      const before = opts.ancestry === true && own.length < n ? await ancestorTail(file, n - own.length, err, tty) : [];
-      if (!first.done || before.length > 0) await print([...before, ...own], file);
+      const before = opts.ancestry === true && own.length < n && !isRedisUrl(file) ? await ancestorTail(file, n - own.length, err, tty) : [];
+      if (!first.done || before.length > 0) await print([...before, ...own], file, table);
     }
     await Promise.all(
-      tails.map(async ({ file, it }) => {
-        for await (const batch of it) await print(batch, file);
+      tails.map(async ({ file, table, it }) => {
+        for await (const batch of it) await print(batch, file, table);
       }),
     );
   } finally {
@@ -231,7 +243,7 @@ export function registerTail(program: Command): Command {
   return program
     .command('tail')
     .description('print the last rows of .jsonl / .jsonl.gz files (a rowlog .gz is read from its end), and follow them with -f')
-    .argument('<file...>', 'files to read; with several, each line starts with "FILE: "')
+    .argument('<file...>', 'files to read (or redis://host:port/RUN/TABLE[?prefix=P]: a table\'s Redis stream); with several, each line starts with "FILE: "')
     .option('-n, --lines <n>', 'rows to show from the end of each file first', countArg, 10)
     .option('-f, --follow', 'keep printing rows as they are logged; survives truncation and replacement of the file, and waits for a file that does not exist yet')
     .option('--pretty', 'render each row like the console sink instead of JSONL')
@@ -239,6 +251,14 @@ export function registerTail(program: Command): Command {
     .option('--ancestry', "a table file of a resumed run: its ancestors' rows first (the child's winning where a step repeats), then the file's own")
     .option('--filter <jq>', 'a jq filter applied to every row (e.g. \'select(.loss < 0.1) | {step: ."$step", loss}\')')
     .action(async (files: string[], o: { lines: number; follow?: boolean; pretty?: boolean; filter?: string; maxLookback: number; ancestry?: boolean }) => {
+      for (const f of files.filter(isRedisUrl)) {
+        try {
+          redisTableUrl(f, 'FILE'); // a URL that names no table is a usage error: exit 2
+        } catch (err) {
+          usageError('tail', (err as Error).message);
+          return;
+        }
+      }
       let transform: TailCliOptions['transform'];
       if (o.filter !== undefined) {
         const filter = o.filter;

@@ -19,7 +19,8 @@ export type RowlogErrorCode =
   | 'ERR_MISSING_DEPENDENCY'
   | 'ERR_EXPORT_EXISTS'
   | 'ERR_RESUME_FROM'
-  | 'ERR_COMMAND_NOT_FOUND';
+  | 'ERR_COMMAND_NOT_FOUND'
+  | 'ERR_REDIS';
 
 export class RowlogError extends Error {
   override readonly name = 'RowlogError';

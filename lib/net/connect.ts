@@ -17,8 +17,14 @@ import { checkToken, DEFAULT_HOST, RETRY_MAX_MS, RETRY_MIN_MS } from '../io/list
 import { LineSplitter } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
 import { Backoff } from '../io/backoff.js';
+import { connectRedis } from './connect-redis.js';
+import type { RedisConnectOptions, RedisRowStream } from './connect-redis.js';
 
-/** Options of {@link connect}. */
+/**
+ * Options of {@link connect} for a socket sink. With `redis` instead (a URL, plus `run`, `table`,
+ * `since` a stream id, `prefix`, `last`, `follow`: {@link RedisConnectOptions}), connect reads
+ * a table's Redis stream (lib/net/connect-redis.ts).
+ */
 export interface ConnectOptions {
   /** Port of the socket sink. */
   port: number;
@@ -49,9 +55,18 @@ export interface RowStream extends Readable {
  * closes, unless `reconnect`; fails with `ERR_BAD_TOKEN` when the server refuses the token,
  * or with the socket error (ECONNREFUSED, …) when not reconnecting. Emits `'dropped'` (n) and,
  * after reconnecting to a sink that restarted, `'restart'` (the last `$seq` of the old one).
+ * With `redis`: the rows of one table's Redis stream, backlog then live, resumable by stream id
+ * (lib/net/connect-redis.ts).
  */
-export function connect(opts: ConnectOptions): RowStream {
+export function connect(opts: RedisConnectOptions): RedisRowStream;
+export function connect(opts: ConnectOptions): RowStream;
+export function connect(opts: ConnectOptions | RedisConnectOptions): RowStream | RedisRowStream {
   objectOption(opts);
+  if ('redis' in opts && opts.redis !== undefined) return connectRedis(opts);
+  return connectSocket(opts as ConnectOptions);
+}
+
+function connectSocket(opts: ConnectOptions): RowStream {
   const port = numberOption(opts.port, 'port', { min: 1, max: 65535, integer: true });
   const host = opts.host ?? DEFAULT_HOST;
   if (typeof host !== 'string' || host === '') throw optionError('type', 'host', 'must be a non-empty string');

@@ -2,7 +2,8 @@
  * `/api/events` (docs/DESIGN.md §7): one server-sent event stream per open page, and what follows a
  * table on it. For each run of the stream: one `snapshot` (the table strided, see
  * lib/serve/snapshot.ts), then `rows` as rows are appended: a JSONL file is followed with
- * `tailBatches`, a live table through its listeners (batched every `pollMs`), and a CSV-only
+ * `tailBatches`, a live table through its listeners (batched every `pollMs`), a Redis stream
+ * from the snapshot's last entry (lib/serve/redis-runs.ts), and a CSV-only
  * table, which cannot be tailed (a new column rewrites the whole file), is sent again as a new
  * `snapshot` when it changes. Rows of a `rows` event are on the grid the page holds, plus the
  * last one; the grid only gets coarser.
@@ -18,6 +19,7 @@ import { tailBatches } from '../read/tail.js';
 import { Decimator, numericRow, toBlock } from './decimate.js';
 import type { NumRow } from './decimate.js';
 import type { LiveRun } from './live.js';
+import type { RedisRuns } from './redis-runs.js';
 import type { ServerEvents, Snapshot } from './protocol.js';
 import type { Resolved } from './runs.js';
 import { alignTail } from './snapshot.js';
@@ -75,7 +77,8 @@ export interface FollowContext {
   maxPoints: number;
   pollMs: number;
   live: LiveRun | undefined;
-  snapshot(target: Resolved): Promise<{ snap: Snapshot; lastKeys: string[] }>;
+  redis?: RedisRuns | undefined;
+  snapshot(target: Resolved): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }>;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -90,7 +93,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 export async function follow(es: EventStream, target: Resolved, ctx: FollowContext): Promise<void> {
   const { run, table, file } = target;
   const signal = es.abort.signal;
-  const { snap, lastKeys } = await ctx.snapshot(target);
+  const { snap, lastKeys, since } = await ctx.snapshot(target);
   if (signal.aborted) return;
   es.send('snapshot', snap);
   // The page's grid: only counted here (the page holds the points), doubled as the table grows.
@@ -102,6 +105,12 @@ export async function follow(es: EventStream, target: Resolved, ctx: FollowConte
     const kept = dec.append(rows);
     if (kept.length > 0) es.send('rows', { run: run.id, table: table.name, total: dec.total, stride: dec.stride, block: toBlock(kept, [...dec.columns]) });
   };
+
+  if (since !== undefined && ctx.redis !== undefined) {
+    // A Redis stream: live from the snapshot's last entry (lib/serve/redis-runs.ts), one batch per read.
+    await ctx.redis.follow(run, table, since, snap.total, signal, sendRows);
+    return;
+  }
 
   if (run.live) {
     const live = ctx.live?.tables.get(table.name);

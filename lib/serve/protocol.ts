@@ -5,7 +5,7 @@
  * and the page cannot drift apart. The README's "serve's HTTP API" section documents them.
  */
 
-/** A table file's format (`live`: rows of a `connect` subscription, held in memory). */
+/** A table file's format (a snapshot's `live`: rows not read from a file, of a `connect` subscription or a Redis stream). */
 export type ServedFormat = 'jsonl.gz' | 'jsonl' | 'csv' | 'csv.gz';
 
 /** One table of a run, as listed. */
@@ -22,12 +22,14 @@ export interface ServedTable {
 
 /** One run, as listed. */
 export interface ServedRun {
-  /** What the API takes as `run=`: the folder relative to DIR (`.` for DIR itself), or `live:host:port`. */
+  /** What the API takes as `run=`: the folder relative to DIR (`.` for DIR itself), `live:host:port`, or `redis:<run>` (a run in `serve({redis})`'s Redis). */
   id: string;
   /** `run.json`'s name, else the folder's name (the address for a live run). */
   name: string;
   /** True for the rows of a `connect` subscription (held in memory, not in a file). */
   live: boolean;
+  /** Where a run that is not under DIR lives, for its label (`redis://host:port rowlog:<run>:*`; no password). */
+  source?: string;
   startTime?: string;
   tables: ServedTable[];
 }

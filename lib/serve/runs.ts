@@ -1,7 +1,7 @@
 /**
  * The listing serve shares among its pages: the run folders under DIR as lib/run/layout.ts
- * finds them (the scanner `rowlog ls` uses), plus the live run of `connect`, read again at most
- * every 500 ms. It is also the gate of every request that names a run and a table: only names
+ * finds them (the scanner `rowlog ls` uses), plus the live run of `connect` and the runs of a
+ * Redis (lib/serve/redis-runs.ts, `redis:<run>`), read again at most every 500 ms. It is also the gate of every request that names a run and a table: only names
  * in the current listing are accepted (the scanner never follows a symbolic link), and the
  * resolved file is checked to lie inside DIR, so nothing a query string says reaches outside.
  */
@@ -11,6 +11,8 @@ import { scanRuns } from '../run/layout.js';
 import type { RunFolder } from '../run/layout.js';
 import { HttpError } from './http-error.js';
 import type { LiveRun } from './live.js';
+import { redisRunName } from './redis-runs.js';
+import type { RedisRuns } from './redis-runs.js';
 import type { RunsBody, ServedRun, ServedTable } from './protocol.js';
 
 /** A run folder as the API lists it: each table with the file it is read from. */
@@ -42,6 +44,7 @@ export class RunListing {
   constructor(
     readonly root: string,
     readonly live: LiveRun | undefined,
+    readonly redis?: RedisRuns,
   ) {}
 
   /** The runs, read again when the cached listing is older than `maxAgeMs`. */
@@ -49,6 +52,7 @@ export class RunListing {
     if (this.cached === undefined || Date.now() - this.cached.at > maxAgeMs) {
       const runs = scanRuns(this.root).map(servedRun);
       if (this.live !== undefined) runs.push(this.live.served());
+      if (this.redis !== undefined) runs.push(...this.redis.runs());
       this.cached = { at: Date.now(), runs, json: JSON.stringify(runs) };
     }
     return this.cached.runs;
@@ -70,7 +74,7 @@ export class RunListing {
   resolve(runId: string | null, table: string | null): Resolved {
     if (runId === null || table === null) throw new HttpError(400, 'run and table are required');
     if (!isValidName(table)) throw new HttpError(400, `invalid table name ${JSON.stringify(table)}`);
-    if (runId !== this.live?.id && runId !== '.' && !isValidName(runId, true)) throw new HttpError(400, `invalid run ${JSON.stringify(runId)}`);
+    if (runId !== this.live?.id && runId !== '.' && !isValidName(runId, true) && redisRunName(runId) === undefined) throw new HttpError(400, `invalid run ${JSON.stringify(runId)}`);
     const find = (maxAge: number) => {
       const run = this.runs(maxAge).find((r) => r.id === runId);
       return { run, t: run?.tables.find((x) => x.name === table) };
@@ -79,7 +83,7 @@ export class RunListing {
     if (t === undefined) ({ run, t } = find(0)); // just created?
     if (run === undefined) throw new HttpError(404, `no run ${JSON.stringify(runId)}`);
     if (t === undefined) throw new HttpError(404, `no table ${JSON.stringify(table)} in run ${JSON.stringify(runId)}`);
-    if (run.live) return { run, table: t, file: '' };
+    if (run.live || run.source !== undefined) return { run, table: t, file: '' };
     const root = this.root;
     const runDir = path.resolve(root, run.id);
     const file = path.resolve(runDir, t.file);

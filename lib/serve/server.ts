@@ -14,7 +14,8 @@
  *   (the listing, again whenever it changes), then per run one `snapshot` and `rows` as rows
  *   are appended.
  *
- * With `connect`, rows from a live socket sink become one more run (lib/serve/live.ts).
+ * With `connect`, rows from a live socket sink become one more run (lib/serve/live.ts); with
+ * `redis`, the runs in a Redis are listed as `redis:<run>` (lib/serve/redis-runs.ts).
  *
  * This file holds what makes it safe to open: nothing a request says can reach outside DIR
  * (runs.ts only accepts names in the current listing), only the named assets are served, the
@@ -27,14 +28,17 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { functionOption, numberOption, objectOption, optionError } from '../core/options.js';
+import { functionOption, numberOption, objectOption, optionError, stringOption } from '../core/options.js';
 import type { RowlogWarning } from '../core/warnings.js';
 import { checkListen, checkToken, isLoopback, listen, parseHostPort } from '../io/listen.js';
+import { DEFAULT_REDIS_PREFIX, isRedisPrefix } from '../format/redis-stream.js';
+import { redisTarget } from '../io/redis-client.js';
 import { MAX_POINTS } from './decimate.js';
 import { EventStream, follow } from './events.js';
 import type { FollowContext } from './events.js';
 import { HttpError } from './http-error.js';
 import { LiveRun } from './live.js';
+import { RedisRuns } from './redis-runs.js';
 import { RunListing } from './runs.js';
 import { snapshotOf } from './snapshot.js';
 
@@ -54,6 +58,13 @@ export interface ServeOptions {
   connect?: string;
   /** Token the `connect` socket sink expects (sent as the first line). Not an HTTP password. @default none */
   token?: string;
+  /**
+   * A Redis (`redis://[user:password@]host:port`, `rediss://…`) whose runs (`P:runs`) are listed
+   * beside the folder's, as `redis:<run>`, and plotted live from their streams (issue 14). @default none
+   */
+  redis?: string;
+  /** The key prefix of the runs in `redis` (the sinks' `prefix`). @default 'rowlog' */
+  redisPrefix?: string;
   /** Most rows of a table sent to the page per run (evenly strided, plus the last row). @default 10000 */
   maxPoints?: number;
   /** How often followed files are polled for new rows (ms). @default 250 */
@@ -129,6 +140,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   }
   checkToken(opts.token);
   if (opts.token !== undefined && remote === undefined) throw optionError('range', 'token', 'is only used with connect');
+  const redisAt = opts.redis === undefined ? undefined : redisTarget(opts.redis, 'redis');
+  const redisPrefix = stringOption(opts.redisPrefix, 'redisPrefix') ?? DEFAULT_REDIS_PREFIX;
+  if (!isRedisPrefix(redisPrefix)) throw optionError('range', 'redisPrefix', `must be printable and without spaces (got ${JSON.stringify(redisPrefix)})`);
+  if (opts.redisPrefix !== undefined && redisAt === undefined) throw optionError('range', 'redisPrefix', 'is only used with redis');
 
   const { web, dist } = pageDirs();
   const require = createRequire(import.meta.url);
@@ -147,7 +162,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   for (const m of PAGE_MODULES) assets[`/${m}`] = { file: path.join(dist, 'web', m), type: js };
 
   const live = remote === undefined ? undefined : new LiveRun(remote, maxPoints);
-  const listing = new RunListing(root, live);
+  const redis = redisAt === undefined ? undefined : new RedisRuns(redisAt, redisPrefix, warn);
+  const listing = new RunListing(root, live, redis);
 
   // --- event streams: the listing pushed to every open page when it changes --------------------
   const streams = new Set<EventStream>();
@@ -170,7 +186,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     chainWarned.add(w.message);
     warn(`${w.code}: ${w.message}`);
   };
-  const ctx: FollowContext = { maxPoints, pollMs, live, snapshot: (target) => snapshotOf(target, maxPoints, live, chainWarning) };
+  const ctx: FollowContext = { maxPoints, pollMs, live, redis, snapshot: (target) => snapshotOf(target, maxPoints, live, chainWarning, redis) };
 
   const events = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const table = url.searchParams.get('table');
@@ -242,6 +258,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
 
   // A new table of the socket sink shows up in the listing at once.
   live?.start(opts.token, refresh, warn);
+  // The Redis runs are read every second at most, and pushed to open pages when they changed.
+  redis?.start(Math.min(refreshMs, 1000), () => {
+    if (streams.size > 0) refresh();
+  });
 
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}/`;
   let closing: Promise<void> | undefined;
@@ -253,6 +273,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
       closing ??= (async () => {
         clearInterval(refreshTimer);
         live?.close();
+        redis?.close();
         for (const s of streams) s.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();

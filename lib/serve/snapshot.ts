@@ -10,6 +10,7 @@ import { readLog } from '../read/read-log.js';
 import { isCsvFormat } from '../run/layout.js';
 import { Decimator, numericRow } from './decimate.js';
 import type { LiveRun } from './live.js';
+import type { RedisRuns } from './redis-runs.js';
 import type { Snapshot } from './protocol.js';
 import type { Resolved } from './runs.js';
 
@@ -29,13 +30,18 @@ export async function readSnapshot(file: string, max: number, onWarning: (w: Row
   return { dec, lastKeys };
 }
 
-/** The snapshot of a resolved table (a file's, or the live run's rows in memory). */
+/**
+ * The snapshot of a resolved table (a file's, the live run's rows in memory, or a Redis
+ * stream's, with `since` its last entry, where the rows that follow start).
+ */
 export async function snapshotOf(
   { run, table, file }: Resolved,
   maxPoints: number,
   live: LiveRun | undefined,
   onWarning?: (w: RowlogWarning) => void,
-): Promise<{ snap: Snapshot; lastKeys: string[] }> {
+  redis?: RedisRuns,
+): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }> {
+  if (run.source !== undefined && redis !== undefined) return { ...(await redis.snapshot(run, table, maxPoints)), lastKeys: [] };
   if (run.live) {
     const dec = (live?.tables.get(table.name) as { dec: Decimator }).dec;
     const block = dec.block();
