@@ -91,6 +91,13 @@ export interface OpenRedisOptions {
   offlineQueue?: boolean;
   /** Name shown by `CLIENT LIST`. */
   name?: string;
+  /**
+   * Send again, after a redial, the commands that had no reply when the connection was lost
+   * (ioredis's `autoResendUnfulfilledCommands`). `false` makes them fail instead: a collector's
+   * `XREADGROUP` whose reply was lost must be known, its entries are then pending unseen.
+   * @default true
+   */
+  resend?: boolean;
 }
 
 /**
@@ -104,6 +111,7 @@ export function openRedis(target: RedisTarget, opts: OpenRedisOptions = {}): Red
     // Commands wait for the connection instead of failing after 20 attempts (ioredis's default).
     maxRetriesPerRequest: null,
     retryStrategy: (times: number) => Math.min(RETRY_MIN_MS * 2 ** Math.min(times - 1, 20), RETRY_MAX_MS),
+    autoResendUnfulfilledCommands: opts.resend ?? true,
     ...(opts.name === undefined ? {} : { connectionName: opts.name }),
   });
 }
