@@ -76,7 +76,21 @@ interface Held {
   renewing: boolean;
 }
 
-/** A Redis collector started by {@link collectRedis}. Emits `'warning'` ({@link RowlogWarning}; stderr when nobody listens), `'run'` (name) when it takes a run, `'lost'` (name). */
+/** What `'replay'` tells: pending entries of a stream written again when a run was taken, and the rows its files held already. */
+export interface ReplayReport {
+  run: string;
+  table: string;
+  /** Pending entries taken (XAUTOCLAIM) and written. */
+  entries: number;
+  /** Their rows left out of a file that held them (summed over the two files). */
+  skipped: number;
+}
+
+/**
+ * A Redis collector started by {@link collectRedis}. Emits `'warning'` ({@link RowlogWarning};
+ * stderr when nobody listens), `'run'` (name) when it takes a run, `'lost'` (name) when it gives
+ * one up, `'replay'` ({@link ReplayReport}) after writing a stream's pending entries.
+ */
 export class RedisCollector extends EventEmitter {
   /** The folder of run folders (absolute). */
   readonly dir: string;
@@ -262,9 +276,12 @@ export class RedisCollector extends EventEmitter {
       }
       if (h.lost || Date.now() >= h.validUntil) return;
       if (pending.length > 0) {
+        const before = this.counts.skipped;
         const ids = await h.run.replay(table, pending);
         await h.run.log.flush();
         await this.#cmd.call('XACK', stream, this.group, ...ids);
+        const replay: ReplayReport = { run: h.name, table, entries: pending.length, skipped: this.counts.skipped - before };
+        this.emit('replay', replay);
       }
       h.ready.set(stream, table);
       this.#wake();
