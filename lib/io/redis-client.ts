@@ -92,10 +92,13 @@ export interface OpenRedisOptions {
   /** Name shown by `CLIENT LIST`. */
   name?: string;
   /**
-   * Send again, after a redial, the commands that had no reply when the connection was lost
-   * (ioredis's `autoResendUnfulfilledCommands`). `false` makes them fail instead: a collector's
-   * `XREADGROUP` whose reply was lost must be known, its entries are then pending unseen.
-   * @default true
+   * The socket and the redial timer never keep the process alive (a sink: a finished script
+   * must exit while Redis is away). @default false
+   */
+  unref?: boolean;
+  /**
+   * Commands in flight when the connection drops are sent again by ioredis on reconnect
+   * (`autoResendUnfulfilledCommands`); `false` rejects them, for a caller that resends itself. @default true
    */
   resend?: boolean;
 }
@@ -106,12 +109,34 @@ export interface OpenRedisOptions {
  */
 export function openRedis(target: RedisTarget, opts: OpenRedisOptions = {}): Redis {
   const R = redisClass();
-  return new R(target.url, {
+  const client = new R(target.url, {
     enableOfflineQueue: opts.offlineQueue ?? true,
+    autoResendUnfulfilledCommands: opts.resend ?? true,
     // Commands wait for the connection instead of failing after 20 attempts (ioredis's default).
     maxRetriesPerRequest: null,
     retryStrategy: (times: number) => Math.min(RETRY_MIN_MS * 2 ** Math.min(times - 1, 20), RETRY_MAX_MS),
-    autoResendUnfulfilledCommands: opts.resend ?? true,
     ...(opts.name === undefined ? {} : { connectionName: opts.name }),
   });
+  if (opts.unref === true) unrefClient(client);
+  return client;
+}
+
+/**
+ * ioredis has no unref option: each socket it makes (`stream`, assigned as it is created, before
+ * it connects) is unref'd as it is assigned, and the redial timer (`reconnectTimeout`) when
+ * 'reconnecting' is emitted (on the next tick, after the timer is set).
+ */
+function unrefClient(client: Redis): void {
+  const inner = client as unknown as { reconnectTimeout?: { unref?: () => void } | null };
+  let stream: { unref?: () => void } | undefined;
+  Object.defineProperty(client, 'stream', {
+    configurable: true,
+    enumerable: true,
+    get: () => stream,
+    set: (s: { unref?: () => void } | undefined) => {
+      stream = s;
+      s?.unref?.();
+    },
+  });
+  client.on('reconnecting', () => inner.reconnectTimeout?.unref?.());
 }

@@ -18,6 +18,8 @@ import type { ParquetSinkOptions } from '../../sinks/parquet.js';
 import { sqliteSink } from '../../sinks/sqlite.js';
 import type { SqliteSinkOptions } from '../../sinks/sqlite.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
+import { redisSink } from '../../sinks/redis.js';
+import type { RedisSinkOptions } from '../../sinks/redis.js';
 import type { SocketSinkOptions } from '../../sinks/socket.js';
 import type { SinkSpec } from './routes.js';
 
@@ -80,6 +82,14 @@ export interface DefaultSinkOptions {
    */
   sqlite?: boolean | Omit<SqliteSinkOptions, 'dir' | 'path'>;
   /**
+   * With the default sinks: also every row into Redis Streams (sinks/redis.ts; one stream per
+   * table, `<prefix>:<run>:<table>`), at TRACE, for `rowlog collect --redis` and the readers: a
+   * `redis://` or `rediss://` URL, or redisSink's options (`run` defaults to the run name). Never
+   * makes `log.row()` wait; while Redis is away rows are buffered within `maxBufferBytes`.
+   * @default the environment variable `ROWLOG_REDIS` (a URL) when set, else none
+   */
+  redis?: string | RedisSinkOptions;
+  /**
    * With the default sinks: rows kept in memory per table for `log.table()`. Kept small on
    * purpose: rows that stay longer are promoted to V8's old space, and at tens of thousands of
    * rows a second a 1000-row ring costs ~18 MB of peak RSS where 100 costs nothing (measured).
@@ -123,6 +133,8 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
   const sqlite = sinkChoice(opts.sqlite, 'sqlite');
   if (sqlite !== undefined) specs.push({ sink: sqliteSink({ ...sqlite, dir }), level: 'TRACE' });
   if (opts.socket !== undefined) specs.push(socketSpec(runName, opts.socket));
+  const redis = opts.redis ?? (process.env.ROWLOG_REDIS || undefined);
+  if (redis !== undefined) specs.push({ sink: redisSink({ run: nameSegment(runName), ...(typeof redis === 'string' ? { url: redis } : objectOption(redis, 'redis')) }), level: 'TRACE' });
   return specs;
 }
 

@@ -22,6 +22,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Entry, FlatRow } from '../core/entry.js';
 import { assertName } from '../core/entry.js';
 import { RowlogError } from '../core/errors.js';
+import { isRunRecorder } from '../core/sink.js';
+import type { RunRecorder } from '../core/sink.js';
 import { numberOption, objectOption, optionError, stringOption } from '../core/options.js';
 import { badStepMessage, createEntryContext, isStep, toEntry } from '../core/ingest.js';
 import type { EntryContext, FlattenData, TableSteps } from '../core/ingest.js';
@@ -35,7 +37,6 @@ import { gitCheckpointOption } from '../run/git-checkpoint.js';
 import type { GitCheckpointOptions } from '../run/git-checkpoint.js';
 import { FileSink } from '../../sinks/file-sink.js';
 import { MemorySink } from '../../sinks/memory.js';
-import { SqliteSink } from '../../sinks/sqlite.js';
 import type { TableView } from '../../sinks/memory.js';
 import { entryFlattener, entryRowOptions, summarizeRow } from '../../transforms/summarize.js';
 import type { SummarizeRowOptions } from '../../transforms/summarize.js';
@@ -197,7 +198,7 @@ export class Logger extends Writable {
     // Work a killed writer left on the folder's files (a CSV rewrite cut short) is taken up now,
     // for tables that get no row in this run too (docs/DESIGN.md §4).
     if (this.#runDir !== undefined) for (const r of this.#routes) if (r.sink instanceof FileSink) r.sink.resume();
-    // A database sink keeps run.json, params.json and status.json in tables of its own (sinks/sqlite.ts).
+    // A sink that records the run (SQLite's tables, Redis's meta hash) gets run.json, params.json and status.json.
     if (this.#runDir !== undefined) {
       for (const db of this.#databases()) {
         db.setRun({ ...this.#runDir.info, dir: this.#runDir.dir });
@@ -338,12 +339,12 @@ export class Logger extends Writable {
     for (const db of this.#databases()) db.setParams(params);
   }
 
-  /** The routes' SQLite sinks (they record the run, its params and its status). */
-  #databases(): SqliteSink[] {
-    return this.#routes.flatMap((r) => (r.sink instanceof SqliteSink && !r.broken ? [r.sink] : []));
+  /** The routes' sinks that record the run, its params and its status (lib/core/sink.ts RunRecorder). */
+  #databases(): RunRecorder[] {
+    return this.#routes.flatMap((r) => (isRunRecorder(r.sink) && !r.broken ? [r.sink] : []));
   }
 
-  /** The status as status.json holds it, into the SQLite sinks (before they are flushed or ended). */
+  /** The status as status.json holds it, into the recording sinks (before they are flushed or ended). */
   #recordStatus(state: RunState): void {
     if (this.#runDir === undefined) return;
     const dbs = this.#databases();
