@@ -56,8 +56,8 @@ t.test('rowlog collect --redis SIGKILLed at 5 random moments and restarted: ever
   const N = 60_000;
   const names = ['a', 'b'];
   const streams = names.map((n) => streamKey('rowlog', n, 'main'));
-  // ~10 s of rows at 6,000 rows/s per producer, in blocks of 100 (as a trainer's 250 ms flushes would make them)
-  const kids = names.map((n) => start(server.url, n, N, { block: 100, pace: 6000 }));
+  // ~10 s of rows at 6,000 rows/s per trainer (createLogger({redis}): a block per batch)
+  const kids = names.map((n) => start(server.url, n, N, { pace: 6000 }));
   let output = '';
   for (let kill = 0; kill < 5; kill++) {
     const c = collector(server, dir);

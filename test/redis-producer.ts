@@ -1,9 +1,8 @@
 /**
- * Producer processes for the Redis collector's tests (issue 14): each child writes one run into a
- * Redis as a trainer's redisSink does (lib/format/redis-stream.ts: the run in `P:runs`, its meta
- * hash, one XADD of a block of whole JSONL rows per batch), rows `{"$step":i,"$time":…,"$level":20,
- * "loss":…,"acc":…,"lr":…}` for steps 0..rows-1, and prints `done <rows>`. A child reconnects
- * when Redis is away (lib/io/redis-client.ts) and sends each block once it is acked by XADD.
+ * Producer processes for the Redis collector's tests (issue 14): each child is a trainer that logs
+ * one run with `createLogger({dir, redis})` (sinks/redis.ts: the run in `P:runs`, its meta hash,
+ * one XADD per table per batch), rows `{acc, loss, lr}` of table `main` at steps 0..rows-1, and
+ * prints `done <rows>` once closed.
  * `checkRun` reads a collected run folder back with real readers and says which steps are
  * missing or doubled in each file.
  */
@@ -19,36 +18,33 @@ const TS_ENV = { NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', ...process.execA
 const lib = (p: string) => JSON.stringify(path.join(ROOT, 'lib', p));
 
 const PRODUCER = `
-import { openRedis, redisTarget } from ${lib('io/redis-client.js')};
-import { blockFields, metaKey, runsKey, streamKey, TABLE_FIELD } from ${lib('format/redis-stream.js')};
-const [url, name, rowsArg, blockArg, paceArg] = process.argv.slice(2);
-const rows = Number(rowsArg), block = Number(blockArg), pace = Number(paceArg); // pace: rows per second, 0 = as fast as possible
-const r = openRedis(redisTarget(url, 'url'));
-r.on('error', () => undefined);
-const stream = streamKey('rowlog', name, 'main');
-await r.hset(metaKey('rowlog', name), 'id', 'id-' + name, 'run', JSON.stringify({ name, host: 'trainer' }), 'params', JSON.stringify({ lr: 0.1, name }), 'status', JSON.stringify({ epoch: 0 }), TABLE_FIELD + 'main', stream);
-await r.sadd(runsKey('rowlog'), name);
+import { createLogger } from ${lib('log/logger.js')};
+const [url, dir, rowsArg, paceArg] = process.argv.slice(2);
+const rows = Number(rowsArg), pace = Number(paceArg); // pace: rows per second, 0 = as fast as the loop goes
+const log = createLogger({ dir, redis: url, console: false, tensorboard: false });
+log.params({ lr: 0.1 });
 const t0 = Date.now();
-for (let first = 0; first < rows; first += block) {
-  const last = Math.min(rows, first + block) - 1;
-  let text = '';
-  for (let s = first; s <= last; s++) text += '{"$step":' + s + ',"$time":' + (t0 + s) + ',"$level":20,"acc":' + (s % 97) / 97 + ',"loss":' + 1 / (s + 1) + ',"lr":0.1}\\n';
-  await r.xadd(stream, '*', ...blockFields({ rows: text, n: last - first + 1, first, last }));
-  if (pace > 0) {
-    const due = t0 + ((last + 1) / pace) * 1000;
-    if (due > Date.now()) await new Promise((res) => setTimeout(res, due - Date.now()));
+for (let s = 0; s < rows; s++) {
+  log.row('main', { acc: (s % 97) / 97, loss: 1 / (s + 1), lr: 0.1 }, { step: s, level: 'DEBUG' });
+  if (s % 500 === 499) {
+    const due = pace > 0 ? t0 + ((s + 1) / pace) * 1000 : 0;
+    await new Promise((res) => (due > Date.now() ? setTimeout(res, due - Date.now()) : setImmediate(res)));
   }
 }
-await r.hset(metaKey('rowlog', name), 'status', JSON.stringify({ epoch: 1, done: true }));
+log.status.done = true;
+await log.close();
 console.log('done ' + rows);
-r.disconnect();
 `;
 
-/** Writes the producer script into `dir` and returns a starter: `(url, run, rows, {block, pace})` → the child. */
-export function producers(dir: string): (url: string, name: string, rows: number, o?: { block?: number; pace?: number }) => Child {
+/**
+ * Writes the producer script into `dir` and returns a starter: `(url, run, rows, {pace})` → the
+ * child, a trainer logging into `<dir>/<run>` with `createLogger({dir, redis: url})`, so the run
+ * is named `run` in Redis too.
+ */
+export function producers(dir: string): (url: string, name: string, rows: number, o?: { pace?: number }) => Child {
   const script = path.join(dir, 'producer.mts');
   fs.writeFileSync(script, PRODUCER);
-  return (url, name, rows, o = {}) => startChild(script, [url, name, String(rows), String(o.block ?? 1000), String(o.pace ?? 0)], TS_ENV);
+  return (url, name, rows, o = {}) => startChild(script, [url, path.join(dir, name), String(rows), String(o.pace ?? 0)], TS_ENV);
 }
 
 /** What a run folder's `main` table holds, per file: rows, and the steps of 0..rows-1 missing or seen twice. */
