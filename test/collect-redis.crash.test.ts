@@ -5,6 +5,7 @@
  * in both `main.jsonl.gz` (gzip -t, zcat) and `main.csv` (python3's csv where there is one).
  */
 import t from 'tap';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { streamKey } from '../lib/format/redis-stream.js';
@@ -78,5 +79,52 @@ t.test('rowlog collect --redis SIGKILLed at 5 random moments and restarted: ever
   t.match(last.out(), /rowlog collect: stopped; \d+ rows/);
   const replays = [...output.matchAll(/(\d+) pending entries written again, (\d+) rows the files held already left out/g)];
   t.comment(`replays: ${replays.length}, pending entries written again: ${replays.reduce((s, m) => s + Number(m[1]), 0)}, rows left out as already on disk: ${replays.reduce((s, m) => s + Number(m[2]), 0)}`);
+  for (const n of names) t.same(checkRun(path.join(dir, n), N, peer('python3')), perfect(N), `run ${n}: every row once, in order, in both files`);
+});
+
+/** The pid holding run `name`'s lease (its holder is `<host>:<pid> <boot id>`), or undefined. */
+function owner(server: RedisServer, name: string): number | undefined {
+  const v = server.cli('GET', `rowlog:${name}:owner:rowlog-collect`).trim();
+  const m = /:(\d+) /.exec(v);
+  return m === null ? undefined : Number(m[1]);
+}
+
+t.test('two collectors of one group share the runs; one frozen (SIGSTOP), the other takes its runs over after the lease, the first gives them up when it wakes', async (t) => {
+  if (!needs(t, ['redis-server', 'gzip', 'zcat'])) return;
+  const server = await startRedis();
+  t.teardown(() => removeRedis(server));
+  const dir = path.join(tmpdir(t), 'runs');
+  const start = producers(tmpdir(t));
+  const a = collector(server, dir);
+  const b = collector(server, dir);
+  t.teardown(() => void [a, b].forEach((c) => c.proc.kill('SIGKILL')));
+  await until(() => server.cli('HLEN', 'rowlog:collectors').trim() === '2', 'both collectors polling', 20_000);
+  const N = 40_000;
+  const names = ['t0', 't1', 't2', 't3'];
+  const kids = names.map((n) => start(server.url, n, N, { pace: 4000 }));
+  const pids = [a.proc.pid, b.proc.pid];
+  await until(() => names.every((n) => pids.includes(owner(server, n))), 'every run held by one of them', 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}: owners ${names.map((n) => String(owner(server, n))).join(' ')} of ${pids.join(' ')}; runs ${server.cli('SMEMBERS', 'rowlog:runs')}`);
+  });
+  const held = names.map((n) => owner(server, n));
+  t.same(held.filter((p) => p === a.proc.pid).length, 2, `each collector holds two runs (${held.join(' ')})`);
+  // each run's folder is written by the collector holding its lease, and only by it
+  await until(() => names.every((n) => fs.existsSync(path.join(dir, n, 'run.json'))), 'four run folders');
+  for (const [i, n] of names.entries()) t.equal((JSON.parse(fs.readFileSync(path.join(dir, n, 'run.json'), 'utf8')) as { pid: number }).pid, held[i], `${n} written by its lease holder`);
+  // Frozen, not dead: its pid lives, so its leases run out (3 s) before the other takes its runs,
+  // and it must notice it lost them when it wakes (and give the folders up) instead of writing on.
+  a.proc.kill('SIGSTOP');
+  const stoppedAt = Date.now();
+  await until(() => names.every((n) => owner(server, n) === b.proc.pid), 'the other collector holds every run', 20_000);
+  const after = Date.now() - stoppedAt;
+  t.ok(after >= 2900, `the runs of the frozen collector were taken over ${after} ms after it stopped, once its leases ran out (3000 ms)`);
+  a.proc.kill('SIGCONT');
+  await until(() => /W_COLLECT_LEASE_LOST/.test(a.out()), 'the woken collector says it lost its runs', 20_000);
+  for (const k of kids) t.equal((await k.exited).code, 0, `producer ok ${k.stderr()}`);
+  const streams = names.map((n) => streamKey('rowlog', n, 'main'));
+  await until(() => streams.every((s) => group(server, s).pending === 0 && group(server, s).read === Number(server.cli('XLEN', s))), 'every entry read and acked', 30_000, 50);
+  await until(() => names.every((n) => (JSON.parse(fs.readFileSync(path.join(dir, n, 'run.json'), 'utf8')) as { pid: number }).pid === b.proc.pid), 'every folder reopened by the survivor');
+  for (const c of [a, b]) c.proc.kill('SIGTERM');
+  t.same([(await a.exited).code, (await b.exited).code], [0, 0], 'both stop cleanly');
   for (const n of names) t.same(checkRun(path.join(dir, n), N, peer('python3')), perfect(N), `run ${n}: every row once, in order, in both files`);
 });

@@ -139,3 +139,25 @@ t.test('4 producer processes × 250,000 rows: each run folder holds every row ex
   for (let i = 0; i < 4; i++) t.same(checkRun(path.join(dir, 'runs', `trainer${i}`), N, peer('python3')), perfect(N), `trainer${i}`);
   t.equal(c.counts.skipped, 0);
 });
+
+t.test('Redis killed and restarted (AOF) while collecting: the collector reconnects, nothing lost or doubled', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const server = await startRedis({ aof: true });
+  t.teardown(() => removeRedis(server));
+  const dir = path.join(tmpdir(t), 'runs');
+  const start = producers(tmpdir(t));
+  const N = 40_000;
+  const c = collectRedis({ url: server.url, dir, pollMs: 100, leaseMs: 3000 });
+  const warned = warningsOf(c);
+  const kids = ['r1', 'r2'].map((n) => start(server.url, n, N, { pace: 5000 }));
+  await until(() => c.counts.rows > N / 4, 'a quarter of the rows collected', 20_000);
+  await server.stop('SIGKILL');
+  const during = c.counts.rows;
+  await server.start();
+  for (const k of kids) t.equal((await k.exited).code, 0, `producer ok ${k.stderr()}`);
+  await until(() => ['r1', 'r2'].every((n) => pendingOf(server, streamKey(P, n, 'main')) === 0) && c.counts.rows >= 2 * N, 'every row collected and acked', 30_000, 50);
+  await c.close();
+  t.ok(during < 2 * N, `Redis went away mid-run (${during} of ${2 * N} rows collected then)`);
+  t.ok(warned.some((w) => w.code === 'W_COLLECT_REDIS'), 'the lost connection is one warning with a code');
+  for (const n of ['r1', 'r2']) t.same(checkRun(path.join(dir, n), N, peer('python3')), perfect(N), `run ${n}`);
+});

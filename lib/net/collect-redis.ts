@@ -138,6 +138,7 @@ export class RedisCollector extends EventEmitter {
     // Fails fast while away, and a read whose reply was lost fails too (see #resync).
     this.#block = openRedis(target, { name: `rowlog-collect:${this.consumer}:read`, offlineQueue: false, resend: false });
     for (const c of [this.#cmd, this.#block]) c.on('error', (err: Error) => this.#redisError(err));
+    this.#block.on('close', () => this.#redisError(Object.assign(new Error('the connection was lost'), { code: 'ECONNLOST' })));
     this.#leases = new Leases(this.#cmd, this.consumer, o.leaseMs);
     this.#field = `${o.group} ${this.#leases.holder}`;
     this.#timers.push(setInterval(() => void this.#poll(), o.pollMs), setInterval(() => this.#renew(), Math.max(1, Math.floor(o.leaseMs / 3))));
@@ -357,7 +358,8 @@ export class RedisCollector extends EventEmitter {
       let reply: unknown;
       try {
         const keys = streams.map(([s]) => s);
-        reply = await this.#block.call('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', String(this.#count), 'BLOCK', String(blockMs), 'STREAMS', ...keys, ...keys.map(() => '>'));
+        const read = this.#block.call('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', String(this.#count), 'BLOCK', String(blockMs), 'STREAMS', ...keys, ...keys.map(() => '>'));
+        reply = await this.#unlessClosed(read);
       } catch (err) {
         if (this.#closing !== undefined) break;
         if (!/enableOfflineQueue|Connection is closed/.test((err as Error).message)) this.#redisError(err as Error);
@@ -389,6 +391,20 @@ export class RedisCollector extends EventEmitter {
       acking = done;
     }
     await acking;
+  }
+
+  /**
+   * `read`, or a rejection when the reading connection closes first: without resending, ioredis
+   * drops the commands in flight on a lost connection and never settles them.
+   */
+  #unlessClosed(read: Promise<unknown>): Promise<unknown> {
+    let onClose: () => void = () => undefined;
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => reject(new Error('Connection is closed.'));
+      this.#block.once('close', onClose);
+    });
+    read.catch(() => undefined); // settled or not, it is not waited for past a close
+    return Promise.race([read, closed]).finally(() => this.#block.off('close', onClose));
   }
 
   /**
