@@ -161,3 +161,36 @@ t.test('Redis killed and restarted (AOF) while collecting: the collector reconne
   t.ok(warned.some((w) => w.code === 'W_COLLECT_REDIS'), 'the lost connection is one warning with a code');
   for (const n of ['r1', 'r2']) t.same(checkRun(path.join(dir, n), N, peer('python3')), perfect(N), `run ${n}`);
 });
+
+t.test('lastRowInFile: the $step and $time of a table file\'s last whole row, from its end', async (t) => {
+  const dir = tmpdir(t);
+  const { createLogger } = await import('../lib/log/logger.js');
+  const log = createLogger({ dir, console: false, tensorboard: false, exitHooks: false });
+  for (let s = 0; s < 3000; s++) log.row('t', { x: s, s: 'a,b' }, { step: s, time: 5000 + s });
+  await log.close();
+  for (const f of ['t.jsonl.gz', 't.csv']) t.same(lastRowInFile(path.join(dir, f)), { step: 2999, time: 7999 }, f);
+  fs.appendFileSync(path.join(dir, 't.csv'), '3000,8000,2'); // a torn row: not whole
+  t.same(lastRowInFile(path.join(dir, 't.csv')), { step: 2999, time: 7999 }, 'a torn last row is not a row');
+  fs.writeFileSync(path.join(dir, 'h.csv'), '$step,$time,$level,x\n');
+  t.equal(lastRowInFile(path.join(dir, 'h.csv')), undefined, 'a header alone');
+  fs.writeFileSync(path.join(dir, 'p.jsonl'), '{"$step":4,"$time":1.5,"$level":20}\nnot a row\n');
+  t.same(lastRowInFile(path.join(dir, 'p.jsonl')), { step: 4, time: 1.5 }, 'the last line that is a row');
+  t.equal(lastRowInFile(path.join(dir, 'missing.jsonl.gz')), undefined);
+  t.equal(lastRowInFile(path.join(dir, 'run.json')), undefined, 'not a table file');
+});
+
+t.test('rowlog collect: --port or --redis (or ROWLOG_REDIS), not both; a bad URL is a usage error', async (t) => {
+  const { runCli } = await import('./cli.js');
+  const dir = tmpdir(t);
+  const env = { ...process.env, ROWLOG_REDIS: '' };
+  const none = runCli(['collect', '--dir', dir], { env });
+  t.equal(none.status, 2);
+  t.match(none.stderr, /rowlog: collect: needs --port P .* or --redis URL/);
+  const both = runCli(['collect', '--dir', dir, '--port', '0', '--redis', 'redis://127.0.0.1:1'], { env });
+  t.equal(both.status, 2);
+  t.match(both.stderr, /not both/);
+  const bad = runCli(['collect', '--dir', dir, '--redis', 'http://u:pw@x'], { env });
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /^rowlog: collect: --redis: must be a redis:\/\/ or rediss:\/\/ URL/);
+  t.notMatch(bad.stderr, /pw/);
+});

@@ -55,6 +55,7 @@ export function registerCollect(program: Command): void {
     .option('--max-pending-bytes <n>', 'most bytes of unfinished lines held for all connections together; past it the largest holder is cut off (default 32 MiB)', positiveArg)
     .option('--idle-timeout-ms <ms>', 'close a connection whose unfinished line has not ended for this long (default 30000)', positiveArg)
     .action(async (o: CollectFlags, cmd: Command) => {
+      if (o.redis === '' && cmd.getOptionValueSource('redis') === 'env') delete o.redis; // ROWLOG_REDIS= is none
       const redisGiven = o.redis !== undefined && cmd.getOptionValueSource('redis') !== 'env';
       if (o.port !== undefined && redisGiven) return usageError('collect', 'give --port (TCP) or --redis, not both');
       if (o.port === undefined) {
