@@ -62,9 +62,8 @@ export function registerCollect(program: Command): void {
         if (o.redis === undefined) return usageError('collect', 'needs --port P (rows pushed over TCP) or --redis URL (or ROWLOG_REDIS)');
         return collectFromRedis({ ...o, redis: o.redis });
       }
-      let collector;
-      try {
-        collector = await collect({
+      const collector = await orUsage(() =>
+        collect({
           port: o.port,
           dir: o.dir,
           host: o.host,
@@ -73,12 +72,9 @@ export function registerCollect(program: Command): void {
           ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
           ...(o.maxPendingBytes === undefined ? {} : { maxPendingBytes: o.maxPendingBytes }),
           ...(o.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: o.idleTimeoutMs }),
-        });
-      } catch (err) {
-        if (!isRowlogError(err) && (err as { code?: unknown }).code !== 'ERR_INVALID_OPTION') throw err;
-        usageError('collect', (err as Error).message.replace(/^collect: /, ''));
-        return;
-      }
+        }),
+      );
+      if (collector === undefined) return;
       const stopped = stopSignal('collect');
       process.stdout.write(`rowlog collect: listening on ${collector.address}, writing into ${o.dir}\n`);
       await stopped;
@@ -91,23 +87,34 @@ export function registerCollect(program: Command): void {
     });
 }
 
+/**
+ * What `start` makes, or undefined after a usage error (exit 2) when it throws on an option
+ * (`ERR_INVALID_OPTION`, a RowlogError such as ERR_INSECURE_BIND); the message without its
+ * `collect: ` and with `url: ` said as `--redis: `.
+ */
+async function orUsage<T>(start: () => T | Promise<T>): Promise<T | undefined> {
+  try {
+    return await start();
+  } catch (err) {
+    if (!isRowlogError(err) && (err as { code?: unknown }).code !== 'ERR_INVALID_OPTION') throw err;
+    usageError('collect', (err as Error).message.replace(/^collect: /, '').replace(/^url: /, '--redis: '));
+    return undefined;
+  }
+}
+
 /** `rowlog collect --redis`: until SIGINT or SIGTERM, then every run flushed, acked and released. */
 async function collectFromRedis(o: CollectFlags & { redis: string }): Promise<void> {
-  let collector;
-  try {
-    collector = collectRedis({
+  const collector = await orUsage(() =>
+    collectRedis({
       url: o.redis,
       dir: o.dir,
       ...(o.name === undefined ? {} : { name: o.name }),
       ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
       ...(o.leaseMs === undefined ? {} : { leaseMs: o.leaseMs }),
       ...(o.pollMs === undefined ? {} : { pollMs: o.pollMs }),
-    });
-  } catch (err) {
-    if (!isRowlogError(err) && (err as { code?: unknown }).code !== 'ERR_INVALID_OPTION') throw err;
-    usageError('collect', (err as Error).message.replace(/^url: /, '--redis: '));
-    return;
-  }
+    }),
+  );
+  if (collector === undefined) return;
   const stopped = stopSignal('collect');
   // The run loggers' exit hooks (signal-exit) re-raise a signal that no other listener is left for,
   // and stopSignal's goes with the first one: this one stays, so the close below can finish

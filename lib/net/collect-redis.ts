@@ -52,7 +52,11 @@ export interface CollectRedisOptions {
   leaseMs?: number;
   /** How often runs, tables, params and status are looked for, in ms. @default 1000 */
   pollMs?: number;
-  /** Most entries read per stream and read. @default 256 */
+  /**
+   * Most entries read per stream and read. Their rows are written in one go, on the event loop
+   * (an entry of a trainer holds up to 512 rows): kept small so lease renewals keep their pace.
+   * @default 32
+   */
   batchEntries?: number;
 }
 
@@ -482,7 +486,7 @@ export function collectRedis(opts: CollectRedisOptions): RedisCollector {
   if (!isRedisPrefix(prefix)) throw optionError('type', 'prefix', `must be printable without spaces, 1 to 200 characters (got ${JSON.stringify(prefix)})`);
   const leaseMs = numberOption(opts.leaseMs ?? 10_000, 'leaseMs', { min: 100, max: 2 ** 31 - 1, integer: true });
   const pollMs = numberOption(opts.pollMs ?? 1000, 'pollMs', { min: 10, max: 2 ** 31 - 1, integer: true });
-  const count = numberOption(opts.batchEntries ?? 256, 'batchEntries', { min: 1, integer: true });
+  const count = numberOption(opts.batchEntries ?? 32, 'batchEntries', { min: 1, integer: true });
   const dir = path.resolve(opts.dir);
   fs.mkdirSync(dir, { recursive: true });
   return new RedisCollector(target, { dir, group, prefix, leaseMs, pollMs, count });
