@@ -77,7 +77,8 @@ interface Held {
   /** Everything done on the run (setup, flush and ack, close), in order. */
   chain: Promise<void>;
   lost: boolean;
-  renewing: boolean;
+  /** When the renewal under way was sent (0: none). */
+  renewing: number;
 }
 
 /** What `'replay'` tells: pending entries of a stream written again when a run was taken, and the rows its files held already. */
@@ -119,7 +120,8 @@ export class RedisCollector extends EventEmitter {
   readonly #count: number;
   readonly #held = new Map<string, Held>();
   readonly #timers: NodeJS.Timeout[] = [];
-  #polling = false;
+  /** When the poll under way started (0: none); one older than {@link #stuckMs} is given up on. */
+  #polling = 0;
   #closing: Promise<void> | undefined;
   #loop: Promise<void> = Promise.resolve();
   /** Wakes the read loop early (a stream became ready, or close). */
@@ -150,6 +152,11 @@ export class RedisCollector extends EventEmitter {
     this.#loop = this.#read();
   }
 
+  /** How long a poll or a renewal may wait for Redis before the next one is sent anyway. */
+  get #stuckMs(): number {
+    return Math.max(this.#leaseMs, 10 * this.#pollMs);
+  }
+
   /** The runs this collector holds now (their folders are `<dir>/<run>`). */
   runs(): string[] {
     return [...this.#held.values()].filter((h) => h.run !== undefined && !h.lost).map((h) => h.name);
@@ -167,8 +174,10 @@ export class RedisCollector extends EventEmitter {
 
   /** Looks for runs and tables; takes free runs up to this collector's fair share. Never two at once. */
   async #poll(): Promise<void> {
-    if (this.#polling || this.#closing !== undefined) return;
-    this.#polling = true;
+    // A command whose reply never comes (a connection lost at the wrong moment) must not stop the polls.
+    if ((this.#polling !== 0 && Date.now() - this.#polling < this.#stuckMs) || this.#closing !== undefined) return;
+    const started = Date.now();
+    this.#polling = started;
     try {
       const names = await this.#cmd.smembers(runsKey(this.prefix));
       const valid = names.filter((n) => {
@@ -194,7 +203,7 @@ export class RedisCollector extends EventEmitter {
     } catch (err) {
       if (this.#closing === undefined) this.#redisError(err as Error);
     } finally {
-      this.#polling = false;
+      if (this.#polling === started) this.#polling = 0;
     }
   }
 
@@ -212,7 +221,7 @@ export class RedisCollector extends EventEmitter {
       if (got.staleHolder !== undefined) {
         this.#warn({ code: 'W_COLLECT_STALE_LEASE', message: `collect: ${name}: took over the lease of ${got.staleHolder.split(' ')[0] ?? ''}, a collector of this machine that is gone` });
       }
-      h = { name, key, validUntil: start + this.#leaseMs, run: undefined, ready: new Map(), starting: new Set(), chain: Promise.resolve(), lost: false, renewing: false };
+      h = { name, key, validUntil: start + this.#leaseMs, run: undefined, ready: new Map(), starting: new Set(), chain: Promise.resolve(), lost: false, renewing: 0 };
       this.#held.set(name, h);
       this.counts.taken++;
     }
@@ -298,16 +307,18 @@ export class RedisCollector extends EventEmitter {
   /** Renews every lease not being renewed; a lease found gone is a run lost. */
   #renew(): void {
     for (const h of this.#held.values()) {
-      if (h.renewing || h.lost) continue;
-      h.renewing = true;
+      if ((h.renewing !== 0 && Date.now() - h.renewing < this.#stuckMs) || h.lost) continue;
       const start = Date.now();
+      h.renewing = start;
       this.#leases.renew(h.key).then(
         (ok) => {
-          h.renewing = false;
+          if (h.renewing === start) h.renewing = 0;
           if (ok) h.validUntil = start + this.#leaseMs;
           else this.#lose(h, 'its lease expired or another collector took it');
         },
-        () => (h.renewing = false), // Redis away: warned by the client; the lease runs out on its own
+        () => {
+          if (h.renewing === start) h.renewing = 0; // Redis away: warned by the client; the lease runs out on its own
+        },
       );
     }
   }
