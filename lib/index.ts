@@ -42,6 +42,8 @@ export type { DroppedEntries, RedisConnectOptions, RedisRowStream } from './net/
 export { collect, Collector } from './net/collect.js';
 export type { CollectOptions } from './net/collect.js';
 export type { CollectWarning, CollectCounts, SkipReason } from './net/collect-report.js';
+export { collectRedis, RedisCollector, DEFAULT_COLLECT_GROUP } from './net/collect-redis.js';
+export type { CollectRedisOptions, RedisCollectCounts, ReplayReport } from './net/collect-redis.js';
 export { serve } from './serve/server.js';
 export type { ServeOptions, ServeHandle, ServedRun, ServedTable } from './serve/server.js';
 export type { FileSinkOptions } from '../sinks/file-sink-options.js';

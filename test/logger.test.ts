@@ -119,6 +119,23 @@ t.test('each sink has its own level and subsample, counted per table', async (t)
   );
 });
 
+t.test("a sink's filter leaves rows out of that sink only, before its subsample", async (t) => {
+  const all = collector();
+  const odd = collector();
+  const oddTenth = collector();
+  const isOdd = (e: { step: number }) => e.step % 2 === 1;
+  const log = createLogger({
+    sinks: [all, { sink: odd, filter: isOdd }, { sink: oddTenth, filter: isOdd, subsample: { every: 10 } }],
+    exitHooks: false,
+  });
+  for (let i = 0; i < 100; i++) log.row('a', { i }, { step: i });
+  await log.close();
+  t.equal(all.entries.length, 100);
+  t.same(odd.entries.map((e) => e.step), Array.from({ length: 50 }, (_, k) => 2 * k + 1));
+  t.same(oddTenth.entries.map((e) => e.step), [1, 21, 41, 61, 81], 'the sampler counts only the rows the filter kept');
+  t.throws(() => createLogger({ sinks: [{ sink: collector(), filter: 1 as never }] }), { code: 'ERR_INVALID_OPTION', message: /^sinks\[0\]\.filter: / });
+});
+
 t.test('a row below every sink level warns once per table and is not written', async (t) => {
   const sink = collector();
   const log = createLogger({ sinks: [{ sink, level: 'INFO' }], exitHooks: false });

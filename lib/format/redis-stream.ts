@@ -10,6 +10,12 @@
  *   `params` (params.json's), `status` (status.json's), and per table `table:<name>` = its stream key.
  * - `P:R:<table>`: a stream per table. A table can hold `/` but never `:`, so only a table
  *   named `meta` could meet another key: its stream is `P:R:meta:rows`.
+ * - `P:collectors`: a hash of the live collectors, field `<group> <holder>` (the group and its
+ *   lease holder, below) → the ms time it last polled, by which the collectors of a group share
+ *   the runs out evenly. One segment after the prefix, as `P:runs`: no run's key is that short.
+ * - `P:R:owner:<group>`: the lease of the collector of consumer group `group` that writes the
+ *   run (docs/DESIGN.md §4, "The ack rule"); a string key, never a stream (a table `owner` is
+ *   `P:R:owner`, with no second `:`).
  *
  * A stream entry is one flushed batch of one table: `rows` is an NDJSON block of whole rows, each
  * line exactly as in the run's `<table>.jsonl` (`{"$step":…,"$time":…,"$level":…,data…}\n`,
@@ -30,6 +36,16 @@ export function runsKey(prefix: string): string {
 /** `P:R:meta`: the run's hash (id, run, params, status, table:<name>). */
 export function metaKey(prefix: string, run: string): string {
   return `${prefix}:${run}:meta`;
+}
+
+/** `P:R:owner:<group>`: the lease of the collector that writes run `run` for consumer group `group`. */
+export function ownerKey(prefix: string, run: string, group: string): string {
+  return `${prefix}:${run}:owner:${group}`;
+}
+
+/** `P:collectors`: the live collectors (`<group> <holder>` → last poll, ms epoch). */
+export function collectorsKey(prefix: string): string {
+  return `${prefix}:collectors`;
 }
 
 /** The hash field that names a table's stream. */

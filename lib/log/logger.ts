@@ -356,10 +356,10 @@ export class Logger extends Writable {
 
   /**
    * Records in `run.json` (atomically) what a wrapper learns as its program runs: `rowlog run`'s
-   * `command`. A file that cannot be written (ENOSPC) is a warning (`W_FILE_ERROR`), never a throw:
+   * `command`, `rowlog collect --redis`'s `source`. A file that cannot be written (ENOSPC) is a warning (`W_FILE_ERROR`), never a throw:
    * the wrapper must still end as its program did.
    */
-  updateRun(fields: Pick<RunInfo, 'command'>): void {
+  updateRun(fields: Pick<RunInfo, 'command' | 'source'>): void {
     const runDir = this.#requireDir('updateRun');
     try {
       runDir.updateInfo(fields);

@@ -15,10 +15,8 @@ import { scanMembersResync, startsDamagedBgzf } from '../io/bgzf-file.js';
 import { readAt } from '../io/read-at.js';
 import { isCsvFormat, scanTables, tableFile } from './layout.js';
 
-
 /** How far back from a plain file's end lines are looked for. */
 const TAIL_BYTES = 64 * 1024;
-
 
 /** The largest `$step` among the whole lines of `text` (a row's first field in both formats). */
 function maxStep(text: string, csv: boolean): number | undefined {
@@ -33,8 +31,35 @@ function maxStep(text: string, csv: boolean): number | undefined {
   return best;
 }
 
-/** The last `$step` in one table file, or undefined when it has none rowlog can read cheaply. */
-export function lastStepInFile(file: string): number | undefined {
+/** A row's place in its file: its `$step` and `$time`, the first two fields of every row rowlog writes. */
+export interface RowMark {
+  step: number;
+  time: number;
+}
+
+/** The `$step` and `$time` of the last whole line of `text` that is a row (from the end back). */
+function lastMark(text: string, csv: boolean): RowMark | undefined {
+  const re = csv ? /^(-?\d+),([^,\n]+)/ : /^\{"\$step":(-?\d+),"\$time":([^,}]+)/;
+  let end = text.lastIndexOf('\n'); // only lines that end: the last one may be torn
+  while (end > 0) {
+    const start = text.lastIndexOf('\n', end - 1) + 1;
+    const m = re.exec(text.slice(start, end));
+    if (m !== null) {
+      const step = Number(m[1]);
+      const time = Number(m[2]);
+      if (Number.isSafeInteger(step) && !Number.isNaN(time)) return { step, time };
+    }
+    end = start - 1;
+  }
+  return undefined;
+}
+
+/**
+ * `pick` applied to the end of one table file: the last few KiB of a plain file, else the last
+ * members of a blocked gzip one, newest first, until `pick` finds something (undefined when
+ * nothing there, or the file is missing or not rowlog's).
+ */
+function fromTail<T>(file: string, pick: (text: string, csv: boolean) => T | undefined): T | undefined {
   const table = tableFile(path.basename(file));
   if (table === undefined) return undefined;
   const csv = isCsvFormat(table.format); // gzip or not is read from the bytes
@@ -51,7 +76,7 @@ export function lastStepInFile(file: string): number | undefined {
     const gz = isGzip(readAt(fd, 0, 3)) || startsDamagedBgzf(fd, size);
     // a CSV someone else wrote may start with another column: its first field is not a step
     if (csv && !gz && !readAt(fd, 0, 6).toString('latin1').startsWith('$step')) return undefined;
-    if (!gz) return maxStep(readAt(fd, Math.max(0, size - TAIL_BYTES), size).toString('utf8'), csv);
+    if (!gz) return pick(readAt(fd, Math.max(0, size - TAIL_BYTES), size).toString('utf8'), csv);
     // The readers' walk: past a damaged member in the middle to the true last members.
     const { members, bgzf } = scanMembersResync(fd, size);
     if (!bgzf) return undefined;
@@ -60,13 +85,28 @@ export function lastStepInFile(file: string): number | undefined {
       const m = members[i] as { offset: number; size: number };
       const text = inflateMember(readAt(fd, m.offset, m.offset + m.size))?.toString('utf8');
       if (text === undefined) continue; // a damaged member: look at the one before
-      const step = maxStep(text, csv);
-      if (step !== undefined) return step;
+      const found = pick(text, csv);
+      if (found !== undefined) return found;
     }
     return undefined;
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The last `$step` in one table file, or undefined when it has none rowlog can read cheaply. */
+export function lastStepInFile(file: string): number | undefined {
+  return fromTail(file, maxStep);
+}
+
+/**
+ * The `$step` and `$time` of the last row of one table file (`.jsonl.gz`, `.jsonl`, `.csv`,
+ * `.csv.gz`), read from its end as {@link lastStepInFile} reads; undefined when the file is
+ * missing or holds no row rowlog can read cheaply. The Redis collector's per-file skip
+ * (docs/DESIGN.md §4, "The ack rule").
+ */
+export function lastRowInFile(file: string): RowMark | undefined {
+  return fromTail(file, lastMark);
 }
 
 /**

@@ -83,6 +83,22 @@ export interface RunInfo {
   appendedTo?: string;
   /** With `rowlog run`: the program it ran, and how it ended. */
   command?: RunCommand;
+  /** With `rowlog collect --redis`: where the run's rows came from (docs/DESIGN.md §4, "The ack rule"). */
+  source?: RunSource;
+}
+
+/** `run.json`'s `source`: the Redis a collected run was read from, and the run there. */
+export interface RunSource {
+  /** The Redis URL, its password (and user) as `***`. */
+  redis: string;
+  /** The key prefix. */
+  prefix: string;
+  /** The run's name in Redis. */
+  run: string;
+  /** The id of the producing run (its meta hash's `id`), when known. */
+  id?: string;
+  /** The producing run's own `run.json` (its meta hash's `run`), when it parses. */
+  info?: Record<string, unknown>;
 }
 
 /** `run.json`'s link to the parent of a resumed run (docs/DESIGN.md §4). */
@@ -413,7 +429,7 @@ export function statusRecord(status: Record<string, unknown>, steps: Record<stri
 }
 
 /** The user's keys of a saved `status.json` (rowlog's `$` keys left out). */
-function userStatus(saved: Record<string, unknown>): Record<string, unknown> {
+export function userStatus(saved: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(saved).filter(([k]) => !RESERVED.has(k)));
 }
 
