@@ -29,7 +29,9 @@
  * - **Faults.** Connection errors warn once per code (`W_REDIS_ERROR`, the password scrubbed), a
  *   refused password once (`W_REDIS_AUTH`); the blocks stay buffered. A reply Redis refuses for
  *   now (OOM, LOADING, NOAUTH, …) is retried with the doubling delay of lib/io/backoff.ts; a block
- *   Redis can never take (WRONGTYPE: the key is not a stream) is dropped and counted.
+ *   Redis can never take (WRONGTYPE: the key is not a stream) is dropped and counted. The run's
+ *   records (SADD, HSET) the same: refused for now, retried after the delay; for good, warned once
+ *   and given up (never a round at once after a refusal: that would loop on Redis).
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -355,6 +357,7 @@ export class RedisBackend implements BatchBackend {
     const p = c.pipeline();
     const meta = metaKey(this.#o.prefix, run);
     const announce = this.#announce;
+    this.#announce = false; // set again when it fails for now, or by a reconnect meanwhile
     if (announce) p.sadd(runsKey(this.#o.prefix), run);
     const fields = [...this.#dirty];
     this.#dirty.clear();
@@ -390,20 +393,29 @@ export class RedisBackend implements BatchBackend {
     }
     this.#inflight = 0;
 
-    // The meta writes: all done, or sent again next round.
+    // The meta writes: done; sent again next round (no reply, or refused for now: after the
+    // doubling delay, as blocks are); or given up with a warning when Redis can never take them
+    // (WRONGTYPE: `P:runs` or the meta hash is another type), so no round follows at once.
     const head = (announce ? 1 : 0) + fields.length;
-    const metaOk = results.length >= head && results.slice(0, head).every(([e]) => e === null);
-    if (metaOk) {
-      this.#announce = false;
-      if (this.#dirty.size === 0) this.#metaSent = version;
-    } else {
-      if (announce) this.#announce = true;
-      for (const f of fields) this.#dirty.add(f);
+    let refusal: string | undefined;
+    for (let j = 0; j < head; j++) {
+      const r = results[j];
+      const err = r === undefined ? new Error('no reply') : r[0];
+      if (err === null) continue;
+      const key = announce && j === 0 ? runsKey(this.#o.prefix) : meta;
+      const msg = this.#o.target.scrub(err.message);
+      if (!isReplyError(err) || refusedForNow(msg)) {
+        if (announce && j === 0) this.#announce = true;
+        else this.#dirty.add(fields[j - (announce ? 1 : 0)] as string);
+        if (isReplyError(err)) refusal ??= msg;
+      } else {
+        this.#warn({ code: 'W_REDIS_ERROR', message: `${this.shown}: Redis refuses to record the run at ${key} (${msg}); its rows are still sent` }, `meta\0${key}\0${msg.split(' ')[0] ?? ''}`);
+      }
     }
+    if (this.#dirty.size === 0) this.#metaSent = version;
     // Results of the blocks (and of the table announcements, interleaved in order).
     let i = head;
     const done = new Set<Block>();
-    let refusal: string | undefined;
     const seenTables = new Set<string>();
     for (const b of blocks) {
       if (announced.includes(b.table) && !seenTables.has(b.table)) {
