@@ -303,4 +303,22 @@ t.test('options are checked (ERR_INVALID_OPTION), the password never shown', asy
     t.notOk((err as Error).message.includes('s3cret'), 'no password in the message');
   }
   t.throws(() => createLogger({ dir: path.join(tmpdir(t), 'never'), redis: 5 as never }), { code: 'ERR_INVALID_OPTION' });
+  // A ROWLOG_REDIS without its scheme (a common slip) is named in the error, its password hidden.
+  process.env.ROWLOG_REDIS = 'u:s3cret@redis-host:6379';
+  try {
+    createLogger({ dir: path.join(tmpdir(t), 'never2'), console: false });
+    t.fail('a bad ROWLOG_REDIS throws');
+  } catch (err) {
+    t.match(err, { code: 'ERR_INVALID_OPTION', message: /^ROWLOG_REDIS: must be a redis:\/\/ or rediss:\/\/ URL \(got \*\*\*@redis-host:6379\)/ });
+  } finally {
+    delete process.env.ROWLOG_REDIS;
+  }
+  for (const url of [':s3cret@h:1', 'redis//u:s3cret@h:1', 'redis:/u:s3cret@h']) {
+    try {
+      redisSink({ url });
+      t.fail(`${url} throws`);
+    } catch (err) {
+      t.notOk((err as Error).message.includes('s3cret'), `no password in the message for ${url.replace('s3cret', '…')}`);
+    }
+  }
 });
