@@ -294,6 +294,7 @@ t.test('options are checked (ERR_INVALID_OPTION), the password never shown', asy
   bad({ url: 'redis://h:1', maxLen: 0 }, /^maxLen: /);
   bad({ url: 'redis://h:1', maxBufferBytes: -1 }, /^maxBufferBytes: /);
   bad({ url: 'redis://h:1', closeTimeoutMs: 'x' }, /^closeTimeoutMs: /);
+  bad({ url: 'redis://h:1', closeTimeoutMs: 1e12 }, /^closeTimeoutMs: .*from 0 to 2147483647/); // past a timer's range
   bad({ url: 'redis://h:1', maxBatchRows: 0 }, /^maxBatchRows: /);
   try {
     redisSink({ url: 'ftp://u:s3cret@h' });
