@@ -24,7 +24,7 @@
  * - **The run.** Before the first XADD the run claims its name: `HSETNX P:R:meta id <run id>`;
  *   a name held by another run id (not the earlier opening of this folder, `appendedTo`) makes
  *   this run write as `R.<id8>` with `W_REDIS_RUN_TAKEN`. After each (re)connect the run is added
- *   to `P:runs` and the meta hash gets `run`, `params`, `status` (their latest text) and
+ *   to `P:runs`, claims its name again (HSETNX: a restarted Redis may have lost it) and the meta hash gets `run`, `params`, `status` (their latest text) and
  *   `table:<t>` for each table as it first appears.
  * - **Faults.** Connection errors warn once per code (`W_REDIS_ERROR`, the password scrubbed), a
  *   refused password once (`W_REDIS_AUTH`); the blocks stay buffered. A reply Redis refuses for
@@ -358,7 +358,9 @@ export class RedisBackend implements BatchBackend {
     const meta = metaKey(this.#o.prefix, run);
     const announce = this.#announce;
     this.#announce = false; // set again when it fails for now, or by a reconnect meanwhile
-    if (announce) p.sadd(runsKey(this.#o.prefix), run);
+    // After each (re)connect: the run in P:runs, and its claim again (HSETNX: a Redis restarted
+    // without its data lost it; it never takes the name from a run that claimed it meanwhile).
+    if (announce) p.sadd(runsKey(this.#o.prefix), run).hsetnx(meta, 'id', this.#id);
     const fields = [...this.#dirty];
     this.#dirty.clear();
     const version = this.#metaVersion;
@@ -396,7 +398,8 @@ export class RedisBackend implements BatchBackend {
     // The meta writes: done; sent again next round (no reply, or refused for now: after the
     // doubling delay, as blocks are); or given up with a warning when Redis can never take them
     // (WRONGTYPE: `P:runs` or the meta hash is another type), so no round follows at once.
-    const head = (announce ? 1 : 0) + fields.length;
+    const lead = announce ? 2 : 0;
+    const head = lead + fields.length;
     let refusal: string | undefined;
     for (let j = 0; j < head; j++) {
       const r = results[j];
@@ -405,8 +408,8 @@ export class RedisBackend implements BatchBackend {
       const key = announce && j === 0 ? runsKey(this.#o.prefix) : meta;
       const msg = this.#o.target.scrub(err.message);
       if (!isReplyError(err) || refusedForNow(msg)) {
-        if (announce && j === 0) this.#announce = true;
-        else this.#dirty.add(fields[j - (announce ? 1 : 0)] as string);
+        if (j < lead) this.#announce = true;
+        else this.#dirty.add(fields[j - lead] as string);
         if (isReplyError(err)) refusal ??= msg;
       } else {
         this.#warn({ code: 'W_REDIS_ERROR', message: `${this.shown}: Redis refuses to record the run at ${key} (${msg}); its rows are still sent` }, `meta\0${key}\0${msg.split(' ')[0] ?? ''}`);

@@ -47,6 +47,22 @@ t.test('redisSink: refused meta writes', async (t) => {
     await new Promise<void>((resolve) => sink.end(resolve));
   });
 
+  t.test('Redis restarted without its data: the run is claimed again (meta id) with the rest of its records', async (t) => {
+    const sink = redisSink({ url: server.url, run: 'again' });
+    sink.setRun({ id: 'run-id-1', name: 'again' });
+    sink.write({ table: 'main', level: 20, step: 0, time: 0, data: { x: 0 } });
+    await sink.flush();
+    t.equal(server.cli('HGET', 'rowlog:again:meta', 'id').trim(), 'run-id-1', 'claimed');
+    await server.stop('SIGKILL');
+    await server.start(); // no AOF, no RDB: empty
+    sink.write({ table: 'main', level: 20, step: 1, time: 1, data: { x: 1 } });
+    await until(() => server.cli('XLEN', 'rowlog:again:main').trim() === '1', 'the next block, after the restart');
+    await sink.flush();
+    t.equal(server.cli('HGET', 'rowlog:again:meta', 'id').trim(), 'run-id-1', 'the claim is back');
+    t.equal(server.cli('SISMEMBER', 'rowlog:runs', 'again').trim(), '1', 'and the run in rowlog:runs');
+    await new Promise<void>((resolve) => sink.end(resolve));
+  });
+
   t.test('rowlog:runs that is not a set: warned, the rows still go, flush() resolves, no endless rounds', async (t) => {
     server.cli('SET', 'wt:runs', 'not a set');
     const sink = redisSink({ url: server.url, run: 'r', prefix: 'wt' });
