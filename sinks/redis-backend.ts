@@ -315,9 +315,19 @@ export class RedisBackend implements BatchBackend {
       return;
     }
     this.#busy = true;
+    // A Redis that does not answer (stopped, or a network cut that leaves the socket open: no
+    // 'close' for minutes) counts as away after closeTimeoutMs, so flush() does not hang on it.
+    const slow = setTimeout(() => {
+      this.#away = true;
+      this.#settle();
+    }, this.#o.closeTimeoutMs).unref();
     this.#round(c).then(
-      () => this.#roundDone(),
+      () => {
+        clearTimeout(slow);
+        this.#roundDone();
+      },
       (err: unknown) => {
+        clearTimeout(slow);
         // A connection-level failure before the blocks went out (the claim, the top reads): the
         // 'close'/'error' events say so and 'ready' pumps again. Anything else is retried later.
         if (isReplyError(err)) this.#refused(this.#o.target.scrub(err.message));
@@ -394,6 +404,7 @@ export class RedisBackend implements BatchBackend {
       results = []; // the connection closed: every block of the round is "sent without a reply"
     }
     this.#inflight = 0;
+    if (results.length > 0) this.#away = false; // it answered (a refusal below sets it again)
 
     // The meta writes: done; sent again next round (no reply, or refused for now: after the
     // doubling delay, as blocks are); or given up with a warning when Redis can never take them

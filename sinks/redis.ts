@@ -49,7 +49,9 @@ export interface RedisSinkOptions extends BatchSinkOptions {
   /**
    * How long `close()` waits for the blocks still buffered to be confirmed (Redis away, or slow)
    * before it gives up on them, warns how many rows were not delivered (`W_REDIS_DROPPED`) and
-   * disconnects. At most 2147483647 (a timer's range). @default 5000
+   * disconnects; also how long `flush()` waits for a Redis that does not answer at all (stopped, a
+   * network cut that leaves the socket open) before it counts it as away. At most 2147483647 (a
+   * timer's range). @default 5000
    */
   closeTimeoutMs?: number;
 }

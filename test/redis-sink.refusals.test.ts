@@ -63,6 +63,29 @@ t.test('redisSink: refused meta writes', async (t) => {
     await new Promise<void>((resolve) => sink.end(resolve));
   });
 
+  t.test('a Redis that does not answer (SIGSTOP: the socket stays open): flush() gives up after closeTimeoutMs, nothing lost', async (t) => {
+    const sink = redisSink({ url: server.url, run: 'hung', closeTimeoutMs: 300 });
+    sink.write({ table: 'main', level: 20, step: 0, time: 0, data: { x: 0 } });
+    await sink.flush();
+    process.kill(server.pid, 'SIGSTOP');
+    let stopped = true;
+    t.teardown(() => {
+      if (stopped) process.kill(server.pid, 'SIGCONT');
+    });
+    sink.write({ table: 'main', level: 20, step: 1, time: 1, data: { x: 1 } });
+    let flushed = false;
+    void sink.flush().then(() => (flushed = true));
+    await until(() => flushed, 'flush() to give up on a Redis that does not answer');
+    process.kill(server.pid, 'SIGCONT');
+    stopped = false;
+    await until(() => server.cli('XLEN', 'rowlog:hung:main').trim() === '2', 'the block, once Redis answers');
+    sink.write({ table: 'main', level: 20, step: 2, time: 2, data: { x: 2 } });
+    await until(() => server.cli('XLEN', 'rowlog:hung:main').trim() === '3', 'the next block');
+    const steps = server.cli('XRANGE', 'rowlog:hung:main', '-', '+').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).$step as number);
+    t.same(steps, [0, 1, 2], 'every row once, in order');
+    await new Promise<void>((resolve) => sink.end(resolve));
+  });
+
   t.test('rowlog:runs that is not a set: warned, the rows still go, flush() resolves, no endless rounds', async (t) => {
     server.cli('SET', 'wt:runs', 'not a set');
     const sink = redisSink({ url: server.url, run: 'r', prefix: 'wt' });
