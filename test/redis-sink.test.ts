@@ -314,6 +314,9 @@ t.test('options are checked (ERR_INVALID_OPTION), the password never shown', asy
   } finally {
     delete process.env.ROWLOG_REDIS;
   }
+  const q = redisSink({ url: 'redis://127.0.0.1:1?password=s3cret', closeTimeoutMs: 0 });
+  t.equal(q.shown, 'redis://127.0.0.1:1?password=***', 'a password given as ioredis\'s query option is hidden too');
+  q.destroy();
   for (const url of [':s3cret@h:1', 'redis//u:s3cret@h:1', 'redis:/u:s3cret@h']) {
     try {
       redisSink({ url });

@@ -30,6 +30,9 @@ export interface RedisTarget {
   scrub(text: string): string;
 }
 
+/** Query parameters ioredis reads as credentials (its URL options come from the query too). */
+const SECRET_PARAMS = ['password', 'username'];
+
 /**
  * `url` with its user and password replaced by `***`. Text the URL parser sees no host in
  * (`user:secret@host:6379` without its scheme, `redis//…`) has everything up to its last `@` hidden.
@@ -40,6 +43,8 @@ export function redactUrl(url: string): string {
     if (u.host !== '') {
       if (u.password !== '') u.password = '***';
       if (u.username !== '') u.username = '***';
+      // ioredis also takes its options from the query (`?password=…`): hidden the same way.
+      for (const k of SECRET_PARAMS) if (u.searchParams.has(k)) u.searchParams.set(k, '***');
       return u.toString();
     }
   } catch {
@@ -61,7 +66,8 @@ export function redisTarget(url: unknown, option: string): RedisTarget {
   if ((u.protocol !== 'redis:' && u.protocol !== 'rediss:') || u.host === '') {
     throw optionError('type', option, `must be a redis:// or rediss:// URL (got ${redactUrl(url)})`);
   }
-  const secrets = [u.password, safeDecode(u.password)].filter((s) => s.length > 0);
+  const given = [u.password, ...SECRET_PARAMS.map((k) => u.searchParams.get(k) ?? '')];
+  const secrets = [...given, ...given.map(safeDecode)].filter((s) => s.length > 0);
   return {
     url,
     shown: redactUrl(url),
