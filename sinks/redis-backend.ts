@@ -24,12 +24,14 @@
  * - **The run.** Before the first XADD the run claims its name: `HSETNX P:R:meta id <run id>`;
  *   a name held by another run id (not the earlier opening of this folder, `appendedTo`) makes
  *   this run write as `R.<id8>` with `W_REDIS_RUN_TAKEN`. After each (re)connect the run is added
- *   to `P:runs` and the meta hash gets `run`, `params`, `status` (their latest text) and
+ *   to `P:runs`, claims its name again (HSETNX: a restarted Redis may have lost it) and the meta hash gets `run`, `params`, `status` (their latest text) and
  *   `table:<t>` for each table as it first appears.
  * - **Faults.** Connection errors warn once per code (`W_REDIS_ERROR`, the password scrubbed), a
  *   refused password once (`W_REDIS_AUTH`); the blocks stay buffered. A reply Redis refuses for
  *   now (OOM, LOADING, NOAUTH, …) is retried with the doubling delay of lib/io/backoff.ts; a block
- *   Redis can never take (WRONGTYPE: the key is not a stream) is dropped and counted.
+ *   Redis can never take (WRONGTYPE: the key is not a stream) is dropped and counted. The run's
+ *   records (SADD, HSET) the same: refused for now, retried after the delay; for good, warned once
+ *   and given up (never a round at once after a refusal: that would loop on Redis).
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -313,9 +315,19 @@ export class RedisBackend implements BatchBackend {
       return;
     }
     this.#busy = true;
+    // A Redis that does not answer (stopped, or a network cut that leaves the socket open: no
+    // 'close' for minutes) counts as away after closeTimeoutMs, so flush() does not hang on it.
+    const slow = setTimeout(() => {
+      this.#away = true;
+      this.#settle();
+    }, this.#o.closeTimeoutMs).unref();
     this.#round(c).then(
-      () => this.#roundDone(),
+      () => {
+        clearTimeout(slow);
+        this.#roundDone();
+      },
       (err: unknown) => {
+        clearTimeout(slow);
         // A connection-level failure before the blocks went out (the claim, the top reads): the
         // 'close'/'error' events say so and 'ready' pumps again. Anything else is retried later.
         if (isReplyError(err)) this.#refused(this.#o.target.scrub(err.message));
@@ -355,7 +367,10 @@ export class RedisBackend implements BatchBackend {
     const p = c.pipeline();
     const meta = metaKey(this.#o.prefix, run);
     const announce = this.#announce;
-    if (announce) p.sadd(runsKey(this.#o.prefix), run);
+    this.#announce = false; // set again when it fails for now, or by a reconnect meanwhile
+    // After each (re)connect: the run in P:runs, and its claim again (HSETNX: a Redis restarted
+    // without its data lost it; it never takes the name from a run that claimed it meanwhile).
+    if (announce) p.sadd(runsKey(this.#o.prefix), run).hsetnx(meta, 'id', this.#id);
     const fields = [...this.#dirty];
     this.#dirty.clear();
     const version = this.#metaVersion;
@@ -389,21 +404,32 @@ export class RedisBackend implements BatchBackend {
       results = []; // the connection closed: every block of the round is "sent without a reply"
     }
     this.#inflight = 0;
+    if (results.length > 0) this.#away = false; // it answered (a refusal below sets it again)
 
-    // The meta writes: all done, or sent again next round.
-    const head = (announce ? 1 : 0) + fields.length;
-    const metaOk = results.length >= head && results.slice(0, head).every(([e]) => e === null);
-    if (metaOk) {
-      this.#announce = false;
-      if (this.#dirty.size === 0) this.#metaSent = version;
-    } else {
-      if (announce) this.#announce = true;
-      for (const f of fields) this.#dirty.add(f);
+    // The meta writes: done; sent again next round (no reply, or refused for now: after the
+    // doubling delay, as blocks are); or given up with a warning when Redis can never take them
+    // (WRONGTYPE: `P:runs` or the meta hash is another type), so no round follows at once.
+    const lead = announce ? 2 : 0;
+    const head = lead + fields.length;
+    let refusal: string | undefined;
+    for (let j = 0; j < head; j++) {
+      const r = results[j];
+      const err = r === undefined ? new Error('no reply') : r[0];
+      if (err === null) continue;
+      const key = announce && j === 0 ? runsKey(this.#o.prefix) : meta;
+      const msg = this.#o.target.scrub(err.message);
+      if (!isReplyError(err) || refusedForNow(msg)) {
+        if (j < lead) this.#announce = true;
+        else this.#dirty.add(fields[j - lead] as string);
+        if (isReplyError(err)) refusal ??= msg;
+      } else {
+        this.#warn({ code: 'W_REDIS_ERROR', message: `${this.shown}: Redis refuses to record the run at ${key} (${msg}); its rows are still sent` }, `meta\0${key}\0${msg.split(' ')[0] ?? ''}`);
+      }
     }
+    if (this.#dirty.size === 0) this.#metaSent = version;
     // Results of the blocks (and of the table announcements, interleaved in order).
     let i = head;
     const done = new Set<Block>();
-    let refusal: string | undefined;
     const seenTables = new Set<string>();
     for (const b of blocks) {
       if (announced.includes(b.table) && !seenTables.has(b.table)) {

@@ -49,7 +49,9 @@ export interface RedisSinkOptions extends BatchSinkOptions {
   /**
    * How long `close()` waits for the blocks still buffered to be confirmed (Redis away, or slow)
    * before it gives up on them, warns how many rows were not delivered (`W_REDIS_DROPPED`) and
-   * disconnects. @default 5000
+   * disconnects; also how long `flush()` waits for a Redis that does not answer at all (stopped, a
+   * network cut that leaves the socket open) before it counts it as away. At most 2147483647 (a
+   * timer's range). @default 5000
    */
   closeTimeoutMs?: number;
 }
@@ -72,7 +74,8 @@ export function resolveRedisOptions(opts: RedisSinkOptions): ResolvedRedisOption
     run,
     maxLen: opts.maxLen === undefined ? undefined : numberOption(opts.maxLen, 'maxLen', { min: 1, integer: true }),
     maxBufferBytes: numberOption(opts.maxBufferBytes ?? DEFAULT_REDIS_BUFFER_BYTES, 'maxBufferBytes', { min: 0, integer: true }),
-    closeTimeoutMs: numberOption(opts.closeTimeoutMs ?? 5000, 'closeTimeoutMs', { min: 0 }),
+    // A timer's longest delay: past it Node fires at once (TimeoutOverflowWarning), and close() would give up at once.
+    closeTimeoutMs: numberOption(opts.closeTimeoutMs ?? 5000, 'closeTimeoutMs', { min: 0, max: 2_147_483_647 }),
   };
 }
 

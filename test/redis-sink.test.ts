@@ -294,6 +294,7 @@ t.test('options are checked (ERR_INVALID_OPTION), the password never shown', asy
   bad({ url: 'redis://h:1', maxLen: 0 }, /^maxLen: /);
   bad({ url: 'redis://h:1', maxBufferBytes: -1 }, /^maxBufferBytes: /);
   bad({ url: 'redis://h:1', closeTimeoutMs: 'x' }, /^closeTimeoutMs: /);
+  bad({ url: 'redis://h:1', closeTimeoutMs: 1e12 }, /^closeTimeoutMs: .*from 0 to 2147483647/); // past a timer's range
   bad({ url: 'redis://h:1', maxBatchRows: 0 }, /^maxBatchRows: /);
   try {
     redisSink({ url: 'ftp://u:s3cret@h' });
@@ -303,4 +304,25 @@ t.test('options are checked (ERR_INVALID_OPTION), the password never shown', asy
     t.notOk((err as Error).message.includes('s3cret'), 'no password in the message');
   }
   t.throws(() => createLogger({ dir: path.join(tmpdir(t), 'never'), redis: 5 as never }), { code: 'ERR_INVALID_OPTION' });
+  // A ROWLOG_REDIS without its scheme (a common slip) is named in the error, its password hidden.
+  process.env.ROWLOG_REDIS = 'u:s3cret@redis-host:6379';
+  try {
+    createLogger({ dir: path.join(tmpdir(t), 'never2'), console: false });
+    t.fail('a bad ROWLOG_REDIS throws');
+  } catch (err) {
+    t.match(err, { code: 'ERR_INVALID_OPTION', message: /^ROWLOG_REDIS: must be a redis:\/\/ or rediss:\/\/ URL \(got \*\*\*@redis-host:6379\)/ });
+  } finally {
+    delete process.env.ROWLOG_REDIS;
+  }
+  const q = redisSink({ url: 'redis://127.0.0.1:1?password=s3cret', closeTimeoutMs: 0 });
+  t.equal(q.shown, 'redis://127.0.0.1:1?password=***', 'a password given as ioredis\'s query option is hidden too');
+  q.destroy();
+  for (const url of [':s3cret@h:1', 'redis//u:s3cret@h:1', 'redis:/u:s3cret@h']) {
+    try {
+      redisSink({ url });
+      t.fail(`${url} throws`);
+    } catch (err) {
+      t.notOk((err as Error).message.includes('s3cret'), `no password in the message for ${url.replace('s3cret', '…')}`);
+    }
+  }
 });

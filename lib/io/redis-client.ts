@@ -30,16 +30,27 @@ export interface RedisTarget {
   scrub(text: string): string;
 }
 
-/** `url` with its user and password replaced by `***` (unchanged when it has none or does not parse). */
+/** Query parameters ioredis reads as credentials (its URL options come from the query too). */
+const SECRET_PARAMS = ['password', 'username'];
+
+/**
+ * `url` with its user and password replaced by `***`. Text the URL parser sees no host in
+ * (`user:secret@host:6379` without its scheme, `redis//…`) has everything up to its last `@` hidden.
+ */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    if (u.username !== '') u.username = '***';
-    return u.toString();
+    if (u.host !== '') {
+      if (u.password !== '') u.password = '***';
+      if (u.username !== '') u.username = '***';
+      // ioredis also takes its options from the query (`?password=…`): hidden the same way.
+      for (const k of SECRET_PARAMS) if (u.searchParams.has(k)) u.searchParams.set(k, '***');
+      return u.toString();
+    }
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
+    // not a URL: the text below
   }
+  return url.replace(/^([^@]*\/\/)?.*@/, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`);
 }
 
 /** Checks a Redis URL option (`ERR_INVALID_OPTION` naming `option`; the message never holds the password). */
@@ -51,10 +62,12 @@ export function redisTarget(url: unknown, option: string): RedisTarget {
   } catch {
     throw optionError('type', option, `must be a redis:// or rediss:// URL (got ${redactUrl(url)})`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+  // A host is required: `redis:/u:pw@h` (one slash) parses with none, and would dial localhost.
+  if ((u.protocol !== 'redis:' && u.protocol !== 'rediss:') || u.host === '') {
     throw optionError('type', option, `must be a redis:// or rediss:// URL (got ${redactUrl(url)})`);
   }
-  const secrets = [u.password, safeDecode(u.password)].filter((s) => s.length > 0);
+  const given = [u.password, ...SECRET_PARAMS.map((k) => u.searchParams.get(k) ?? '')];
+  const secrets = [...given, ...given.map(safeDecode)].filter((s) => s.length > 0);
   return {
     url,
     shown: redactUrl(url),

@@ -18,6 +18,7 @@ import type { ParquetSinkOptions } from '../../sinks/parquet.js';
 import { sqliteSink } from '../../sinks/sqlite.js';
 import type { SqliteSinkOptions } from '../../sinks/sqlite.js';
 import { tensorboardSink } from '../../sinks/tensorboard.js';
+import { redisTarget } from '../io/redis-client.js';
 import { redisSink } from '../../sinks/redis.js';
 import type { RedisSinkOptions } from '../../sinks/redis.js';
 import type { SocketSinkOptions } from '../../sinks/socket.js';
@@ -134,7 +135,9 @@ export function defaultSinks(dir: string, runName: string, opts: DefaultSinkOpti
   const sqlite = sinkChoice(opts.sqlite, 'sqlite');
   if (sqlite !== undefined) specs.push({ sink: sqliteSink({ ...sqlite, dir }), level: 'TRACE' });
   if (opts.socket !== undefined) specs.push(socketSpec(runName, opts.socket));
-  const redis = opts.redis ?? (process.env.ROWLOG_REDIS || undefined);
+  // A bad ROWLOG_REDIS is named as such (ERR_INVALID_OPTION 'ROWLOG_REDIS: …'), not as redisSink's `url`.
+  const env = process.env.ROWLOG_REDIS || undefined;
+  const redis = opts.redis ?? (env === undefined ? undefined : redisTarget(env, 'ROWLOG_REDIS').url);
   if (redis !== undefined && redis !== false) specs.push({ sink: redisSink({ run: nameSegment(runName), ...(typeof redis === 'string' ? { url: redis } : objectOption(redis, 'redis')) }), level: 'TRACE' });
   return specs;
 }

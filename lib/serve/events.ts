@@ -78,7 +78,8 @@ export interface FollowContext {
   pollMs: number;
   live: LiveRun | undefined;
   redis?: RedisRuns | undefined;
-  snapshot(target: Resolved): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }>;
+  /** `signal`: the page went (a Redis stream's read stops). */
+  snapshot(target: Resolved, signal?: AbortSignal): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }>;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -93,7 +94,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 export async function follow(es: EventStream, target: Resolved, ctx: FollowContext): Promise<void> {
   const { run, table, file } = target;
   const signal = es.abort.signal;
-  const { snap, lastKeys, since } = await ctx.snapshot(target);
+  const { snap, lastKeys, since } = await ctx.snapshot(target, signal);
   if (signal.aborted) return;
   es.send('snapshot', snap);
   // The page's grid: only counted here (the page holds the points), doubled as the table grows.

@@ -52,6 +52,8 @@ export class RedisRuns {
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private offline = false;
+  /** The readers of snapshots and followed tables open now: close() ends them (each redials while Redis is away). */
+  private readonly readers = new Set<{ destroy(): void }>();
 
   constructor(
     readonly target: RedisTarget,
@@ -123,8 +125,10 @@ export class RedisRuns {
   /** The rows of `run`'s `table`: `since` (exclusive) to the end, or live (`follow`) until `signal` aborts; `onRows` gets them in batches. */
   private rows(run: string, table: string, opts: { since?: string; follow: boolean; signal?: AbortSignal }, onRows: (rows: Row[]) => void): Promise<string> {
     const s = connectRedis({ redis: this.target.url, run, table, prefix: this.prefix, follow: opts.follow, ...(opts.since === undefined ? {} : { since: opts.since }) });
+    this.readers.add(s);
     return new Promise<string>((resolve, reject) => {
       const stop = () => s.destroy();
+      if (opts.signal?.aborted === true) stop();
       opts.signal?.addEventListener('abort', stop, { once: true });
       s.on('readable', () => {
         const rows: Row[] = [];
@@ -134,16 +138,17 @@ export class RedisRuns {
       s.once('error', reject);
       s.once('end', () => resolve(s.lastId));
       s.once('close', () => {
+        this.readers.delete(s);
         opts.signal?.removeEventListener('abort', stop);
         resolve(s.lastId);
       });
     });
   }
 
-  /** A table's snapshot (the stream from its start, strided) and the last entry it read. */
-  async snapshot(run: ServedRun, table: ServedTable, maxPoints: number): Promise<{ snap: Snapshot; since: string }> {
+  /** A table's snapshot (the stream from its start, strided) and the last entry it read; `signal` (the page went) stops the read. */
+  async snapshot(run: ServedRun, table: ServedTable, maxPoints: number, signal?: AbortSignal): Promise<{ snap: Snapshot; since: string }> {
     const dec = new Decimator(maxPoints);
-    const since = await this.rows(redisRunName(run.id) as string, table.name, { follow: false }, (rows) => {
+    const since = await this.rows(redisRunName(run.id) as string, table.name, { follow: false, ...(signal === undefined ? {} : { signal }) }, (rows) => {
       for (const r of rows) dec.push(numericRow(r, dec.total));
     });
     const block = dec.block(); // first: it may make the stride coarser
@@ -160,5 +165,6 @@ export class RedisRuns {
   close(): void {
     clearInterval(this.timer);
     this.client.disconnect();
+    for (const s of this.readers) s.destroy();
   }
 }

@@ -186,7 +186,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     chainWarned.add(w.message);
     warn(`${w.code}: ${w.message}`);
   };
-  const ctx: FollowContext = { maxPoints, pollMs, live, redis, snapshot: (target) => snapshotOf(target, maxPoints, live, chainWarning, redis) };
+  const ctx: FollowContext = { maxPoints, pollMs, live, redis, snapshot: (target, signal) => snapshotOf(target, maxPoints, live, chainWarning, redis, signal) };
 
   const events = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const table = url.searchParams.get('table');

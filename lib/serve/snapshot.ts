@@ -40,8 +40,9 @@ export async function snapshotOf(
   live: LiveRun | undefined,
   onWarning?: (w: RowlogWarning) => void,
   redis?: RedisRuns,
+  signal?: AbortSignal,
 ): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }> {
-  if (run.source !== undefined && redis !== undefined) return { ...(await redis.snapshot(run, table, maxPoints)), lastKeys: [] };
+  if (run.source !== undefined && redis !== undefined) return { ...(await redis.snapshot(run, table, maxPoints, signal)), lastKeys: [] };
   if (run.live) {
     const dec = (live?.tables.get(table.name) as { dec: Decimator }).dec;
     const block = dec.block();
