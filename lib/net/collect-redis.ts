@@ -94,7 +94,9 @@ export interface ReplayReport {
 /**
  * A Redis collector started by {@link collectRedis}. Emits `'warning'` ({@link RowlogWarning};
  * stderr when nobody listens), `'run'` (name) when it takes a run, `'lost'` (name) when it gives
- * one up, `'replay'` ({@link ReplayReport}) after writing a stream's pending entries.
+ * one up, `'replay'` ({@link ReplayReport}) after writing a stream's pending entries, and
+ * `'acked'` (run name, `[stream key, entry ids][]`) when entries read live are flushed to the
+ * run's files and acknowledged (what the bench measures the latency to).
  */
 export class RedisCollector extends EventEmitter {
   /** The folder of run folders (absolute). */
@@ -441,6 +443,7 @@ export class RedisCollector extends EventEmitter {
   async #flushAck(h: Held, acks: Array<[string, string[]]>): Promise<void> {
     await h.run?.log.flush();
     await Promise.all(acks.map(([stream, ids]) => this.#cmd.call('XACK', stream, this.group, ...ids)));
+    if (this.listenerCount('acked') > 0) this.emit('acked', h.name, acks);
   }
 
   /**
