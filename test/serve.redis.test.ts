@@ -164,6 +164,13 @@ t.test('rowlog serve --redis URL', async (t) => {
   t.same(l.runs.map((r) => r.id), ['redis:cli']);
   child.kill('SIGTERM');
   t.equal(await new Promise((resolve) => child.once('exit', resolve)), 0);
+  // The URL from ROWLOG_REDIS, as collect and the trainers take it (no password on the command line).
+  const fromEnv = spawnCli(['serve', tmpdir(t), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ROWLOG_REDIS: server.url } });
+  t.teardown(() => fromEnv.kill('SIGKILL'));
+  const envUrl = await new Promise<string>((resolve) => readline.createInterface({ input: fromEnv.stdout }).once('line', (l) => resolve(l.replace(/^rowlog serve: /, ''))));
+  t.same((await listingWhen(envUrl, (x) => x.runs.length > 0, 'the Redis run, from ROWLOG_REDIS')).runs.map((r) => r.id), ['redis:cli'], 'ROWLOG_REDIS names the Redis');
+  fromEnv.kill('SIGTERM');
+  t.equal(await new Promise((resolve) => fromEnv.once('exit', resolve)), 0);
   const bad = spawnCli(['serve', '--redis', 'redis://:secret@[bad', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   bad.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));

@@ -38,7 +38,11 @@ export function registerServe(program: Command): void {
     .option('--allow-insecure', 'bind a non-loopback --host: anyone who can reach it can read every run')
     .option('--connect <host:port>', 'also plot the rows of a live socket sink (socketSink({port})), as a run named after the address')
     .addOption(new Option('--token <token>', "the --connect socket sink's token").env('ROWLOG_TOKEN'))
-    .option('--redis <url>', 'also list the runs in this Redis (redis://[:password@]host:port, rediss://…) as redis:<run>, plotted live from their streams')
+    .addOption(
+      new Option('--redis <url>', 'also list the runs in this Redis (redis://[:password@]host:port, rediss://…) as redis:<run>, plotted live from their streams').env(
+        'ROWLOG_REDIS',
+      ),
+    )
     .option('--redis-prefix <prefix>', 'the key prefix of the runs in --redis (the sinks\' prefix)')
     .action(async (dir: string, o: ServeCliOptions) => {
       let handle;
@@ -49,7 +53,7 @@ export function registerServe(program: Command): void {
           host: o.host,
           allowInsecure: o.allowInsecure === true,
           ...(o.connect !== undefined ? { connect: o.connect } : {}),
-          ...(o.redis !== undefined ? { redis: o.redis } : {}),
+          ...(o.redis !== undefined && o.redis !== '' ? { redis: o.redis } : {}), // ROWLOG_REDIS= is no URL
           ...(o.redisPrefix !== undefined ? { redisPrefix: o.redisPrefix } : {}),
           // ROWLOG_TOKEN is for --connect; without it (e.g. set for `rowlog collect`) it is not an error
           ...(o.token !== undefined && o.connect !== undefined ? { token: o.token } : {}),
