@@ -105,6 +105,32 @@ t.test('a run in Redis becomes a run folder: rows in both files, params, status,
   t.notOk(warned.some((w) => w.message.includes('s3cr')), 'no password in warnings');
 });
 
+t.test('entries read by a collector that lost the run after the read (pending, never written) are claimed by the owner once idle for leaseMs', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const server = await startRedis();
+  t.teardown(() => removeRedis(server));
+  const r = client(t, server);
+  const dir = tmpdir(t);
+  const stream = streamKey(P, 'orph', 'train');
+  await r.hset(metaKey(P, 'orph'), `${TABLE_FIELD}train`, stream);
+  await r.sadd(runsKey(P), 'orph');
+  await r.xadd(stream, '*', ...block(0, 4));
+  const c = collectRedis({ url: server.url, dir, pollMs: 50, leaseMs: 400 });
+  t.teardown(() => c.close());
+  await until(() => c.counts.rows === 5 && pendingOf(server, stream) === 0, 'the first block written and acked');
+  // A collector that held the run before, its read served after its lease ran out: the entry is
+  // delivered to it (in one transaction, before the owner's blocked read can get it) and never written.
+  await r.multi().xadd(stream, '*', ...block(5, 9)).call('XREADGROUP', 'GROUP', 'rowlog-collect', 'gone:1', 'STREAMS', stream, '>').exec();
+  t.match(server.cli('XPENDING', stream, 'rowlog-collect', '-', '+', '10', 'gone:1'), /gone:1/, 'the entry went to the other consumer');
+  await r.xadd(stream, '*', ...block(10, 11));
+  await until(() => c.counts.rows === 12 && pendingOf(server, stream) === 0, `every row written and acked (${c.counts.rows})`);
+  await c.close();
+  const steps = readJsonl(path.join(dir, 'orph', 'train.jsonl.gz')).map((x) => x.$step).sort((a, b) => Number(a) - Number(b));
+  t.same(steps, [...Array(12).keys()], 'every row once in the JSONL');
+  const csv = fs.readFileSync(path.join(dir, 'orph', 'train.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[0])).sort((a, b) => a - b);
+  t.same(csv, [...Array(12).keys()], 'every row once in the CSV');
+});
+
 t.test('options are checked', async (t) => {
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ url: 'http://x', dir: 'd' }, /^url: /],
