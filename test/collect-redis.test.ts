@@ -131,6 +131,35 @@ t.test('entries read by a collector that lost the run after the read (pending, n
   t.same(csv, [...Array(12).keys()], 'every row once in the CSV');
 });
 
+t.test('a file that refuses rows (W_FILE_ERROR / W_ROWS_DROPPED) leaves its entries unacked: the run is given up, and written whole once the file works', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const server = await startRedis();
+  t.teardown(() => removeRedis(server));
+  const r = client(t, server);
+  const dir = tmpdir(t);
+  const stream = streamKey(P, 'full', 'train');
+  await r.hset(metaKey(P, 'full'), `${TABLE_FIELD}train`, stream);
+  await r.sadd(runsKey(P), 'full');
+  await r.xadd(stream, '*', ...block(0, 4));
+  // train.csv cannot be written (a folder in its place: EISDIR, as a full disk's ENOSPC).
+  const csv = path.join(dir, 'full', 'train.csv');
+  fs.mkdirSync(csv, { recursive: true });
+  const c = collectRedis({ url: server.url, dir, pollMs: 50, leaseMs: 400 });
+  t.teardown(() => c.close());
+  const warned = warningsOf(c);
+  const lost: string[] = [];
+  c.on('lost', (n: string) => lost.push(n));
+  await until(() => lost.length > 0, 'the run given up');
+  t.ok(warned.some((w) => w.code === 'W_FILE_ERROR' || w.code === 'W_ROWS_DROPPED'), 'the file error is warned');
+  t.equal(pendingOf(server, stream), 1, 'its entry is not acked');
+  fs.rmSync(csv, { recursive: true });
+  await until(() => pendingOf(server, stream) === 0 && c.runs().includes('full'), 'taken again, written and acked', 10_000);
+  await c.close();
+  t.same(readJsonl(path.join(dir, 'full', 'train.jsonl.gz')).map((x) => x.$step), [0, 1, 2, 3, 4], 'the JSONL once (its rows left out when written again)');
+  const steps = fs.readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[0]));
+  t.same(steps, [0, 1, 2, 3, 4], 'the CSV whole');
+});
+
 t.test('options are checked', async (t) => {
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ url: 'http://x', dir: 'd' }, /^url: /],

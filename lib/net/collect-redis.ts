@@ -294,6 +294,7 @@ export class RedisCollector extends EventEmitter {
         const before = this.counts.skipped;
         const ids = await h.run.replay(table, pending);
         await h.run.log.flush();
+        if (this.#faulted(h)) return;
         await this.#cmd.call('XACK', stream, this.group, ...ids);
         const replay: ReplayReport = { run: h.name, table, entries: pending.length, skipped: this.counts.skipped - before };
         this.emit('replay', replay);
@@ -467,7 +468,15 @@ export class RedisCollector extends EventEmitter {
   /** After the run's files are flushed, acks what was written. */
   async #flushAck(h: Held, acks: Array<[string, string[]]>): Promise<void> {
     await h.run?.log.flush();
+    if (this.#faulted(h)) return;
     await Promise.all(acks.map(([stream, ids]) => this.#cmd.call('XACK', stream, this.group, ...ids)));
+  }
+
+  /** True (and the run given up, nothing acked) when a file of `h` refused rows since it was opened. */
+  #faulted(h: Held): boolean {
+    if (h.run?.faulted !== true && h.run?.broken !== true) return false;
+    this.#lose(h, 'a file of it could not be written; its entries stay pending in Redis for a later owner');
+    return true;
   }
 
   /**
