@@ -14,6 +14,7 @@ import type { RedisCollector } from '../lib/net/collect-redis.js';
 import { blockFields, metaKey, ownerKey, runsKey, streamKey, TABLE_FIELD } from '../lib/format/redis-stream.js';
 import { openRedis, redisTarget } from '../lib/io/redis-client.js';
 import type { Redis } from '../lib/io/redis-client.js';
+import { createLogger } from '../lib/log/logger.js';
 import { lastRowInFile } from '../lib/run/last-step.js';
 import type { RowlogWarning } from '../lib/core/warnings.js';
 import { readJsonl, tmpdir } from './helpers.js';
@@ -103,6 +104,94 @@ t.test('a run in Redis becomes a run folder: rows in both files, params, status,
   const codes = new Set(warned.map((w) => w.code));
   for (const code of ['W_COLLECT_BAD_RUN', 'W_COLLECT_BAD_TABLE', 'W_COLLECT_BAD_ENTRY', 'W_COLLECT_BAD_LINE']) t.ok(codes.has(code), code);
   t.notOk(warned.some((w) => w.message.includes('s3cr')), 'no password in warnings');
+});
+
+t.test('entries read by a collector that lost the run after the read (pending, never written) are claimed by the owner once idle for leaseMs', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const server = await startRedis();
+  t.teardown(() => removeRedis(server));
+  const r = client(t, server);
+  const dir = tmpdir(t);
+  const stream = streamKey(P, 'orph', 'train');
+  await r.hset(metaKey(P, 'orph'), `${TABLE_FIELD}train`, stream);
+  await r.sadd(runsKey(P), 'orph');
+  await r.xadd(stream, '*', ...block(0, 4));
+  const c = collectRedis({ url: server.url, dir, pollMs: 50, leaseMs: 400 });
+  t.teardown(() => c.close());
+  await until(() => c.counts.rows === 5 && pendingOf(server, stream) === 0, 'the first block written and acked');
+  // A collector that held the run before, its read served after its lease ran out: the entry is
+  // delivered to it (in one transaction, before the owner's blocked read can get it) and never written.
+  await r.multi().xadd(stream, '*', ...block(5, 9)).call('XREADGROUP', 'GROUP', 'rowlog-collect', 'gone:1', 'STREAMS', stream, '>').exec();
+  t.match(server.cli('XPENDING', stream, 'rowlog-collect', '-', '+', '10', 'gone:1'), /gone:1/, 'the entry went to the other consumer');
+  await r.xadd(stream, '*', ...block(10, 11));
+  await until(() => c.counts.rows === 12 && pendingOf(server, stream) === 0, `every row written and acked (${c.counts.rows})`);
+  await c.close();
+  const steps = readJsonl(path.join(dir, 'orph', 'train.jsonl.gz')).map((x) => x.$step).sort((a, b) => Number(a) - Number(b));
+  t.same(steps, [...Array(12).keys()], 'every row once in the JSONL');
+  const csv = fs.readFileSync(path.join(dir, 'orph', 'train.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[0])).sort((a, b) => a - b);
+  t.same(csv, [...Array(12).keys()], 'every row once in the CSV');
+});
+
+t.test('a file that refuses rows (W_FILE_ERROR / W_ROWS_DROPPED) leaves its entries unacked: the run is given up, and written whole once the file works', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const server = await startRedis();
+  t.teardown(() => removeRedis(server));
+  const r = client(t, server);
+  const dir = tmpdir(t);
+  const stream = streamKey(P, 'full', 'train');
+  await r.hset(metaKey(P, 'full'), `${TABLE_FIELD}train`, stream);
+  await r.sadd(runsKey(P), 'full');
+  await r.xadd(stream, '*', ...block(0, 4));
+  // train.csv cannot be written (a folder in its place: EISDIR, as a full disk's ENOSPC).
+  const csv = path.join(dir, 'full', 'train.csv');
+  fs.mkdirSync(csv, { recursive: true });
+  const c = collectRedis({ url: server.url, dir, pollMs: 50, leaseMs: 400 });
+  t.teardown(() => c.close());
+  const warned = warningsOf(c);
+  const lost: string[] = [];
+  c.on('lost', (n: string) => lost.push(n));
+  await until(() => lost.length > 0, 'the run given up');
+  t.ok(warned.some((w) => w.code === 'W_FILE_ERROR' || w.code === 'W_ROWS_DROPPED'), 'the file error is warned');
+  t.equal(pendingOf(server, stream), 1, 'its entry is not acked');
+  fs.rmSync(csv, { recursive: true });
+  await until(() => pendingOf(server, stream) === 0 && c.runs().includes('full'), 'taken again, written and acked', 10_000);
+  await c.close();
+  t.same(readJsonl(path.join(dir, 'full', 'train.jsonl.gz')).map((x) => x.$step), [0, 1, 2, 3, 4], 'the JSONL once (its rows left out when written again)');
+  const steps = fs.readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[0]));
+  t.same(steps, [0, 1, 2, 3, 4], 'the CSV whole');
+});
+
+t.test('in one process: a folder held by another writer waits, a lease taken away is a run lost and taken again, rows once', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const server = await startRedis();
+  t.teardown(() => removeRedis(server));
+  const r = client(t, server);
+  const dir = tmpdir(t);
+  const stream = streamKey(P, 'ls', 'train');
+  await r.hset(metaKey(P, 'ls'), `${TABLE_FIELD}train`, stream);
+  await r.sadd(runsKey(P), 'ls');
+  await r.xadd(stream, '*', ...block(0, 4));
+  const other = createLogger({ dir: path.join(dir, 'ls'), sinks: [] }); // holds rowlog.lock
+  const c = collectRedis({ url: server.url, dir, pollMs: 50, leaseMs: 300 });
+  t.teardown(() => c.close());
+  const warned = warningsOf(c);
+  const events: string[] = [];
+  c.on('run', (n: string) => events.push(`run ${n}`));
+  c.on('lost', (n: string) => events.push(`lost ${n}`));
+  await until(() => warned.some((w) => w.code === 'W_COLLECT_RUN_LOCKED'), 'the locked folder warned');
+  t.equal(c.counts.rows, 0, 'nothing written while another writer holds the folder');
+  await other.close();
+  await until(() => c.counts.rows === 5 && pendingOf(server, stream) === 0, 'written once the folder is free');
+  // Another collector's lease in its place: the renewal fails, the run is given up.
+  await r.set(ownerKey(P, 'ls', 'rowlog-collect'), 'elsewhere:1 boot', 'PX', 400);
+  await until(() => events.includes('lost ls'), 'the run lost');
+  t.ok(warned.some((w) => w.code === 'W_COLLECT_LEASE_LOST'));
+  await r.xadd(stream, '*', ...block(5, 9));
+  // That lease runs out: the run is taken again and its rows written.
+  await until(() => events.filter((e) => e === 'run ls').length >= 2 && c.counts.rows === 10 && pendingOf(server, stream) === 0, `taken again (${events.join(', ')})`);
+  await c.close();
+  t.same(readJsonl(path.join(dir, 'ls', 'train.jsonl.gz')).map((x) => x.$step), [...Array(10).keys()]);
+  t.ok(c.counts.taken >= 2 && c.counts.lost >= 1, 'taken twice, lost once (more on a loaded machine, whose short leases may lapse)');
 });
 
 t.test('options are checked', async (t) => {

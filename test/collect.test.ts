@@ -382,30 +382,54 @@ t.test('end to end: a collector restarted while a trainer pushes gets the rows l
   t.equal(c2.counts.duplicate, 0);
 });
 
+/** `rowlog collect --port 0 --dir DIR` in the background: its output so far, and how it ended. */
+async function collectCli(dir: string) {
+  const child = spawnCli(['collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const seen = { out: '', err: '' };
+  child.stdout.on('data', (s: Buffer) => (seen.out += s));
+  child.stderr.on('data', (s: Buffer) => (seen.err += s));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  await until(() => seen.out.includes('\n'), 'the listening line');
+  return { child, seen, exited };
+}
+
 t.test('rowlog collect: prints where it listens, writes pushed rows, and closes the files on SIGTERM', async (t) => {
   const dir = path.join(tmpdir(t), 'runs');
-  const child = spawnCli(['collect', '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (s: Buffer) => (out += s));
-  child.stderr.on('data', (s: Buffer) => (err += s));
-  const exited = new Promise<number | null>((r) => child.once('exit', r));
-  await until(() => out.includes('\n'), 'the listening line');
-  const m = /^rowlog collect: listening on 127\.0\.0\.1:(\d+), writing into (.*)\n$/.exec(out);
-  t.ok(m, out);
+  const { child, seen, exited } = await collectCli(dir);
+  const m = /^rowlog collect: listening on 127\.0\.0\.1:(\d+), writing into (.*)\n$/.exec(seen.out);
+  t.ok(m, seen.out);
   t.equal(m?.[2], dir);
   const port = Number(m?.[1]);
   await Promise.all([push(port, [lines('one', 300)]), push(port, [lines('two', 200), '{"$source":"../up"}\n'])]);
   child.kill('SIGTERM');
-  t.equal(await exited, 0, err);
-  t.match(err, /W_COLLECT_BAD_SOURCE/);
-  t.match(err, /rowlog collect: stopped; 500 rows from 2 sources written; lines skipped: 1\n$/);
+  t.same(await exited, { code: 0, signal: null }, seen.err);
+  t.match(seen.err, /W_COLLECT_BAD_SOURCE/);
+  t.match(seen.err, /rowlog collect: stopped; 500 rows from 2 sources written; lines skipped: 1\n$/);
   for (const [s, n] of [['one', 300], ['two', 200]] as const) {
     const file = path.join(dir, s, 'train.jsonl.gz');
     t.equal((await rows(file)).length, n, `${s}: ${n} rows`);
     endsCleanly(t, file);
     t.equal(state(path.join(dir, s)), 'closed');
   }
+});
+
+t.test('rowlog collect: SIGTERM while a source is still connected closes cleanly (exit 0, the stopped line)', async (t) => {
+  // The run loggers' exit hook (signal-exit) re-raised the signal once stopSignal had removed its
+  // listener: exit 143, no "stopped" line, the run never closed. (A child of tap's test process
+  // does not show it, for a reason not found; run outside tap, it did every time.)
+  const dir = path.join(tmpdir(t), 'runs');
+  const { child, seen, exited } = await collectCli(dir);
+  const port = Number(/:(\d+),/.exec(seen.out)?.[1]);
+  const socket = net.connect({ host: '127.0.0.1', port });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  socket.write(lines('open', 50));
+  await until(() => fs.existsSync(path.join(dir, 'open', 'run.json')), 'the run folder of the connected source');
+  child.kill('SIGTERM');
+  t.same(await exited, { code: 0, signal: null }, seen.err);
+  t.match(seen.err, /rowlog collect: stopped; 50 rows from 1 sources written; lines skipped: 0\n$/);
+  t.equal((await rows(path.join(dir, 'open', 'train.jsonl.gz'))).length, 50);
+  t.equal(state(path.join(dir, 'open')), 'closed');
 });
 
 t.test('rowlog collect with a token (ROWLOG_TOKEN or --token): pushers must send it first; a port in use is a runtime error (exit 1)', async (t) => {

@@ -3,6 +3,7 @@
  * one way a command reports a usage error or a failure (one line starting `rowlog: <command>: `,
  * docs/DESIGN.md §7), and the stop signal.
  */
+import os from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { parentGone } from './parent-watch.js';
@@ -53,15 +54,22 @@ export function portArg(v: string): number {
 
 /**
  * Resolves when a long-running command (`serve`, `collect`) should stop: on the first SIGINT or
- * SIGTERM (a second one then has its default effect), or when the npm/npx wrapper that started
- * it has died (lib/cli/parent-watch.ts says why), which is said in one line.
+ * SIGTERM, or when the npm/npx wrapper that started it has died (lib/cli/parent-watch.ts says
+ * why), which is said in one line. Its listener stays installed while the command closes: were it
+ * gone, the run loggers' exit hook (signal-exit, lib/log/exit-hooks.ts) would see no other
+ * listener of the signal and re-raise it, ending the process (143) before its close and its last
+ * line. A second signal ends the process at once, with the status that signal gives (128 + n).
  */
 export function stopSignal(command: string): Promise<void> {
   const parent = parentGone();
   return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+    let stopping = false;
+    const stop = (sig?: NodeJS.Signals) => {
+      if (stopping) {
+        if (sig !== undefined) process.exit(128 + (os.constants.signals[sig] ?? 0));
+        return;
+      }
+      stopping = true;
       parent.cancel();
       resolve();
     };

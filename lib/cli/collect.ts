@@ -10,7 +10,6 @@
  * Warnings (bad lines, bad sources) go to stderr. A non-loopback `--host` without `--token` or
  * `--allow-insecure` is a usage error (exit 2).
  */
-import os from 'node:os';
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { collect } from '../net/collect.js';
@@ -116,23 +115,12 @@ async function collectFromRedis(o: CollectFlags & { redis: string }): Promise<vo
   );
   if (collector === undefined) return;
   const stopped = stopSignal('collect');
-  // The run loggers' exit hooks (signal-exit) re-raise a signal that no other listener is left for,
-  // and stopSignal's goes with the first one: this one stays, so the close below can finish
-  // (flush, ack, release), and a second signal ends the process at once.
-  let signals = 0;
-  const again = (sig: NodeJS.Signals) => {
-    if (++signals > 1) process.exit(128 + (os.constants.signals[sig] ?? 0));
-  };
-  process.on('SIGINT', again);
-  process.on('SIGTERM', again);
   collector.on('replay', (r: ReplayReport) => {
     process.stdout.write(`rowlog collect: ${r.run}/${r.table}: ${r.entries} pending entries written again, ${r.skipped} rows the files held already left out\n`);
   });
   process.stdout.write(`rowlog collect: reading ${collector.shown} (group ${collector.group}, consumer ${collector.consumer}), writing into ${o.dir}\n`);
   await stopped;
   await collector.close();
-  process.off('SIGINT', again);
-  process.off('SIGTERM', again);
   const c = collector.counts;
   const skipped = c.skipped > 0 ? `; ${c.skipped} rows the files held already left out` : '';
   const bad = c.badEntries + c.badLines > 0 ? `; skipped ${c.badEntries} entries and ${c.badLines} lines that were not rowlog rows` : '';

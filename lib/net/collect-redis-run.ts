@@ -53,6 +53,9 @@ export interface RedisCollectCounts {
 /** How the run reports: a warning (with the run name in it), once per cause by the caller. */
 export type RunWarn = (w: RowlogWarning, detail?: string) => void;
 
+/** The logger's warnings that mean rows flushed may not be in a file. */
+const FAULTS = new Set(['W_FILE_ERROR', 'W_ROWS_DROPPED', 'W_SINK_ERROR']);
+
 /** `maxOpenFiles` of each run's sinks: one collector writes many runs at once (as lib/net/collect-runs.ts). */
 const RUN_OPEN_FILES = 8;
 
@@ -62,6 +65,12 @@ export class CollectedRun {
   readonly log: Logger;
   /** The logger failed: nothing more is written (the caller drops the run). */
   broken = false;
+  /**
+   * A file refused rows (`W_FILE_ERROR`: they wait in memory, or `W_ROWS_DROPPED`, or a broken
+   * sink): a flush resolves all the same, so what was written is not acknowledged and the caller
+   * gives the run up; its entries stay pending for the next owner's per-file skip.
+   */
+  faulted = false;
   readonly #files: readonly FileSink[];
   /** The row being written (its index among the rows replayed) and, per sink, the last index its file holds already. */
   readonly #cursor = { index: 0, through: [-1, -1] };
@@ -84,7 +93,10 @@ export class CollectedRun {
       name,
       sinks: this.#files.map((sink, i) => ({ sink, filter: () => this.#keep(i) })),
     });
-    this.log.on('warning', (w: RowlogWarning) => warn({ ...w, message: `${name}: ${w.message}` }, `${w.table ?? ''}\0${w.message}`));
+    this.log.on('warning', (w: RowlogWarning) => {
+      if (FAULTS.has(w.code)) this.faulted = true;
+      warn({ ...w, message: `${name}: ${w.message}` }, `${w.table ?? ''}\0${w.message}`);
+    });
     this.log.on('error', (err: Error) => {
       this.broken = true;
       warn({ code: 'W_COLLECT_FAILED', message: `${name}: its logger failed (${err.message}); the run is left to another collector` });

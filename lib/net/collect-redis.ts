@@ -202,6 +202,7 @@ export class RedisCollector extends EventEmitter {
         if (!this.#held.has(name) && this.#held.size >= share) continue;
         await this.#visit(name, meta as Record<string, string>);
       }
+      await this.#orphans();
     } catch (err) {
       if (this.#closing === undefined) this.#redisError(err as Error);
     } finally {
@@ -295,6 +296,7 @@ export class RedisCollector extends EventEmitter {
         const before = this.counts.skipped;
         const ids = await h.run.replay(table, pending);
         await h.run.log.flush();
+        if (this.#faulted(h)) return;
         await this.#cmd.call('XACK', stream, this.group, ...ids);
         const replay: ReplayReport = { run: h.name, table, entries: pending.length, skipped: this.counts.skipped - before };
         this.emit('replay', replay);
@@ -391,12 +393,18 @@ export class RedisCollector extends EventEmitter {
         const h = held.get(stream);
         const table = h?.ready.get(stream);
         // Written only within the lease: entries of a run given up stay pending for its next owner.
-        if (h === undefined || table === undefined || h.lost || h.run === undefined || Date.now() >= h.validUntil) continue;
+        if (h === undefined || table === undefined || h.lost || h.run === undefined) continue;
+        if (Date.now() >= h.validUntil) {
+          // Pending to this consumer, never written: set up again (claimed, written) if the lease holds.
+          this.#restart(h, stream, table);
+          continue;
+        }
         let ids: string[];
         try {
           ids = h.run.write(table, entries);
         } catch (err) {
           this.#warn({ code: 'W_COLLECT_FAILED', message: `collect: ${h.name}: could not write (${(err as Error).message}); its entries stay pending` }, h.name);
+          this.#restart(h, stream, table);
           continue;
         }
         const list = touched.get(h) ?? [];
@@ -430,20 +438,48 @@ export class RedisCollector extends EventEmitter {
    * with the per-file skip, after what is being flushed), and read with `>` only after that.
    */
   #resync(): void {
-    for (const h of this.#held.values()) {
-      for (const [stream, table] of h.ready) {
-        h.ready.delete(stream);
-        h.starting.add(stream);
-        void this.#then(h, () => this.#start(h, stream, table));
-      }
+    for (const h of this.#held.values()) for (const [stream, table] of h.ready) this.#restart(h, stream, table);
+  }
+
+  /** Reads `stream` with `>` again only after its pending entries are claimed and written (after what is queued on the run). */
+  #restart(h: Held, stream: string, table: string): void {
+    if (!h.ready.delete(stream)) return;
+    h.starting.add(stream);
+    void this.#then(h, () => this.#start(h, stream, table));
+  }
+
+  /**
+   * Entries of a ready stream pending for longer than `leaseMs` are written by nobody: read by a
+   * collector that lost the run after the read (or by this one, which let them be). Each poll looks
+   * (`XPENDING … IDLE leaseMs`) and sets such a stream up again: claimed, written with the per-file
+   * skip, acked.
+   */
+  async #orphans(): Promise<void> {
+    const ready: Array<[Held, string, string]> = [];
+    for (const h of this.#held.values()) if (!h.lost && h.run !== undefined) for (const [stream, table] of h.ready) ready.push([h, stream, table]);
+    if (ready.length === 0) return;
+    const pipe = this.#cmd.pipeline();
+    for (const [, stream] of ready) pipe.call('XPENDING', stream, this.group, 'IDLE', String(this.#leaseMs), '-', '+', '1');
+    const replies = (await pipe.exec()) ?? [];
+    for (const [i, [h, stream, table]] of ready.entries()) {
+      const [err, idle] = replies[i] ?? [null, []];
+      if (err === null && Array.isArray(idle) && idle.length > 0) this.#restart(h, stream, table);
     }
   }
 
   /** After the run's files are flushed, acks what was written. */
   async #flushAck(h: Held, acks: Array<[string, string[]]>): Promise<void> {
     await h.run?.log.flush();
+    if (this.#faulted(h)) return;
     await Promise.all(acks.map(([stream, ids]) => this.#cmd.call('XACK', stream, this.group, ...ids)));
     if (this.listenerCount('acked') > 0) this.emit('acked', h.name, acks);
+  }
+
+  /** True (and the run given up, nothing acked) when a file of `h` refused rows since it was opened. */
+  #faulted(h: Held): boolean {
+    if (h.run?.faulted !== true && h.run?.broken !== true) return false;
+    this.#lose(h, 'a file of it could not be written; its entries stay pending in Redis for a later owner');
+    return true;
   }
 
   /**
