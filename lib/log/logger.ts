@@ -200,7 +200,7 @@ export class Logger extends Writable {
     if (this.#runDir !== undefined) for (const r of this.#routes) if (r.sink instanceof FileSink) r.sink.resume();
     // A sink that records the run (SQLite's tables, Redis's meta hash) gets run.json, params.json and status.json.
     if (this.#runDir !== undefined) {
-      for (const db of this.#databases()) {
+      for (const db of this.#recorders()) {
         db.setRun({ ...this.#runDir.info, dir: this.#runDir.dir });
         db.setParams(this.#runDir.paramsSoFar);
       }
@@ -336,18 +336,18 @@ export class Logger extends Writable {
     objectOption(params, 'params');
     if (this.writableEnded) throw new RowlogError('ERR_SINK_CLOSED', 'log.params(): the logger is closed');
     this.#requireDir('params').params(params);
-    for (const db of this.#databases()) db.setParams(params);
+    for (const db of this.#recorders()) db.setParams(params);
   }
 
   /** The routes' sinks that record the run, its params and its status (lib/core/sink.ts RunRecorder). */
-  #databases(): RunRecorder[] {
+  #recorders(): RunRecorder[] {
     return this.#routes.flatMap((r) => (isRunRecorder(r.sink) && !r.broken ? [r.sink] : []));
   }
 
   /** The status as status.json holds it, into the recording sinks (before they are flushed or ended). */
   #recordStatus(state: RunState): void {
     if (this.#runDir === undefined) return;
-    const dbs = this.#databases();
+    const dbs = this.#recorders();
     if (dbs.length > 0) {
       const record = statusRecord(this.status, this.#steps.toJSON(), state);
       for (const db of dbs) db.setStatus(record);
@@ -366,7 +366,7 @@ export class Logger extends Writable {
     } catch (err) {
       this.#gate.warn({ code: 'W_FILE_ERROR', message: `could not update run.json: ${(err as Error).message}` });
     }
-    for (const db of this.#databases()) db.setRun({ ...runDir.info, dir: runDir.dir }); // an upsert of its `runs` row
+    for (const db of this.#recorders()) db.setRun({ ...runDir.info, dir: runDir.dir }); // an upsert of its `runs` row
   }
 
   /** Writes `artifacts/<name>` in the run folder (strings and bytes as is, else JSON); returns its path. */
