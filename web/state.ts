@@ -50,6 +50,13 @@ export const state = {
   matching: 0,
   total: 0,
   connection: 'connecting',
+  // --- issue 15: shared by the runs table (web/runs-table.ts, writes them) and the charts (reads them)
+  /** A parameter to group the checked runs by: each group drawn as its mean with a band ('' = no grouping). */
+  groupBy: '',
+  /** The band around a group's mean: its runs' min–max, or mean ± std. */
+  band: 'minmax' as 'minmax' | 'std',
+  /** run id → its params.json flattened (from /api/summary). */
+  params: new Map<string, Record<string, string | number | boolean | null>>(),
 };
 window.rowlog = state;
 
