@@ -20,10 +20,9 @@ import type { Row } from '../format/parse-lines.js';
 import { M4Follower, xOf } from './decimate.js';
 import type { LiveRun } from './live.js';
 import type { RedisRuns } from './redis-runs.js';
-import type { ServerEvents, Snapshot } from './protocol.js';
+import type { ServerEvents, Snapshot, View } from './protocol.js';
 import type { Resolved } from './runs.js';
 import { alignTail } from './snapshot.js';
-import type { View } from './snapshot.js';
 
 /** An event stream whose client lags this far behind is dropped (its page reconnects and re-reads). */
 const MAX_SSE_BACKLOG = 16 << 20;

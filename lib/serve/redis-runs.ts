@@ -19,8 +19,7 @@ import type { Redis, RedisTarget } from '../io/redis-client.js';
 import { connectRedis } from '../net/connect-redis.js';
 import type { Row } from '../format/parse-lines.js';
 import { TableM4, xOf } from './decimate.js';
-import type { ServedRun, ServedTable, Snapshot } from './protocol.js';
-import type { View } from './snapshot.js';
+import type { ServedRun, ServedTable, Snapshot, View } from './protocol.js';
 
 /** What a Redis run's id starts with in the API (`run=redis:<name>`). */
 export const REDIS_RUN = 'redis:';

@@ -45,8 +45,9 @@ import { LiveRun } from './live.js';
 import { RedisRuns } from './redis-runs.js';
 import { RunListing } from './runs.js';
 import { snapshotOf } from './snapshot.js';
-import type { View } from './snapshot.js';
 import { TableCache } from './table-cache.js';
+
+import type { View } from './protocol.js';
 
 export type { ServedRun, ServedTable } from './protocol.js';
 

@@ -12,17 +12,10 @@ import type { RowlogWarning } from '../core/warnings.js';
 import { isCsvFormat } from '../run/layout.js';
 import type { LiveRun } from './live.js';
 import type { RedisRuns } from './redis-runs.js';
-import type { Snapshot, XAxis } from './protocol.js';
+import type { Snapshot, View } from './protocol.js';
 import type { Resolved } from './runs.js';
 import type { TableCache } from './table-cache.js';
 import { readTableIndex } from './table-index.js';
-
-/** What a page asks of a table: its x-axis, how many buckets, and a zoom's x range. */
-export interface View {
-  x: XAxis;
-  maxBuckets: number;
-  range?: { from: number; to: number } | undefined;
-}
 
 /** Where snapshots come from: the server's cache, its live run and its Redis. */
 export interface SnapshotSources {
