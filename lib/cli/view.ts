@@ -19,7 +19,8 @@
  *   a terminal a new frame is printed, after a blank line, at most once a second while rows come.
  * - Colours only on a terminal, and never with `NO_COLOR` set.
  * - A missing RUN, or a run without the table, is one line `rowlog: view: …` and exit 1 (with
- *   `-f` a missing table is waited for); bad options and unknown columns exit 2.
+ *   `-f` a missing table, or table file in a folder that is there, is waited for); bad options
+ *   and unknown columns exit 2.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,7 +33,7 @@ import { lineToRow } from '../format/parse-lines.js';
 import { formatOf, readLog } from '../read/read-log.js';
 import { tailBatches } from '../read/tail.js';
 import type { TailNotice } from '../read/tail.js';
-import { scanTables } from '../run/layout.js';
+import { scanTables, tableFile } from '../run/layout.js';
 import { fromWireY, TableM4, xOf } from '../serve/decimate.js';
 import { alignTail } from '../serve/snapshot.js';
 import { TableStats } from '../serve/table-index.js';
@@ -65,7 +66,9 @@ export interface ViewCliOptions {
 }
 
 /** A usage error found once the table is read (an unknown column): exit 2. */
-export class ViewUsageError extends Error {}
+export class ViewUsageError extends Error {
+  override name = 'ViewUsageError';
+}
 
 /** Buckets the charts are decimated from: more than any terminal is wide, so a resize needs no re-read. */
 const VIEW_BUCKETS = 4096;
@@ -136,7 +139,11 @@ export interface ViewTarget {
 /** The table file of `run` (see the module comment); throws `view: …` (exit 1) or {@link ViewUsageError}. */
 export function resolveTarget(run: string, table: string | undefined, follow: boolean): ViewTarget {
   const st = fs.statSync(run, { throwIfNoEntry: false });
-  if (st === undefined) throw new Error(`view: cannot open '${run}': no such file or folder`);
+  if (st === undefined) {
+    // -f on a table file not there yet (its folder is): waited for, as `tail -F` does
+    if (follow && tableFile(path.basename(run)) !== undefined && fs.existsSync(path.dirname(run))) return { file: run, label: run };
+    throw new Error(`view: cannot open '${run}': no such file or folder`);
+  }
   if (!st.isDirectory()) {
     if (table !== undefined) throw new ViewUsageError(`--table is for a run folder; '${run}' is a table file`);
     return { file: run, label: run };
@@ -144,7 +151,14 @@ export function resolveTarget(run: string, table: string | undefined, follow: bo
   if (table !== undefined && !isValidName(table)) throw new ViewUsageError(`'${table}' is not a table name`);
   const tables = scanTables(run);
   const names = tables.length === 0 ? 'it has none yet' : `its tables: ${tables.map((t) => t.name).join(', ')}`;
-  const newest = tables.reduce<(typeof tables)[number] | undefined>((a, t) => (a === undefined || (t.files[0]?.mtime ?? 0) > (a.files[0]?.mtime ?? 0) ? t : a), undefined);
+  // The newest file; of files changed in the same millisecond (a run closed), the largest.
+  const rank = (t: (typeof tables)[number]) => [t.files[0]?.mtime ?? 0, t.files[0]?.size ?? 0] as const;
+  const newest = tables.reduce<(typeof tables)[number] | undefined>((a, t) => {
+    if (a === undefined) return t;
+    const [tm, ts] = rank(t);
+    const [am, as] = rank(a);
+    return tm > am || (tm === am && ts > as) ? t : a;
+  }, undefined);
   const found = table === undefined ? newest : tables.find((t) => t.name === table);
   const first = found?.files[0];
   if (found !== undefined && first !== undefined) return { file: path.join(run, first.file), label: `${run}  ${found.name}` };
