@@ -84,9 +84,14 @@ export class ViewTable {
   readonly m4 = new TableM4(VIEW_BUCKETS);
   readonly stats = new TableStats();
   readonly kinds = new Map<string, NonFinite>();
-  /** The last rows as JSON, to line a tail up with. */
-  readonly lastKeys: string[] = [];
+  /** The last rows (turned into JSON only when a tail is lined up with them). */
+  private readonly lastRows: Array<Record<string, unknown>> = [];
   rows = 0;
+
+  /** The last rows as JSON, to line a tail up with (lib/serve/snapshot.ts's alignTail). */
+  get lastKeys(): string[] {
+    return this.lastRows.map((r) => JSON.stringify(r));
+  }
 
   /** Adds the next row. */
   push(row: Record<string, unknown>): void {
@@ -102,8 +107,8 @@ export class ViewTable {
       else if (v > 0) n.posInf++;
       else n.negInf++;
     }
-    this.lastKeys.push(JSON.stringify(row));
-    if (this.lastKeys.length > ALIGN_ROWS) this.lastKeys.splice(0, ALIGN_ROWS / 2);
+    this.lastRows.push(row);
+    if (this.lastRows.length > ALIGN_ROWS) this.lastRows.splice(0, ALIGN_ROWS / 2);
   }
 
   /** The numeric columns, in the order the table first has them. */
