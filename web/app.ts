@@ -13,7 +13,9 @@
 import type { ProblemEvent, RowsEvent, RunsBody, Snapshot } from '../lib/serve/protocol.js';
 import { CHART_HEIGHT, dataChanged, plotWidth, rebuildCharts, syncCharts } from './charts.js';
 import { $, el, sub } from './dom.js';
+import { installExport } from './export.js';
 import { ago } from './format.js';
+import { loadSummary, readRunsHash, renderRunsTable, setupRunsTable, writeRunsHash } from './runs-table.js';
 import { applyRows, fromSnapshot } from './series.js';
 import { colorOf, countText, isLive, lastChange, runOf, serverNow, state } from './state.js';
 
@@ -27,6 +29,7 @@ function readHash(): void {
   state.filter = p.get('filter') ?? '';
   const s = Number(p.get('smooth'));
   if (p.has('smooth') && s >= 0 && s <= 0.99) state.smoothing = s;
+  readRunsHash(p);
 }
 
 function writeHash(): void {
@@ -35,6 +38,7 @@ function writeHash(): void {
   if (state.table) p.set('table', state.table);
   if (state.filter) p.set('filter', state.filter);
   p.set('smooth', String(state.smoothing));
+  writeRunsHash(p);
   history.replaceState(null, '', `#${p}`);
 }
 
@@ -76,6 +80,7 @@ function onRuns(body: RunsBody): void {
     writeHash();
     reconnect();
   }
+  loadSummary(); // the listing changed: new runs, grown tables
 }
 
 /** Tables of the checked runs (all runs when none is). */
@@ -133,10 +138,13 @@ function toggleRun(id: string, on: boolean): void {
   state.touched = true;
   state.selected = state.selected.filter((r) => r !== id);
   if (on) state.selected.push(id);
+  const table = state.table;
   if (!tableNames().includes(state.table)) state.table = tableNames()[0] ?? '';
+  if (state.table !== table) loadSummary();
   writeHash();
   renderRuns();
   renderTables();
+  renderRunsTable();
   reconnect();
 }
 
@@ -232,12 +240,15 @@ function setup(): void {
     writeHash();
     renderRuns();
     reconnect();
+    loadSummary();
   });
   new ResizeObserver(() => {
     const w = plotWidth();
     for (const c of state.charts.values()) if (Math.abs(c.u.width - w) > 1) c.u.setSize({ width: w, height: CHART_HEIGHT });
   }).observe($('charts'));
   setInterval(renderRuns, 5000); // "12 s ago" and the live dots age
+  setupRunsTable({ toggle: toggleRun, changed: writeHash });
+  installExport();
 
   refetch();
 }

@@ -11,6 +11,9 @@ import { ema } from './smooth.js';
 import { colorOf, countText, nf, runOf, state } from './state.js';
 import type { Chart } from './state.js';
 
+/** Called with each chart made, at the end of makeChart (web/export.ts adds its buttons). */
+export const chartHooks: Array<(chart: Chart) => void> = [];
+
 const MAX_CHARTS = 100; // charts drawn at once; narrow the filter for the others
 export const CHART_HEIGHT = 190;
 
@@ -107,6 +110,7 @@ function makeChart(col: string, width: number): Chart {
   );
   chart.dirty = false;
   showValue(chart, null);
+  for (const hook of chartHooks) hook(chart);
   return chart;
 }
 

@@ -13,6 +13,8 @@
  * - `GET /api/events?table=T&run=R&run=R2…`: server-sent events (lib/serve/events.ts): `runs`
  *   (the listing, again whenever it changes), then per run one `snapshot` and `rows` as rows
  *   are appended.
+ * - `GET /api/summary?table=T`: the runs table (lib/serve/summary.ts): each run's params and
+ *   its columns' last / min / max.
  *
  * With `connect`, rows from a live socket sink become one more run (lib/serve/live.ts); with
  * `redis`, the runs in a Redis are listed as `redis:<run>` (lib/serve/redis-runs.ts).
@@ -33,7 +35,7 @@ import type { RowlogWarning } from '../core/warnings.js';
 import { checkListen, checkToken, isLoopback, listen, parseHostPort } from '../io/listen.js';
 import { DEFAULT_REDIS_PREFIX, isRedisPrefix } from '../format/redis-stream.js';
 import { redisTarget } from '../io/redis-client.js';
-import { MAX_POINTS } from './decimate.js';
+import { MAX_BUCKETS, MAX_POINTS } from './decimate.js';
 import { EventStream, follow } from './events.js';
 import type { FollowContext } from './events.js';
 import { HttpError } from './http-error.js';
@@ -41,6 +43,8 @@ import { LiveRun } from './live.js';
 import { RedisRuns } from './redis-runs.js';
 import { RunListing } from './runs.js';
 import { snapshotOf } from './snapshot.js';
+import { Summaries } from './summary.js';
+import { TableCache } from './table-cache.js';
 
 export type { ServedRun, ServedTable } from './protocol.js';
 
@@ -97,7 +101,7 @@ function pageDirs(): { web: string; dist: string } {
 }
 
 /** The modules the page loads (web/*.ts compiled to dist/web/), by URL. */
-const PAGE_MODULES = ['app.js', 'charts.js', 'dom.js', 'format.js', 'series.js', 'smooth.js', 'state.js'];
+const PAGE_MODULES = ['app.js', 'charts.js', 'dom.js', 'export.js', 'export-data.js', 'format.js', 'runs-table.js', 'runs-view.js', 'series.js', 'smooth.js', 'state.js'];
 
 const FAVICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f2937"/>' +
@@ -186,6 +190,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     chainWarned.add(w.message);
     warn(`${w.code}: ${w.message}`);
   };
+  // What serve has read of each table file, shared by the pages and the runs table (docs/DESIGN.md §7).
+  const cache = new TableCache({ maxBuckets: MAX_BUCKETS, onWarning: chainWarning });
+  const summaries = new Summaries(listing, cache, { onError: (file, err) => warn(`${path.relative(root, file)}: ${err.message}`) });
   const ctx: FollowContext = { maxPoints, pollMs, live, redis, snapshot: (target, signal) => snapshotOf(target, maxPoints, live, chainWarning, redis, signal) };
 
   const events = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
@@ -237,6 +244,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
         return json((await ctx.snapshot(listing.resolve(url.searchParams.get('run'), url.searchParams.get('table')))).snap);
       case '/api/events':
         return events(req, res, url);
+      case '/api/summary':
+        return json(summaries.body(url.searchParams.get('table')));
       default:
         throw new HttpError(404, 'not found');
     }
@@ -272,6 +281,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     close() {
       closing ??= (async () => {
         clearInterval(refreshTimer);
+        summaries.close();
         live?.close();
         redis?.close();
         for (const s of streams) s.close();
