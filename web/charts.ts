@@ -44,12 +44,14 @@ function columnsToShow(): string[] {
   return cols.slice(0, MAX_CHARTS);
 }
 
-/** The chart's data: step, then per checked run its raw and smoothed values, aligned on step. */
+/** The chart's data: x, then per checked run its raw and smoothed values (finite points only), aligned on x. */
 function chartData(col: string): U.AlignedData {
   const tables = state.selected.map((id): U.AlignedData => {
-    const d = state.data.get(id);
-    const ys = d?.cols.get(col) ?? [];
-    return [(d?.steps ?? []) as number[], ys, ema(ys, state.smoothing)];
+    const p = state.data.get(id)?.cols.get(col);
+    const xs: number[] = [];
+    const ys: Array<number | null> = [];
+    if (p) for (let k = 0; k < p.i.length; k++) if (Number.isFinite(p.y[k])) (xs.push(p.x[k] as number), ys.push(p.y[k] as number));
+    return [xs, ys, ema(ys, state.smoothing)];
   });
   if (tables.length === 0) return [[]];
   return uPlot.join(tables);
@@ -126,9 +128,8 @@ function showValue(chart: Chart, idx: number | null | undefined): void {
   } else {
     for (const id of state.selected) {
       if (!state.data.has(id)) continue; // no such table in that run (or not read yet)
-      const ys = state.data.get(id)?.cols.get(chart.col);
-      let v: number | null | undefined;
-      if (ys) for (let i = ys.length - 1; i >= 0 && v === undefined; i--) if (ys[i] !== null) v = ys[i];
+      const ys = state.data.get(id)?.cols.get(chart.col)?.y;
+      const v: number | null | undefined = ys?.[ys.length - 1];
       parts.push([colorOf(id), fmt(v)]);
     }
   }

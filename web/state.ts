@@ -82,6 +82,6 @@ export function countText(run: ServedRun): string {
   const d = state.data.get(run.id);
   if (!run.tables.some((t) => t.name === state.table)) return `no table ${state.table}`;
   if (!d) return 'loading…';
-  const last = d.steps[d.steps.length - 1];
-  return `${nf.format(d.total)} rows${last !== undefined && last !== null ? ` · step ${nf.format(last)}` : ''}`;
+  const last = d.x === '$step' ? d.lastX : undefined;
+  return `${nf.format(d.total)} rows${last !== undefined ? ` · step ${nf.format(last)}` : ''}`;
 }
