@@ -30,6 +30,16 @@ export async function openBrowser(t: Test, executablePath: string, viewport?: { 
   return { browser, page: browser.pages()[0] ?? (await browser.newPage()) };
 }
 
+/** What goes wrong on `page` from now on, as lines: console errors and warnings (a CSP violation is one), uncaught page errors. */
+export function pageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  return problems;
+}
+
 /**
  * Polls the page expression `expr` until it is true; rejects after `patient(ms)` (`ms` is what
  * it takes at most on a quiet machine: a ceiling, not a latency assertion). (Playwright's own

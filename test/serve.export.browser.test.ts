@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
-import { openBrowser, startServe, waitFor } from './browser.js';
+import { openBrowser, pageProblems, startServe, waitFor } from './browser.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
@@ -37,11 +37,7 @@ t.test('CSV, JSON and PNG of a zoomed chart', async (t) => {
 
   const { url } = await startServe(t, root);
   const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 900 });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  const problems = pageProblems(page);
   await page.goto(`${url}#run=exp&table=train`, { waitUntil: 'load' });
   const chart = `window.rowlog.charts.get('loss')`;
   await waitFor(page, `${chart}?.u.data[0].length === 100 && document.querySelector('.chart[data-column="loss"] .export-csv') !== null`, 15_000);

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { openBrowser, startServe, waitFor } from './browser.js';
+import { openBrowser, pageProblems, startServe, waitFor } from './browser.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
@@ -40,11 +40,7 @@ t.test('the runs table: params and figures, sorted by a header, filtered, ticked
 
   const { url } = await startServe(t, root);
   const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 900 });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  const problems = pageProblems(page);
 
   await page.goto(`${url}#run=r0&table=train`, { waitUntil: 'load' });
   await waitFor(page, `document.querySelectorAll('#runs-table-body tr').length === 5 && !window.rowlog.summary.runs.some((r) => r.pending)`, 15_000);
