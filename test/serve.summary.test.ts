@@ -3,7 +3,7 @@
  * real run folders written as a logger writes them (run.json, params.json, JSONL tables).
  * params.json flattened (nested objects with '/', arrays as JSON text, no params.json → {}),
  * each numeric column's last / min / max (a NaN last value by name), a run not read yet is
- * pending and then filled, a live run answered with its last figures and read again, the
+ * pending and then filled (a run the page has drawn at once, from serve's table cache), a live run answered with its last figures and read again, the
  * reads of pending runs at most two at once, and the query checked (400, unknown table → no runs).
  */
 import fs from 'node:fs';
@@ -13,9 +13,9 @@ import type { Test } from 'tap';
 import type { SummaryBody } from '../lib/serve/protocol.js';
 import { RunListing } from '../lib/serve/runs.js';
 import { serve } from '../lib/serve/server.js';
-import { flattenParams, Summaries } from '../lib/serve/summary.js';
+import { flattenParams, readFigures, Summaries } from '../lib/serve/summary.js';
+import type { Figures } from '../lib/serve/summary.js';
 import { TableCache } from '../lib/serve/table-cache.js';
-import type { TableIndex } from '../lib/serve/table-index.js';
 import { tmpdir } from './helpers.js';
 import { get, getJson } from './serve-client.js';
 import { until } from './wait.js';
@@ -81,6 +81,18 @@ t.test('each run with its params flattened and its columns last / min / max; pen
   t.same(evalBody.params, ['lr']);
 });
 
+t.test('a run the page has drawn: its figures from the cache at once, no second read', async (t) => {
+  const root = tmpdir(t);
+  writeRun(path.join(root, 'drawn'), 'drawn', [{ loss: 3 }, { loss: 1 }, { loss: 2 }], { lr: 1 });
+  writeRun(path.join(root, 'not'), 'not', [{ loss: 5 }]);
+  const h = await start(t, root);
+  await getJson(`${h.url}api/rows?run=drawn&table=train`); // what the page asks for a chart
+  const body = await getJson<SummaryBody>(`${h.url}api/summary?table=train`);
+  t.same(body.runs.map((r) => [r.id, r.pending]), [['drawn', false], ['not', true]]);
+  t.same(body.runs[0]?.stats.loss, { n: 3, nonFinite: 0, last: 2, lastStep: 20, min: 1, max: 3 });
+  t.equal(body.runs[0]?.rows, 3);
+});
+
 t.test('the query: a bad or missing table name is a 400, an unknown table has no runs', async (t) => {
   const root = tmpdir(t);
   writeRun(path.join(root, 'a'), 'a', [{ x: 1 }]);
@@ -118,16 +130,15 @@ t.test('pending runs are read at most two at once, the rest queued; a table that
   writeRun(path.join(root, 'broken'), 'broken', [{ v: 1 }]);
   let now = 0;
   let most = 0;
-  class CountingCache extends TableCache {
-    override get(file: string, x?: string): Promise<TableIndex> {
-      now++;
-      most = Math.max(most, now);
-      const read = file.includes(`${path.sep}broken${path.sep}`) ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : super.get(file, x);
-      return read.finally(() => now--);
-    }
-  }
+  const read = (file: string): Promise<Figures> => {
+    now++;
+    most = Math.max(most, now);
+    const fig = file.includes(`${path.sep}broken${path.sep}`) ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : readFigures(file);
+    return fig.finally(() => now--);
+  };
   const errors: string[] = [];
-  const s = new Summaries(new RunListing(root, undefined), new CountingCache({ maxBuckets: 64 }), { onError: (f, e) => errors.push(`${path.basename(path.dirname(f))}: ${e.message}`) });
+  const cache = new TableCache({ maxBuckets: 64 });
+  const s = new Summaries(new RunListing(root, undefined), cache, { read, onError: (f, e) => errors.push(`${path.basename(path.dirname(f))}: ${e.message}`) });
   t.teardown(() => s.close());
   const first = s.body('train');
   t.equal(first.runs.length, 8);
@@ -139,6 +150,7 @@ t.test('pending runs are read at most two at once, the rest queued; a table that
   t.same(body.runs.filter((r) => r.id !== 'broken').map((r) => r.stats.v?.last), [49, 149, 249, 349, 449, 549, 649]);
   const broken = body.runs.find((r) => r.id === 'broken');
   t.same(broken?.stats, {}, 'the broken table: no figures');
+  t.equal(cache.peek(path.join(root, 'r0', 'train.jsonl')), undefined, 'read for the figures alone, not into the cache');
   t.equal(errors.length, 1, 'its error said once');
   t.match(errors[0], /^broken: EIO/);
   t.equal(s.body('train').runs.find((r) => r.id === 'broken')?.pending, false, 'not read again while the file is unchanged');

@@ -1,11 +1,13 @@
 /**
  * `GET /api/summary?table=T` (docs/DESIGN.md §7, issue 15 point 3): the runs table of the page.
  * One {@link RunSummary} per listed run that has the table: its `params.json` flattened, and the
- * last / min / max of each numeric column ({@link ColumnStats}) as serve's {@link TableCache}
- * read them, so the figures cost no read of their own when the page has drawn the run.
+ * last / min / max of each numeric column ({@link ColumnStats}), taken from serve's
+ * {@link TableCache} when the page has read the table (no second read of a drawn run).
  *
- * A run whose table is not in the cache (or changed since) is read in the background, at most
- * {@link SummaryOptions.concurrency} files at a time, the rest queued: the answer says
+ * A run whose table is not in the cache (or changed since) is read in the background for its
+ * figures alone ({@link readFigures}: not into the cache, whose entries hold each column's M4
+ * points, ~3.4 MB for 100k rows × 20 columns, which 100 runs of a runs table would multiply),
+ * at most {@link SummaryOptions.concurrency} files at a time, the rest queued: the answer says
  * `pending: true` with no figures, and the page asks again until nothing is pending. A table
  * read before and grown since (a live run) is answered with its last figures, not pending, and
  * read again in the background at most every `refreshMs` (5 s). Runs not in a folder (`connect`, Redis) have no file to read:
@@ -21,6 +23,8 @@ import { HttpError } from './http-error.js';
 import type { ColumnStats, RunSummary, SummaryBody } from './protocol.js';
 import type { RunListing } from './runs.js';
 import type { TableCache } from './table-cache.js';
+import { readTableIndex } from './table-index.js';
+import type { RowlogWarning } from '../core/warnings.js';
 
 /** A flattened parameter's value. */
 export type ParamValue = string | number | boolean | null;
@@ -62,6 +66,18 @@ function statKey(file: string): string {
   return st === undefined ? '' : `${st.size}:${st.mtimeMs}:${st.ino}`;
 }
 
+/** A table's figures: its rows and each numeric column's {@link ColumnStats}. */
+export interface Figures {
+  rows: number;
+  stats: Record<string, ColumnStats>;
+}
+
+/** Reads the table file `file` (a resumed run's with its ancestors', as serve draws it) for its {@link Figures} alone: memory O(columns). */
+export async function readFigures(file: string, onWarning?: (w: RowlogWarning) => void): Promise<Figures> {
+  const e = await readTableIndex(file, '$step', { maxBuckets: 1, ...(onWarning ? { onWarning } : {}) });
+  return { rows: e.total, stats: e.stats.toJSON() };
+}
+
 /** Options of {@link Summaries}. */
 export interface SummaryOptions {
   /** Table files read at once for pending runs; the rest wait their turn. @default 2 */
@@ -70,6 +86,10 @@ export interface SummaryOptions {
   refreshMs?: number;
   /** Params of a run that has no folder (a Redis run's meta hash), by run id. @default none: `{}` */
   paramsOf?: (runId: string) => Record<string, unknown> | undefined;
+  /** Hears a broken ancestor chain of a resumed run's table (`W_ANCESTRY`) read by the default `read`. @default ignored */
+  onWarning?: (w: RowlogWarning) => void;
+  /** Reads a table's figures when the cache has none. @default {@link readFigures} */
+  read?: (file: string) => Promise<Figures>;
   /** Hears a table that could not be read (the run stays without figures until it changes). @default ignored */
   onError?: (file: string, err: Error) => void;
 }
@@ -78,13 +98,14 @@ export interface SummaryOptions {
 export class Summaries {
   private readonly concurrency: number;
   private readonly refreshMs: number;
+  private readonly read: (file: string) => Promise<Figures>;
   /** Files waiting for a read, in the order asked. */
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
   private running = 0;
   private closed = false;
   /** The figures of each file's last read (answered, marked pending, while a newer read runs). */
-  private readonly last = new Map<string, { rows: number; stats: Record<string, ColumnStats>; at: number }>();
+  private readonly last = new Map<string, Figures & { at: number }>();
   /** Files whose last read failed, with their {@link statKey} then: not read again until it changes. */
   private readonly failed = new Map<string, string>();
   /** params.json flattened, by file, while its mtime holds. */
@@ -97,6 +118,8 @@ export class Summaries {
   ) {
     this.concurrency = numberOption(opts.concurrency ?? 2, 'concurrency', { min: 1, max: 64, integer: true });
     this.refreshMs = numberOption(opts.refreshMs ?? 5000, 'refreshMs', { min: 0 });
+    const onWarning = opts.onWarning;
+    this.read = opts.read ?? ((file) => readFigures(file, onWarning));
   }
 
   /** The summary of `table` (a query's `table=`): 400 when it is missing or not a table name. */
@@ -170,11 +193,11 @@ export class Summaries {
       const file = this.queue.shift();
       if (file === undefined) return;
       this.running++;
-      this.cache
-        .get(file, '$step')
+      const hit = this.cache.peek(file, '$step'); // the page may have read it meanwhile
+      (hit !== undefined ? Promise.resolve({ rows: hit.total, stats: hit.stats.toJSON() }) : this.read(file))
         .then(
-          (e) => {
-            this.last.set(file, { rows: e.total, stats: e.stats.toJSON(), at: Date.now() });
+          (fig) => {
+            this.last.set(file, { ...fig, at: Date.now() });
             this.failed.delete(file);
           },
           (err: unknown) => {
