@@ -16,7 +16,11 @@ import { serve } from '../lib/serve/server.js';
 import { flattenParams, readFigures, Summaries } from '../lib/serve/summary.js';
 import type { Figures } from '../lib/serve/summary.js';
 import { TableCache } from '../lib/serve/table-cache.js';
+import { metaKey } from '../lib/format/redis-stream.js';
 import { tmpdir } from './helpers.js';
+import { needs } from './peers.js';
+import { removeRedis, startRedis } from './redis.js';
+import { addBlock, addRun, redisClient } from './redis-blocks.js';
 import { get, getJson } from './serve-client.js';
 import { until } from './wait.js';
 
@@ -186,4 +190,29 @@ t.test('flattenParams, runs without a folder, and the options', async (t) => {
   t.same(new Summaries(gone, new TableCache({ maxBuckets: 64 })).body('train').runs, []);
   t.throws(() => new Summaries(listing, new TableCache({ maxBuckets: 64 }), { concurrency: 0 }), { code: 'ERR_INVALID_OPTION' });
   t.throws(() => new Summaries(listing, new TableCache({ maxBuckets: 64 }), { refreshMs: -1 }), { code: 'ERR_INVALID_OPTION' });
+});
+
+t.test('a Redis run: its params from the meta hash, no figures', async (t) => {
+  if (!needs(t, 'redis-server')) return;
+  const server = await startRedis();
+  t.teardown(() => removeRedis(server));
+  const c = redisClient(server.url);
+  t.teardown(() => c.disconnect());
+  await addRun(c, 'rr', ['train']);
+  await addBlock(c, 'rr', 'train', 0, 5);
+  await c.call('HSET', metaKey('rowlog', 'rr'), 'params', JSON.stringify({ optim: { lr: 0.5 }, seed: 3 }));
+  await addRun(c, 'plain', ['train']);
+  await c.call('HSET', metaKey('rowlog', 'plain'), 'params', '[1,2]'); // not an object: none
+  const root = tmpdir(t);
+  const h = await serve({ dir: root, redis: server.url, refreshMs: 50, onWarning: () => {} });
+  t.teardown(() => h.close());
+  let body = await getJson<SummaryBody>(`${h.url}api/summary?table=train`);
+  for (let i = 0; i < 400 && body.runs.length < 2; i++) {
+    await new Promise((r) => setTimeout(r, 25)); // the listing polls Redis every 50 ms
+    body = await getJson<SummaryBody>(`${h.url}api/summary?table=train`);
+  }
+  t.same(body.runs, [
+    { id: 'redis:plain', name: 'redis:plain', params: {}, rows: 0, stats: {}, pending: false },
+    { id: 'redis:rr', name: 'redis:rr', params: { 'optim/lr': 0.5, seed: 3 }, rows: 0, stats: {}, pending: false },
+  ]);
 });

@@ -202,7 +202,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   };
   const cache = new TableCache({ maxBuckets, onWarning: chainWarning });
   // The runs table's figures come from the same cache (docs/DESIGN.md §7).
-  const summaries = new Summaries(listing, cache, { onWarning: chainWarning, onError: (file, err) => warn(`${path.relative(root, file)}: ${err.message}`) });
+  const summaries = new Summaries(listing, cache, { ...(redis ? { paramsOf: (id: string) => redis.paramsOf(id) } : {}), onWarning: chainWarning, onError: (file, err) => warn(`${path.relative(root, file)}: ${err.message}`) });
   const sources = { cache, live, redis, onWarning: chainWarning };
   const ctx: FollowContext = { pollMs, live, redis, snapshot: (target, view, signal) => snapshotOf(target, view, sources, signal) };
 
