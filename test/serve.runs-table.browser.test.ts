@@ -90,6 +90,9 @@ t.test('the runs table: params and figures, sorted by a header, filtered, ticked
   await page.click('#runs-table-head th[data-sort="p:lr"]');
   t.same(await order(), ['r4', 'r0', 'r2', 'r3', 'r1'], 'lr descending');
   t.match(await page.evaluate<string>('location.hash'), /sort=-p%3Alr/, 'the order is in the address');
+  await page.focus('#runs-table-head th[data-sort="p:seed"]');
+  await page.keyboard.press('Enter');
+  t.same(await order(), ['r0', 'r2', 'r4', 'r1', 'r3'], 'Enter on the seed header: seed ascending, ties as listed');
   await page.click('#runs-table-head th[data-sort="s:loss:max"]');
   t.same(await order(), ['r0', 'r1', 'r2', 'r3', 'r4'], 'loss max ascending');
 

@@ -122,6 +122,7 @@ function header(text: string, key: string, cls = ''): HTMLTableCellElement {
   const th = el('th', cls, text);
   th.dataset.sort = key;
   th.title = `sort by ${text}`;
+  th.tabIndex = 0; // Enter or Space sorts too
   if (state.sort.key === key) th.dataset.dir = state.sort.dir > 0 ? 'asc' : 'desc';
   return th;
 }
@@ -238,18 +239,23 @@ export function setupRunsTable(h: RunsTableHooks): void {
     hooks.changed();
     rebuildCharts();
   });
-  $('runs-table-head').addEventListener('click', (e) => {
+  const sortBy = (e: Event) => {
     const th = (e.target as HTMLElement).closest<HTMLElement>('th[data-sort]');
     const key = th?.dataset.sort;
     if (key === undefined) return;
+    e.preventDefault();
     state.sort = state.sort.key === key ? { key, dir: state.sort.dir > 0 ? -1 : 1 } : { key, dir: 1 };
     hooks.changed();
     renderRunsTable();
+    $('runs-table-head').querySelector<HTMLElement>(`th[data-sort="${CSS.escape(key)}"]`)?.focus();
+  };
+  $('runs-table-head').addEventListener('click', sortBy);
+  $('runs-table-head').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') sortBy(e);
   });
   $('runs-table-body').addEventListener('change', (e) => {
     const box = e.target as HTMLInputElement;
     if (box.dataset.run === undefined) return;
-    hooks.toggle(box.dataset.run, box.checked);
-    renderRunsTable();
+    hooks.toggle(box.dataset.run, box.checked); // the page draws the table again
   });
 }
