@@ -11,14 +11,15 @@
 // a run holds, striding with the server's own lib/serve/decimate.ts), smooth.ts (TensorBoard's
 // smoothing), format.ts (numbers for people).
 import type { ProblemEvent, RowsEvent, RunsBody, Snapshot } from '../lib/serve/protocol.js';
-import { CHART_HEIGHT, dataChanged, plotWidth, rebuildCharts, syncCharts } from './charts.js';
+import { RELATIVE, axisName, serverAxis } from './axis.js';
+import { CHART_HEIGHT, bucketsWanted, dataChanged, numericColumns, plotWidth, rebuildCharts, syncCharts } from './charts.js';
 import { $, el, sub } from './dom.js';
 import { ago } from './format.js';
 import { applyRows, fromSnapshot } from './series.js';
 import { colorOf, countText, isLive, lastChange, runOf, serverNow, state } from './state.js';
 
 // ---------------------------------------------------------------------------------------------
-// Settings in the address (#run=a&run=b&table=t&filter=loss&smooth=0.6): a reload keeps them.
+// Settings in the address (#run=a&run=b&table=t&filter=loss&smooth=0.6&x=epoch&log=loss): a reload keeps them.
 
 function readHash(): void {
   const p = new URLSearchParams(location.hash.slice(1));
@@ -27,6 +28,8 @@ function readHash(): void {
   state.filter = p.get('filter') ?? '';
   const s = Number(p.get('smooth'));
   if (p.has('smooth') && s >= 0 && s <= 0.99) state.smoothing = s;
+  state.xAxis = p.get('x') || '$step';
+  state.logY = new Set(p.getAll('log'));
 }
 
 function writeHash(): void {
@@ -35,6 +38,8 @@ function writeHash(): void {
   if (state.table) p.set('table', state.table);
   if (state.filter) p.set('filter', state.filter);
   p.set('smooth', String(state.smoothing));
+  if (state.xAxis !== '$step') p.set('x', state.xAxis);
+  for (const c of state.logY) p.append('log', c);
   history.replaceState(null, '', `#${p}`);
 }
 
@@ -145,7 +150,25 @@ function toggleRun(id: string, on: boolean): void {
 
 function onSnapshot(msg: Snapshot): void {
   state.data.set(msg.run, fromSnapshot(msg));
+  renderXAxis();
   dataChanged();
+}
+
+/** The x-axis select: step, relative time, wall time, and every numeric column of the checked runs' table. */
+function renderXAxis(): void {
+  const select = $<HTMLSelectElement>('x-axis');
+  const values = ['$step', RELATIVE, '$time', ...numericColumns().filter((c) => c !== state.xAxis), ...(state.xAxis.startsWith('$') ? [] : [state.xAxis])];
+  const current = [...select.options].map((o) => o.value);
+  if (current.join('\n') !== values.join('\n')) {
+    select.replaceChildren(
+      ...values.map((v) => {
+        const o = el('option', '', axisName(v));
+        o.value = v;
+        return o;
+      }),
+    );
+  }
+  select.value = state.xAxis;
 }
 
 function onRows(msg: RowsEvent): void {
@@ -161,10 +184,15 @@ let source: EventSource | null = null;
 function reconnect(): void {
   if (source) source.close();
   state.data.clear();
+  state.zoom = undefined;
   const p = new URLSearchParams();
   if (state.table) {
     for (const id of state.selected) if (runOf(id)?.tables.some((t) => t.name === state.table)) p.append('run', id);
-    if (p.has('run')) p.set('table', state.table);
+    if (p.has('run')) {
+      p.set('table', state.table);
+      p.set('x', serverAxis(state.xAxis));
+      p.set('buckets', String(bucketsWanted()));
+    }
   }
   const es = new EventSource(`/api/events?${p}`);
   source = es;
@@ -227,6 +255,14 @@ function setup(): void {
     writeHash();
     dataChanged();
   });
+  const xAxis = $<HTMLSelectElement>('x-axis');
+  renderXAxis();
+  xAxis.addEventListener('change', () => {
+    state.xAxis = xAxis.value;
+    writeHash();
+    reconnect();
+  });
+  document.addEventListener('rowlog-settings', writeHash);
   table.addEventListener('change', () => {
     state.table = table.value;
     writeHash();
