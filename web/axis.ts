@@ -17,6 +17,12 @@ export function axisName(choice: string): string {
   return choice === '$step' ? 'step' : choice === RELATIVE ? 'relative time' : choice === '$time' ? 'wall time' : choice;
 }
 
+/** Tick steps of a relative-time axis (ms): round seconds, minutes, hours and days. */
+export const DURATION_INCRS = [
+  1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 108e5, 216e5, 432e5, 864e5, 1728e5, 6048e5,
+  12096e5, 2592e6, 7776e6, 31536e6,
+];
+
 /** A duration in ms, as short as it reads well: `850 ms`, `42 s`, `3 min 20 s`, `2 h 05 min`, `3 d 4 h`. */
 export function fmtDuration(ms: number): string {
   const sign = ms < 0 ? '−' : '';

@@ -14,7 +14,7 @@ import type U from 'uplot';
 import type { Snapshot } from '../lib/serve/protocol.js';
 import { align, toLine } from './align.js';
 import type { Line, Mark, Table } from './align.js';
-import { RELATIVE, axisName, fmtDuration, fmtWall, serverAxis } from './axis.js';
+import { DURATION_INCRS, RELATIVE, axisName, fmtDuration, fmtWall, serverAxis } from './axis.js';
 import { $, el, sub } from './dom.js';
 import { fmt, fmtTick } from './format.js';
 import { groupLine, groupRuns } from './group.js';
@@ -144,7 +144,7 @@ function chartData(chart: Chart): { data: U.AlignedData; marks: Mark[][] } {
 export function fmtX(v: number): string {
   if (state.xAxis === RELATIVE) return fmtDuration(v);
   if (state.xAxis === '$time') return fmtWall(v);
-  return state.xAxis === '$step' ? nf.format(v) : fmt(v);
+  return state.xAxis === '$step' ? nf.format(Math.round(v)) : fmt(v);
 }
 
 const axis = (): U.Axis => ({
@@ -157,7 +157,7 @@ const axis = (): U.Axis => ({
 function xAxisOpts(): U.Axis {
   const base = { ...axis(), size: 32 };
   if (state.xAxis === '$time') return base; // uPlot's date-time ticks (opts.ms = 1: x in ms)
-  if (state.xAxis === RELATIVE) return { ...base, values: (_u: U, splits: number[]) => splits.map(fmtDuration) };
+  if (state.xAxis === RELATIVE) return { ...base, incrs: DURATION_INCRS, values: (_u: U, splits: number[]) => splits.map(fmtDuration) };
   return { ...base, values: (_u: U, splits: number[]) => splits.map(fmtTick) };
 }
 
@@ -223,7 +223,7 @@ function showMarks(chart: Chart): void {
   const n = counts.nan + counts.inf + counts['-inf'];
   const name = { nan: 'NaN', inf: '+∞', '-inf': '−∞' };
   if (n === 0) chart.badge.textContent = '';
-  else if (n === 1 && first) chart.badge.textContent = `${name[first.kind]} at ${axisName(state.xAxis)} ${fmtX(first.x)}`;
+  else if (n === 1 && first) chart.badge.textContent = `${name[first.kind]} at ${state.xAxis === '$step' ? 'step ' : ''}${fmtX(first.x)}`;
   else chart.badge.textContent = (['nan', 'inf', '-inf'] as const).filter((k) => counts[k] > 0).map((k) => `${counts[k]} ${name[k]}`).join(' · ');
   chart.badge.title = lines.join('\n');
   chart.badge.hidden = n === 0;
@@ -458,6 +458,15 @@ function renderStatus(): void {
     item.append(sw, el('span', 'name', run.name), rows);
     if (d && !d.followed) item.append(el('span', 'muted', '(csv: re-read when it changes)'));
     parts.push(item);
+  }
+  if (state.groupBy) {
+    for (const g of groupRuns(state.selected, state.params, state.groupBy)) {
+      const item = el('span', 'group-status');
+      const sw = el('span', 'swatch band');
+      sw.style.background = colorOf(g.ids[0] as string);
+      item.append(sw, el('span', 'name', g.label), el('span', 'muted', state.band === 'std' ? 'mean ± std' : 'mean, min–max'));
+      parts.push(item);
+    }
   }
   if (state.zoom) {
     const z = el('span', 'zoom muted', `zoomed: ${axisName(state.xAxis)} ${fmtX(state.zoom.from)} – ${fmtX(state.zoom.to)}${state.zoom.pending > 0 ? ' (loading…)' : ''} · double-click a chart for all`);
