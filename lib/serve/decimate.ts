@@ -85,11 +85,11 @@ export class ColumnM4 {
     }
   }
 
-  /** Moves the open bucket's candidates (each row once, in index order) to the closed points. */
-  close(): void {
-    if (this.open === -1) return;
+  /** The open bucket's candidates (each row once), in index order, as slot numbers. */
+  private openSlots(): number[] {
     const si = this.si;
     const order: number[] = [];
+    if (this.open === -1) return order;
     for (let s = 0; s < SLOTS; s++) {
       const ix = si[s] as number;
       if (ix === -1) continue;
@@ -97,31 +97,46 @@ export class ColumnM4 {
       for (const o of order) if (si[o] === ix) dup = true;
       if (!dup) order.push(s);
     }
-    order.sort((a, b) => (si[a] as number) - (si[b] as number));
-    for (const s of order) {
-      this.i.push(si[s] as number);
+    return order.sort((a, b) => (si[a] as number) - (si[b] as number));
+  }
+
+  /** Moves the open bucket's candidates to the closed points. */
+  close(): void {
+    for (const s of this.openSlots()) {
+      this.i.push(this.si[s] as number);
       this.x.push(this.sx[s] as number);
       this.y.push(this.sy[s] as number);
     }
-    si.fill(-1);
+    this.si.fill(-1);
     this.open = -1;
   }
 
-  /** Every kept point, the open bucket's included (closes it: {@link add} may go on after). */
+  /** Every kept point, the open bucket's included (a copy: {@link add} may go on after). */
   points(): Points {
-    this.close();
-    return { i: this.i, x: this.x, y: this.y };
+    const p = { i: this.i.slice(), x: this.x.slice(), y: this.y.slice() };
+    for (const s of this.openSlots()) {
+      p.i.push(this.si[s] as number);
+      p.x.push(this.sx[s] as number);
+      p.y.push(this.sy[s] as number);
+    }
+    return p;
+  }
+
+  /** Points kept (the open bucket's included). */
+  get size(): number {
+    return this.i.length + this.openSlots().length;
   }
 
   /** The rule again at a coarser `bucket` over what is kept; the last bucket stays open for more rows. */
   rebucket(bucket: number): void {
-    const { i, x, y } = this.points();
-    const n = i.length;
-    const pi = i.splice(0, n);
-    const px = x.splice(0, n);
-    const py = y.splice(0, n);
+    const p = this.points();
+    this.i.length = 0;
+    this.x.length = 0;
+    this.y.length = 0;
+    this.si.fill(-1);
+    this.open = -1;
     this.bucket = bucket;
-    for (let k = 0; k < n; k++) this.add(pi[k] as number, px[k] as number, py[k] as number);
+    for (let k = 0; k < p.i.length; k++) this.add(p.i[k] as number, p.x[k] as number, p.y[k] as number);
   }
 
   /** Drops the points of rows below `from` (`from` a bucket boundary, or below every open point). */
@@ -206,6 +221,20 @@ export class TableM4 {
     return { columns, points: columns.map((c) => toWire((this.cols.get(c) as ColumnM4).points())) };
   }
 
+  /**
+   * The block at most `max` buckets would give (a page narrower than the table was read for):
+   * the rule again at the coarser bucket, or the kept points as they are. The table is unchanged.
+   */
+  coarsened(max: number): { bucket: number; block: Block } {
+    const bucket = this.total === 0 ? this.bucket : bucketFor(this.origin ?? 0, this.total - 1, max, this.bucket);
+    const columns = [...this.cols.keys()].sort();
+    const points = columns.map((c) => {
+      const p = (this.cols.get(c) as ColumnM4).points();
+      return toWire(bucket === this.bucket ? p : m4(p, bucket));
+    });
+    return { bucket, block: { columns, points } };
+  }
+
   /** Drops every column's points below `from` (see {@link ColumnM4.dropBefore}). */
   dropBefore(from: number): void {
     for (const c of this.cols.values()) c.dropBefore(from);
@@ -229,17 +258,20 @@ export function fromWireY(y: YValue): number {
   return typeof y === 'number' ? y : y === 'NaN' ? NaN : y === 'Infinity' ? Infinity : -Infinity;
 }
 
+/** Points as JSON carries them (the arrays are shared, not copied). */
 export function toWire(p: Points): WirePoints {
-  return { i: p.i.slice(), x: p.x.slice(), y: p.y.map(wireY) };
+  return { i: p.i, x: p.x, y: p.y.map(wireY) };
 }
 
+/** Points from JSON. */
 export function fromWire(p: WirePoints): Points {
   return { i: p.i.slice(), x: p.x.slice(), y: p.y.map(fromWireY) };
 }
 
 /**
  * What follows a table for one page (a `rows` event per batch of new rows): it holds the M4 of
- * the rows from `from` on, where `from` starts the page's last bucket. Each batch gives the page
+ * the rows from `from` on, where `from` starts the bucket the next row falls in (the page's
+ * last bucket while it is not full, else the next). Each batch gives the page
  * `{from, bucket, block}`: drop its points at indexes ≥ `from`, append the block's, and, when
  * `bucket` is coarser than its own, rebucket everything it holds ({@link m4}). Memory: a bucket
  * per column.
@@ -251,7 +283,7 @@ export class M4Follower {
   /** Seeded with a snapshot: its `total`, `bucket`, `max` and its block's points. */
   constructor(snap: { total: number; bucket: number; maxBuckets: number; block: Block; origin?: number }) {
     this.table = new TableM4(snap.maxBuckets, { origin: snap.origin ?? 0, bucket: snap.bucket });
-    this.from = snap.total === 0 ? 0 : Math.floor((snap.total - 1) / snap.bucket) * snap.bucket;
+    this.from = Math.floor(snap.total / snap.bucket) * snap.bucket;
     snap.block.columns.forEach((c, k) => {
       const p = snap.block.points[k];
       if (p === undefined) return;
@@ -276,8 +308,7 @@ export class M4Follower {
     for (const r of rows) if (r.x !== undefined) this.table.push(r.index, r.x, r.row);
     if (total > this.table.total) this.table.total = total;
     const out = { from: this.from, bucket: this.table.bucket, block: this.table.block() };
-    const last = this.table.total - 1;
-    this.from = Math.max(this.from, Math.floor(last / this.table.bucket) * this.table.bucket);
+    this.from = Math.max(this.from, Math.floor(this.table.total / this.table.bucket) * this.table.bucket);
     this.table.dropBefore(this.from);
     return out;
   }

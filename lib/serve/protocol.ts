@@ -71,6 +71,15 @@ export interface Block {
  */
 export type XAxis = string;
 
+/** What a page asks of a table (`x=`, `buckets=`, and for `/api/rows` a zoom's `from=`/`to=`). */
+export interface View {
+  x: XAxis;
+  /** At most this many buckets (the server's `maxBuckets` at most). */
+  maxBuckets: number;
+  /** Only rows with from ≤ x ≤ to. */
+  range?: { from: number; to: number } | undefined;
+}
+
 /** `GET /api/rows`, and the `snapshot` event: a table (or, zoomed, the rows of an x range) under the M4 rule. */
 export interface Snapshot {
   run: string;
