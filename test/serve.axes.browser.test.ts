@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
-import { openBrowser, startServe, waitFor } from './browser.js';
+import { openBrowser, pageProblems, startServe, waitFor } from './browser.js';
 import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
@@ -91,11 +91,7 @@ t.test('NaN and ±Infinity marked, any x-axis, log-y, and a group of seeds as a 
 
   const { url } = await startServe(t, root);
   const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
+  const problems = pageProblems(page);
   await page.goto(`${url}#run=a1&table=train&smooth=0`, { waitUntil: 'load' });
   await waitFor(page, `document.querySelectorAll('.chart canvas').length === 4 && window.rowlog.data.get('a1')?.total === ${N}`, 20_000);
   await page.evaluate(frames);

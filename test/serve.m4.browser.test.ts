@@ -5,13 +5,14 @@
  * step is no multiple of 256 (so the old striding, every stride-th row, would have lost it: it
  * is drawn because of the M4 rule, lib/serve/decimate.ts). Then the user drags over the chart
  * to zoom, three times, down to a few hundred rows around the spike: that range comes from
- * `/api/rows?…&from&to` at bucket 1 (every row in it), and a double click goes back to all.
+ * `/api/rows?…&from&to` at bucket 1 (every row in it); a row logged meanwhile goes into the full
+ * view without moving the zoom, and a double click goes back to all of it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
-import { openBrowser, startServe, waitFor } from './browser.js';
+import { openBrowser, pageProblems, startServe, waitFor } from './browser.js';
 import { tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
@@ -80,11 +81,7 @@ t.test('a one-step spike in a 2M-row table is drawn, and zooming fetches its ran
 
   const { url } = await startServe(t, root);
   const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
+  const problems = pageProblems(page);
   await page.goto(`${url}#run=big&table=train&smooth=0`, { waitUntil: 'load' });
   await waitFor(page, `window.rowlog.data.get('big')?.total === ${ROWS} && window.rowlog.charts.get('loss')?.u.data[0].length > 0`, 120_000);
   await page.evaluate(frames);
@@ -134,10 +131,19 @@ t.test('a one-step spike in a 2M-row table is drawn, and zooming fetches its ran
   }
   t.match(await page.locator('.status .zoom').textContent(), /^zoomed: step [\d,]+ – [\d,]+ · double-click a chart for all$/);
 
-  // A double click: the full view again.
+  // A row logged while zoomed goes into the full view; the chart stays on its range.
+  const scale = `[window.rowlog.charts.get('loss').u.scales.x.min, window.rowlog.charts.get('loss').u.scales.x.max]`;
+  const before = await page.evaluate<number[]>(scale);
+  fs.appendFileSync(path.join(root, 'big', 'train.jsonl'), `{"$step":${ROWS},"$time":${T0 + ROWS * 10},"loss":1.5,"acc":0.5}\n`);
+  await waitFor(page, `window.rowlog.data.get('big').total === ${ROWS + 1}`, 10_000);
+  await page.evaluate(frames);
+  t.same(await page.evaluate<number[]>(scale), before, 'a live row while zoomed: the range stays');
+  t.ok(await page.evaluate<boolean>(`window.rowlog.data.get('big').cols.get('loss').i.includes(${ROWS}) && window.rowlog.zoom !== undefined`), 'and the row is in the full view');
+
+  // A double click: the full view again, with the new row.
   const over = await page.evaluate<{ x: number; y: number }>(`(() => { const r = window.rowlog.charts.get('loss').u.over.getBoundingClientRect(); return { x: r.left + 40, y: r.top + 40 }; })()`);
   await page.mouse.dblclick(over.x, over.y);
-  await waitFor(page, `${zoom} === undefined && window.rowlog.charts.get('loss').u.scales.x.max === ${ROWS - 1}`, 5000);
+  await waitFor(page, `${zoom} === undefined && window.rowlog.charts.get('loss').u.scales.x.max === ${ROWS}`, 5000);
   t.equal(await page.locator('.status .zoom').count(), 0, 'no zoom note');
   t.same(problems, [], 'no page error');
 });
