@@ -25,6 +25,7 @@ import { colorOf, countText, nf, runOf, state } from './state.js';
 import type { Chart } from './state.js';
 
 const MAX_CHARTS = 100; // charts drawn at once; narrow the filter for the others
+/** A chart's height in CSS pixels. */
 export const CHART_HEIGHT = 190;
 /** The colour NaN markers are drawn in (a NaN is what people look for). */
 export const NAN_COLOR = '#e11d48';
@@ -384,6 +385,7 @@ const visibility = new IntersectionObserver(
   { rootMargin: '200px' },
 );
 
+/** A chart's width in CSS pixels (the first plot's, else what the grid's CSS gives one column). */
 export function plotWidth(): number {
   const grid = $('charts');
   const first = grid.querySelector('.plot');
@@ -545,6 +547,7 @@ export function unzoom(): void {
 
 let frame = 0;
 
+/** New data: every chart redrawn at the next animation frame (those on screen). */
 export function dataChanged(): void {
   for (const c of state.charts.values()) c.dirty = true;
   schedule();

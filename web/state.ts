@@ -87,13 +87,18 @@ export const state = {
 };
 window.rowlog = state;
 
+/** Integers for people: `12,345`. */
 export const nf = new Intl.NumberFormat('en-US');
 
+/** The listed run `id`, if any. */
 export const runOf = (id: string | undefined) => state.runs.find((r) => r.id === id);
 /** A checked run's colour: by the order runs were checked. */
 export const colorOf = (id: string) => PALETTE[Math.max(0, state.selected.indexOf(id)) % PALETTE.length] as string;
+/** When a run's files last changed (ms since the epoch, the server's clock). */
 export const lastChange = (run: ServedRun) => run.tables.reduce((m, t) => Math.max(m, t.mtime), 0);
+/** Now on the server's clock. */
 export const serverNow = () => Date.now() + state.skew;
+/** A run written to in the last seconds. */
 export const isLive = (run: ServedRun) => serverNow() - lastChange(run) < LIVE_MS;
 
 /** A checked run's rows and last step, as the run list and the status bar show them. */
