@@ -157,7 +157,8 @@ function onSnapshot(msg: Snapshot): void {
 /** The x-axis select: step, relative time, wall time, and every numeric column of the checked runs' table. */
 function renderXAxis(): void {
   const select = $<HTMLSelectElement>('x-axis');
-  const values = ['$step', RELATIVE, '$time', ...numericColumns().filter((c) => c !== state.xAxis), ...(state.xAxis.startsWith('$') ? [] : [state.xAxis])];
+  const cols = numericColumns();
+  const values = ['$step', RELATIVE, '$time', ...cols, ...(state.xAxis.startsWith('$') || cols.includes(state.xAxis) ? [] : [state.xAxis])];
   const current = [...select.options].map((o) => o.value);
   if (current.join('\n') !== values.join('\n')) {
     select.replaceChildren(
