@@ -1,15 +1,18 @@
 // rowlog serve: the page (docs/DESIGN.md §7). It lists the runs the server sees, plots every numeric
-// column of the chosen table against $step with uPlot (one chart per column, one raw + one
-// smoothed series per checked run), and follows new rows through one EventSource
-// (/api/events), redrawing with setData at most once per animation frame.
+// column of the chosen table against the chosen x-axis with uPlot (one chart per column, one raw
+// + one smoothed series per checked run, or a mean and band per group), and follows new rows
+// through one EventSource (/api/events?…&x&buckets), redrawing with setData at most once per
+// animation frame.
 //
 // TypeScript compiled by `npm run build` (web/tsconfig.json: the DOM lib, ES modules) to
 // dist/web/, served as /app.js and its sibling modules. This one holds the run list, the
-// address and the event stream; state.ts what is shown (window.rowlog), charts.ts the uPlot
-// charts, dom.ts the element helpers. The message types are the server's
-// (lib/serve/protocol.ts, type-only imports). The pure parts have unit tests: series.ts (what
-// a run holds, striding with the server's own lib/serve/decimate.ts), smooth.ts (TensorBoard's
-// smoothing), format.ts (numbers for people).
+// address, the x-axis select and the event stream; state.ts what is shown (window.rowlog),
+// charts.ts the uPlot charts (markers, log-y, zoom), dom.ts the element helpers. The message
+// types are the server's (lib/serve/protocol.ts, type-only imports). The pure parts have unit
+// tests: series.ts (what a run holds, merged by the M4 rule of the server's own
+// lib/serve/decimate.ts), align.ts (lines, markers, runs on one x), axis.ts (the x-axis
+// choice), group.ts (a group's mean and band), smooth.ts (TensorBoard's smoothing), format.ts
+// (numbers for people).
 import type { ProblemEvent, RowsEvent, RunsBody, Snapshot } from '../lib/serve/protocol.js';
 import { RELATIVE, axisName, serverAxis } from './axis.js';
 import { CHART_HEIGHT, bucketsWanted, dataChanged, numericColumns, plotWidth, rebuildCharts, syncCharts } from './charts.js';
