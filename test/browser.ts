@@ -30,16 +30,6 @@ export async function openBrowser(t: Test, executablePath: string, viewport?: { 
   return { browser, page: browser.pages()[0] ?? (await browser.newPage()) };
 }
 
-/** What goes wrong on `page` from now on, as lines: console errors and warnings (a CSP violation is one), uncaught page errors. */
-export function pageProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  return problems;
-}
-
 /**
  * Polls the page expression `expr` until it is true; rejects after `patient(ms)` (`ms` is what
  * it takes at most on a quiet machine: a ceiling, not a latency assertion). (Playwright's own
@@ -65,4 +55,14 @@ export async function startServe(t: Test, dir: string, args: string[] = []): Pro
     server.once('exit', () => reject(new Error(`rowlog serve exited: ${err}`)));
   });
   return { server, url, stderr: () => err };
+}
+
+/** Collects what goes wrong on `page` from now on: page errors and console errors, as lines. */
+export function pageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  return problems;
 }

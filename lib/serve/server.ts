@@ -111,7 +111,7 @@ function pageDirs(): { web: string; dist: string } {
 }
 
 /** The modules the page loads (web/*.ts compiled to dist/web/), by URL. */
-const PAGE_MODULES = ['app.js', 'charts.js', 'dom.js', 'export.js', 'export-data.js', 'format.js', 'runs-table.js', 'runs-view.js', 'series.js', 'smooth.js', 'state.js'];
+const PAGE_MODULES = ['align.js', 'app.js', 'axis.js', 'charts.js', 'dom.js', 'export.js', 'export-data.js', 'format.js', 'group.js', 'runs-table.js', 'runs-view.js', 'series.js', 'smooth.js', 'state.js'];
 
 const FAVICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f2937"/>' +
