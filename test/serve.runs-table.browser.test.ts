@@ -14,6 +14,7 @@ import { ROOT, tmpdir } from './helpers.js';
 import { needs, peer } from './peers.js';
 
 const SCREENSHOT = path.join(ROOT, 'test-output', 'serve-runs-table.png');
+const PAGE_SHOT = path.join(ROOT, 'test-output', 'serve-runs-table-page.png');
 
 const LR = [0.1, 0.001, 0.03, 0.01, 0.3];
 const BETA = [0.9, 0.99, 0.9, 0.95, 0.99];
@@ -152,6 +153,12 @@ t.test('the runs table: params and figures, sorted by a header, filtered, ticked
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.locator('#runs-panel').screenshot({ path: SCREENSHOT });
   t.comment(`screenshot: ${SCREENSHOT}`);
+  // The whole page: the table above the charts, the ticked runs grouped by optim/beta.
+  for (const r of ['r0', 'r1', 'r2']) await page.check(`#runs-table-body tr[data-run="${r}"] input`);
+  await waitFor(page, `['r0', 'r1', 'r2', 'r3', 'r4'].every((r) => window.rowlog.data.has(r)) && document.querySelectorAll('.chart canvas').length === 2`, 15_000);
+  await page.evaluate(`new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))`);
+  await page.screenshot({ path: PAGE_SHOT });
+  t.comment(`the page: ${PAGE_SHOT}`);
   t.same(problems, [], 'no console error, no page error');
 });
 
