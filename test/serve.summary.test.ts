@@ -134,7 +134,9 @@ t.test('pending runs are read at most two at once, the rest queued; a table that
   writeRun(path.join(root, 'broken'), 'broken', [{ v: 1 }]);
   let now = 0;
   let most = 0;
+  let reads = 0;
   const read = (file: string): Promise<Figures> => {
+    reads++;
     now++;
     most = Math.max(most, now);
     const fig = file.includes(`${path.sep}broken${path.sep}`) ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : readFigures(file);
@@ -142,7 +144,7 @@ t.test('pending runs are read at most two at once, the rest queued; a table that
   };
   const errors: string[] = [];
   const cache = new TableCache({ maxBuckets: 64 });
-  const s = new Summaries(new RunListing(root, undefined), cache, { read, onError: (f, e) => errors.push(`${path.basename(path.dirname(f))}: ${e.message}`) });
+  const s = new Summaries(new RunListing(root, undefined), cache, { read, refreshMs: 0, onError: (f, e) => errors.push(`${path.basename(path.dirname(f))}: ${e.message}`) });
   t.teardown(() => s.close());
   const first = s.body('train');
   t.equal(first.runs.length, 8);
@@ -159,6 +161,10 @@ t.test('pending runs are read at most two at once, the rest queued; a table that
   t.match(errors[0], /^broken: EIO/);
   t.equal(s.body('train').runs.find((r) => r.id === 'broken')?.pending, false, 'not read again while the file is unchanged');
   t.equal(errors.length, 1);
+  t.equal(reads, 8, 'each table read once');
+  s.body('train');
+  await new Promise((r) => setImmediate(r));
+  t.equal(reads, 8, 'asked again: unchanged files are not read again');
 });
 
 t.test('flattenParams, runs without a folder, and the options', async (t) => {

@@ -112,8 +112,8 @@ export class Summaries {
   private readonly queued = new Set<string>();
   private running = 0;
   private closed = false;
-  /** The figures of each file's last read (answered, marked pending, while a newer read runs). */
-  private readonly last = new Map<string, Figures & { at: number }>();
+  /** The figures of each file's last read, when it ended, and the file's {@link statKey} when it started (fresh while that holds). */
+  private readonly last = new Map<string, Figures & { at: number; key: string }>();
   /** Files whose last read failed, with their {@link statKey} then: not read again until it changes. */
   private readonly failed = new Map<string, string>();
   /** params.json flattened, by file, while its mtime holds. */
@@ -158,20 +158,21 @@ export class Summaries {
       return undefined;
     }
     const params = this.paramsOfFolder(path.resolve(this.listing.root, id));
+    const now = statKey(file);
     const hit = this.cache.peek(file, '$step');
     if (hit !== undefined) {
       const fig = { rows: hit.total, stats: hit.stats.toJSON() };
-      this.last.set(file, { ...fig, at: Date.now() });
+      this.last.set(file, { ...fig, at: Date.now(), key: now });
       return { id, name, params, ...fig, pending: false };
     }
     const was = this.last.get(file);
-    const failed = this.failed.get(file);
-    if (failed !== undefined && failed === statKey(file)) return { id, name, params, rows: was?.rows ?? 0, stats: was?.stats ?? {}, pending: false };
+    if (was !== undefined && was.key === now) return { id, name, params, rows: was.rows, stats: was.stats, pending: false };
+    if (this.failed.get(file) === now) return { id, name, params, rows: was?.rows ?? 0, stats: was?.stats ?? {}, pending: false };
     if (was === undefined) {
       this.enqueue(file);
       return { id, name, params, rows: 0, stats: {}, pending: true };
     }
-    // Read before and grown since (a live run): the last figures, read again at most every REFRESH_MS.
+    // Read before and grown since (a live run): the last figures, read again at most every refreshMs.
     if (Date.now() - was.at >= this.refreshMs) this.enqueue(file);
     return { id, name, params, rows: was.rows, stats: was.stats, pending: false };
   }
@@ -201,11 +202,12 @@ export class Summaries {
       const file = this.queue.shift();
       if (file === undefined) return;
       this.running++;
+      const key = statKey(file); // before the read: a row appended during it makes the figures stale
       const hit = this.cache.peek(file, '$step'); // the page may have read it meanwhile
       (hit !== undefined ? Promise.resolve({ rows: hit.total, stats: hit.stats.toJSON() }) : this.read(file))
         .then(
           (fig) => {
-            this.last.set(file, { ...fig, at: Date.now() });
+            this.last.set(file, { ...fig, at: Date.now(), key });
             this.failed.delete(file);
           },
           (err: unknown) => {
