@@ -9,7 +9,9 @@ import type U from 'uplot';
 export interface Visible {
   /** The x-axis' name (`step`, …): the CSV's first header. */
   xLabel: string;
+  /** The x of each row kept, in the chart's order. */
   x: number[];
+  /** Per shown series: its label and its value at each `x` (null: none there). */
   series: Array<{ label: string; values: Array<number | null> }>;
 }
 

@@ -70,7 +70,9 @@ function statKey(file: string): string {
 
 /** A table's figures: its rows and each numeric column's {@link ColumnStats}. */
 export interface Figures {
+  /** Rows read. */
   rows: number;
+  /** Per numeric column (not `$`-columns). */
   stats: Record<string, ColumnStats>;
 }
 
@@ -119,6 +121,7 @@ export class Summaries {
   /** params.json flattened, by file, while its mtime holds. */
   private readonly params = new Map<string, { mtimeMs: number; flat: Record<string, ParamValue> }>();
 
+  /** Answers for the runs of `listing`, taking figures from `cache` when it has them; options are checked (`ERR_INVALID_OPTION`). */
   constructor(
     private readonly listing: RunListing,
     private readonly cache: TableCache,
