@@ -7,17 +7,21 @@
 // TypeScript compiled by `npm run build` (web/tsconfig.json: the DOM lib, ES modules) to
 // dist/web/, served as /app.js and its sibling modules. This one holds the run list, the
 // address, the x-axis select and the event stream; state.ts what is shown (window.rowlog),
-// charts.ts the uPlot charts (markers, log-y, zoom), dom.ts the element helpers. The message
+// charts.ts the uPlot charts (markers, log-y, zoom), runs-table.ts the runs table above them
+// (/api/summary), export.ts each chart's CSV/JSON/PNG buttons, dom.ts the element helpers. The message
 // types are the server's (lib/serve/protocol.ts, type-only imports). The pure parts have unit
 // tests: series.ts (what a run holds, merged by the M4 rule of the server's own
 // lib/serve/decimate.ts), align.ts (lines, markers, runs on one x), axis.ts (the x-axis
-// choice), group.ts (a group's mean and band), smooth.ts (TensorBoard's smoothing), format.ts
+// choice), group.ts (a group's mean and band), runs-view.ts (the runs table's sort and filter),
+// export-data.ts (what an export holds), smooth.ts (TensorBoard's smoothing), format.ts
 // (numbers for people).
 import type { ProblemEvent, RowsEvent, RunsBody, Snapshot } from '../lib/serve/protocol.js';
 import { RELATIVE, axisName, serverAxis } from './axis.js';
 import { CHART_HEIGHT, bucketsWanted, dataChanged, numericColumns, plotWidth, rebuildCharts, syncCharts } from './charts.js';
 import { $, el, sub } from './dom.js';
+import { installExport } from './export.js';
 import { ago } from './format.js';
+import { loadSummary, readRunsHash, renderRunsTable, setupRunsTable, writeRunsHash } from './runs-table.js';
 import { applyRows, fromSnapshot } from './series.js';
 import { colorOf, countText, isLive, lastChange, runOf, serverNow, state } from './state.js';
 
@@ -31,6 +35,7 @@ function readHash(): void {
   state.filter = p.get('filter') ?? '';
   const s = Number(p.get('smooth'));
   if (p.has('smooth') && s >= 0 && s <= 0.99) state.smoothing = s;
+  readRunsHash(p);
   state.xAxis = p.get('x') || '$step';
   state.logY = new Set(p.getAll('log'));
 }
@@ -41,6 +46,7 @@ function writeHash(): void {
   if (state.table) p.set('table', state.table);
   if (state.filter) p.set('filter', state.filter);
   p.set('smooth', String(state.smoothing));
+  writeRunsHash(p);
   if (state.xAxis !== '$step') p.set('x', state.xAxis);
   for (const c of state.logY) p.append('log', c);
   history.replaceState(null, '', `#${p}`);
@@ -84,6 +90,7 @@ function onRuns(body: RunsBody): void {
     writeHash();
     reconnect();
   }
+  loadSummary(); // the listing changed: new runs, grown tables
 }
 
 /** Tables of the checked runs (all runs when none is). */
@@ -141,10 +148,13 @@ function toggleRun(id: string, on: boolean): void {
   state.touched = true;
   state.selected = state.selected.filter((r) => r !== id);
   if (on) state.selected.push(id);
+  const table = state.table;
   if (!tableNames().includes(state.table)) state.table = tableNames()[0] ?? '';
+  if (state.table !== table) loadSummary();
   writeHash();
   renderRuns();
   renderTables();
+  renderRunsTable();
   reconnect();
 }
 
@@ -272,12 +282,15 @@ function setup(): void {
     writeHash();
     renderRuns();
     reconnect();
+    loadSummary();
   });
   new ResizeObserver(() => {
     const w = plotWidth();
     for (const c of state.charts.values()) if (Math.abs(c.u.width - w) > 1) c.u.setSize({ width: w, height: CHART_HEIGHT });
   }).observe($('charts'));
   setInterval(renderRuns, 5000); // "12 s ago" and the live dots age
+  setupRunsTable({ toggle: toggleRun, changed: writeHash });
+  installExport();
 
   refetch();
 }

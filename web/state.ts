@@ -3,7 +3,7 @@
  * browser test), and what is read off it by both the run list (app.ts) and the charts (charts.ts).
  */
 import type U from 'uplot';
-import type { ServedRun } from '../lib/serve/protocol.js';
+import type { ServedRun, SummaryBody } from '../lib/serve/protocol.js';
 import type { Mark } from './align.js';
 import { lastX } from './series.js';
 import type { RunData } from './series.js';
@@ -84,6 +84,14 @@ export const state = {
   band: 'minmax' as 'minmax' | 'std',
   /** run id → its params.json flattened (from /api/summary). */
   params: new Map<string, Record<string, string | number | boolean | null>>(),
+  /** The runs table's data (`/api/summary` of the table), null before the first answer. */
+  summary: null as SummaryBody | null,
+  /** The data columns whose last / min / max the runs table shows (`#stat-columns`; [] = the first 2). */
+  statColumns: [] as string[],
+  /** The runs table's filter (`#runs-filter`). */
+  runsFilter: '',
+  /** The runs table's order: a column key (`name`, `p:<param>`, `s:<column>:last|min|max`; '' = as listed), 1 ascending, -1 descending. */
+  sort: { key: '', dir: 1 as 1 | -1 },
 };
 window.rowlog = state;
 
