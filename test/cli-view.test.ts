@@ -11,7 +11,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { createLogger } from '../lib/log/logger.js';
-import { chooseColumns, frameLines, resolveTarget, runView, ViewTable, ViewUsageError } from '../lib/cli/view.js';
+import { chooseColumns, frameLines, noticeText, resolveTarget, runView, ViewTable, ViewUsageError } from '../lib/cli/view.js';
 import { cellsOf, envelope, fitCharts, formatNumber, renderChart, titleOf, yLabels } from '../lib/cli/term-chart.js';
 import { runCli, spawnCli } from './cli.js';
 import { tmpdir } from './helpers.js';
@@ -46,6 +46,7 @@ t.test('numbers as the charts show them', async (t) => {
   t.equal(formatNumber(NaN), 'NaN');
   t.equal(formatNumber(Infinity), '+Inf');
   t.equal(formatNumber(-Infinity), '-Inf');
+  t.equal(formatNumber(3e-7, 1), '3e-7', 'one digit: no point to strip');
   t.same(yLabels(0, 1, 2), ['  1', '0.5', '  0'], 'right-aligned, top first');
   t.same(yLabels(1, 1.001, 2), ['1.001', '1.0005', '1'].map((l) => l.padStart(6)), 'digits enough to keep them apart');
 });
@@ -68,6 +69,9 @@ t.test('a chart: title, y labels from max to min, the first and last step; fewer
   t.same(renderChart({ ...input, points: { i: [], x: [], y: [] }, rows: 0, last: undefined, lastStep: undefined, min: undefined, max: undefined }, { width: 40, height: 4 }), ['loss  (rows 0)', '(no rows yet)']);
   t.equal(titleOf({ ...input, nonFinite: { nan: 1, posInf: 2, negInf: 3 } }), 'loss  last 3  min 1  max 4  (rows 4, step 13)  1 NaN ×  2 +Inf ▲  3 -Inf ▼');
   t.match(renderChart({ ...input, name: 'x'.repeat(80) }, { width: 30, height: 2 })[0], /^x{28}…$/, 'a long title cut with an ellipsis');
+  const inf = renderChart({ ...input, points: { i: [0, 1, 2, 3], x: [10, 11, 12_000_000, 13_000_000], y: [1, Infinity, -Infinity, 2] }, min: 1, max: 2 }, { width: 20, height: 2 });
+  t.match(inf.at(-2), /^\s+▲\s*▼$/, '+Infinity ▲ and −Infinity ▼ in their cells');
+  t.match(inf.at(-1), /^\s+step 13,000,000$/, 'no room for both steps: the last one');
 });
 
 t.test('cells: every extreme kept; gaps on the line between neighbours; a column that starts late is blank before', async (t) => {
@@ -219,6 +223,19 @@ t.test('unit: the target and the columns', async (t) => {
   t.same(chooseColumns(table, ['a'], 3), ['a'], 'no rows yet: the columns asked for are shown as they are');
   table.push({ b: 1, a: 2, s: 'x', $step: 0 });
   t.same(chooseColumns(table, undefined, 1), ['b'], 'the first numeric column, in the order of the rows');
+  table.push({ b: -Infinity, a: NaN, $step: 1 });
+  t.same(table.chart('b').nonFinite, { nan: 0, posInf: 0, negInf: 1 }, 'each kind counted');
+  t.equal(table.chart('nope').rows, 0, 'a column the rows never had: no rows');
+
+  // The table changed last; of tables changed in the same millisecond, the larger.
+  const same = new Date(Date.now() - 10_000);
+  for (const f of fs.readdirSync(dir)) if (f.endsWith('.jsonl.gz')) fs.utimesSync(path.join(dir, f), same, same);
+  t.equal(resolveTarget(dir, undefined, false).file, path.join(dir, 'train.jsonl.gz'), 'a tie: the larger table');
+  t.same(
+    (['damaged', 'lookback', 'long-line', 'waiting'] as const).map((type) => noticeText({ type, offset: 7, length: 1, limit: 10, shown: 0 } as never)),
+    ['a damaged member at byte 7 was skipped', 'a line longer than 10 bytes was skipped', 'a line longer than 10 bytes was skipped', 'waiting for the file'],
+    "tail's notices, for the header",
+  );
 });
 
 t.test('-f without a terminal: a new frame (after a blank line) as rows come, at most once a second; SIGINT exits 0', async (t) => {

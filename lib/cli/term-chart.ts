@@ -143,8 +143,8 @@ export function envelope(cells: Cell[]): { hi: number[]; lo: number[]; from: num
   });
   for (let k = 0; k < cells.length; k++) {
     // blank cells outside [from, to] get a value (asciichart needs one); their columns are blanked
-    hi[k] ??= k < from ? (hi[from] ?? 0) : (hi[to] ?? 0);
-    lo[k] ??= k < from ? (lo[from] ?? 0) : (lo[to] ?? 0);
+    hi[k] ??= (k < from ? hi[from] : hi[to]) ?? 0;
+    lo[k] ??= (k < from ? lo[from] : lo[to]) ?? 0;
   }
   return { hi, lo, from, to };
 }

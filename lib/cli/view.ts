@@ -227,8 +227,8 @@ async function readTable(file: string, onWarning: (w: RowlogWarning) => void, si
   return table;
 }
 
-/** What tail noticed, in a few words for the header. */
-function noticeText(n: TailNotice): string {
+/** What tail noticed, in a few words for the header (on a terminal, stderr would be drawn over). */
+export function noticeText(n: TailNotice): string {
   switch (n.type) {
     case 'damaged':
       return `a damaged member at byte ${n.offset} was skipped`;
