@@ -25,8 +25,11 @@ import type { Points } from '../serve/decimate.js';
 
 /** Counts of a column's non-finite values, by kind. */
 export interface NonFinite {
+  /** NaN values. */
   nan: number;
+  /** +Infinity values. */
   posInf: number;
+  /** −Infinity values. */
   negInf: number;
 }
 
@@ -38,15 +41,19 @@ export interface ChartInput {
   points: Points;
   /** Rows that have the column. */
   rows: number;
-  /** The last of those rows' value and `$step`; undefined before any. */
+  /** The last of those rows' value (NaN and ±Infinity included); undefined before any. */
   last: number | undefined;
+  /** That row's `$step`; undefined before any. */
   lastStep: number | undefined;
-  /** Smallest and largest finite value; undefined when there is none. */
+  /** The smallest finite value; undefined when there is none. */
   min: number | undefined;
+  /** The largest finite value; undefined when there is none. */
   max: number | undefined;
+  /** Its NaN and ±Infinity, counted. */
   nonFinite: NonFinite;
-  /** The table's first row index and one past its last: the cells spread over these rows. */
+  /** The table's first row index: the cells spread over rows `origin` … `total − 1`. */
   origin: number;
+  /** One past the table's last row index. */
   total: number;
 }
 
@@ -88,10 +95,14 @@ export function formatCount(n: number): string {
 }
 
 /** One cell's points: the finite extremes, the first and last finite y, and which non-finite kinds it holds. */
-interface Cell {
+export interface Cell {
+  /** The smallest finite y (Infinity when none). */
   lo: number;
+  /** The largest finite y (−Infinity when none). */
   hi: number;
+  /** The first finite y, in index order. */
   first: number;
+  /** The last finite y. */
   last: number;
   /** Any finite value. */
   has: boolean;

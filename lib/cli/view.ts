@@ -81,11 +81,15 @@ const LINES_PER_CHART = 14;
 
 /** A table as the charts need it, fed row by row: the M4 points, each column's figures, the kinds of non-finite values. */
 export class ViewTable {
+  /** Every column's points under the M4 rule against `$step` (lib/serve/decimate.ts). */
   readonly m4 = new TableM4(VIEW_BUCKETS);
+  /** Every numeric column's rows, last, min and max (lib/serve/table-index.ts). */
   readonly stats = new TableStats();
+  /** Every column's NaN, +Infinity and −Infinity, counted apart. */
   readonly kinds = new Map<string, NonFinite>();
   /** The last rows (turned into JSON only when a tail is lined up with them). */
   private readonly lastRows: Array<Record<string, unknown>> = [];
+  /** Rows pushed. */
   rows = 0;
 
   /** The last rows as JSON, to line a tail up with (lib/serve/snapshot.ts's alignTail). */
@@ -137,7 +141,9 @@ export class ViewTable {
 
 /** The table file `run` names, and how the header names it. */
 export interface ViewTarget {
+  /** The table file read (and followed). */
   file: string;
+  /** The header's name for it: `RUN  TABLE`, or the file given. */
   label: string;
 }
 
@@ -185,13 +191,18 @@ export function chooseColumns(table: ViewTable, asked: string[] | undefined, fit
 }
 
 /** What a frame is drawn from. */
-interface FrameInput {
+export interface FrameInput {
+  /** The rows read so far. */
   table: ViewTable;
+  /** The header's name of the table ({@link ViewTarget}). */
   label: string;
+  /** `--columns`, when given. */
   asked: string[] | undefined;
+  /** Columns available. */
   width: number;
   /** Lines available; undefined: as many as the charts take. */
   height: number | undefined;
+  /** ANSI colours. */
   color: boolean;
   /** Appended to the header (`following, q quits`, the last notice). */
   note: string;
