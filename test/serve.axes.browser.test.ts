@@ -205,3 +205,35 @@ t.test('NaN and ±Infinity marked, any x-axis, log-y, and a group of seeds as a 
   t.comment(`screenshot: ${SCREENSHOT}`);
   t.same(problems, [], 'no page error');
 });
+
+t.test('an x-axis column the newly chosen table lacks: back to step, not an empty page', async (t) => {
+  const CHROMIUM = peer('chromium');
+  if (!needs(t, 'chromium') || CHROMIUM === undefined) return;
+  const root = tmpdir(t);
+  writeRun(root, 'a1', 0.1, 1);
+  // A second table of the same run without `epoch` (an eval table logged every 100 steps).
+  const evalRows = Array.from({ length: 20 }, (_, k) => `{"$step":${k * 100},"$time":${T0 + k * 100_000},"val_acc":${(k / 20).toFixed(3)}}`);
+  fs.writeFileSync(path.join(root, 'a1', 'eval.jsonl'), `${evalRows.join('\n')}\n`);
+
+  const { url } = await startServe(t, root);
+  const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
+  const problems = pageProblems(page);
+  await page.goto(`${url}#run=a1&table=train&x=epoch&smooth=0`, { waitUntil: 'load' });
+  await waitFor(page, `window.rowlog.data.get('a1')?.x === 'epoch' && ${chart('loss')}?.u.data[0].length > 0`, 20_000);
+
+  await page.locator('#table').selectOption('eval');
+  await waitFor(page, `window.rowlog.table === 'eval' && ${chart('val_acc')}?.u.data[0].length > 0`, 10_000);
+  t.equal(await page.evaluate('window.rowlog.xAxis'), '$step', 'the x-axis is step again');
+  t.equal(await page.locator('#x-axis').inputValue(), '$step', 'and the select says so');
+  t.same(await page.evaluate(`[...document.querySelectorAll('#x-axis option')].map((o) => o.value)`), ['$step', '$relative', '$time', 'val_acc'], 'the select offers the columns of eval, not epoch');
+  t.match(await page.locator('#message').textContent(), /has a column epoch: drawn against step/, 'and the page says why');
+  t.notMatch(page.url(), /x=/, 'the address too');
+
+  // Back to train: epoch can be chosen again, and the note goes.
+  await page.locator('#table').selectOption('train');
+  await waitFor(page, `${chart('loss')}?.u.data[0].length > 0 && [...document.querySelectorAll('#x-axis option')].some((o) => o.value === 'epoch')`, 10_000);
+  await page.locator('#x-axis').selectOption('epoch');
+  await waitFor(page, `window.rowlog.data.get('a1')?.x === 'epoch' && ${chart('loss')}?.u.data[0].length > 0`, 10_000);
+  t.equal(await page.locator('#message').isHidden(), true, 'no note once the axis exists');
+  t.same(problems, [], 'no page error');
+});
