@@ -237,3 +237,23 @@ t.test('an x-axis column the newly chosen table lacks: back to step, not an empt
   t.equal(await page.locator('#message').isHidden(), true, 'no note once the axis exists');
   t.same(problems, [], 'no page error');
 });
+
+t.test('log-y: values ≤ 0 are a gap in the line, not a straight line drawn across them', async (t) => {
+  const CHROMIUM = peer('chromium');
+  if (!needs(t, 'chromium') || CHROMIUM === undefined) return;
+  const root = tmpdir(t);
+  fs.mkdirSync(path.join(root, 's'));
+  // sin(i / 200): negative for steps 629..1256, positive around them.
+  const rows = Array.from({ length: 2000 }, (_, i) => `{"$step":${i},"signed":${Math.sin(i / 200).toFixed(5)}}`);
+  fs.writeFileSync(path.join(root, 's', 'train.jsonl'), `${rows.join('\n')}\n`);
+  const { url } = await startServe(t, root);
+  const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
+  const problems = pageProblems(page);
+  await page.goto(`${url}#run=s&table=train&smooth=0&log=signed`, { waitUntil: 'load' });
+  await waitFor(page, `${chart('signed')}?.u.scales.y.distr === 3 && ${chart('signed')}.u.data[0].length > 0`, 20_000);
+  await page.evaluate(frames);
+  const whole = (x: number) => `(u) => { const px = u.valToPos(${x}, 'x', true); return [px - 2, px + 2, u.bbox.top, u.bbox.top + u.bbox.height - 1]; }`;
+  t.ok((await count(page, 'signed', whole(150), BLUE)) > 0, 'the line where the values are > 0 (step 150)');
+  t.equal(await count(page, 'signed', whole(940), BLUE), 0, 'nothing where they are ≤ 0 (step 940)');
+  t.same(problems, [], 'no page error');
+});
