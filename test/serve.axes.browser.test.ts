@@ -235,6 +235,16 @@ t.test('an x-axis column the newly chosen table lacks: back to step, not an empt
   await page.locator('#x-axis').selectOption('epoch');
   await waitFor(page, `window.rowlog.data.get('a1')?.x === 'epoch' && ${chart('loss')}?.u.data[0].length > 0`, 10_000);
   t.equal(await page.locator('#message').isHidden(), true, 'no note once the axis exists');
+
+  // A run without $time on a time axis: not drawn, and its status says why.
+  fs.mkdirSync(path.join(root, 'notime'));
+  fs.writeFileSync(path.join(root, 'notime', 'train.jsonl'), '{"$step":0,"loss":1}\n{"$step":1,"loss":0.5}\n');
+  await waitFor(page, `document.querySelector('#runs li[data-run="notime"] input') !== null`, 10_000);
+  await page.locator('#runs li[data-run="notime"] input').check();
+  await page.locator('#x-axis').selectOption('$relative');
+  await waitFor(page, `window.rowlog.data.get('notime')?.x === '$time' && window.rowlog.data.get('a1')?.x === '$time'`, 10_000);
+  await waitFor(page, `document.querySelector('.run-status[data-run="notime"] .rows')?.textContent === '2 rows · none has $time'`, 5000);
+  t.pass('a run without $time on relative time: “2 rows · none has $time”');
   t.same(problems, [], 'no page error');
 });
 
