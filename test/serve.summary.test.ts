@@ -175,6 +175,9 @@ t.test('flattenParams, runs without a folder, and the options', async (t) => {
   t.same(Object.keys(flat), ['d/d/d/d/d/d/d/d'], 'deeper than 8 levels: JSON text');
   t.match(flat['d/d/d/d/d/d/d/d'], /^\{"d":\{"d":\{"leaf":1\}\}\}$/);
   t.equal(Object.keys(flattenParams(Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`k${i}`, i])))).length, 1000, 'at most 1000 keys');
+  const proto = flattenParams(JSON.parse('{"__proto__": {"polluted": 1}, "lr": 0.1}') as Record<string, unknown>);
+  t.same(Object.entries(proto), [['__proto__/polluted', 1], ['lr', 0.1]], 'a __proto__ key of params.json is a parameter, not a prototype');
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'nothing polluted');
 
   // A Redis or connect run: its params by id, no figures, never pending.
   const listing = {

@@ -35,6 +35,8 @@ export type ParamValue = string | number | boolean | null;
 const MAX_DEPTH = 8;
 /** Keys kept per run. */
 const MAX_KEYS = 1000;
+/** A params.json larger than this is not read for the runs table (params are a few KB). */
+const MAX_PARAMS_BYTES = 1 << 20;
 
 /**
  * `params` (params.json's object) flattened as rows are: nested objects joined with `/`
@@ -44,7 +46,8 @@ const MAX_KEYS = 1000;
  * At most 1000 keys; an object nested deeper than 8 levels is kept as JSON text.
  */
 export function flattenParams(params: Record<string, unknown>): Record<string, ParamValue> {
-  const out: Record<string, ParamValue> = {};
+  // No prototype: a key `__proto__` in params.json is a parameter like any other.
+  const out = Object.create(null) as Record<string, ParamValue>;
   let n = 0;
   const walk = (o: Record<string, unknown>, prefix: string, depth: number) => {
     for (const [k, v] of Object.entries(o)) {
@@ -185,6 +188,7 @@ export class Summaries {
     const file = path.join(dir, 'params.json');
     const st = fs.statSync(file, { throwIfNoEntry: false });
     if (st === undefined) return {};
+    if (st.size > MAX_PARAMS_BYTES) return { params: `params.json not read: ${st.size} bytes, over ${MAX_PARAMS_BYTES}` };
     const had = this.params.get(file);
     if (had !== undefined && had.mtimeMs === st.mtimeMs) return had.flat;
     const flat = flattenParams(readJson(file) ?? {});
