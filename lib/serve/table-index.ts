@@ -73,27 +73,45 @@ export interface TableIndexOptions {
   onWarning?: (w: RowlogWarning) => void;
   /** Stops the read (the page went). */
   signal?: AbortSignal;
+  /**
+   * Asked every {@link PAUSE_ROWS} rows: a promise to wait for before going on, or undefined
+   * (serve's background warming gives way to a page's read this way, lib/serve/table-cache.ts).
+   */
+  pause?: () => Promise<void> | undefined;
 }
+
+/** Rows between two {@link TableIndexOptions.pause} asks. */
+export const PAUSE_ROWS = 4096;
+
+/** Rows kept for alignTail (it looks at the last few). */
+const LAST = 16;
 
 /** Reads the table file `file` against the x-axis `x` (see the module comment). */
 export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOptions = {}): Promise<TableIndex> {
   const st = fs.statSync(file, { throwIfNoEntry: false });
   const m4 = new TableM4(opts.maxBuckets);
   const stats = new TableStats();
-  const lastKeys: string[] = [];
+  // The last LAST rows, as objects (a ring): only they become JSON text, once, at the end.
+  const last: Array<Record<string, unknown>> = [];
   const range = opts.range;
+  const pause = opts.pause;
   let startTime: number | undefined;
   let index = 0;
   for await (const row of readLog(file, { ancestry: true, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })) {
     if (opts.signal?.aborted) break;
     const i = index++;
+    if (pause !== undefined && i % PAUSE_ROWS === PAUSE_ROWS - 1) {
+      const wait = pause();
+      if (wait !== undefined) await wait;
+    }
     if (startTime === undefined && typeof row.$time === 'number' && row.$time - row.$time === 0) startTime = row.$time;
     stats.push(i, row);
     const xv = xOf(row, i, x);
     if (xv !== undefined && (range === undefined || (xv >= range.from && xv <= range.to))) m4.push(i, xv, row);
-    lastKeys.push(JSON.stringify(row));
-    if (lastKeys.length > 16) lastKeys.splice(0, 8);
+    last[i % LAST] = row;
   }
   m4.total = index;
+  const lastKeys: string[] = [];
+  for (let i = Math.max(0, index - LAST); i < index; i++) lastKeys.push(JSON.stringify(last[i % LAST]));
   return { x, m4, stats, total: index, startTime, lastKeys, stat: st === undefined ? undefined : { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } };
 }
