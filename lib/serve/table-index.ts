@@ -1,6 +1,6 @@
 /**
- * A table file read once for serve (docs/DESIGN.md §7): every row through {@link readLog} into
- * the M4 rule ({@link TableM4}) against one x-axis, each column's figures for the runs table
+ * A table file read once for serve (docs/DESIGN.md §7): every row (rowlog's own JSONL through
+ * lib/serve/table-rows.ts's fast reader, anything else through {@link readLog}) into the M4 rule ({@link TableM4}) against one x-axis, each column's figures for the runs table
  * ({@link ColumnStats}), and the last rows as JSON so that a tail that follows can be lined up
  * with where the read ended (lib/serve/snapshot.ts's alignTail). A resumed run's table is read
  * with its ancestors' rows first (readLog's `ancestry`), one curve. Memory: O(maxBuckets ×
@@ -8,9 +8,11 @@
  */
 import fs from 'node:fs';
 import type { RowlogWarning } from '../core/warnings.js';
-import { readLog } from '../read/read-log.js';
+import { formatOf, readLog } from '../read/read-log.js';
+import { ancestorFiles } from '../run/ancestry.js';
 import { TableM4, wireY, xOf } from './decimate.js';
 import type { ColumnStats, XAxis } from './protocol.js';
+import { fastRows } from './table-rows.js';
 
 /** Each column's running figures (see {@link ColumnStats}). */
 export class TableStats {
@@ -74,7 +76,7 @@ export interface TableIndexOptions {
   /** Stops the read (the page went). */
   signal?: AbortSignal;
   /**
-   * Asked every {@link PAUSE_ROWS} rows: a promise to wait for before going on, or undefined
+   * Asked between batches of rows (every {@link PAUSE_ROWS} rows through readLog): a promise to wait for before going on, or undefined
    * (serve's background warming gives way to a page's read this way, lib/serve/table-cache.ts).
    */
   pause?: () => Promise<void> | undefined;
@@ -89,26 +91,40 @@ const LAST = 16;
 /** Reads the table file `file` against the x-axis `x` (see the module comment). */
 export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOptions = {}): Promise<TableIndex> {
   const st = fs.statSync(file, { throwIfNoEntry: false });
-  const m4 = new TableM4(opts.maxBuckets);
-  const stats = new TableStats();
-  // The last LAST rows, as objects (a ring): only they become JSON text, once, at the end.
-  const last: Array<Record<string, unknown>> = [];
   const range = opts.range;
   const pause = opts.pause;
+  let m4 = new TableM4(opts.maxBuckets);
+  let stats = new TableStats();
+  // The last LAST rows, as objects (a ring): only they become JSON text, once, at the end.
+  let last: Array<Record<string, unknown>> = [];
   let startTime: number | undefined;
   let index = 0;
-  for await (const row of readLog(file, { ancestry: true, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })) {
-    if (opts.signal?.aborted) break;
+  const onRow = (row: Record<string, unknown>): void => {
     const i = index++;
-    if (pause !== undefined && i % PAUSE_ROWS === PAUSE_ROWS - 1) {
-      const wait = pause();
-      if (wait !== undefined) await wait;
-    }
     if (startTime === undefined && typeof row.$time === 'number' && row.$time - row.$time === 0) startTime = row.$time;
     stats.push(i, row);
     const xv = xOf(row, i, x);
     if (xv !== undefined && (range === undefined || (xv >= range.from && xv <= range.to))) m4.push(i, xv, row);
     last[i % LAST] = row;
+  };
+  // rowlog's own JSONL of a run not resumed: the fast way (lib/serve/table-rows.ts); else, or
+  // when that gives up, readLog (any gzip, damage skipped, a resumed run's ancestors first).
+  const chain = ancestorFiles(file);
+  const fast = formatOf(file) === 'jsonl' && st !== undefined && chain.files.length === 0 && chain.warnings.length === 0;
+  if (!fast || (await fastRows(file, onRow, { signal: opts.signal, pause })) === 'other') {
+    m4 = new TableM4(opts.maxBuckets);
+    stats = new TableStats();
+    last = [];
+    startTime = undefined;
+    index = 0;
+    for await (const row of readLog(file, { ancestry: true, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })) {
+      if (opts.signal?.aborted) break;
+      if (pause !== undefined && index % PAUSE_ROWS === PAUSE_ROWS - 1) {
+        const wait = pause();
+        if (wait !== undefined) await wait;
+      }
+      onRow(row);
+    }
   }
   m4.total = index;
   const lastKeys: string[] = [];
