@@ -50,7 +50,7 @@ export interface TableCacheOptions {
   maxBuckets: number;
   /** Hears a broken ancestor chain. */
   onWarning?: (w: RowlogWarning) => void;
-  /** Most bytes of points held ({@link entryBytes}); the least recently used entries go past it (the last one read always stays). @default 96 MiB */
+  /** Most bytes of points held ({@link entryBytes}); the least recently used entries go past it (the last one read always stays). @default 32 MiB */
   maxBytes?: number;
   /** Most reads a page waits for at a time; more queue. @default 2 */
   concurrency?: number;
@@ -88,7 +88,7 @@ export class TableCache {
   readonly concurrency: number;
 
   constructor(readonly opts: TableCacheOptions) {
-    this.maxBytes = numberOption(opts.maxBytes ?? 96 * 1024 * 1024, 'maxBytes', { min: 0 });
+    this.maxBytes = numberOption(opts.maxBytes ?? 32 * 1024 * 1024, 'maxBytes', { min: 0 });
     this.concurrency = numberOption(opts.concurrency ?? 2, 'concurrency', { min: 1, max: 64, integer: true });
   }
 
