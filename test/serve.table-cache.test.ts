@@ -135,3 +135,20 @@ t.test('close(): queued warming is dropped, reads under way end early and are no
   t.equal(cache.size, 0, 'nothing kept');
   t.equal(cache.peekStats(files[1] as string), undefined, 'queued warming never ran');
 });
+
+t.test('a file removed or replaced while a read of it is under way: a new ask reads it again', async (t) => {
+  const dir = tmpdir(t);
+  const f = table(path.join(dir, 'a.jsonl'), 50_000);
+  const cache = new TableCache({ maxBuckets: 64 });
+  const first = cache.get(f);
+  await new Promise((r) => setImmediate(r)); // under way
+  fs.rmSync(f);
+  await t.rejects(cache.get(f), { code: 'ENOENT' }, 'gone: not the read that started before');
+  await first.catch(() => undefined);
+  table(f, 10); // another file of that name
+  const again = cache.get(f);
+  await new Promise((r) => setImmediate(r));
+  fs.appendFileSync(f, '{"$step":10,"loss":1,"acc":10}\n');
+  t.equal(cache.get(f), again, 'grown: the read under way is shared');
+  t.ok((await again).total >= 10);
+});

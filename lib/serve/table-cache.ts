@@ -32,6 +32,12 @@ function fresh(file: string, was: TableIndex['stat']): boolean {
   return st !== undefined && was !== undefined && st.size === was.size && st.mtimeMs === was.mtimeMs && st.ino === was.ino;
 }
 
+/** True when `file` is gone, or another file (inode) or shorter than it was (`was`). */
+function replaced(file: string, was: TableIndex['stat']): boolean {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st === undefined || was === undefined || st.ino !== was.ino || st.size < was.size;
+}
+
 /** Bytes a point of a column costs held in JS arrays: index, x and y, 8 bytes each, and the arrays' slack. */
 const POINT_BYTES = 32;
 /** Bytes of a column's own objects (its ColumnM4, three arrays, its stats). */
@@ -64,6 +70,8 @@ interface Job {
   /** A page waits for it (else: warming). */
   urgent: boolean;
   started: boolean;
+  /** The file when the read started. */
+  stat?: TableIndex['stat'];
   promise: Promise<TableIndex>;
   start: () => void;
 }
@@ -160,7 +168,8 @@ export class TableCache {
   private job(file: string, x: XAxis, urgent: boolean): Job {
     const key = this.key(file, x);
     const had = this.jobs.get(key);
-    if (had !== undefined) return had;
+    // A read under way of a file gone or replaced since is left to those who asked before (one that grew is shared).
+    if (had !== undefined && !(had.started && replaced(file, had.stat))) return had;
     let start!: () => void;
     const go = new Promise<void>((resolve) => (start = resolve));
     const job: Job = { key, file, x, urgent, started: false, start, promise: undefined as unknown as Promise<TableIndex> };
@@ -178,7 +187,7 @@ export class TableCache {
         return index;
       })
       .finally(() => {
-        this.jobs.delete(key);
+        if (this.jobs.get(key) === job) this.jobs.delete(key);
         if (job.urgent) this.running.urgent--;
         else this.running.background--;
         if (this.running.urgent === 0 && !this.queue.some((j) => j.urgent)) this.wake();
@@ -222,6 +231,8 @@ export class TableCache {
       if ((job.urgent && urgentFree) || (!job.urgent && backgroundFree)) {
         this.queue.splice(k, 1);
         job.started = true;
+        const st = fs.statSync(job.file, { throwIfNoEntry: false });
+        job.stat = st === undefined ? undefined : { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
         if (job.urgent) this.running.urgent++;
         else this.running.background++;
         job.start();
