@@ -44,9 +44,21 @@ function jsonField(text: string | undefined, key: string): string | undefined {
   }
 }
 
+/** A JSON object's text as the object, or undefined (not JSON, not an object). */
+function jsonObject(text: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text ?? '');
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The runs in one Redis, for serve. */
 export class RedisRuns {
   private listed: ServedRun[] = [];
+  /** Each listed run's params, by run id (for the runs table, lib/serve/summary.ts). */
+  private params = new Map<string, Record<string, unknown>>();
   private readonly client: Redis;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -73,6 +85,11 @@ export class RedisRuns {
     return this.listed;
   }
 
+  /** A listed run's params (its meta hash's `params`, params.json's text), as last read; undefined without. */
+  paramsOf(id: string): Record<string, unknown> | undefined {
+    return this.params.get(id);
+  }
+
   /** Reads the runs every `refreshMs`, calling `onChange` after each read (the server pushes the listing when it changed). */
   start(refreshMs: number, onChange: () => void): void {
     const poll = () => {
@@ -96,6 +113,7 @@ export class RedisRuns {
     const names = ((await this.client.call('SMEMBERS', runsKey(this.prefix))) as string[]).filter(isRunName).sort().slice(0, MAX_RUNS);
     const metas = await Promise.all(names.map((n) => this.client.call('HGETALL', metaKey(this.prefix, n)) as Promise<string[]>));
     const runs: ServedRun[] = [];
+    const params = new Map<string, Record<string, unknown>>();
     for (const [i, name] of names.entries()) {
       const flat = metas[i] ?? [];
       const meta = new Map<string, string>();
@@ -116,8 +134,11 @@ export class RedisRuns {
       };
       const start = jsonField(meta.get('run'), 'startTime');
       if (start !== undefined) served.startTime = start;
+      const p = jsonObject(meta.get('params'));
+      if (p !== undefined) params.set(served.id, p);
       runs.push(served);
     }
+    this.params = params;
     return runs;
   }
 

@@ -17,6 +17,8 @@
  * - `GET /api/events?table=T&run=R&run=R2…[&x=AXIS][&buckets=N]`: server-sent events
  *   (lib/serve/events.ts): `runs` (the listing, again whenever it changes), then per run one
  *   `snapshot` and `rows` as rows are appended.
+ * - `GET /api/summary?table=T`: the runs table (lib/serve/summary.ts): each run's params and
+ *   its columns' last / min / max.
  *
  * With `connect`, rows from a live socket sink become one more run (lib/serve/live.ts); with
  * `redis`, the runs in a Redis are listed as `redis:<run>` (lib/serve/redis-runs.ts).
@@ -45,6 +47,7 @@ import { LiveRun } from './live.js';
 import { RedisRuns } from './redis-runs.js';
 import { RunListing } from './runs.js';
 import { snapshotOf } from './snapshot.js';
+import { Summaries } from './summary.js';
 import { TableCache } from './table-cache.js';
 import { warmTables } from './table-warm.js';
 
@@ -109,7 +112,7 @@ function pageDirs(): { web: string; dist: string } {
 }
 
 /** The modules the page loads (web/*.ts compiled to dist/web/), by URL. */
-const PAGE_MODULES = ['app.js', 'charts.js', 'dom.js', 'format.js', 'series.js', 'smooth.js', 'state.js'];
+const PAGE_MODULES = ['align.js', 'app.js', 'axis.js', 'charts.js', 'dom.js', 'export.js', 'export-data.js', 'format.js', 'group.js', 'runs-table.js', 'runs-view.js', 'series.js', 'smooth.js', 'state.js'];
 
 const FAVICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f2937"/>' +
@@ -201,6 +204,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     warn(`${w.code}: ${w.message}`);
   };
   const cache = new TableCache({ maxBuckets, onWarning: chainWarning });
+  // The runs table's figures come from the same cache (docs/DESIGN.md §7).
+  const summaries = new Summaries(listing, cache, { ...(redis ? { paramsOf: (id: string) => redis.paramsOf(id) } : {}), onWarning: chainWarning, onError: (file, err) => warn(`${path.relative(root, file)}: ${err.message}`) });
   const sources = { cache, live, redis, onWarning: chainWarning };
   const ctx: FollowContext = { pollMs, live, redis, snapshot: (target, view, signal) => snapshotOf(target, view, sources, signal) };
 
@@ -275,6 +280,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
         return json((await ctx.snapshot(listing.resolve(url.searchParams.get('run'), url.searchParams.get('table')), viewOf(url, true))).snap);
       case '/api/events':
         return events(req, res, url);
+      case '/api/summary':
+        return json(summaries.body(url.searchParams.get('table')));
       default:
         throw new HttpError(404, 'not found');
     }
@@ -313,6 +320,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
       closing ??= (async () => {
         clearInterval(refreshTimer);
         cache.close();
+        summaries.close();
         live?.close();
         redis?.close();
         for (const s of streams) s.close();
