@@ -13,6 +13,7 @@ import t from 'tap';
 import { createLogger } from '../lib/index.js';
 import { BGZF_EOF, bgzfMemberSync } from '../lib/format/bgzf.js';
 import { readLog } from '../lib/read/read-log.js';
+import { readFigures } from '../lib/serve/summary.js';
 import { readTableIndex } from '../lib/serve/table-index.js';
 import { BATCH_BYTES, fastRows } from '../lib/serve/table-rows.js';
 import { tmpdir } from './helpers.js';
@@ -113,6 +114,7 @@ t.test('gives up on damage, a plain gzip and bytes that are not a member; readTa
     t.equal((await viaFast(file)).result, 'other', `${name}: left to readLog`);
     const ix = await readTableIndex(file, '$step', { pause: () => (paused++, Promise.resolve()) });
     t.equal(ix.total, (await viaReadLog(file)).length, `${name}: readTableIndex has readLog's rows`);
+    t.equal((await readFigures(file)).rows, ix.total, `${name}: the runs table's figures too`);
   }
   t.ok(paused > 0, "readLog's read pauses too");
 });

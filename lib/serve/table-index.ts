@@ -1,18 +1,18 @@
 /**
- * A table file read once for serve (docs/DESIGN.md §7): every row (rowlog's own JSONL through
- * lib/serve/table-rows.ts's fast reader, anything else through {@link readLog}) into the M4 rule ({@link TableM4}) against one x-axis, each column's figures for the runs table
- * ({@link ColumnStats}), and the last rows as JSON so that a tail that follows can be lined up
+ * A table file read once for serve (docs/DESIGN.md §7): every row (lib/serve/table-rows.ts:
+ * rowlog's own JSONL the fast way, anything else through readLog) into the M4 rule
+ * ({@link TableM4}) against one x-axis, each column's figures for the runs table ({@link ColumnStats}), and the last rows as JSON so that a tail that follows can be lined up
  * with where the read ended (lib/serve/snapshot.ts's alignTail). A resumed run's table is read
  * with its ancestors' rows first (readLog's `ancestry`), one curve. Memory: O(maxBuckets ×
  * columns), whatever the file's length.
  */
 import fs from 'node:fs';
 import type { RowlogWarning } from '../core/warnings.js';
-import { formatOf, readLog } from '../read/read-log.js';
-import { ancestorFiles } from '../run/ancestry.js';
 import { TableM4, wireY, xOf } from './decimate.js';
 import type { ColumnStats, XAxis } from './protocol.js';
-import { fastRows } from './table-rows.js';
+import { PAUSE_ROWS, tableRows } from './table-rows.js';
+
+export { PAUSE_ROWS };
 
 /** Each column's running figures (see {@link ColumnStats}). */
 export class TableStats {
@@ -76,14 +76,13 @@ export interface TableIndexOptions {
   /** Stops the read (the page went). */
   signal?: AbortSignal;
   /**
-   * Asked between batches of rows (every {@link PAUSE_ROWS} rows through readLog): a promise to wait for before going on, or undefined
-   * (serve's background warming gives way to a page's read this way, lib/serve/table-cache.ts).
+   * Asked between batches of rows (every {@link PAUSE_ROWS} rows through readLog): a promise
+   * to wait for before going on, or undefined (serve's background warming gives way to a page's
+   * read this way, lib/serve/table-cache.ts).
    */
   pause?: () => Promise<void> | undefined;
 }
 
-/** Rows between two {@link TableIndexOptions.pause} asks. */
-export const PAUSE_ROWS = 4096;
 
 /** Rows kept for alignTail (it looks at the last few). */
 const LAST = 16;
@@ -92,7 +91,6 @@ const LAST = 16;
 export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOptions = {}): Promise<TableIndex> {
   const st = fs.statSync(file, { throwIfNoEntry: false });
   const range = opts.range;
-  const pause = opts.pause;
   let m4 = new TableM4(opts.maxBuckets);
   let stats = new TableStats();
   // The last LAST rows, as objects (a ring): only they become JSON text, once, at the end.
@@ -107,25 +105,14 @@ export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOpt
     if (xv !== undefined && (range === undefined || (xv >= range.from && xv <= range.to))) m4.push(i, xv, row);
     last[i % LAST] = row;
   };
-  // rowlog's own JSONL of a run not resumed: the fast way (lib/serve/table-rows.ts); else, or
-  // when that gives up, readLog (any gzip, damage skipped, a resumed run's ancestors first).
-  const chain = ancestorFiles(file);
-  const fast = formatOf(file) === 'jsonl' && st !== undefined && chain.files.length === 0 && chain.warnings.length === 0;
-  if (!fast || (await fastRows(file, onRow, { signal: opts.signal, pause })) === 'other') {
+  const restart = (): void => {
     m4 = new TableM4(opts.maxBuckets);
     stats = new TableStats();
     last = [];
     startTime = undefined;
     index = 0;
-    for await (const row of readLog(file, { ancestry: true, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })) {
-      if (opts.signal?.aborted) break;
-      if (pause !== undefined && index % PAUSE_ROWS === PAUSE_ROWS - 1) {
-        const wait = pause();
-        if (wait !== undefined) await wait;
-      }
-      onRow(row);
-    }
-  }
+  };
+  await tableRows(file, onRow, restart, { signal: opts.signal, pause: opts.pause, onWarning: opts.onWarning });
   m4.total = index;
   const lastKeys: string[] = [];
   for (let i = Math.max(0, index - LAST); i < index; i++) lastKeys.push(JSON.stringify(last[i % LAST]));

@@ -16,6 +16,9 @@ import zlib from 'node:zlib';
 import { BGZF_HEADER, BGZF_MAX_MEMBER, isBgzfHeaderAt, isGzip, memberSize } from '../format/bgzf.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../format/line-split.js';
 import { lineToRow } from '../format/parse-lines.js';
+import type { RowlogWarning } from '../core/warnings.js';
+import { formatOf, readLog } from '../read/read-log.js';
+import { ancestorFiles } from '../run/ancestry.js';
 
 const gunzip = promisify(zlib.gunzip) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -139,5 +142,37 @@ export async function fastRows(file: string, onRow: (row: Record<string, unknown
     return 'done';
   } finally {
     await fd.close();
+  }
+}
+
+/** Rows between two `pause` asks on readLog's way. */
+export const PAUSE_ROWS = 4096;
+
+/** Options of {@link tableRows}. */
+export interface TableRowsOptions extends FastRowsOptions {
+  /** Hears a broken ancestor chain (`W_ANCESTRY`) on readLog's way. */
+  onWarning?: ((w: RowlogWarning) => void) | undefined;
+}
+
+/**
+ * Every row of table file `file` as serve reads it, to `onRow`: rowlog's own JSONL of a run not
+ * resumed the fast way ({@link fastRows}); anything else, or when that gives up, through readLog
+ * (any gzip, damage skipped, a resumed run's ancestors first), after `restart()` (forget the
+ * rows handed so far). Rejects as readLog does (a missing file: ENOENT).
+ */
+export async function tableRows(file: string, onRow: (row: Record<string, unknown>) => void, restart: () => void, opts: TableRowsOptions = {}): Promise<void> {
+  const chain = ancestorFiles(file);
+  const fast = formatOf(file) === 'jsonl' && fs.existsSync(file) && chain.files.length === 0 && chain.warnings.length === 0;
+  if (fast && (await fastRows(file, onRow, opts)) === 'done') return;
+  if (fast) restart();
+  const pause = opts.pause;
+  let n = 0;
+  for await (const row of readLog(file, { ancestry: true, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })) {
+    if (opts.signal?.aborted) break;
+    if (pause !== undefined && n++ % PAUSE_ROWS === PAUSE_ROWS - 1) {
+      const wait = pause();
+      if (wait !== undefined) await wait;
+    }
+    onRow(row);
   }
 }
