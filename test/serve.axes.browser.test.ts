@@ -205,3 +205,65 @@ t.test('NaN and ±Infinity marked, any x-axis, log-y, and a group of seeds as a 
   t.comment(`screenshot: ${SCREENSHOT}`);
   t.same(problems, [], 'no page error');
 });
+
+t.test('an x-axis column the newly chosen table lacks: back to step, not an empty page', async (t) => {
+  const CHROMIUM = peer('chromium');
+  if (!needs(t, 'chromium') || CHROMIUM === undefined) return;
+  const root = tmpdir(t);
+  writeRun(root, 'a1', 0.1, 1);
+  // A second table of the same run without `epoch` (an eval table logged every 100 steps).
+  const evalRows = Array.from({ length: 20 }, (_, k) => `{"$step":${k * 100},"$time":${T0 + k * 100_000},"val_acc":${(k / 20).toFixed(3)}}`);
+  fs.writeFileSync(path.join(root, 'a1', 'eval.jsonl'), `${evalRows.join('\n')}\n`);
+
+  const { url } = await startServe(t, root);
+  const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
+  const problems = pageProblems(page);
+  await page.goto(`${url}#run=a1&table=train&x=epoch&smooth=0`, { waitUntil: 'load' });
+  await waitFor(page, `window.rowlog.data.get('a1')?.x === 'epoch' && ${chart('loss')}?.u.data[0].length > 0`, 20_000);
+
+  await page.locator('#table').selectOption('eval');
+  await waitFor(page, `window.rowlog.table === 'eval' && ${chart('val_acc')}?.u.data[0].length > 0`, 10_000);
+  t.equal(await page.evaluate('window.rowlog.xAxis'), '$step', 'the x-axis is step again');
+  t.equal(await page.locator('#x-axis').inputValue(), '$step', 'and the select says so');
+  t.same(await page.evaluate(`[...document.querySelectorAll('#x-axis option')].map((o) => o.value)`), ['$step', '$relative', '$time', 'val_acc'], 'the select offers the columns of eval, not epoch');
+  t.match(await page.locator('#message').textContent(), /has a column epoch: drawn against step/, 'and the page says why');
+  t.notMatch(page.url(), /x=/, 'the address too');
+
+  // Back to train: epoch can be chosen again, and the note goes.
+  await page.locator('#table').selectOption('train');
+  await waitFor(page, `${chart('loss')}?.u.data[0].length > 0 && [...document.querySelectorAll('#x-axis option')].some((o) => o.value === 'epoch')`, 10_000);
+  await page.locator('#x-axis').selectOption('epoch');
+  await waitFor(page, `window.rowlog.data.get('a1')?.x === 'epoch' && ${chart('loss')}?.u.data[0].length > 0`, 10_000);
+  t.equal(await page.locator('#message').isHidden(), true, 'no note once the axis exists');
+
+  // A run without $time on a time axis: not drawn, and its status says why.
+  fs.mkdirSync(path.join(root, 'notime'));
+  fs.writeFileSync(path.join(root, 'notime', 'train.jsonl'), '{"$step":0,"loss":1}\n{"$step":1,"loss":0.5}\n');
+  await waitFor(page, `document.querySelector('#runs li[data-run="notime"] input') !== null`, 10_000);
+  await page.locator('#runs li[data-run="notime"] input').check();
+  await page.locator('#x-axis').selectOption('$relative');
+  await waitFor(page, `window.rowlog.data.get('notime')?.x === '$time' && window.rowlog.data.get('a1')?.x === '$time'`, 10_000);
+  await waitFor(page, `document.querySelector('.run-status[data-run="notime"] .rows')?.textContent === '2 rows · none has $time'`, 5000);
+  t.pass('a run without $time on relative time: “2 rows · none has $time”');
+  t.same(problems, [], 'no page error');
+});
+
+t.test('log-y: values ≤ 0 are a gap in the line, not a straight line drawn across them', async (t) => {
+  const CHROMIUM = peer('chromium');
+  if (!needs(t, 'chromium') || CHROMIUM === undefined) return;
+  const root = tmpdir(t);
+  fs.mkdirSync(path.join(root, 's'));
+  // sin(i / 200): negative for steps 629..1256, positive around them.
+  const rows = Array.from({ length: 2000 }, (_, i) => `{"$step":${i},"signed":${Math.sin(i / 200).toFixed(5)}}`);
+  fs.writeFileSync(path.join(root, 's', 'train.jsonl'), `${rows.join('\n')}\n`);
+  const { url } = await startServe(t, root);
+  const { page } = await openBrowser(t, CHROMIUM, { width: 1280, height: 800 });
+  const problems = pageProblems(page);
+  await page.goto(`${url}#run=s&table=train&smooth=0&log=signed`, { waitUntil: 'load' });
+  await waitFor(page, `${chart('signed')}?.u.scales.y.distr === 3 && ${chart('signed')}.u.data[0].length > 0`, 20_000);
+  await page.evaluate(frames);
+  const whole = (x: number) => `(u) => { const px = u.valToPos(${x}, 'x', true); return [px - 2, px + 2, u.bbox.top, u.bbox.top + u.bbox.height - 1]; }`;
+  t.ok((await count(page, 'signed', whole(150), BLUE)) > 0, 'the line where the values are > 0 (step 150)');
+  t.equal(await count(page, 'signed', whole(940), BLUE), 0, 'nothing where they are ≤ 0 (step 940)');
+  t.same(problems, [], 'no page error');
+});

@@ -8,24 +8,25 @@ t.test('toLine: finite points on the line, NaN and ±Infinity as markers at thei
   t.same(l, { x: [10, 14], y: [1, 2], marks: [{ x: 11, i: 1, kind: 'nan' }, { x: 12, i: 2, kind: 'inf' }, { x: 13, i: 3, kind: '-inf' }] });
   t.same(toLine(undefined), { x: [], y: [], marks: [] });
   t.same(toLine({ i: [0, 1, 2], x: [1000, 1500, 2000], y: [0, -1, 5] }, 1000, true), { x: [1000], y: [5], marks: [] }, 'relative, log: values ≤ 0 left out');
+  t.strictSame(toLine({ i: [0, 1, 2, 3], x: [0, 1, 2, 3], y: [2, 0, -1, 5] }, 0, true, true), { x: [0, 1, 2, 3], y: [2, null, null, 5], marks: [] }, 'log with gaps: a null at their x (the line breaks)');
   t.same(toLine({ i: [0, 1, 2, 3], x: [2, 1, 1, 0], y: [7, 8, 9, 10] }), { x: [0, 1, 1, 2], y: [10, 8, 9, 7], marks: [] }, 'sorted by x (stable) when not monotonic');
 });
 
-t.test('align: one x array; repeated x kept; null where a table has no point', async (t) => {
-  t.same(
+t.test('align: one x array; repeated x kept; undefined where a table has no point, its own null kept', async (t) => {
+  t.strictSame(
     align([
       { x: [1, 1, 2], ys: [[10, 11, 12], [20, 21, 22]] },
       { x: [1, 3], ys: [[5, 6]] },
     ]),
     [
       [1, 1, 2, 3],
-      [10, 11, 12, null],
-      [20, 21, 22, null],
-      [5, null, null, 6],
+      [10, 11, 12, undefined],
+      [20, 21, 22, undefined],
+      [5, undefined, undefined, 6],
     ],
   );
   t.same(align([]), [[]]);
-  t.same(align([{ x: [0, 1], ys: [[null, undefined]] }]), [[0, 1], [null, null]]);
+  t.strictSame(align([{ x: [0, 1], ys: [[null, undefined]] }]), [[0, 1], [null, undefined]], 'null: a break uPlot keeps; undefined: joined over');
 });
 
 t.test('axis: what the server is asked, names, durations and dates', async (t) => {

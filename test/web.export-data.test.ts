@@ -30,6 +30,19 @@ t.test('the visible rows of the shown series', async (t) => {
   t.same(bare, { xLabel: 'x', x: [1], series: [{ label: 'series 1', values: [2] }] });
 });
 
+t.test('the markers (NaN, ±Infinity: not on the lines, so not in u.data) as rows of their own, in x order', async (t) => {
+  const u = { data: [[0, 10, 20], [1, 2, 3], [1, 1.5, 2]], series: [{ label: 'step' }, { label: 'a (raw)' }, { label: 'a' }], scales: { x: { min: 0, max: 15 } } } as unknown as Plotted;
+  const v = visibleData(u, [
+    { series: 1, x: 5, y: Number.NaN },
+    { series: 1, x: 10, y: -Infinity },
+    { series: 1, x: 17, y: Infinity }, // outside the range
+    { series: 9, x: 3, y: Number.NaN }, // no such series shown
+  ]);
+  t.same(v.x, [0, 5, 10, 10]);
+  t.equal(toCsv(v), 'step,a (raw),a\n0,1,1\n5,NaN,\n10,-Infinity,\n10,2,1.5\n');
+  t.same(JSON.parse(toJson(v)).series[0].values, [1, 'NaN', '-Infinity', 2]);
+});
+
 t.test('file names', async (t) => {
   t.equal(fileName('train', 'loss', 'csv'), 'train-loss.csv');
   t.equal(fileName('grad/layer1', 'w norm', 'png'), 'grad_layer1-w_norm.png');

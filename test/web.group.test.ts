@@ -37,6 +37,10 @@ t.test('groupLine: per bin the mean over the runs with a value, and a min-max or
   t.ok(Math.abs((sd?.hi[0] as number) - (3 + Math.sqrt(8 / 3))) < 1e-12, 'mean + population std');
   t.same(sd?.lo[1], 1);
   t.equal(groupLine([{ x: [], y: [] }], 10, 'std'), undefined, 'no points: no line');
+  // A one-step spike in one seed: min–max reaches it (the bin's mean alone would dilute it to 3.25).
+  const spike = groupLine([{ x: [0, 1, 2, 3], y: [1, 10, 1, 1] }, { x: [0, 1, 2, 3], y: [1, 1, 1, 1] }], 2, 'minmax');
+  t.same(spike?.hi, [10, 1], 'the band’s top: the spike');
+  t.same(spike?.mean, [3.25, 1], 'the mean: of the runs’ bin means');
   const gap = groupLine([{ x: [0, 1], y: [1, 1] }], 4, 'minmax', { min: 0, max: 4 });
   t.same(gap?.mean, [1, 1, null, null], 'bins no run reaches are null');
   t.same(gap?.n, [1, 1, 0, 0]);

@@ -15,19 +15,20 @@ export interface Mark {
   i: number;
 }
 
-/** A run's line (finite points, ascending x) and its markers. */
+/** A run's line (finite points, ascending x; null: a break in the line) and its markers. */
 export interface Line {
   x: number[];
-  y: number[];
+  y: Array<number | null>;
   marks: Mark[];
 }
 
 /**
  * Splits a column's points into its line and its markers. `dx` is subtracted from every x
  * (relative time: the run's start); with `log`, values ≤ 0 are left out of the line (a log
- * scale has no place for them).
+ * scale has no place for them), and with `gaps` too they are a null at their x: the line breaks
+ * there rather than running straight across them.
  */
-export function toLine(p: Points | undefined, dx = 0, log = false): Line {
+export function toLine(p: Points | undefined, dx = 0, log = false, gaps = false): Line {
   const out: Line = { x: [], y: [], marks: [] };
   if (p === undefined) return out;
   let sorted = true;
@@ -39,16 +40,16 @@ export function toLine(p: Points | undefined, dx = 0, log = false): Line {
       out.marks.push({ x, i: p.i[k] as number, kind: y !== y ? 'nan' : y > 0 ? 'inf' : '-inf' });
       continue;
     }
-    if (log && y <= 0) continue;
+    if (log && y <= 0 && !gaps) continue;
     if (x < prev) sorted = false;
     prev = x;
     out.x.push(x);
-    out.y.push(y);
+    out.y.push(log && y <= 0 ? null : y);
   }
   if (!sorted) {
     const order = out.x.map((_, k) => k).sort((a, b) => (out.x[a] as number) - (out.x[b] as number) || a - b);
     out.x = order.map((k) => out.x[k] as number);
-    out.y = order.map((k) => out.y[k] as number);
+    out.y = order.map((k) => out.y[k] as number | null);
   }
   return out;
 }
@@ -60,10 +61,11 @@ export interface Table {
 }
 
 /**
- * Tables on one x array (uPlot's aligned data: `[x, ...every table's ys]`, null where a table
- * has no point). An x repeated in a table gets as many slots as the table repeats it most.
+ * Tables on one x array (uPlot's aligned data: `[x, ...every table's ys]`, undefined where a
+ * table has no point, so uPlot joins the line over it; a table's own null stays null, a break in
+ * its line). An x repeated in a table gets as many slots as the table repeats it most.
  */
-export function align(tables: readonly Table[]): Array<Array<number | null>> {
+export function align(tables: readonly Table[]): Array<Array<number | null | undefined>> {
   // How many slots each x needs: the most times one table repeats it.
   const need = new Map<number, number>();
   for (const t of tables) {
@@ -81,15 +83,15 @@ export function align(tables: readonly Table[]): Array<Array<number | null>> {
     start.set(x, all.length);
     for (let r = need.get(x) as number; r > 0; r--) all.push(x);
   }
-  const out: Array<Array<number | null>> = [all];
+  const out: Array<Array<number | null | undefined>> = [all];
   for (const t of tables) {
-    const cols = t.ys.map(() => new Array<number | null>(all.length).fill(null));
+    const cols = t.ys.map(() => new Array<number | null | undefined>(all.length).fill(undefined));
     let run = 0;
     for (let k = 0; k < t.x.length; k++) {
       const x = t.x[k] as number;
       run = k > 0 && t.x[k - 1] === x ? run + 1 : 0;
       const at = (start.get(x) as number) + run;
-      t.ys.forEach((y, c) => ((cols[c] as Array<number | null>)[at] = y[k] ?? null));
+      t.ys.forEach((y, c) => ((cols[c] as Array<number | null | undefined>)[at] = y[k]));
     }
     out.push(...cols);
   }

@@ -163,8 +163,29 @@ function toggleRun(id: string, on: boolean): void {
 
 function onSnapshot(msg: Snapshot): void {
   state.data.set(msg.run, fromSnapshot(msg));
+  if (axisMissing()) {
+    // The x-axis is a column no checked run's table has (chosen on another table): every chart
+    // would be empty, and the select would offer none of this table's columns. Back to step.
+    showMessage(`no run's ${state.table} has a column ${state.xAxis}: drawn against step`);
+    state.xAxis = '$step';
+    writeHash();
+    reconnect();
+    return;
+  }
   renderXAxis();
   dataChanged();
+}
+
+/**
+ * The x-axis is a data column and every checked run's snapshot of the table has come with rows
+ * but no point (the server leaves out rows without the axis' column): no run has that column.
+ */
+function axisMissing(): boolean {
+  if (state.xAxis.startsWith('$')) return false;
+  const ids = state.selected.filter((id) => runOf(id)?.tables.some((t) => t.name === state.table));
+  const data = ids.map((id) => state.data.get(id));
+  if (data.length === 0 || data.some((d) => d === undefined || d.x !== state.xAxis)) return false;
+  return data.every((d) => d?.cols.size === 0) && data.some((d) => (d?.total ?? 0) > 0);
 }
 
 /** The x-axis select: step, relative time, wall time, and every numeric column of the checked runs' table. */
@@ -273,12 +294,14 @@ function setup(): void {
   renderXAxis();
   xAxis.addEventListener('change', () => {
     state.xAxis = xAxis.value;
+    showMessage('');
     writeHash();
     reconnect();
   });
   document.addEventListener('rowlog-settings', writeHash);
   table.addEventListener('change', () => {
     state.table = table.value;
+    showMessage('');
     writeHash();
     renderRuns();
     reconnect();

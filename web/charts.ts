@@ -18,6 +18,7 @@ import { DURATION_INCRS, RELATIVE, axisName, fmtDuration, fmtWall, serverAxis } 
 import { $, el, sub } from './dom.js';
 import { fmt, fmtTick } from './format.js';
 import { groupLine, groupRuns } from './group.js';
+import type { XY } from './group.js';
 import { fromSnapshot, lastFinite } from './series.js';
 import type { RunData } from './series.js';
 import { ema } from './smooth.js';
@@ -108,7 +109,8 @@ function dx(id: string): number {
 function chartData(chart: Chart): { data: U.AlignedData; marks: Mark[][] } {
   const log = state.logY.has(chart.col);
   const list = entries();
-  const lines = list.map((e) => e.ids.map((id): Line => toLine(dataOf(id)?.cols.get(chart.col), dx(id), log)));
+  // A run's line breaks where log-y leaves a value out; a group's runs are resampled (no breaks).
+  const lines = list.map((e) => e.ids.map((id): Line => toLine(dataOf(id)?.cols.get(chart.col), dx(id), log, !e.group)));
   const tables: Table[] = [];
   // Groups share their bins (about one per pixel column), over every run's extent or the zoom.
   let lo = Infinity;
@@ -130,7 +132,7 @@ function chartData(chart: Chart): { data: U.AlignedData; marks: Mark[][] } {
       tables.push({ x: l.x, ys: [l.y, ema(l.y, state.smoothing)] });
       return;
     }
-    const g = range.min <= range.max ? groupLine(ls, bins, state.band, range) : undefined;
+    const g = range.min <= range.max ? groupLine(ls as XY[], bins, state.band, range) : undefined;
     if (g === undefined) tables.push({ x: [], ys: [[], [], []] });
     else tables.push({ x: g.x, ys: [positive(g.lo), positive(g.hi), positive(ema(g.mean, state.smoothing) as Array<number | null>)] });
   });
@@ -258,13 +260,14 @@ function makeChart(col: string, width: number): Chart {
   for (const e of list) {
     if (e.group) {
       const at = series.length;
-      series.push({ label: `${e.label} (low)`, stroke: `${e.color}55`, width: 0.5, points: { show: false }, spanGaps: true });
-      series.push({ label: `${e.label} (high)`, stroke: `${e.color}55`, width: 0.5, points: { show: false }, spanGaps: true });
-      series.push({ label: e.label, stroke: e.color, width: 2, spanGaps: true });
+      series.push({ label: `${e.label} (low)`, stroke: `${e.color}55`, width: 0.5, points: { show: false } });
+      series.push({ label: `${e.label} (high)`, stroke: `${e.color}55`, width: 0.5, points: { show: false } });
+      series.push({ label: e.label, stroke: e.color, width: 2 });
       bands.push({ series: [at + 1, at], fill: `${e.color}33` });
     } else {
-      series.push({ label: `${e.label} (raw)`, stroke: `${e.color}40`, width: 1, points: { show: false }, spanGaps: true });
-      series.push({ label: e.label, stroke: e.color, width: 1.5, spanGaps: true });
+      // No spanGaps: align() leaves another line's x undefined (joined over), a left-out value null (a break).
+      series.push({ label: `${e.label} (raw)`, stroke: `${e.color}40`, width: 1, points: { show: false } });
+      series.push({ label: e.label, stroke: e.color, width: 1.5 });
     }
   }
   const yticks = (_u: U, splits: number[]) => splits.map(fmtTick);

@@ -18,8 +18,19 @@ export interface Visible {
 /** What {@link visibleData} reads of a uPlot chart. */
 export type Plotted = Pick<U, 'data' | 'series' | 'scales'>;
 
-/** The rows of `u` inside its x scale's current range, of its shown series (rows where all of them are empty left out). */
-export function visibleData(u: Plotted): Visible {
+/** A value the chart draws as a marker, not on its line (NaN, ±Infinity): series `series` has `y` at `x`. */
+export interface MarkValue {
+  series: number;
+  x: number;
+  y: number;
+}
+
+/**
+ * The rows of `u` inside its x scale's current range, of its shown series (rows where all of them
+ * are empty left out), with the chart's markers (`marks`: its NaN and ±Infinity values, which are
+ * not in `u.data`) as rows of their own at their x, in x order.
+ */
+export function visibleData(u: Plotted, marks: readonly MarkValue[] = []): Visible {
   const xs = u.data[0] as ArrayLike<number>;
   const min = u.scales.x?.min ?? -Infinity;
   const max = u.scales.x?.max ?? Infinity;
@@ -30,14 +41,27 @@ export function visibleData(u: Plotted): Visible {
     x: [],
     series: cols.map((s) => ({ label: String(u.series[s]?.label ?? `series ${s}`), values: [] })),
   };
+  const extra = marks.filter((m) => m.x >= min && m.x <= max && cols.includes(m.series)).sort((a, b) => a.x - b.x);
+  let e = 0;
+  const push = (x: number, row: Array<number | null>) => {
+    out.x.push(x);
+    row.forEach((v, k) => out.series[k]?.values.push(v));
+  };
+  const pushMarks = (upTo: number) => {
+    for (; e < extra.length && (extra[e] as MarkValue).x <= upTo; e++) {
+      const m = extra[e] as MarkValue;
+      push(m.x, cols.map((s) => (s === m.series ? m.y : null)));
+    }
+  };
   for (let i = 0; i < xs.length; i++) {
     const x = xs[i] as number;
     if (!(x >= min && x <= max)) continue;
     const row = cols.map((s) => (u.data[s] as ArrayLike<number | null | undefined>)[i] ?? null);
     if (row.every((v) => v === null)) continue;
-    out.x.push(x);
-    row.forEach((v, k) => out.series[k]?.values.push(v));
+    pushMarks(x);
+    push(x, row);
   }
+  pushMarks(Infinity);
   return out;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Export (docs/DESIGN.md §7, issue 15 point 4): per chart, three buttons in its header: CSV and
  * JSON of the series as the chart shows them now (only the rows inside its current x range, so
- * a zoom exports what is zoomed into), and PNG of the chart (its uPlot canvas on white, under
+ * a zoom exports what is zoomed into; its NaN and ±Infinity markers as rows of their own, the
+ * value by name in the run's raw series or the group's mean), and PNG of the chart (its uPlot canvas on white, under
  * its title). Each is downloaded as `<table>-<column>.<ext>` through a blob URL and an
  * `<a download>` (the page's CSP lets a download of a blob: URL through).
  *
@@ -11,6 +12,7 @@
 import { chartHooks } from './charts.js';
 import { el } from './dom.js';
 import { fileName, toCsv, toJson, visibleData } from './export-data.js';
+import type { MarkValue } from './export-data.js';
 import { state } from './state.js';
 import type { Chart } from './state.js';
 
@@ -48,6 +50,21 @@ function png(chart: Chart): Promise<Blob> {
   return new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error('toBlob gave nothing'))), 'image/png'));
 }
 
+/**
+ * The chart's markers as export values: a run's NaN / ±Infinity in its raw series, a group's in
+ * its mean (charts.ts's series order: per run raw, smoothed; per group low, high, mean).
+ */
+function markValues(chart: Chart): MarkValue[] {
+  const out: MarkValue[] = [];
+  let at = 1;
+  chart.groups.forEach((group, k) => {
+    const series = group ? at + 2 : at;
+    for (const m of chart.marks[k] ?? []) out.push({ series, x: m.x, y: m.kind === 'nan' ? Number.NaN : m.kind === 'inf' ? Infinity : -Infinity });
+    at += group ? 3 : 2;
+  });
+  return out;
+}
+
 /** Puts the CSV / JSON / PNG buttons into a chart's header. */
 function addButtons(chart: Chart): void {
   const bar = el('span', 'export');
@@ -58,8 +75,8 @@ function addButtons(chart: Chart): void {
     b.addEventListener('click', run);
     bar.append(b);
   };
-  button('CSV', 'download the visible series as CSV', () => download(new Blob([toCsv(visibleData(chart.u))], { type: 'text/csv' }), fileName(state.table, chart.col, 'csv')));
-  button('JSON', 'download the visible series as JSON', () => download(new Blob([toJson(visibleData(chart.u))], { type: 'application/json' }), fileName(state.table, chart.col, 'json')));
+  button('CSV', 'download the visible series as CSV', () => download(new Blob([toCsv(visibleData(chart.u, markValues(chart)))], { type: 'text/csv' }), fileName(state.table, chart.col, 'csv')));
+  button('JSON', 'download the visible series as JSON', () => download(new Blob([toJson(visibleData(chart.u, markValues(chart)))], { type: 'application/json' }), fileName(state.table, chart.col, 'json')));
   button('PNG', 'download the chart as PNG', () => {
     png(chart)
       .then((b) => download(b, fileName(state.table, chart.col, 'png')))

@@ -115,5 +115,7 @@ export function countText(run: ServedRun): string {
   if (!run.tables.some((t) => t.name === state.table)) return `no table ${state.table}`;
   if (!d) return 'loading…';
   const last = d.x === '$step' ? lastX(d) : undefined;
-  return `${nf.format(d.total)} rows${last !== undefined ? ` · step ${nf.format(last)}` : ''}`;
+  // Rows but no point: none of them has the x-axis' value (a run logged without $time, on a time axis).
+  const none = d.total > 0 && d.cols.size === 0 && d.x !== '$step' ? ` · none has ${d.x}` : '';
+  return `${nf.format(d.total)} rows${last !== undefined ? ` · step ${nf.format(last)}` : ''}${none}`;
 }
