@@ -49,6 +49,7 @@ import { RunListing } from './runs.js';
 import { snapshotOf } from './snapshot.js';
 import { Summaries } from './summary.js';
 import { TableCache } from './table-cache.js';
+import { warmTables } from './table-warm.js';
 
 import type { View } from './protocol.js';
 
@@ -187,7 +188,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
       clearInterval(refreshTimer); // no page open: nobody to tell
       refreshTimer = undefined;
     }
-    if (listing.changed()) for (const s of streams) s.send('runs', listing.body());
+    if (!listing.changed()) return;
+    for (const s of streams) s.send('runs', listing.body());
+    warmTables(listing, cache); // new tables read in the background too
   };
   const startRefresh = () => {
     refreshTimer ??= setInterval(refresh, refreshMs);
@@ -297,6 +300,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     });
   });
   const bound = await listen(server, host, port);
+  // Every listed table read once in the background, most recently changed first (lib/serve/table-warm.ts).
+  setImmediate(() => warmTables(listing, cache));
 
   // A new table of the socket sink shows up in the listing at once.
   live?.start(opts.token, refresh, warn);
@@ -314,6 +319,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     close() {
       closing ??= (async () => {
         clearInterval(refreshTimer);
+        cache.close();
         summaries.close();
         live?.close();
         redis?.close();

@@ -20,13 +20,13 @@ import path from 'node:path';
 import { isValidName } from '../core/entry.js';
 import { numberOption } from '../core/options.js';
 import type { RowlogWarning } from '../core/warnings.js';
-import { readLog } from '../read/read-log.js';
 import { readJson } from '../run/run-dir.js';
 import { HttpError } from './http-error.js';
 import type { ColumnStats, RunSummary, SummaryBody } from './protocol.js';
 import type { RunListing } from './runs.js';
 import type { TableCache } from './table-cache.js';
 import { TableStats } from './table-index.js';
+import { tableRows } from './table-rows.js';
 
 /** A flattened parameter's value. */
 export type ParamValue = string | number | boolean | null;
@@ -85,9 +85,13 @@ export interface Figures {
  * (readTableIndex: no M4 points, no last rows kept).
  */
 export async function readFigures(file: string, onWarning?: (w: RowlogWarning) => void): Promise<Figures> {
-  const stats = new TableStats();
+  let stats = new TableStats();
   let i = 0;
-  for await (const row of readLog(file, { ancestry: true, ...(onWarning ? { onWarning } : {}) })) stats.push(i++, row);
+  const restart = (): void => {
+    stats = new TableStats();
+    i = 0;
+  };
+  await tableRows(file, (row) => stats.push(i++, row), restart, { onWarning });
   return { rows: i, stats: stats.toJSON() };
 }
 
@@ -165,7 +169,7 @@ export class Summaries {
     }
     const params = this.paramsOfFolder(path.resolve(this.listing.root, id));
     const now = statKey(file);
-    const hit = this.cache.peek(file, '$step');
+    const hit = this.cache.peekStats(file, '$step');
     if (hit !== undefined) {
       const fig = { rows: hit.total, stats: hit.stats.toJSON() };
       this.last.set(file, { ...fig, at: Date.now(), key: now });
@@ -210,7 +214,7 @@ export class Summaries {
       if (file === undefined) return;
       this.running++;
       const key = statKey(file); // before the read: a row appended during it makes the figures stale
-      const hit = this.cache.peek(file, '$step'); // the page may have read it meanwhile
+      const hit = this.cache.peekStats(file, '$step'); // the page may have read it meanwhile
       (hit !== undefined ? Promise.resolve({ rows: hit.total, stats: hit.stats.toJSON() }) : this.read(file))
         .then(
           (fig) => {

@@ -1,16 +1,18 @@
 /**
- * A table file read once for serve (docs/DESIGN.md §7): every row through {@link readLog} into
- * the M4 rule ({@link TableM4}) against one x-axis, each column's figures for the runs table
- * ({@link ColumnStats}), and the last rows as JSON so that a tail that follows can be lined up
+ * A table file read once for serve (docs/DESIGN.md §7): every row (lib/serve/table-rows.ts:
+ * rowlog's own JSONL the fast way, anything else through readLog) into the M4 rule
+ * ({@link TableM4}) against one x-axis, each column's figures for the runs table ({@link ColumnStats}), and the last rows as JSON so that a tail that follows can be lined up
  * with where the read ended (lib/serve/snapshot.ts's alignTail). A resumed run's table is read
  * with its ancestors' rows first (readLog's `ancestry`), one curve. Memory: O(maxBuckets ×
  * columns), whatever the file's length.
  */
 import fs from 'node:fs';
 import type { RowlogWarning } from '../core/warnings.js';
-import { readLog } from '../read/read-log.js';
 import { TableM4, wireY, xOf } from './decimate.js';
 import type { ColumnStats, XAxis } from './protocol.js';
+import { PAUSE_ROWS, tableRows } from './table-rows.js';
+
+export { PAUSE_ROWS };
 
 /** Each column's running figures (see {@link ColumnStats}). */
 export class TableStats {
@@ -73,27 +75,46 @@ export interface TableIndexOptions {
   onWarning?: (w: RowlogWarning) => void;
   /** Stops the read (the page went). */
   signal?: AbortSignal;
+  /**
+   * Asked between batches of rows (every {@link PAUSE_ROWS} rows through readLog): a promise
+   * to wait for before going on, or undefined (serve's background warming gives way to a page's
+   * read this way, lib/serve/table-cache.ts).
+   */
+  pause?: () => Promise<void> | undefined;
 }
+
+
+/** Rows kept for alignTail (it looks at the last few). */
+const LAST = 16;
 
 /** Reads the table file `file` against the x-axis `x` (see the module comment). */
 export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOptions = {}): Promise<TableIndex> {
   const st = fs.statSync(file, { throwIfNoEntry: false });
-  const m4 = new TableM4(opts.maxBuckets);
-  const stats = new TableStats();
-  const lastKeys: string[] = [];
   const range = opts.range;
+  let m4 = new TableM4(opts.maxBuckets);
+  let stats = new TableStats();
+  // The last LAST rows, as objects (a ring): only they become JSON text, once, at the end.
+  let last: Array<Record<string, unknown>> = [];
   let startTime: number | undefined;
   let index = 0;
-  for await (const row of readLog(file, { ancestry: true, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) })) {
-    if (opts.signal?.aborted) break;
+  const onRow = (row: Record<string, unknown>): void => {
     const i = index++;
     if (startTime === undefined && typeof row.$time === 'number' && row.$time - row.$time === 0) startTime = row.$time;
     stats.push(i, row);
     const xv = xOf(row, i, x);
     if (xv !== undefined && (range === undefined || (xv >= range.from && xv <= range.to))) m4.push(i, xv, row);
-    lastKeys.push(JSON.stringify(row));
-    if (lastKeys.length > 16) lastKeys.splice(0, 8);
-  }
+    last[i % LAST] = row;
+  };
+  const restart = (): void => {
+    m4 = new TableM4(opts.maxBuckets);
+    stats = new TableStats();
+    last = [];
+    startTime = undefined;
+    index = 0;
+  };
+  await tableRows(file, onRow, restart, { signal: opts.signal, pause: opts.pause, onWarning: opts.onWarning });
   m4.total = index;
+  const lastKeys: string[] = [];
+  for (let i = Math.max(0, index - LAST); i < index; i++) lastKeys.push(JSON.stringify(last[i % LAST]));
   return { x, m4, stats, total: index, startTime, lastKeys, stat: st === undefined ? undefined : { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } };
 }
