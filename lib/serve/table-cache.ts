@@ -1,20 +1,18 @@
 /**
  * What serve has read of each table file (docs/DESIGN.md §7): a {@link TableIndex} per file and
- * x-axis, valid while the file's size, mtime and inode are what they were when it was read, so
+ * x-axis, valid while the file's size, mtime and inode, and those of the ancestors' files a
+ * resumed run's table is read after, are what they were when it was read ({@link readStamp}), so
  * that pages opened again, and the runs table's figures, cost no second read. One read at a
  * time per file and axis: concurrent asks share it. Memory: O(maxBuckets × columns) per entry.
  */
-import fs from 'node:fs';
 import type { RowlogWarning } from '../core/warnings.js';
 import type { XAxis } from './protocol.js';
-import { readTableIndex } from './table-index.js';
+import { readStamp, readTableIndex } from './table-index.js';
 import type { TableIndex } from './table-index.js';
 
-/** True when `file` is still as `index` read it. */
+/** True when `file` (and each ancestor's file it is read after) is still as `index` read it. */
 function fresh(file: string, index: TableIndex): boolean {
-  const st = fs.statSync(file, { throwIfNoEntry: false });
-  const was = index.stat;
-  return st !== undefined && was !== undefined && st.size === was.size && st.mtimeMs === was.mtimeMs && st.ino === was.ino;
+  return index.stamp !== '' && readStamp(file) === index.stamp;
 }
 
 /** Options of {@link TableCache}. */

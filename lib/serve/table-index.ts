@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import type { RowlogWarning } from '../core/warnings.js';
 import { readLog } from '../read/read-log.js';
+import { ancestorFiles } from '../run/ancestry.js';
 import { TableM4, wireY, xOf } from './decimate.js';
 import type { ColumnStats, XAxis } from './protocol.js';
 
@@ -47,6 +48,23 @@ export class TableStats {
   }
 }
 
+/**
+ * What a read of table file `file` depends on, as one text: the size, mtime and inode of the
+ * file and of each ancestor's file it is read after (readLog's `ancestry`, docs/DESIGN.md §6),
+ * `''` when `file` is gone. A read is still right while this text holds: a resumed run's file
+ * may be unchanged while a parent's was rewritten, replaced or removed.
+ */
+export function readStamp(file: string): string {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (st === undefined) return '';
+  const parts = [`${st.size}:${st.mtimeMs}:${st.ino}`];
+  for (const a of ancestorFiles(file).files) {
+    const s = fs.statSync(a, { throwIfNoEntry: false });
+    parts.push(s === undefined ? `${a}:gone` : `${a}:${s.size}:${s.mtimeMs}:${s.ino}`);
+  }
+  return parts.join('\0');
+}
+
 /** What one read of a table file gives. */
 export interface TableIndex {
   /** The x-axis read against. */
@@ -59,8 +77,8 @@ export interface TableIndex {
   startTime: number | undefined;
   /** The last rows (at most 16), as JSON text, to line up a tail with. */
   lastKeys: string[];
-  /** The file as it was when the read started (a cache is valid while size, mtime and inode match). */
-  stat: { size: number; mtimeMs: number; ino: number } | undefined;
+  /** {@link readStamp} when the read started (a cache entry is valid while it holds); `''`: the file was gone. */
+  stamp: string;
 }
 
 /** Options of {@link readTableIndex}. */
@@ -77,7 +95,7 @@ export interface TableIndexOptions {
 
 /** Reads the table file `file` against the x-axis `x` (see the module comment). */
 export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOptions = {}): Promise<TableIndex> {
-  const st = fs.statSync(file, { throwIfNoEntry: false });
+  const stamp = readStamp(file);
   const m4 = new TableM4(opts.maxBuckets);
   const stats = new TableStats();
   const lastKeys: string[] = [];
@@ -95,5 +113,5 @@ export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOpt
     if (lastKeys.length > 16) lastKeys.splice(0, 8);
   }
   m4.total = index;
-  return { x, m4, stats, total: index, startTime, lastKeys, stat: st === undefined ? undefined : { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } };
+  return { x, m4, stats, total: index, startTime, lastKeys, stamp };
 }
