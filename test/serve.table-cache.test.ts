@@ -38,3 +38,26 @@ t.test('a resumed run read again when a parent file changes, its own file unchan
   fs.rmSync(path.join(a, 'train.jsonl'));
   t.equal((await cache.get(child)).total, 10, 'the parent gone: the child alone');
 });
+
+t.test('entries bounded in points, the least recently used dropped', async (t) => {
+  const root = tmpdir(t);
+  const files = [0, 1, 2].map((k) => {
+    const dir = path.join(root, `r${k}`);
+    writeRun(dir, `R${k}`, range(0, 2000));
+    return path.join(dir, 'train.jsonl');
+  });
+  // 2000 rows at 64 buckets: 32 rows a bucket, 2 points each (first=min, last=max): 128 points an entry (1024 counted).
+  const cache = new TableCache({ maxBuckets: 64, maxPoints: 2500 });
+  const [f0, f1, f2] = files as [string, string, string];
+  await cache.get(f0);
+  await cache.get(f1);
+  t.ok(cache.peek(f0), 'two entries fit');
+  await cache.get(f2);
+  t.equal(cache.peek(f1), undefined, 'a third: the one used longest ago went');
+  t.ok(cache.peek(f0) && cache.peek(f2), 'the others stay');
+  t.ok(cache.points <= 2500, `points held ${cache.points}`);
+  // Axes no row has (a hostile x=): each an entry, all within the bound.
+  for (let k = 0; k < 20; k++) await cache.get(f0, `nothing${k}`);
+  t.ok(cache.points <= 2500, `after 20 other axes: points held ${cache.points}`);
+  t.throws(() => new TableCache({ maxBuckets: 64, maxPoints: -1 }), { code: 'ERR_INVALID_OPTION' });
+});
