@@ -152,3 +152,33 @@ t.test('a file removed or replaced while a read of it is under way: a new ask re
   t.equal(cache.get(f), again, 'grown: the read under way is shared');
   t.ok((await again).total >= 10);
 });
+
+/** A run folder with run.json (its id, and a parent's link) and train.jsonl of `steps`. */
+function writeRun(dir: string, id: string, steps: number[], parent?: { id: string; dir: string }): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const link = parent === undefined ? {} : { resumedFrom: { id: parent.id, dir: path.relative(dir, parent.dir), absoluteDir: parent.dir } };
+  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ id, name: id, startTime: '2026-01-01T00:00:00.000Z', ...link }));
+  fs.writeFileSync(path.join(dir, 'train.jsonl'), steps.map((s) => JSON.stringify({ $step: s, loss: s })).join('\n') + '\n');
+}
+
+const steps = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
+
+t.test('a resumed run read again when a parent file changes, its own file unchanged', async (t) => {
+  const root = tmpdir(t);
+  const a = path.join(root, 'a');
+  const b = path.join(root, 'b');
+  writeRun(a, 'A', steps(0, 10));
+  writeRun(b, 'B', steps(5, 15), { id: 'A', dir: a });
+  const cache = new TableCache({ maxBuckets: 64 });
+  const child = path.join(b, 'train.jsonl');
+  t.equal((await cache.get(child)).total, 15, 'the parent up to step 5, then the child');
+  // The parent's file replaced by a shorter one (a rename: a new inode), the child's untouched.
+  const tmp = path.join(a, 'train.jsonl.tmp');
+  fs.writeFileSync(tmp, steps(0, 3).map((s) => JSON.stringify({ $step: s, loss: s })).join('\n') + '\n');
+  fs.renameSync(tmp, path.join(a, 'train.jsonl'));
+  t.equal(cache.peek(child), undefined, 'the entry is stale');
+  t.equal((await cache.get(child)).total, 13, 'read again: the parent has 3 rows now');
+  fs.rmSync(path.join(a, 'train.jsonl'));
+  t.equal((await cache.get(child)).total, 10, 'the parent gone: the child alone');
+});
+

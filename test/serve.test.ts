@@ -459,6 +459,36 @@ t.test('--connect: rows of a live socket sink are a run named after its address'
   t.same(warnings, []);
 });
 
+t.test('--connect: an x-axis asked for late is followed at the resolution a fresh snapshot has', async (t) => {
+  const sink = socketSink({ port: 0, backlog: 100_000 });
+  const { port } = await sink.address();
+  const log = createLogger({ sinks: [sink], exitHooks: false });
+  t.teardown(() => log.close());
+  for (let i = 0; i < 5000; i++) log.row('train', { loss: Math.sin(i) }, { step: i });
+  await log.flush();
+  const h = await serve({ dir: tmpdir(t), connect: `127.0.0.1:${port}`, pollMs: 20, onWarning: () => {} });
+  t.teardown(() => h.close());
+  const id = encodeURIComponent(`live:127.0.0.1:${port}`);
+  for (const end = Date.now() + patient(5000); Date.now() < end; ) {
+    if ((await get(`${h.url}api/rows?run=${id}&table=train`)).body.includes('"total":5000')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // The page asks for `epoch` (first asked now: the live run keeps it from row 5000 on), 64 buckets.
+  const es = eventStream(t, `${h.url}api/events?table=train&run=${id}&x=epoch&buckets=64`);
+  const snap = await es.next<Snapshot>('snapshot');
+  t.match(snap, { total: 5000, x: 'epoch', bucket: 1 });
+  for (let i = 5000; i < 5050; i++) log.row('train', { loss: i % 2, epoch: i / 10 }, { step: i });
+  const last = await es.next<{ total: number }>('rows', (r) => r.total === 5050);
+  const held = es.events.filter((e) => e.event === 'rows').map((e) => e.data as { bucket: number; block: Block });
+  const fresh = await getJson<Snapshot>(`${h.url}api/rows?run=${id}&table=train&x=epoch&buckets=64`);
+  t.equal(fresh.bucket, 1, 'a fresh snapshot: 50 rows in 64 buckets, one a bucket');
+  t.same(held.map((r) => r.bucket), held.map(() => 1), 'so are the rows events');
+  t.equal(xs(fresh.block, 'loss').length, 50);
+  t.equal(last.total, 5050);
+  const got = new Set(held.flatMap((r) => xs(r.block, 'loss')));
+  t.equal(got.size, 50, 'every row of the new axis reached the page');
+});
+
 t.test('options are checked; another host than loopback needs allowInsecure', async (t) => {
   const dir = tmpdir(t);
   await t.rejects(serve({ dir, port: -1 }), { name: 'RangeError', code: 'ERR_INVALID_OPTION', message: /^port/ });

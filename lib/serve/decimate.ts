@@ -280,9 +280,14 @@ export class M4Follower {
   private readonly table: TableM4;
   from: number;
 
-  /** Seeded with a snapshot: its `total`, `bucket`, `max` and its block's points. */
-  constructor(snap: { total: number; bucket: number; maxBuckets: number; block: Block; origin?: number }) {
-    this.table = new TableM4(snap.maxBuckets, { origin: snap.origin ?? 0, bucket: snap.bucket });
+  /**
+   * Seeded with a snapshot: its `total`, `bucket`, `max`, its block's points, and the index its
+   * buckets were counted from (`origin`; not given: 0, or for a snapshot without a point the
+   * first row added, as {@link TableM4} counts).
+   */
+  constructor(snap: { total: number; bucket: number; maxBuckets: number; block: Block; origin?: number | undefined }) {
+    const origin = snap.origin ?? (snap.block.points.some((p) => p.i.length > 0) ? 0 : undefined);
+    this.table = new TableM4(snap.maxBuckets, { ...(origin === undefined ? {} : { origin }), bucket: snap.bucket });
     this.from = Math.floor(snap.total / snap.bucket) * snap.bucket;
     snap.block.columns.forEach((c, k) => {
       const p = snap.block.points[k];

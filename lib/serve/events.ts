@@ -78,7 +78,7 @@ export interface FollowContext {
   live: LiveRun | undefined;
   redis?: RedisRuns | undefined;
   /** `signal`: the page went (a Redis stream's read stops). */
-  snapshot(target: Resolved, view: View, signal?: AbortSignal): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }>;
+  snapshot(target: Resolved, view: View, signal?: AbortSignal): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string; origin?: number | undefined }>;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -93,11 +93,12 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 export async function follow(es: EventStream, target: Resolved, view: View, ctx: FollowContext): Promise<void> {
   const { run, table, file } = target;
   const signal = es.abort.signal;
-  const { snap, lastKeys, since } = await ctx.snapshot(target, view, signal);
+  const { snap, lastKeys, since, origin } = await ctx.snapshot(target, view, signal);
   if (signal.aborted) return;
   es.send('snapshot', snap);
   // The page's last bucket, held here (the page holds the rest), so each batch sends only what changed.
-  const fol = new M4Follower(snap);
+  // Its buckets counted from where the snapshot's were (a live axis asked for late starts late).
+  const fol = new M4Follower(origin === undefined ? snap : { ...snap, origin });
   const sendRows = (rows: readonly Row[], first: number) => {
     if (rows.length === 0) return;
     const batch = rows.map((row, k) => ({ index: first + k, x: xOf(row, first + k, view.x), row }));

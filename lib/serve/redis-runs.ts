@@ -166,7 +166,7 @@ export class RedisRuns {
   }
 
   /** A table's snapshot (the stream from its start, under the M4 rule) and the last entry it read; `signal` (the page went) stops the read. */
-  async snapshot(run: ServedRun, table: ServedTable, view: View, signal?: AbortSignal): Promise<{ snap: Snapshot; since: string }> {
+  async snapshot(run: ServedRun, table: ServedTable, view: View, signal?: AbortSignal): Promise<{ snap: Snapshot; since: string; origin: number | undefined }> {
     const m4 = new TableM4(view.maxBuckets);
     const range = view.range;
     let total = 0;
@@ -183,7 +183,7 @@ export class RedisRuns {
     const snap: Snapshot = { run: run.id, table: table.name, file: '', format: 'live', total, x: view.x, bucket: m4.bucket, maxBuckets: view.maxBuckets, followed: range === undefined, block: m4.block() };
     if (range !== undefined) snap.range = { ...range, origin: m4.origin ?? 0 };
     if (startTime !== undefined) snap.startTime = startTime;
-    return { snap, since };
+    return { snap, since, origin: m4.origin };
   }
 
   /** The rows after `since`, live, numbered from `index`, until `signal` aborts. */

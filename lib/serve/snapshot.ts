@@ -9,6 +9,7 @@
  * rows both saw are sent once.
  */
 import type { RowlogWarning } from '../core/warnings.js';
+import type { M4Follower } from './decimate.js';
 import { isCsvFormat } from '../run/layout.js';
 import type { LiveRun } from './live.js';
 import type { RedisRuns } from './redis-runs.js';
@@ -27,14 +28,16 @@ export interface SnapshotSources {
 
 /**
  * The snapshot of a resolved table for `view` (a file's, the live run's rows in memory, or a
- * Redis stream's, with `since` its last entry, where the rows that follow start).
+ * Redis stream's, with `since` its last entry, where the rows that follow start), and `origin`,
+ * the index its buckets are counted from (the first row on the axis; a live table's axis asked
+ * for late: the row it started at), for the {@link M4Follower} of its rows to count as it did.
  */
 export async function snapshotOf(
   target: Resolved,
   view: View,
   src: SnapshotSources,
   signal?: AbortSignal,
-): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }> {
+): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string; origin?: number | undefined }> {
   const { run, table, file } = target;
   if (run.source !== undefined && src.redis !== undefined) return { ...(await src.redis.snapshot(run, table, view, signal)), lastKeys: [] };
   if (run.live) {
@@ -43,7 +46,7 @@ export async function snapshotOf(
     const snap: Snapshot = { run: run.id, table: table.name, file: '', format: 'live', total: live?.total ?? 0, x: view.x, bucket: 1, maxBuckets: view.maxBuckets, followed: true, block: { columns: [], points: [] } };
     if (m4 !== undefined) Object.assign(snap, m4.coarsened(view.maxBuckets));
     if (live?.startTime !== undefined) snap.startTime = live.startTime;
-    return { snap, lastKeys: [] };
+    return { snap, lastKeys: [], origin: m4?.origin };
   }
   const base = { run: run.id, table: table.name, file: table.file, format: table.format, x: view.x, maxBuckets: view.maxBuckets };
   if (view.range !== undefined) {
@@ -56,7 +59,7 @@ export async function snapshotOf(
   const { bucket, block } = idx.m4.coarsened(view.maxBuckets);
   const snap: Snapshot = { ...base, total: idx.total, bucket, followed: !isCsvFormat(table.format), block };
   if (idx.startTime !== undefined) snap.startTime = idx.startTime;
-  return { snap, lastKeys: idx.lastKeys };
+  return { snap, lastKeys: idx.lastKeys, origin: idx.m4.origin };
 }
 
 /**

@@ -25,7 +25,7 @@ import { HttpError } from './http-error.js';
 import type { ColumnStats, RunSummary, SummaryBody } from './protocol.js';
 import type { RunListing } from './runs.js';
 import type { TableCache } from './table-cache.js';
-import { TableStats } from './table-index.js';
+import { readStamp, TableStats } from './table-index.js';
 import { tableRows } from './table-rows.js';
 
 /** A flattened parameter's value. */
@@ -63,12 +63,6 @@ export function flattenParams(params: Record<string, unknown>): Record<string, P
   };
   walk(params, '', 1);
   return out;
-}
-
-/** A file's size, mtime and inode as one text ('' when it is gone). */
-function statKey(file: string): string {
-  const st = fs.statSync(file, { throwIfNoEntry: false });
-  return st === undefined ? '' : `${st.size}:${st.mtimeMs}:${st.ino}`;
 }
 
 /** A table's figures: its rows and each numeric column's {@link ColumnStats}. */
@@ -121,9 +115,9 @@ export class Summaries {
   private readonly queued = new Set<string>();
   private running = 0;
   private closed = false;
-  /** The figures of each file's last read, when it ended, and the file's {@link statKey} when it started (fresh while that holds). */
+  /** The figures of each file's last read, when it ended, and the file's {@link readStamp} when it started (fresh while that holds). */
   private readonly last = new Map<string, Figures & { at: number; key: string }>();
-  /** Files whose last read failed, with their {@link statKey} then: not read again until it changes. */
+  /** Files whose last read failed, with their {@link readStamp} then: not read again until it changes. */
   private readonly failed = new Map<string, string>();
   /** params.json flattened, by file, while its mtime holds. */
   private readonly params = new Map<string, { mtimeMs: number; flat: Record<string, ParamValue> }>();
@@ -168,7 +162,7 @@ export class Summaries {
       return undefined;
     }
     const params = this.paramsOfFolder(path.resolve(this.listing.root, id));
-    const now = statKey(file);
+    const now = readStamp(file);
     const hit = this.cache.peekStats(file, '$step');
     if (hit !== undefined) {
       const fig = { rows: hit.total, stats: hit.stats.toJSON() };
@@ -213,7 +207,7 @@ export class Summaries {
       const file = this.queue.shift();
       if (file === undefined) return;
       this.running++;
-      const key = statKey(file); // before the read: a row appended during it makes the figures stale
+      const key = readStamp(file); // before the read: a row appended during it makes the figures stale
       const hit = this.cache.peekStats(file, '$step'); // the page may have read it meanwhile
       (hit !== undefined ? Promise.resolve({ rows: hit.total, stats: hit.stats.toJSON() }) : this.read(file))
         .then(
@@ -222,7 +216,7 @@ export class Summaries {
             this.failed.delete(file);
           },
           (err: unknown) => {
-            this.failed.set(file, statKey(file));
+            this.failed.set(file, readStamp(file));
             this.opts.onError?.(file, err as Error);
           },
         )

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import { numberOption } from '../core/options.js';
 import type { RowlogWarning } from '../core/warnings.js';
 import type { XAxis } from './protocol.js';
-import { readTableIndex } from './table-index.js';
+import { ancestorsStamp, fileStat, readTableIndex } from './table-index.js';
 import type { TableIndex } from './table-index.js';
 
 /** What is kept of an entry whose points went: its figures and the file's state when read. */
@@ -29,7 +29,7 @@ const figuresOf = ({ x, stats, total, startTime, stat }: TableIndex): TableFigur
 /** True when `file` is still as it was read (`was`). */
 function fresh(file: string, was: TableIndex['stat']): boolean {
   const st = fs.statSync(file, { throwIfNoEntry: false });
-  return st !== undefined && was !== undefined && st.size === was.size && st.mtimeMs === was.mtimeMs && st.ino === was.ino;
+  return st !== undefined && was !== undefined && st.size === was.size && st.mtimeMs === was.mtimeMs && st.ino === was.ino && ancestorsStamp(file) === was.ancestors;
 }
 
 /** True when `file` is gone, or another file (inode) or shorter than it was (`was`). */
@@ -231,8 +231,7 @@ export class TableCache {
       if ((job.urgent && urgentFree) || (!job.urgent && backgroundFree)) {
         this.queue.splice(k, 1);
         job.started = true;
-        const st = fs.statSync(job.file, { throwIfNoEntry: false });
-        job.stat = st === undefined ? undefined : { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+        job.stat = fileStat(job.file);
         if (job.urgent) this.running.urgent++;
         else this.running.background++;
         job.start();

@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import type { RowlogWarning } from '../core/warnings.js';
+import { ancestorFiles } from '../run/ancestry.js';
 import { TableM4, wireY, xOf } from './decimate.js';
 import type { ColumnStats, XAxis } from './protocol.js';
 import { PAUSE_ROWS, tableRows } from './table-rows.js';
@@ -49,6 +50,34 @@ export class TableStats {
   }
 }
 
+/**
+ * What a read of table file `file` depends on, as one text: the size, mtime and inode of the
+ * file and of each ancestor's file it is read after (readLog's `ancestry`, docs/DESIGN.md §6),
+ * `''` when `file` is gone. A read is still right while this text holds: a resumed run's file
+ * may be unchanged while a parent's was rewritten, replaced or removed.
+ */
+export function readStamp(file: string): string {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (st === undefined) return '';
+  return `${st.size}:${st.mtimeMs}:${st.ino}${ancestorsStamp(file)}`;
+}
+
+/** The ancestors' part of {@link readStamp} (`''` for a run that was not resumed). */
+export function ancestorsStamp(file: string): string {
+  let out = '';
+  for (const a of ancestorFiles(file).files) {
+    const s = fs.statSync(a, { throwIfNoEntry: false });
+    out += s === undefined ? `\0${a}:gone` : `\0${a}:${s.size}:${s.mtimeMs}:${s.ino}`;
+  }
+  return out;
+}
+
+/** The file as a read found it when it started: its size, mtime, inode, and its ancestors' {@link ancestorsStamp}. */
+export function fileStat(file: string): TableIndex['stat'] {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st === undefined ? undefined : { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ancestors: ancestorsStamp(file) };
+}
+
 /** What one read of a table file gives. */
 export interface TableIndex {
   /** The x-axis read against. */
@@ -61,8 +90,8 @@ export interface TableIndex {
   startTime: number | undefined;
   /** The last rows (at most 16), as JSON text, to line up a tail with. */
   lastKeys: string[];
-  /** The file as it was when the read started (a cache is valid while size, mtime and inode match). */
-  stat: { size: number; mtimeMs: number; ino: number } | undefined;
+  /** The file as it was when the read started (a cache is valid while size, mtime, inode and the ancestors' files match). */
+  stat: { size: number; mtimeMs: number; ino: number; ancestors: string } | undefined;
 }
 
 /** Options of {@link readTableIndex}. */
@@ -89,7 +118,7 @@ const LAST = 16;
 
 /** Reads the table file `file` against the x-axis `x` (see the module comment). */
 export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOptions = {}): Promise<TableIndex> {
-  const st = fs.statSync(file, { throwIfNoEntry: false });
+  const stat = fileStat(file);
   const range = opts.range;
   let m4 = new TableM4(opts.maxBuckets);
   let stats = new TableStats();
@@ -116,5 +145,5 @@ export async function readTableIndex(file: string, x: XAxis, opts: TableIndexOpt
   m4.total = index;
   const lastKeys: string[] = [];
   for (let i = Math.max(0, index - LAST); i < index; i++) lastKeys.push(JSON.stringify(last[i % LAST]));
-  return { x, m4, stats, total: index, startTime, lastKeys, stat: st === undefined ? undefined : { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } };
+  return { x, m4, stats, total: index, startTime, lastKeys, stat };
 }
