@@ -161,15 +161,10 @@ t.test('NaN and ±Infinity marked, any x-axis, log-y, and a group of seeds as a 
   // --- group by lr: tick the other five runs, as a user does.
   for (const id of ['a2', 'a3', 'b1', 'b2', 'b3']) await page.locator(`#runs li[data-run="${id}"] input`).check();
   await waitFor(page, `['a1','a2','a3','b1','b2','b3'].every((id) => window.rowlog.data.get(id)?.total === ${N})`, 20_000);
-  // What the runs table does (web/runs-table.ts, its own test clicks it): state.params from
-  // /api/summary (the params.json above, flattened), group by lr, rebuild the charts.
-  await page.evaluate(`(async () => {
-    const r = window.rowlog;
-    for (const id of r.selected) r.params.set(id, { lr: id.startsWith('a') ? 0.1 : 0.01, seed: Number(id[1]), 'optim/name': 'adam' });
-    r.groupBy = 'lr';
-    r.band = 'minmax';
-    (await import('/charts.js')).rebuildCharts();
-  })()`);
+  // The runs table's controls, as a user picks them: its params come from /api/summary (the params.json above).
+  await waitFor(page, `[...document.querySelectorAll('#group-by option')].some((o) => o.value === 'lr')`, 20_000);
+  await page.selectOption('#band', 'minmax');
+  await page.selectOption('#group-by', 'lr');
   await waitFor(page, `${chart('loss')}?.u.series.length === 7 && ${chart('loss')}.u.data[0].length > 0`, 5000);
   await page.evaluate(frames);
   const g = await page.evaluate<{ labels: string[]; legend: string[]; lo: number; hi: number; mean: number; x: number }>(`(() => {
@@ -191,11 +186,11 @@ t.test('NaN and ±Infinity marked, any x-axis, log-y, and a group of seeds as a 
   t.ok((await count(page, 'loss', at(b), fill(PURPLE))) >= 6, 'the other group’s band in its colour');
 
   // ± std: a narrower band.
-  await page.evaluate(`(async () => { window.rowlog.band = 'std'; (await import('/charts.js')).rebuildCharts(); })()`);
+  await page.selectOption('#band', 'std');
   await waitFor(page, `${chart('loss')}?.u.data[0].length > 0`, 5000);
   const sd = await page.evaluate<{ lo: number; hi: number; mean: number }>(`(() => { const u = ${chart('loss')}.u; const k = u.data[0].findIndex((x) => x >= 1100); return { lo: u.data[1][k], hi: u.data[2][k], mean: u.data[3][k] }; })()`);
   t.ok(Math.abs(sd.hi - sd.mean - Math.sqrt(0.06)) < 0.02 && Math.abs(sd.mean - sd.lo - Math.sqrt(0.06)) < 0.02, `mean ± std (std of 0.3, 0.6, 0.9 = ${Math.sqrt(0.06).toFixed(3)}): ${sd.lo.toFixed(3)}..${sd.hi.toFixed(3)}`);
-  await page.evaluate(`(async () => { window.rowlog.band = 'minmax'; (await import('/charts.js')).rebuildCharts(); })()`);
+  await page.selectOption('#band', 'minmax');
   await waitFor(page, `${chart('loss')}?.u.data[0].length > 0`, 5000);
   await page.evaluate(frames);
 
