@@ -148,8 +148,8 @@ t.test('killed at step N, resumed twice: one run of steps 0..end in every reader
   const r = await get(`${h.url}api/rows?run=exp1-c&table=train`);
   t.equal(r.status, 200, r.body);
   const snap = JSON.parse(r.body) as Snapshot;
-  const at = snap.block.columns.indexOf('$step');
-  t.same(snap.block.data[at], want.map((w) => w[0]), '/api/rows: the ancestors\' steps, then the child\'s');
+  const loss = snap.block.points[snap.block.columns.indexOf('loss')];
+  t.same(loss?.x, want.map((w) => w[0]), '/api/rows: the ancestors\' steps, then the child\'s');
   t.equal(snap.total, end + 1);
 
   // Live: a page following exp1-c gets the chain, then c's new rows as they are appended.

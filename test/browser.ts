@@ -56,3 +56,13 @@ export async function startServe(t: Test, dir: string, args: string[] = []): Pro
   });
   return { server, url, stderr: () => err };
 }
+
+/** Collects what goes wrong on `page` from now on: page errors and console errors, as lines. */
+export function pageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  return problems;
+}

@@ -61,6 +61,6 @@ t.test('the packed package serves the page and every module it imports', async (
   }
   const paths = [...seen.keys()].map((u) => new URL(u).pathname).sort();
   t.same([...seen.entries()].filter(([, s]) => s !== 200), [], 'every file the page loads is there');
-  for (const p of ['/app.js', '/app.css', '/uplot.js', '/charts.js', '/dom.js', '/format.js', '/series.js', '/smooth.js', '/state.js', '/lib/serve/decimate.js']) t.ok(paths.includes(p), `${p} is loaded`);
+  for (const p of ['/align.js', '/app.js', '/app.css', '/axis.js', '/uplot.js', '/charts.js', '/group.js', '/dom.js', '/format.js', '/series.js', '/smooth.js', '/state.js', '/lib/serve/decimate.js']) t.ok(paths.includes(p), `${p} is loaded`);
   t.comment(paths.join(' '));
 });

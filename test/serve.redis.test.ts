@@ -20,13 +20,13 @@ import { until } from './wait.js';
 
 interface Block {
   columns: string[];
-  index: number[];
-  data: Array<Array<number | null>>;
+  points: Array<{ i: number[]; x: number[]; y: Array<number | string> }>;
 }
 interface Listing {
   runs: Array<{ id: string; name: string; live: boolean; source?: string; tables: Array<{ name: string; mtime: number }> }>;
 }
-const col = (b: Block, name: string) => b.data[b.columns.indexOf(name)] ?? [];
+/** A column's x (here `$step`) in a block. */
+const xs = (b: Block, name: string) => b.points[b.columns.indexOf(name)]?.x ?? [];
 
 /** Polls `/api/runs` (one request at a time) until `ok` holds of the listing. */
 async function listingWhen(url: string, ok: (l: Listing) => boolean, what: string): Promise<Listing> {
@@ -65,7 +65,7 @@ t.test('serve({redis})', async (t) => {
   await c.call('HSET', metaKey('rowlog', 'r1'), `${TABLE_FIELD}../x`, 'rowlog:r1:../x');
 
   const warnings: string[] = [];
-  const h = await serve({ dir, redis: server.url, onWarning: (m) => warnings.push(m), maxPoints: 100 });
+  const h = await serve({ dir, redis: server.url, onWarning: (m) => warnings.push(m), maxBuckets: 16 });
   t.teardown(() => h.close());
 
   const listing = await listingWhen(h.url, (l) => l.runs.some((r) => r.id === 'redis:r1'), 'the Redis run to be listed');
@@ -85,12 +85,14 @@ t.test('serve({redis})', async (t) => {
   t.ok((r1?.tables[1]?.mtime ?? 0) > Date.now() - 60_000, "a table's mtime is its last entry's time");
   t.notMatch(JSON.stringify(listing), /hush/);
 
-  const snap = await getJson<{ total: number; stride: number; format: string; block: Block }>(`${h.url}api/rows?run=redis:r1&table=train`);
+  const snap = await getJson<{ total: number; bucket: number; format: string; block: Block }>(`${h.url}api/rows?run=redis:r1&table=train`);
   t.equal(snap.total, 300);
-  t.equal(snap.stride, 4, 'strided as a file is');
+  t.equal(snap.bucket, 32, 'under the M4 rule as a file is: ≤ 16 buckets');
   t.equal(snap.format, 'live');
-  t.same(col(snap.block, '$step').slice(0, 3), [0, 4, 8]);
-  t.equal(col(snap.block, '$step').at(-1), 299, 'plus the last row');
+  t.same(xs(snap.block, 'loss').slice(0, 2), [0, 31], 'a falling loss: each bucket its first (max) and last (min) row');
+  t.equal(xs(snap.block, 'loss').at(-1), 299, 'the last row');
+  const zoom = await getJson<{ bucket: number; block: Block }>(`${h.url}api/rows?run=redis:r1&table=train&from=100&to=109`);
+  t.same(xs(zoom.block, 'loss'), [100, 101, 102, 103, 104, 105, 106, 107, 108, 109], 'a zoom: the rows of its range');
   const grad = await getJson<{ total: number }>(`${h.url}api/rows?run=redis:r1&table=grad/layer1`);
   t.equal(grad.total, 4, 'a table with /');
 
@@ -105,8 +107,8 @@ t.test('serve({redis})', async (t) => {
   await addBlock(c, 'r1', 'train', 300, 5);
   const rows = await es.next<{ total: number; block: Block }>('rows');
   t.equal(rows.total, 305, 'the new rows are counted once');
-  t.same(rows.block.index.at(-1), 304);
-  t.same(col(rows.block, '$step').at(-1), 304);
+  t.same(rows.block.points[0]?.i.at(-1), 304);
+  t.same(xs(rows.block, 'loss').at(-1), 304);
   await addBlock(c, 'r1', 'train', 305, 3);
   const more = await es.next<{ total: number }>('rows', (r) => r.total >= 308);
   t.equal(more.total, 308);

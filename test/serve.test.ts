@@ -1,7 +1,7 @@
 /**
  * `rowlog serve`: the HTTP API a page (or a script) sees. The run listing (formats preferred,
- * nested tables, DIR itself a run, a folder that appears later), a table's rows strided to
- * `maxPoints` plus the last one, server-sent events delivering a row another process appends
+ * nested tables, DIR itself a run, a folder that appears later), a table's rows under the M4 rule (no extreme lost; zooms;
+ * x-axes), server-sent events delivering a row another process appends
  * (exactly once) and closing the file when the page goes, CSV re-read on change, rows from a
  * live socket sink (`connect`), paths that try to leave DIR, option checks, and the CLI: one URL
  * line on stdout, stopped by SIGTERM/SIGINT, bad port and insecure bind are usage errors.
@@ -27,17 +27,23 @@ import { patient, until as waitUntil } from './wait.js';
 
 const WRITER = path.join(ROOT, 'test', 'fixtures', 'serve-writer.mjs');
 
+interface Points {
+  i: number[];
+  x: number[];
+  y: Array<number | string>;
+}
 interface Block {
   columns: string[];
-  index: number[];
-  data: Array<Array<number | null>>;
+  points: Points[];
 }
 interface Snapshot {
   run: string;
   table: string;
   format: string;
   total: number;
-  stride: number;
+  x: string;
+  bucket: number;
+  maxBuckets: number;
   followed: boolean;
   block: Block;
 }
@@ -46,8 +52,11 @@ interface Listing {
   runs: Array<{ id: string; name: string; live: boolean; tables: Array<{ name: string; file: string; format: string }> }>;
 }
 
-/** A column of a block by name. */
-const col = (b: Block, name: string) => b.data[b.columns.indexOf(name)] ?? [];
+/** A column's points of a block by name. */
+const pts = (b: Block, name: string): Points => b.points[b.columns.indexOf(name)] ?? { i: [], x: [], y: [] };
+/** A column's values (y), and their x (here: `$step`). */
+const col = (b: Block, name: string) => pts(b, name).y;
+const xs = (b: Block, name: string) => pts(b, name).x;
 
 
 async function start(t: Test, opts: ServeOptions): Promise<ServeHandle> {
@@ -164,7 +173,7 @@ t.test('DIR may itself be a run folder (run ".") and may not exist yet', async (
   await new Promise((r) => setTimeout(r, 200)); // the listing is no longer read with no page open
 });
 
-t.test('GET /api/rows: numeric columns by $step; NaN, Infinity and missing cells are null', async (t) => {
+t.test('GET /api/rows: numeric columns against $step; NaN and ±Infinity by name; a missing cell is no point', async (t) => {
   const root = tmpdir(t);
   const r = path.join(root, 'r');
   fs.mkdirSync(r);
@@ -179,13 +188,19 @@ t.test('GET /api/rows: numeric columns by $step; NaN, Infinity and missing cells
     ].join('\n'),
   );
   const h = await start(t, { dir: root });
-  const snap = await getJson<Snapshot>(`${h.url}api/rows?run=r&table=t`);
-  t.match(snap, { run: 'r', table: 't', format: 'jsonl', total: 3, stride: 1, followed: true });
-  t.same(snap.block.columns, ['$step', 'a', 'c'], 'strings and booleans are not plotted');
-  t.same(col(snap.block, '$step'), [0, 5, 2], 'a row without $step is placed at its index');
-  t.same(col(snap.block, 'a'), [1, null, 3]);
-  t.same(col(snap.block, 'c'), [null, null, null]);
-  t.same(snap.block.index, [0, 1, 2]);
+  const snap = await getJson<Snapshot & { startTime: number }>(`${h.url}api/rows?run=r&table=t`);
+  t.match(snap, { run: 'r', table: 't', format: 'jsonl', total: 3, x: '$step', bucket: 1, maxBuckets: 2048, followed: true, startTime: 1 });
+  t.same(snap.block.columns, ['a', 'c'], 'strings and booleans are not plotted, nor $-columns');
+  t.same(pts(snap.block, 'a'), { i: [0, 1, 2], x: [0, 5, 2], y: [1, 'NaN', 3] }, 'a row without $step is placed at its index');
+  t.same(pts(snap.block, 'c'), { i: [1], x: [5], y: ['-Infinity'] });
+  const byTime = await getJson<Snapshot>(`${h.url}api/rows?run=r&table=t&x=$time`);
+  t.same(pts(byTime.block, 'a').x, [1, 2, 3], 'x=$time: each point at its $time');
+  const byA = await getJson<Snapshot>(`${h.url}api/rows?run=r&table=t&x=a`);
+  t.same(pts(byA.block, 'a'), { i: [0, 2], x: [1, 3], y: [1, 3] }, 'x=a column: rows without a finite a are left out');
+  for (const bad of ['x=$level', 'x=', 'buckets=0', 'buckets=x', 'from=1', 'from=2&to=1', 'from=a&to=3']) {
+    t.equal((await get(`${h.url}api/rows?run=r&table=t&${bad}`)).status, 400, bad);
+  }
+  t.equal((await get(`${h.url}api/events?run=r&table=t&from=0&to=1`)).status, 400, 'a zoom is not followed');
 });
 
 t.test('GET /api/rows on a 91 KB gzip bomb (a line of 90 MB among rows): the rows around it, the line skipped', async (t) => {
@@ -202,32 +217,30 @@ t.test('GET /api/rows on a 91 KB gzip bomb (a line of 90 MB among rows): the row
   t.same(col(snap.block, 'loss'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
-t.test('a big table is sent evenly strided to maxPoints, plus its last row', async (t) => {
+t.test('a big table under the M4 rule: per bucket first, last, min and max, so a one-row spike is kept; a zoom at full resolution', async (t) => {
   const root = tmpdir(t);
   const r = path.join(root, 'r');
   fs.mkdirSync(r);
   const n = 25_001;
-  fs.writeFileSync(path.join(r, 'big.jsonl'), Array.from({ length: n }, (_, i) => `{"$step":${i},"v":${i * 2}}\n`).join(''));
-  const h = await start(t, { dir: root, maxPoints: 1000 });
+  const spike = 12_345; // not on any stride grid of a power of 2 above 1
+  fs.writeFileSync(path.join(r, 'big.jsonl'), Array.from({ length: n }, (_, i) => `{"$step":${i},"v":${i === spike ? -1e6 : i * 2}}\n`).join(''));
+  const h = await start(t, { dir: root, maxBuckets: 1000 });
   const snap = await getJson<Snapshot>(`${h.url}api/rows?run=r&table=big`);
   t.equal(snap.total, n);
-  t.equal(snap.stride, 32, 'the smallest power of 2 that keeps ≤ 1000 rows');
-  const idx = snap.block.index;
-  t.ok(idx.length <= 1001, `${idx.length} rows sent`);
-  t.equal(idx[idx.length - 1], n - 1, 'the last row is there');
-  t.ok(idx.slice(0, -1).every((ix, k) => ix === k * 32), 'every 32nd row');
-  t.same(col(snap.block, 'v').slice(0, 3), [0, 64, 128]);
-});
-
-t.test('a wide table gets a coarser stride: at most maxPoints × 400 values', async (t) => {
-  const root = tmpdir(t);
-  fs.mkdirSync(path.join(root, 'r'));
-  const row = (i: number) => JSON.stringify(Object.fromEntries([['$step', i], ...Array.from({ length: 500 }, (_, c) => [`c${c}`, i])]));
-  fs.writeFileSync(path.join(root, 'r', 'wide.jsonl'), Array.from({ length: 20 }, (_, i) => `${row(i)}\n`).join(''));
-  const h = await start(t, { dir: root, maxPoints: 10 });
-  const snap = await getJson<Snapshot>(`${h.url}api/rows?run=r&table=wide`);
-  t.equal(snap.stride, 4);
-  t.same(snap.block.index, [0, 4, 8, 12, 16, 19]);
+  t.equal(snap.bucket, 32, 'the smallest power of 2 that keeps ≤ 1000 buckets');
+  const p = pts(snap.block, 'v');
+  t.ok(p.i.length <= 4 * 782, `${p.i.length} points sent`);
+  t.equal(p.i.at(-1), n - 1, 'the last row is there');
+  t.equal(p.i.at(0), 0, 'and the first');
+  t.ok(p.i.includes(spike) && p.y[p.i.indexOf(spike)] === -1e6, 'the spike is kept');
+  t.same(p.i.slice(0, 4), [0, 31, 32, 63], 'a rising line: each bucket its first (= min) and last (= max) row');
+  const narrow = await getJson<Snapshot>(`${h.url}api/rows?run=r&table=big&buckets=100`);
+  t.equal(narrow.bucket, 256, 'a narrower page asks for fewer buckets');
+  t.ok(pts(narrow.block, 'v').i.includes(spike), 'the spike is still kept');
+  t.equal((await getJson<Snapshot>(`${h.url}api/rows?run=r&table=big&buckets=99999`)).bucket, 32, 'never finer than maxBuckets');
+  const zoom = await getJson<Snapshot & { range: { from: number; to: number; origin: number } }>(`${h.url}api/rows?run=r&table=big&from=12300&to=12400`);
+  t.match(zoom, { bucket: 1, followed: false, range: { from: 12300, to: 12400, origin: 12300 } });
+  t.same(pts(zoom.block, 'v').x, Array.from({ length: 101 }, (_, k) => 12_300 + k), 'every row of the range, each its own bucket');
 });
 
 t.test('a table that cannot be read: 500 for /api/rows, a problem event for a page', async (t) => {
@@ -341,7 +354,7 @@ t.test('events: a snapshot, then a row appended by another process, once; the fi
   t.same(runs.runs.map((r) => r.id), ['run1']);
   const snap = await es.next<Snapshot>('snapshot');
   t.match(snap, { run: 'run1', table: 'train', format: 'jsonl.gz', total: 200, followed: true });
-  t.same(col(snap.block, '$step').slice(-2), [198, 199]);
+  t.same(xs(snap.block, 'loss').slice(-2), [198, 199]);
   const file = path.join(dir, 'train.jsonl.gz');
   await until(() => fdsOn(file) === 1, 'the tail to open the file');
 
@@ -351,12 +364,13 @@ t.test('events: a snapshot, then a row appended by another process, once; the fi
   t.comment(`row seen ${Date.now() - before} ms after the writer started`);
   t.equal(rows.run, 'run1');
   t.equal(rows.total, 201);
-  t.same(col(rows.block, '$step'), [5000], 'only the new row: the rows already in the snapshot are not sent again');
+  t.same(xs(rows.block, 'loss'), [5000], 'only the new row: the rows already in the snapshot are not sent again');
   t.same(col(rows.block, 'loss'), [0.125]);
-  t.same(rows.block.index, [200]);
+  t.same(pts(rows.block, 'loss').i, [200]);
+  t.match(rows, { from: 200, bucket: 1, x: '$step' });
   await writer(dir, 'row', '5001', '0.25');
   const more = await es.next<{ total: number; block: Block }>('rows', (d) => d.total === 202);
-  t.same(col(more.block, '$step'), [5001]);
+  t.same(xs(more.block, 'loss'), [5001]);
 
   es.close();
   await until(() => fdsOn(file) === 0, 'the file to be closed after the page went');
@@ -367,7 +381,7 @@ t.test('events: a wide table whose snapshot alone is bigger than the backlog bou
   const root = tmpdir(t);
   const dir = path.join(root, 'wide');
   const log = createLogger({ dir, console: false, exitHooks: false });
-  const COLS = 120;
+  const COLS = 150;
   const row = (s: number) => Object.fromEntries(Array.from({ length: COLS }, (_, c) => [`layer${c}/grad_norm`, Math.sin(s + c)]));
   for (let s = 0; s < 10_000; s++) log.row('grads', row(s), { step: s });
   await log.flush();
@@ -379,7 +393,7 @@ t.test('events: a wide table whose snapshot alone is bigger than the backlog bou
   log.row('grads', row(10_000), { step: 10_000 });
   await log.flush();
   const rows = await es.next<{ total: number; block: Block }>('rows', (d) => d.total === 10_001, 10_000);
-  t.same(col(rows.block, '$step').at(-1), 10_000, 'the new row arrives on the same stream');
+  t.same(xs(rows.block, 'layer0/grad_norm').at(-1), 10_000, 'the new row arrives on the same stream');
   t.equal(es.events.filter((e) => e.event === 'snapshot').length, 1, 'the stream was not closed and re-read');
   await log.close();
 });
@@ -401,8 +415,8 @@ t.test('events: a CSV-only table is read again when it changes; several runs in 
   csv.write(entry(1, { a: 1, b: 7 })); // a new key: the CSV file is rewritten
   await csv.flush();
   const again = await es.next<Snapshot>('snapshot', (s) => s.run === 'c' && s.total === 2);
-  t.same(again.block.columns, ['$step', 'a', 'b']);
-  t.same(col(again.block, 'b'), [null, 7]);
+  t.same(again.block.columns, ['a', 'b']);
+  t.same(pts(again.block, 'b'), { i: [1], x: [1], y: [7] }, 'a cell the first row lacks: no point there');
   j.write(entry(1, { a: 3 }));
   await j.flush();
   const rows = await es.next<{ run: string; block: Block }>('rows', (d) => d.run === 'j');
@@ -438,11 +452,41 @@ t.test('--connect: rows of a live socket sink are a run named after its address'
   log.row('grad', { norm: 42 }, { step: 42 });
   log.row('other', { x: 1 });
   const rows = await es.next<{ total: number; block: Block }>('rows');
-  t.same(col(rows.block, '$step'), [42]);
+  t.same(xs(rows.block, 'norm'), [42]);
   t.equal(rows.total, 6);
   const runs = await es.next<Listing>('runs', (l) => (l.runs[0]?.tables.length ?? 0) === 2);
   t.same(runs.runs[0]?.tables.map((x) => x.name), ['grad', 'other'], 'a new table is pushed to the page');
   t.same(warnings, []);
+});
+
+t.test('--connect: an x-axis asked for late is followed at the resolution a fresh snapshot has', async (t) => {
+  const sink = socketSink({ port: 0, backlog: 100_000 });
+  const { port } = await sink.address();
+  const log = createLogger({ sinks: [sink], exitHooks: false });
+  t.teardown(() => log.close());
+  for (let i = 0; i < 5000; i++) log.row('train', { loss: Math.sin(i) }, { step: i });
+  await log.flush();
+  const h = await serve({ dir: tmpdir(t), connect: `127.0.0.1:${port}`, pollMs: 20, onWarning: () => {} });
+  t.teardown(() => h.close());
+  const id = encodeURIComponent(`live:127.0.0.1:${port}`);
+  for (const end = Date.now() + patient(5000); Date.now() < end; ) {
+    if ((await get(`${h.url}api/rows?run=${id}&table=train`)).body.includes('"total":5000')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // The page asks for `epoch` (first asked now: the live run keeps it from row 5000 on), 64 buckets.
+  const es = eventStream(t, `${h.url}api/events?table=train&run=${id}&x=epoch&buckets=64`);
+  const snap = await es.next<Snapshot>('snapshot');
+  t.match(snap, { total: 5000, x: 'epoch', bucket: 1 });
+  for (let i = 5000; i < 5050; i++) log.row('train', { loss: i % 2, epoch: i / 10 }, { step: i });
+  const last = await es.next<{ total: number }>('rows', (r) => r.total === 5050);
+  const held = es.events.filter((e) => e.event === 'rows').map((e) => e.data as { bucket: number; block: Block });
+  const fresh = await getJson<Snapshot>(`${h.url}api/rows?run=${id}&table=train&x=epoch&buckets=64`);
+  t.equal(fresh.bucket, 1, 'a fresh snapshot: 50 rows in 64 buckets, one a bucket');
+  t.same(held.map((r) => r.bucket), held.map(() => 1), 'so are the rows events');
+  t.equal(xs(fresh.block, 'loss').length, 50);
+  t.equal(last.total, 5050);
+  const got = new Set(held.flatMap((r) => xs(r.block, 'loss')));
+  t.equal(got.size, 50, 'every row of the new axis reached the page');
 });
 
 t.test('options are checked; another host than loopback needs allowInsecure', async (t) => {
@@ -451,7 +495,7 @@ t.test('options are checked; another host than loopback needs allowInsecure', as
   await t.rejects(serve({ dir, port: 'x' as unknown as number }), { name: 'TypeError', code: 'ERR_INVALID_OPTION' });
   await t.rejects(serve({ dir, host: '0.0.0.0' }), { code: 'ERR_INSECURE_BIND', message: /0\.0\.0\.0/ });
   await t.rejects(serve({ dir, host: '' }), { code: 'ERR_INVALID_OPTION', message: /^host/ });
-  await t.rejects(serve({ dir, maxPoints: 5 }), { code: 'ERR_INVALID_OPTION', message: /^maxPoints/ });
+  await t.rejects(serve({ dir, maxBuckets: 5 }), { code: 'ERR_INVALID_OPTION', message: /^maxBuckets/ });
   await t.rejects(serve({ dir, pollMs: 0 }), { code: 'ERR_INVALID_OPTION', message: /^pollMs/ });
   await t.rejects(serve({ dir, refreshMs: 0 }), { code: 'ERR_INVALID_OPTION', message: /^refreshMs/ });
   await t.rejects(serve({ dir: '' }), { name: 'TypeError', message: /^dir/ });

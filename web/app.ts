@@ -1,24 +1,32 @@
 // rowlog serve: the page (docs/DESIGN.md §7). It lists the runs the server sees, plots every numeric
-// column of the chosen table against $step with uPlot (one chart per column, one raw + one
-// smoothed series per checked run), and follows new rows through one EventSource
-// (/api/events), redrawing with setData at most once per animation frame.
+// column of the chosen table against the chosen x-axis with uPlot (one chart per column, one raw
+// + one smoothed series per checked run, or a mean and band per group), and follows new rows
+// through one EventSource (/api/events?…&x&buckets), redrawing with setData at most once per
+// animation frame.
 //
 // TypeScript compiled by `npm run build` (web/tsconfig.json: the DOM lib, ES modules) to
 // dist/web/, served as /app.js and its sibling modules. This one holds the run list, the
-// address and the event stream; state.ts what is shown (window.rowlog), charts.ts the uPlot
-// charts, dom.ts the element helpers. The message types are the server's
-// (lib/serve/protocol.ts, type-only imports). The pure parts have unit tests: series.ts (what
-// a run holds, striding with the server's own lib/serve/decimate.ts), smooth.ts (TensorBoard's
-// smoothing), format.ts (numbers for people).
+// address, the x-axis select and the event stream; state.ts what is shown (window.rowlog),
+// charts.ts the uPlot charts (markers, log-y, zoom), runs-table.ts the runs table above them
+// (/api/summary), export.ts each chart's CSV/JSON/PNG buttons, dom.ts the element helpers. The message
+// types are the server's (lib/serve/protocol.ts, type-only imports). The pure parts have unit
+// tests: series.ts (what a run holds, merged by the M4 rule of the server's own
+// lib/serve/decimate.ts), align.ts (lines, markers, runs on one x), axis.ts (the x-axis
+// choice), group.ts (a group's mean and band), runs-view.ts (the runs table's sort and filter),
+// export-data.ts (what an export holds), smooth.ts (TensorBoard's smoothing), format.ts
+// (numbers for people).
 import type { ProblemEvent, RowsEvent, RunsBody, Snapshot } from '../lib/serve/protocol.js';
-import { CHART_HEIGHT, dataChanged, plotWidth, rebuildCharts, syncCharts } from './charts.js';
+import { RELATIVE, axisName, serverAxis } from './axis.js';
+import { CHART_HEIGHT, bucketsWanted, dataChanged, numericColumns, plotWidth, rebuildCharts, syncCharts } from './charts.js';
 import { $, el, sub } from './dom.js';
+import { installExport } from './export.js';
 import { ago } from './format.js';
+import { loadSummary, readRunsHash, renderRunsTable, setupRunsTable, writeRunsHash } from './runs-table.js';
 import { applyRows, fromSnapshot } from './series.js';
 import { colorOf, countText, isLive, lastChange, runOf, serverNow, state } from './state.js';
 
 // ---------------------------------------------------------------------------------------------
-// Settings in the address (#run=a&run=b&table=t&filter=loss&smooth=0.6): a reload keeps them.
+// Settings in the address (#run=a&run=b&table=t&filter=loss&smooth=0.6&x=epoch&log=loss): a reload keeps them.
 
 function readHash(): void {
   const p = new URLSearchParams(location.hash.slice(1));
@@ -27,6 +35,9 @@ function readHash(): void {
   state.filter = p.get('filter') ?? '';
   const s = Number(p.get('smooth'));
   if (p.has('smooth') && s >= 0 && s <= 0.99) state.smoothing = s;
+  readRunsHash(p);
+  state.xAxis = p.get('x') || '$step';
+  state.logY = new Set(p.getAll('log'));
 }
 
 function writeHash(): void {
@@ -35,6 +46,9 @@ function writeHash(): void {
   if (state.table) p.set('table', state.table);
   if (state.filter) p.set('filter', state.filter);
   p.set('smooth', String(state.smoothing));
+  writeRunsHash(p);
+  if (state.xAxis !== '$step') p.set('x', state.xAxis);
+  for (const c of state.logY) p.append('log', c);
   history.replaceState(null, '', `#${p}`);
 }
 
@@ -76,6 +90,7 @@ function onRuns(body: RunsBody): void {
     writeHash();
     reconnect();
   }
+  loadSummary(); // the listing changed: new runs, grown tables
 }
 
 /** Tables of the checked runs (all runs when none is). */
@@ -133,10 +148,13 @@ function toggleRun(id: string, on: boolean): void {
   state.touched = true;
   state.selected = state.selected.filter((r) => r !== id);
   if (on) state.selected.push(id);
+  const table = state.table;
   if (!tableNames().includes(state.table)) state.table = tableNames()[0] ?? '';
+  if (state.table !== table) loadSummary();
   writeHash();
   renderRuns();
   renderTables();
+  renderRunsTable();
   reconnect();
 }
 
@@ -145,7 +163,47 @@ function toggleRun(id: string, on: boolean): void {
 
 function onSnapshot(msg: Snapshot): void {
   state.data.set(msg.run, fromSnapshot(msg));
+  if (axisMissing()) {
+    // The x-axis is a column no checked run's table has (chosen on another table): every chart
+    // would be empty, and the select would offer none of this table's columns. Back to step.
+    showMessage(`no run's ${state.table} has a column ${state.xAxis}: drawn against step`);
+    state.xAxis = '$step';
+    writeHash();
+    reconnect();
+    return;
+  }
+  renderXAxis();
   dataChanged();
+}
+
+/**
+ * The x-axis is a data column and every checked run's snapshot of the table has come with rows
+ * but no point (the server leaves out rows without the axis' column): no run has that column.
+ */
+function axisMissing(): boolean {
+  if (state.xAxis.startsWith('$')) return false;
+  const ids = state.selected.filter((id) => runOf(id)?.tables.some((t) => t.name === state.table));
+  const data = ids.map((id) => state.data.get(id));
+  if (data.length === 0 || data.some((d) => d === undefined || d.x !== state.xAxis)) return false;
+  return data.every((d) => d?.cols.size === 0) && data.some((d) => (d?.total ?? 0) > 0);
+}
+
+/** The x-axis select: step, relative time, wall time, and every numeric column of the checked runs' table. */
+function renderXAxis(): void {
+  const select = $<HTMLSelectElement>('x-axis');
+  const cols = numericColumns();
+  const values = ['$step', RELATIVE, '$time', ...cols, ...(state.xAxis.startsWith('$') || cols.includes(state.xAxis) ? [] : [state.xAxis])];
+  const current = [...select.options].map((o) => o.value);
+  if (current.join('\n') !== values.join('\n')) {
+    select.replaceChildren(
+      ...values.map((v) => {
+        const o = el('option', '', axisName(v));
+        o.value = v;
+        return o;
+      }),
+    );
+  }
+  select.value = state.xAxis;
 }
 
 function onRows(msg: RowsEvent): void {
@@ -161,10 +219,15 @@ let source: EventSource | null = null;
 function reconnect(): void {
   if (source) source.close();
   state.data.clear();
+  state.zoom = undefined;
   const p = new URLSearchParams();
   if (state.table) {
     for (const id of state.selected) if (runOf(id)?.tables.some((t) => t.name === state.table)) p.append('run', id);
-    if (p.has('run')) p.set('table', state.table);
+    if (p.has('run')) {
+      p.set('table', state.table);
+      p.set('x', serverAxis(state.xAxis));
+      p.set('buckets', String(bucketsWanted()));
+    }
   }
   const es = new EventSource(`/api/events?${p}`);
   source = es;
@@ -227,17 +290,30 @@ function setup(): void {
     writeHash();
     dataChanged();
   });
+  const xAxis = $<HTMLSelectElement>('x-axis');
+  renderXAxis();
+  xAxis.addEventListener('change', () => {
+    state.xAxis = xAxis.value;
+    showMessage('');
+    writeHash();
+    reconnect();
+  });
+  document.addEventListener('rowlog-settings', writeHash);
   table.addEventListener('change', () => {
     state.table = table.value;
+    showMessage('');
     writeHash();
     renderRuns();
     reconnect();
+    loadSummary();
   });
   new ResizeObserver(() => {
     const w = plotWidth();
     for (const c of state.charts.values()) if (Math.abs(c.u.width - w) > 1) c.u.setSize({ width: w, height: CHART_HEIGHT });
   }).observe($('charts'));
   setInterval(renderRuns, 5000); // "12 s ago" and the live dots age
+  setupRunsTable({ toggle: toggleRun, changed: writeHash });
+  installExport();
 
   refetch();
 }

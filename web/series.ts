@@ -1,92 +1,120 @@
 /**
- * What the page holds of one run's table, and how the server's events change it (docs/DESIGN.md §7):
- * a `snapshot` replaces it, a `rows` event appends to it. Points are kept on the server's grid
- * (every `stride`-th row by index, plus the last row, the "tip", shown only until the next row
- * comes); when the table grows past `maxPoints` the grid gets coarser and the points off it are
- * dropped, with the same rule the server strides by (lib/serve/decimate.ts, loaded as is).
+ * What the page holds of one run's table, and how the server's events change it (docs/DESIGN.md §7,
+ * issue 15): per column the points the server kept under the M4 rule (lib/serve/decimate.ts, the
+ * same compiled file the server runs): row index, x on the axis asked for, y (NaN and ±Infinity
+ * included; the charts mark them). A `snapshot` replaces it; a `rows` event is merged by
+ * protocol.ts's rule: the points at indexes ≥ `from` go, the event's are appended, and when its
+ * `bucket` is coarser, everything held is put through {@link m4} at that bucket — so the page
+ * holds what a fresh snapshot would, without reading the table again.
  */
-import { onGrid } from '../lib/serve/decimate.js';
-import type { Block, RowsEvent, ServedFormat, Snapshot } from '../lib/serve/protocol.js';
+import { fromWire, m4 } from '../lib/serve/decimate.js';
+import type { Points } from '../lib/serve/decimate.js';
+import type { Block, RowsEvent, ServedFormat, Snapshot, XAxis } from '../lib/serve/protocol.js';
 
-/** One run's points: `index[k]` is the row index of the k-th point, `steps[k]` its step, `cols` the values by column. */
+/** One run's table as the page holds it (the full view, or a zoom's range). */
 export interface RunData {
+  /** Rows in the table. */
   total: number;
-  stride: number;
-  maxPoints: number;
+  /** Rows per bucket of the points held (a power of 2). */
+  bucket: number;
+  /** The most buckets the page asked for. */
+  maxBuckets: number;
+  /** The x-axis of every point's `x`. */
+  x: XAxis;
+  /** `$time` of the table's first row that has one (ms), for relative time. */
+  startTime: number | undefined;
+  /** A zoom's x range (the points are the rows in it), else undefined. */
+  range: { from: number; to: number } | undefined;
+  /** New rows come as `rows` events (false: a CSV table, sent again whole; a range). */
   followed: boolean;
   format: ServedFormat | 'live';
-  index: number[];
-  steps: Array<number | null>;
-  cols: Map<string, Array<number | null>>;
-  /** The last point is off the grid: dropped when the next rows come. */
-  tip: boolean;
+  /** column → its kept points, in index order. */
+  cols: Map<string, Points>;
 }
 
-/** The run's data as a `snapshot` gives it. */
+/** The run's data as a `snapshot` (or `/api/rows`) gives it. */
 export function fromSnapshot(msg: Snapshot): RunData {
   const d: RunData = {
     total: msg.total,
-    stride: msg.stride,
-    maxPoints: msg.maxPoints,
+    bucket: msg.bucket,
+    maxBuckets: msg.maxBuckets,
+    x: msg.x,
+    startTime: msg.startTime,
+    range: msg.range === undefined ? undefined : { from: msg.range.from, to: msg.range.to },
     followed: msg.followed,
     format: msg.format,
-    index: [],
-    steps: [],
     cols: new Map(),
-    tip: false,
   };
   appendBlock(d, msg.block);
   return d;
 }
 
-/** Drops the previous last point when it was off the grid (it was only shown until the next one came). */
-function dropTip(d: RunData): void {
-  if (!d.tip) return;
-  d.index.pop();
-  d.steps.pop();
-  for (const ys of d.cols.values()) ys.pop();
-  d.tip = false;
-}
-
-/** Appends a block's points (new columns get nulls before, missing ones nulls after); the last may be an off-grid tip. */
-export function appendBlock(d: RunData, block: Block): void {
-  dropTip(d);
-  const n0 = d.index.length;
-  const stepCol = block.columns.indexOf('$step');
-  block.columns.forEach((c, ci) => {
-    if (c === '$step') return;
-    let ys = d.cols.get(c);
-    if (!ys) d.cols.set(c, (ys = new Array<number | null>(n0).fill(null)));
-    for (const v of block.data[ci] ?? []) ys.push(v);
+/** Appends a block's points to each of its columns (new columns start empty). */
+function appendBlock(d: RunData, block: Block): void {
+  block.columns.forEach((c, k) => {
+    const wire = block.points[k];
+    if (wire === undefined) return;
+    const add = fromWire(wire);
+    const held = d.cols.get(c);
+    if (held === undefined) {
+      d.cols.set(c, add);
+      return;
+    }
+    for (let j = 0; j < add.i.length; j++) {
+      held.i.push(add.i[j] as number);
+      held.x.push(add.x[j] as number);
+      held.y.push(add.y[j] as number);
+    }
   });
-  for (const ix of block.index) d.index.push(ix);
-  for (const s of stepCol >= 0 ? (block.data[stepCol] ?? []) : block.index) d.steps.push(s);
-  const n1 = d.index.length;
-  for (const ys of d.cols.values()) while (ys.length < n1) ys.push(null);
-  d.tip = n1 > 0 && (d.index[n1 - 1] as number) % d.stride !== 0;
 }
 
-/** Keeps only the points on the grid of `stride` (a coarser one, as the table grew), and the last point. */
-export function restride(d: RunData, stride: number): void {
-  d.stride = stride;
-  const keep = onGrid(d.index, stride, true);
-  if (keep.length !== d.index.length) {
-    const pick = <T>(a: T[]) => keep.map((k) => a[k] as T);
-    d.index = pick(d.index);
-    d.steps = pick(d.steps);
-    for (const [c, ys] of d.cols) d.cols.set(c, pick(ys));
+/** Drops every column's points at row indexes ≥ `from`. */
+function dropFrom(d: RunData, from: number): void {
+  for (const p of d.cols.values()) {
+    let n = p.i.length;
+    while (n > 0 && (p.i[n - 1] as number) >= from) n--;
+    p.i.length = n;
+    p.x.length = n;
+    p.y.length = n;
   }
-  const n = d.index.length;
-  d.tip = n > 0 && (d.index[n - 1] as number) % stride !== 0;
 }
 
 /**
- * Applies a `rows` event: the new points, then the grid the server says (it may have doubled
- * while the rows came, so points of the block can be off it too), and at most 2 × maxPoints held.
+ * Applies a `rows` event (lib/serve/protocol.ts's RowsEvent): the points at indexes ≥ `from` go,
+ * the block's are appended, and when `bucket` is coarser than the one held every column is
+ * rebucketed by the M4 rule. Events of another x-axis are ignored (the page reconnects on a change).
  */
 export function applyRows(d: RunData, msg: RowsEvent): void {
+  if (msg.x !== d.x) return;
   d.total = msg.total;
+  dropFrom(d, msg.from);
   appendBlock(d, msg.block);
-  if (msg.stride > d.stride) restride(d, msg.stride);
-  while (d.index.length > 2 * d.maxPoints) restride(d, d.stride * 2);
+  if (msg.bucket > d.bucket) {
+    d.bucket = msg.bucket;
+    for (const [c, p] of d.cols) d.cols.set(c, m4(p, msg.bucket));
+  }
+}
+
+/** The x of the last row held (of any column), for the run list's "step N"; undefined with none. */
+export function lastX(d: RunData): number | undefined {
+  let best = -1;
+  let x: number | undefined;
+  for (const p of d.cols.values()) {
+    const n = p.i.length;
+    if (n > 0 && (p.i[n - 1] as number) > best) {
+      best = p.i[n - 1] as number;
+      x = p.x[n - 1];
+    }
+  }
+  return x;
+}
+
+/** The last finite value of a column held (the chart header's figure); undefined with none. */
+export function lastFinite(p: Points | undefined): number | undefined {
+  if (p === undefined) return undefined;
+  for (let k = p.y.length - 1; k >= 0; k--) {
+    const y = p.y[k] as number;
+    if (y - y === 0) return y;
+  }
+  return undefined;
 }

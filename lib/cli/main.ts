@@ -15,6 +15,7 @@ import { registerQuery } from './query.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerTail } from './tail.js';
+import { registerView } from './view.js';
 
 const program = new Command('rowlog')
   .description('Log first, ask questions later: numbers from machine-learning runs.')
@@ -30,6 +31,7 @@ registerQuery(program);
 registerRun(program);
 registerServe(program);
 registerTail(program);
+registerView(program);
 prefixCommanderErrors(program);
 
 try {

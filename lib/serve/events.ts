@@ -1,12 +1,12 @@
 /**
  * `/api/events` (docs/DESIGN.md §7): one server-sent event stream per open page, and what follows a
- * table on it. For each run of the stream: one `snapshot` (the table strided, see
- * lib/serve/snapshot.ts), then `rows` as rows are appended: a JSONL file is followed with
+ * table on it. For each run of the stream: one `snapshot` (the table under the M4 rule against
+ * the page's x-axis, see lib/serve/snapshot.ts), then `rows` as rows are appended: a JSONL file is followed with
  * `tailBatches`, a live table through its listeners (batched every `pollMs`), a Redis stream
  * from the snapshot's last entry (lib/serve/redis-runs.ts), and a CSV-only
  * table, which cannot be tailed (a new column rewrites the whole file), is sent again as a new
- * `snapshot` when it changes. Rows of a `rows` event are on the grid the page holds, plus the
- * last one; the grid only gets coarser.
+ * `snapshot` when it changes. A `rows` event carries the M4 of the rows from the start of the
+ * page's last bucket on ({@link M4Follower}); the buckets only get coarser.
  *
  * A page that falls behind is dropped rather than buffered without end: once more than
  * MAX_SSE_BACKLOG is queued beyond its largest event it is closed, and the browser reconnects
@@ -16,11 +16,11 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { lineToRow } from '../format/parse-lines.js';
 import { tailBatches } from '../read/tail.js';
-import { Decimator, numericRow, toBlock } from './decimate.js';
-import type { NumRow } from './decimate.js';
+import type { Row } from '../format/parse-lines.js';
+import { M4Follower, xOf } from './decimate.js';
 import type { LiveRun } from './live.js';
 import type { RedisRuns } from './redis-runs.js';
-import type { ServerEvents, Snapshot } from './protocol.js';
+import type { ServerEvents, Snapshot, View } from './protocol.js';
 import type { Resolved } from './runs.js';
 import { alignTail } from './snapshot.js';
 
@@ -74,12 +74,11 @@ export class EventStream {
 
 /** What {@link follow} needs of the server. */
 export interface FollowContext {
-  maxPoints: number;
   pollMs: number;
   live: LiveRun | undefined;
   redis?: RedisRuns | undefined;
   /** `signal`: the page went (a Redis stream's read stops). */
-  snapshot(target: Resolved, signal?: AbortSignal): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }>;
+  snapshot(target: Resolved, view: View, signal?: AbortSignal): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string; origin?: number | undefined }>;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -91,20 +90,20 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Sends the table `target` names to `es`: a snapshot, then rows as they are appended, until the page goes. */
-export async function follow(es: EventStream, target: Resolved, ctx: FollowContext): Promise<void> {
+export async function follow(es: EventStream, target: Resolved, view: View, ctx: FollowContext): Promise<void> {
   const { run, table, file } = target;
   const signal = es.abort.signal;
-  const { snap, lastKeys, since } = await ctx.snapshot(target, signal);
+  const { snap, lastKeys, since, origin } = await ctx.snapshot(target, view, signal);
   if (signal.aborted) return;
   es.send('snapshot', snap);
-  // The page's grid: only counted here (the page holds the points), doubled as the table grows.
-  const dec = new Decimator(ctx.maxPoints, false);
-  dec.total = snap.total;
-  dec.stride = snap.stride;
-  for (const c of snap.block.columns) dec.columns.add(c);
-  const sendRows = (rows: NumRow[]) => {
-    const kept = dec.append(rows);
-    if (kept.length > 0) es.send('rows', { run: run.id, table: table.name, total: dec.total, stride: dec.stride, block: toBlock(kept, [...dec.columns]) });
+  // The page's last bucket, held here (the page holds the rest), so each batch sends only what changed.
+  // Its buckets counted from where the snapshot's were (a live axis asked for late starts late).
+  const fol = new M4Follower(origin === undefined ? snap : { ...snap, origin });
+  const sendRows = (rows: readonly Row[], first: number) => {
+    if (rows.length === 0) return;
+    const batch = rows.map((row, k) => ({ index: first + k, x: xOf(row, first + k, view.x), row }));
+    const { from, bucket, block } = fol.append(batch, first + rows.length);
+    es.send('rows', { run: run.id, table: table.name, total: fol.total, x: view.x, bucket, from, block });
   };
 
   if (since !== undefined && ctx.redis !== undefined) {
@@ -116,15 +115,19 @@ export async function follow(es: EventStream, target: Resolved, ctx: FollowConte
   if (run.live) {
     const live = ctx.live?.tables.get(table.name);
     if (live === undefined) return;
-    let pending: NumRow[] = [];
+    let pending: Row[] = [];
+    let first = snap.total;
     let timer: NodeJS.Timeout | undefined;
-    const listener = (row: NumRow) => {
+    const listener = (row: Record<string, unknown>, index: number) => {
+      if (index < first) return; // in the snapshot already
+      if (pending.length === 0) first = index;
       pending.push(row);
       timer ??= setTimeout(() => {
         timer = undefined;
         const rows = pending;
         pending = [];
-        sendRows(rows);
+        sendRows(rows, first);
+        first += rows.length;
       }, ctx.pollMs);
     };
     live.listeners.add(listener);
@@ -142,7 +145,7 @@ export async function follow(es: EventStream, target: Resolved, ctx: FollowConte
       const now = fs.statSync(file, { throwIfNoEntry: false });
       if (signal.aborted || now === undefined || (seen !== undefined && now.mtimeMs === seen.mtimeMs && now.size === seen.size && now.ino === seen.ino)) continue;
       seen = now;
-      const again = await ctx.snapshot(target);
+      const again = await ctx.snapshot(target, view);
       es.send('snapshot', again.snap);
     }
     return;
@@ -156,6 +159,7 @@ export async function follow(es: EventStream, target: Resolved, ctx: FollowConte
       first = false;
       parsed = parsed.slice(alignTail(parsed.map((r) => JSON.stringify(r)), lastKeys));
     }
-    if (parsed.length > 0) sendRows(parsed.map((r) => numericRow(r, index++)));
+    if (parsed.length > 0) sendRows(parsed, index);
+    index += parsed.length;
   }
 }

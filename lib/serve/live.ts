@@ -1,30 +1,48 @@
 /**
  * The live run of `serve({connect})`: rows of a socket sink (lib/net/connect.ts), by `$table`,
- * held in memory and strided like a snapshot (lib/serve/decimate.ts) for as long as the server
- * runs; pages that follow one of its tables are told of each row.
+ * held in memory under the M4 rule (lib/serve/decimate.ts) for as long as the server runs, on
+ * `$step` and `$time` from the first row, and on any other x-axis from when a page first asks
+ * for it (the rows before are not kept); pages that follow one of its tables are told of each row.
  */
 import type { Readable } from 'node:stream';
 import { isValidName } from '../core/entry.js';
 import { connect } from '../net/connect.js';
-import { Decimator, numericRow } from './decimate.js';
-import type { NumRow } from './decimate.js';
-import type { ServedRun, ServedTable } from './protocol.js';
+import { MAX_BUCKETS, TableM4, xOf } from './decimate.js';
+import type { ServedRun, ServedTable, XAxis } from './protocol.js';
 
-/** Tables a `connect` subscription may add (each holds up to `maxPoints` rows). */
+/** Tables a `connect` subscription may add (each holds up to MAX_BUCKETS buckets per axis). */
 const MAX_LIVE_TABLES = 1000;
+/** x-axes kept per live table at most (`$step`, `$time` and those pages asked for). */
+const MAX_LIVE_AXES = 8;
 
 /** One table of the live run, with the pages that follow it. */
 export class LiveTable {
-  readonly dec: Decimator;
+  total = 0;
+  startTime: number | undefined;
   mtime = Date.now();
-  readonly listeners = new Set<(row: NumRow, index: number) => void>();
-  constructor(max: number) {
-    this.dec = new Decimator(max);
+  readonly axes = new Map<XAxis, TableM4>([
+    ['$step', new TableM4(MAX_BUCKETS)],
+    ['$time', new TableM4(MAX_BUCKETS)],
+  ]);
+  readonly listeners = new Set<(row: Record<string, unknown>, index: number) => void>();
+
+  /** The rows on `x` (from now on for an axis not asked for before); undefined past MAX_LIVE_AXES. */
+  view(x: XAxis): TableM4 | undefined {
+    let m4 = this.axes.get(x);
+    if (m4 === undefined && this.axes.size < MAX_LIVE_AXES) this.axes.set(x, (m4 = new TableM4(MAX_BUCKETS, { origin: this.total })));
+    return m4;
   }
-  push(row: NumRow): void {
-    this.dec.push(row);
+
+  push(row: Record<string, unknown>): void {
+    const index = this.total++;
+    if (this.startTime === undefined && typeof row.$time === 'number' && row.$time - row.$time === 0) this.startTime = row.$time;
+    for (const [axis, m4] of this.axes) {
+      const x = xOf(row, index, axis);
+      if (x !== undefined) m4.push(index, x, row);
+      m4.total = this.total;
+    }
     this.mtime = Date.now();
-    for (const l of this.listeners) l(row, this.dec.total - 1);
+    for (const l of this.listeners) l(row, index);
   }
 }
 
@@ -37,10 +55,7 @@ export class LiveRun {
   readonly tables = new Map<string, LiveTable>();
   private subscription: Readable | undefined;
 
-  constructor(
-    readonly remote: { host: string; port: number },
-    readonly maxPoints: number,
-  ) {
+  constructor(readonly remote: { host: string; port: number }) {
     this.id = `live:${remote.host}:${remote.port}`;
     this.name = `${remote.host.includes(':') ? `[${remote.host}]` : remote.host}:${remote.port}`;
   }
@@ -62,10 +77,10 @@ export class LiveRun {
       let t = this.tables.get(name);
       if (t === undefined) {
         if (this.tables.size >= MAX_LIVE_TABLES) return;
-        this.tables.set(name, (t = new LiveTable(this.maxPoints)));
+        this.tables.set(name, (t = new LiveTable()));
         onTable();
       }
-      t.push(numericRow(row, t.dec.total));
+      t.push(row);
     });
     rows.on('dropped', (n: number) => warn(`${where}: ${n} rows were dropped by the socket sink (not sent while this server was away or slow)`));
     rows.on('restart', () => warn(`${where}: the socket sink restarted (a new trainer on that port); its rows follow the old ones`));

@@ -2,8 +2,8 @@
  * The runs of `serve({redis})` (issue 14 point 3; docs/DESIGN.md §4 "Redis Streams", §9): the
  * runs a Redis holds (`SMEMBERS P:runs`, each run's meta hash: run.json's text and its
  * `table:<t>` fields), listed beside the folder's runs as `redis:<run>`, and their tables read
- * with lib/net/connect-redis.ts: a snapshot is the stream from its start through the server's
- * {@link Decimator}, and the rows after it come live from an XREAD BLOCK that starts at the
+ * with lib/net/connect-redis.ts: a snapshot is the stream from its start under the M4 rule
+ * ({@link TableM4}, against the page's x-axis; a zoom keeps the rows of its x range), and the rows after it come live from an XREAD BLOCK that starts at the
  * snapshot's last entry (`since: lastId`), so the page gets every row once.
  *
  * The listing is read again every `refreshMs` (one poll at a time: a Redis that is away does
@@ -18,9 +18,8 @@ import { openRedis } from '../io/redis-client.js';
 import type { Redis, RedisTarget } from '../io/redis-client.js';
 import { connectRedis } from '../net/connect-redis.js';
 import type { Row } from '../format/parse-lines.js';
-import { Decimator, numericRow } from './decimate.js';
-import type { NumRow } from './decimate.js';
-import type { ServedRun, ServedTable, Snapshot } from './protocol.js';
+import { TableM4, xOf } from './decimate.js';
+import type { ServedRun, ServedTable, Snapshot, View } from './protocol.js';
 
 /** What a Redis run's id starts with in the API (`run=redis:<name>`). */
 export const REDIS_RUN = 'redis:';
@@ -45,9 +44,21 @@ function jsonField(text: string | undefined, key: string): string | undefined {
   }
 }
 
+/** A JSON object's text as the object, or undefined (not JSON, not an object). */
+function jsonObject(text: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text ?? '');
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The runs in one Redis, for serve. */
 export class RedisRuns {
   private listed: ServedRun[] = [];
+  /** Each listed run's params, by run id (for the runs table, lib/serve/summary.ts). */
+  private params = new Map<string, Record<string, unknown>>();
   private readonly client: Redis;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -74,6 +85,11 @@ export class RedisRuns {
     return this.listed;
   }
 
+  /** A listed run's params (its meta hash's `params`, params.json's text), as last read; undefined without. */
+  paramsOf(id: string): Record<string, unknown> | undefined {
+    return this.params.get(id);
+  }
+
   /** Reads the runs every `refreshMs`, calling `onChange` after each read (the server pushes the listing when it changed). */
   start(refreshMs: number, onChange: () => void): void {
     const poll = () => {
@@ -97,6 +113,7 @@ export class RedisRuns {
     const names = ((await this.client.call('SMEMBERS', runsKey(this.prefix))) as string[]).filter(isRunName).sort().slice(0, MAX_RUNS);
     const metas = await Promise.all(names.map((n) => this.client.call('HGETALL', metaKey(this.prefix, n)) as Promise<string[]>));
     const runs: ServedRun[] = [];
+    const params = new Map<string, Record<string, unknown>>();
     for (const [i, name] of names.entries()) {
       const flat = metas[i] ?? [];
       const meta = new Map<string, string>();
@@ -117,8 +134,11 @@ export class RedisRuns {
       };
       const start = jsonField(meta.get('run'), 'startTime');
       if (start !== undefined) served.startTime = start;
+      const p = jsonObject(meta.get('params'));
+      if (p !== undefined) params.set(served.id, p);
       runs.push(served);
     }
+    this.params = params;
     return runs;
   }
 
@@ -145,21 +165,34 @@ export class RedisRuns {
     });
   }
 
-  /** A table's snapshot (the stream from its start, strided) and the last entry it read; `signal` (the page went) stops the read. */
-  async snapshot(run: ServedRun, table: ServedTable, maxPoints: number, signal?: AbortSignal): Promise<{ snap: Snapshot; since: string }> {
-    const dec = new Decimator(maxPoints);
+  /** A table's snapshot (the stream from its start, under the M4 rule) and the last entry it read; `signal` (the page went) stops the read. */
+  async snapshot(run: ServedRun, table: ServedTable, view: View, signal?: AbortSignal): Promise<{ snap: Snapshot; since: string; origin: number | undefined }> {
+    const m4 = new TableM4(view.maxBuckets);
+    const range = view.range;
+    let total = 0;
+    let startTime: number | undefined;
     const since = await this.rows(redisRunName(run.id) as string, table.name, { follow: false, ...(signal === undefined ? {} : { signal }) }, (rows) => {
-      for (const r of rows) dec.push(numericRow(r, dec.total));
+      for (const r of rows) {
+        const index = total++;
+        if (startTime === undefined && typeof r.$time === 'number' && r.$time - r.$time === 0) startTime = r.$time;
+        const x = xOf(r, index, view.x);
+        if (x !== undefined && (range === undefined || (x >= range.from && x <= range.to))) m4.push(index, x, r);
+      }
     });
-    const block = dec.block(); // first: it may make the stride coarser
-    const snap: Snapshot = { run: run.id, table: table.name, file: '', format: 'live', total: dec.total, stride: dec.stride, maxPoints, followed: true, block };
-    return { snap, since };
+    m4.total = total;
+    const snap: Snapshot = { run: run.id, table: table.name, file: '', format: 'live', total, x: view.x, bucket: m4.bucket, maxBuckets: view.maxBuckets, followed: range === undefined, block: m4.block() };
+    if (range !== undefined) snap.range = { ...range, origin: m4.origin ?? 0 };
+    if (startTime !== undefined) snap.startTime = startTime;
+    return { snap, since, origin: m4.origin };
   }
 
-  /** The rows after `since`, live, as numeric rows numbered from `index`, until `signal` aborts. */
-  async follow(run: ServedRun, table: ServedTable, since: string, index: number, signal: AbortSignal, onRows: (rows: NumRow[]) => void): Promise<void> {
+  /** The rows after `since`, live, numbered from `index`, until `signal` aborts. */
+  async follow(run: ServedRun, table: ServedTable, since: string, index: number, signal: AbortSignal, onRows: (rows: Row[], first: number) => void): Promise<void> {
     let next = index;
-    await this.rows(redisRunName(run.id) as string, table.name, { since, follow: true, signal }, (rows) => onRows(rows.map((r) => numericRow(r, next++))));
+    await this.rows(redisRunName(run.id) as string, table.name, { since, follow: true, signal }, (rows) => {
+      onRows(rows, next);
+      next += rows.length;
+    });
   }
 
   close(): void {

@@ -7,12 +7,18 @@
  *
  * - `GET /api/runs`: the runs (lib/serve/runs.ts: DIR itself when it is a run folder, then its
  *   sub-folders that are, as lib/run/layout.ts finds them) and their tables.
- * - `GET /api/rows?run=R&table=T`: a table's numeric columns, evenly strided to at most
- *   `maxPoints` rows plus the last one (lib/serve/decimate.ts; a 2M-row table stays a few MB);
- *   a resumed run's table starts with its ancestors' rows (lib/serve/snapshot.ts), one curve.
- * - `GET /api/events?table=T&run=R&run=R2…`: server-sent events (lib/serve/events.ts): `runs`
- *   (the listing, again whenever it changes), then per run one `snapshot` and `rows` as rows
- *   are appended.
+ * - `GET /api/rows?run=R&table=T[&x=AXIS][&buckets=N][&from=A&to=B]`: a table's numeric
+ *   columns under the M4 rule (lib/serve/decimate.ts: per bucket of rows each column's first,
+ *   last, min and max, so no extreme is lost; a 2M-row table stays a few hundred KB) against the
+ *   x-axis AXIS (`$step`, `$time`, a numeric column), at most N buckets (the page asks for twice
+ *   its plot's width); `from`/`to` a zoom: the rows of that x range alone. A resumed run's table
+ *   starts with its ancestors' rows (lib/serve/snapshot.ts), one curve. Tables are read once
+ *   while unchanged (lib/serve/table-cache.ts).
+ * - `GET /api/events?table=T&run=R&run=R2…[&x=AXIS][&buckets=N]`: server-sent events
+ *   (lib/serve/events.ts): `runs` (the listing, again whenever it changes), then per run one
+ *   `snapshot` and `rows` as rows are appended.
+ * - `GET /api/summary?table=T`: the runs table (lib/serve/summary.ts): each run's params and
+ *   its columns' last / min / max.
  *
  * With `connect`, rows from a live socket sink become one more run (lib/serve/live.ts); with
  * `redis`, the runs in a Redis are listed as `redis:<run>` (lib/serve/redis-runs.ts).
@@ -33,7 +39,7 @@ import type { RowlogWarning } from '../core/warnings.js';
 import { checkListen, checkToken, isLoopback, listen, parseHostPort } from '../io/listen.js';
 import { DEFAULT_REDIS_PREFIX, isRedisPrefix } from '../format/redis-stream.js';
 import { redisTarget } from '../io/redis-client.js';
-import { MAX_POINTS } from './decimate.js';
+import { MAX_BUCKETS } from './decimate.js';
 import { EventStream, follow } from './events.js';
 import type { FollowContext } from './events.js';
 import { HttpError } from './http-error.js';
@@ -41,6 +47,11 @@ import { LiveRun } from './live.js';
 import { RedisRuns } from './redis-runs.js';
 import { RunListing } from './runs.js';
 import { snapshotOf } from './snapshot.js';
+import { Summaries } from './summary.js';
+import { TableCache } from './table-cache.js';
+import { warmTables } from './table-warm.js';
+
+import type { View } from './protocol.js';
 
 export type { ServedRun, ServedTable } from './protocol.js';
 
@@ -65,8 +76,12 @@ export interface ServeOptions {
   redis?: string;
   /** The key prefix of the runs in `redis` (the sinks' `prefix`). @default 'rowlog' */
   redisPrefix?: string;
-  /** Most rows of a table sent to the page per run (evenly strided, plus the last row). @default 10000 */
-  maxPoints?: number;
+  /**
+   * Most buckets of rows a table is read into (docs/DESIGN.md §7's M4 rule: up to 4 points per
+   * column and bucket, plus NaN/±Infinity markers); a page asks for fewer (`buckets=`, twice its
+   * plot's width), never more. @default 2048
+   */
+  maxBuckets?: number;
   /** How often followed files are polled for new rows (ms). @default 250 */
   pollMs?: number;
   /** How often the run list is read again and pushed to open pages when it changed (ms). @default 2000 */
@@ -97,7 +112,7 @@ function pageDirs(): { web: string; dist: string } {
 }
 
 /** The modules the page loads (web/*.ts compiled to dist/web/), by URL. */
-const PAGE_MODULES = ['app.js', 'charts.js', 'dom.js', 'format.js', 'series.js', 'smooth.js', 'state.js'];
+const PAGE_MODULES = ['align.js', 'app.js', 'axis.js', 'charts.js', 'dom.js', 'export.js', 'export-data.js', 'format.js', 'group.js', 'runs-table.js', 'runs-view.js', 'series.js', 'smooth.js', 'state.js'];
 
 const FAVICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f2937"/>' +
@@ -129,7 +144,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const root = path.resolve(dirOpt);
   if (fs.existsSync(root) && !fs.statSync(root).isDirectory()) throw optionError('range', 'dir', `is not a folder: ${dirOpt}`);
   const { host, port } = checkListen({ host: opts.host, port: opts.port, allowInsecure: opts.allowInsecure }, 'serve');
-  const maxPoints = numberOption(opts.maxPoints ?? MAX_POINTS, 'maxPoints', { min: 10, max: 1_000_000, integer: true });
+  const maxBuckets = numberOption(opts.maxBuckets ?? MAX_BUCKETS, 'maxBuckets', { min: 16, max: 16_384, integer: true });
   const pollMs = numberOption(opts.pollMs ?? 250, 'pollMs', { min: 1, max: 60_000 });
   const refreshMs = numberOption(opts.refreshMs ?? 2000, 'refreshMs', { min: 10, max: 3_600_000 });
   const warn = functionOption<(m: string) => void>(opts.onWarning, 'onWarning') ?? ((m: string) => process.stderr.write(`rowlog serve: ${m}\n`));
@@ -161,7 +176,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   };
   for (const m of PAGE_MODULES) assets[`/${m}`] = { file: path.join(dist, 'web', m), type: js };
 
-  const live = remote === undefined ? undefined : new LiveRun(remote, maxPoints);
+  const live = remote === undefined ? undefined : new LiveRun(remote);
   const redis = redisAt === undefined ? undefined : new RedisRuns(redisAt, redisPrefix, warn);
   const listing = new RunListing(root, live, redis);
 
@@ -173,7 +188,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
       clearInterval(refreshTimer); // no page open: nobody to tell
       refreshTimer = undefined;
     }
-    if (listing.changed()) for (const s of streams) s.send('runs', listing.body());
+    if (!listing.changed()) return;
+    for (const s of streams) s.send('runs', listing.body());
+    warmTables(listing, cache); // new tables read in the background too
   };
   const startRefresh = () => {
     refreshTimer ??= setInterval(refresh, refreshMs);
@@ -186,12 +203,38 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     chainWarned.add(w.message);
     warn(`${w.code}: ${w.message}`);
   };
-  const ctx: FollowContext = { maxPoints, pollMs, live, redis, snapshot: (target, signal) => snapshotOf(target, maxPoints, live, chainWarning, redis, signal) };
+  const cache = new TableCache({ maxBuckets, onWarning: chainWarning });
+  // The runs table's figures come from the same cache (docs/DESIGN.md §7).
+  const summaries = new Summaries(listing, cache, { ...(redis ? { paramsOf: (id: string) => redis.paramsOf(id) } : {}), onWarning: chainWarning, onError: (file, err) => warn(`${path.relative(root, file)}: ${err.message}`) });
+  const sources = { cache, live, redis, onWarning: chainWarning };
+  const ctx: FollowContext = { pollMs, live, redis, snapshot: (target, view, signal) => snapshotOf(target, view, sources, signal) };
+
+  /** The view a request asks for: `x=` (default `$step`), `buckets=` (at most maxBuckets), `from=`/`to=` (a zoom, both or neither). */
+  const viewOf = (url: URL, zoom: boolean): View => {
+    const q = url.searchParams;
+    const x = q.get('x') ?? '$step';
+    if (x !== '$step' && x !== '$time' && (x === '' || x.length > 200 || x.startsWith('$'))) throw new HttpError(400, `invalid x ${JSON.stringify(x)}: $step, $time or a column name`);
+    const b = q.get('buckets');
+    const n = b === null ? maxBuckets : Number(b);
+    if (!Number.isInteger(n) || n < 1) throw new HttpError(400, `invalid buckets ${JSON.stringify(b)}: a positive integer`);
+    const view: View = { x, maxBuckets: Math.min(n, maxBuckets) };
+    const from = q.get('from');
+    const to = q.get('to');
+    if (from !== null || to !== null) {
+      const a = Number(from);
+      const z = Number(to);
+      if (!zoom) throw new HttpError(400, 'from and to are for /api/rows');
+      if (from === null || to === null || from === '' || to === '' || !Number.isFinite(a) || !Number.isFinite(z) || a > z) throw new HttpError(400, 'from and to must both be numbers, from ≤ to');
+      view.range = { from: a, to: z };
+    }
+    return view;
+  };
 
   const events = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const table = url.searchParams.get('table');
     const runIds = [...new Set(url.searchParams.getAll('run'))];
     // Check everything before the stream starts, so a bad request gets a plain HTTP error.
+    const view = viewOf(url, false);
     const targets = table === null && runIds.length === 0 ? [] : runIds.length === 0 ? [listing.resolve(null, table)] : runIds.map((r) => listing.resolve(r, table));
     const es = new EventStream(res);
     streams.add(es);
@@ -200,7 +243,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     startRefresh();
     es.send('runs', listing.body());
     for (const target of targets) {
-      follow(es, target, ctx).catch((err: unknown) => {
+      follow(es, target, view, ctx).catch((err: unknown) => {
         if (es.closed) return;
         const message = `${target.run.id}/${target.table.name}: ${(err as Error).message}`;
         warn(message);
@@ -234,9 +277,11 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
       case '/api/runs':
         return json(listing.body(0));
       case '/api/rows':
-        return json((await ctx.snapshot(listing.resolve(url.searchParams.get('run'), url.searchParams.get('table')))).snap);
+        return json((await ctx.snapshot(listing.resolve(url.searchParams.get('run'), url.searchParams.get('table')), viewOf(url, true))).snap);
       case '/api/events':
         return events(req, res, url);
+      case '/api/summary':
+        return json(summaries.body(url.searchParams.get('table')));
       default:
         throw new HttpError(404, 'not found');
     }
@@ -255,6 +300,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     });
   });
   const bound = await listen(server, host, port);
+  // Every listed table read once in the background, most recently changed first (lib/serve/table-warm.ts).
+  setImmediate(() => warmTables(listing, cache));
 
   // A new table of the socket sink shows up in the listing at once.
   live?.start(opts.token, refresh, warn);
@@ -272,6 +319,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     close() {
       closing ??= (async () => {
         clearInterval(refreshTimer);
+        cache.close();
+        summaries.close();
         live?.close();
         redis?.close();
         for (const s of streams) s.close();

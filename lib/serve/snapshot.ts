@@ -1,58 +1,65 @@
 /**
- * A table read whole for `/api/rows` and a page's `snapshot` event: every row through
- * {@link readLog} into a {@link Decimator}, and the last rows kept as JSON so the tail that
- * follows can be lined up with where the snapshot ended ({@link alignTail}). The file is read
- * while its writer appends; the tail starts after the snapshot, from the file's last rows, and
- * the rows both saw are sent once.
+ * A table's `snapshot` for `/api/rows` and a page's event stream (docs/DESIGN.md §7): the M4 of
+ * the table against the x-axis asked for, at most the buckets asked for. A file's table comes
+ * from serve's {@link TableCache} (read once while the file is unchanged; a resumed run's table
+ * with its ancestors' rows first), then coarsened to the page's width; a zoom (`range`) reads
+ * the file again for the rows of that range alone, at full resolution when they are few. The
+ * last rows of the read are kept as JSON so the tail that follows can be lined up with where
+ * the snapshot ended ({@link alignTail}): the file is read while its writer appends, and the
+ * rows both saw are sent once.
  */
 import type { RowlogWarning } from '../core/warnings.js';
-import { readLog } from '../read/read-log.js';
+import type { M4Follower } from './decimate.js';
 import { isCsvFormat } from '../run/layout.js';
-import { Decimator, numericRow } from './decimate.js';
 import type { LiveRun } from './live.js';
 import type { RedisRuns } from './redis-runs.js';
-import type { Snapshot } from './protocol.js';
+import type { Snapshot, View } from './protocol.js';
 import type { Resolved } from './runs.js';
+import type { TableCache } from './table-cache.js';
+import { readTableIndex } from './table-index.js';
 
-/**
- * A table file read once: the strided rows, and the last rows (as JSON) to line up a tail with.
- * A resumed run's table is read with its ancestors' rows first (readLog's `ancestry`, issue 13
- * §1), so the page draws the chain as one curve; `onWarning` hears a broken chain.
- */
-export async function readSnapshot(file: string, max: number, onWarning: (w: RowlogWarning) => void = () => undefined): Promise<{ dec: Decimator; lastKeys: string[] }> {
-  const dec = new Decimator(max);
-  const lastKeys: string[] = [];
-  for await (const row of readLog(file, { ancestry: true, onWarning })) {
-    dec.push(numericRow(row, dec.total));
-    lastKeys.push(JSON.stringify(row));
-    if (lastKeys.length > 16) lastKeys.splice(0, 8);
-  }
-  return { dec, lastKeys };
+/** Where snapshots come from: the server's cache, its live run and its Redis. */
+export interface SnapshotSources {
+  cache: TableCache;
+  live?: LiveRun | undefined;
+  redis?: RedisRuns | undefined;
+  onWarning?: (w: RowlogWarning) => void;
 }
 
 /**
- * The snapshot of a resolved table (a file's, the live run's rows in memory, or a Redis
- * stream's, with `since` its last entry, where the rows that follow start).
+ * The snapshot of a resolved table for `view` (a file's, the live run's rows in memory, or a
+ * Redis stream's, with `since` its last entry, where the rows that follow start), and `origin`,
+ * the index its buckets are counted from (the first row on the axis; a live table's axis asked
+ * for late: the row it started at), for the {@link M4Follower} of its rows to count as it did.
  */
 export async function snapshotOf(
-  { run, table, file }: Resolved,
-  maxPoints: number,
-  live: LiveRun | undefined,
-  onWarning?: (w: RowlogWarning) => void,
-  redis?: RedisRuns,
+  target: Resolved,
+  view: View,
+  src: SnapshotSources,
   signal?: AbortSignal,
-): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string }> {
-  if (run.source !== undefined && redis !== undefined) return { ...(await redis.snapshot(run, table, maxPoints, signal)), lastKeys: [] };
+): Promise<{ snap: Snapshot; lastKeys: string[]; since?: string; origin?: number | undefined }> {
+  const { run, table, file } = target;
+  if (run.source !== undefined && src.redis !== undefined) return { ...(await src.redis.snapshot(run, table, view, signal)), lastKeys: [] };
   if (run.live) {
-    const dec = (live?.tables.get(table.name) as { dec: Decimator }).dec;
-    const block = dec.block();
-    const snap: Snapshot = { run: run.id, table: table.name, file: '', format: 'live', total: dec.total, stride: dec.stride, maxPoints, followed: true, block };
+    const live = src.live?.tables.get(table.name);
+    const m4 = live?.view(view.x);
+    const snap: Snapshot = { run: run.id, table: table.name, file: '', format: 'live', total: live?.total ?? 0, x: view.x, bucket: 1, maxBuckets: view.maxBuckets, followed: true, block: { columns: [], points: [] } };
+    if (m4 !== undefined) Object.assign(snap, m4.coarsened(view.maxBuckets));
+    if (live?.startTime !== undefined) snap.startTime = live.startTime;
+    return { snap, lastKeys: [], origin: m4?.origin };
+  }
+  const base = { run: run.id, table: table.name, file: table.file, format: table.format, x: view.x, maxBuckets: view.maxBuckets };
+  if (view.range !== undefined) {
+    const idx = await readTableIndex(file, view.x, { maxBuckets: view.maxBuckets, range: view.range, ...(src.onWarning ? { onWarning: src.onWarning } : {}), ...(signal ? { signal } : {}) });
+    const snap: Snapshot = { ...base, total: idx.total, bucket: idx.m4.bucket, range: { ...view.range, origin: idx.m4.origin ?? 0 }, followed: false, block: idx.m4.block() };
+    if (idx.startTime !== undefined) snap.startTime = idx.startTime;
     return { snap, lastKeys: [] };
   }
-  const { dec, lastKeys } = await readSnapshot(file, maxPoints, onWarning);
-  const block = dec.block(); // first: it may make the stride coarser
-  const snap: Snapshot = { run: run.id, table: table.name, file: table.file, format: table.format, total: dec.total, stride: dec.stride, maxPoints, followed: !isCsvFormat(table.format), block };
-  return { snap, lastKeys };
+  const idx = await src.cache.get(file, view.x);
+  const { bucket, block } = idx.m4.coarsened(view.maxBuckets);
+  const snap: Snapshot = { ...base, total: idx.total, bucket, followed: !isCsvFormat(table.format), block };
+  if (idx.startTime !== undefined) snap.startTime = idx.startTime;
+  return { snap, lastKeys: idx.lastKeys, origin: idx.m4.origin };
 }
 
 /**
